@@ -1,0 +1,179 @@
+"""`RunConfig`: every knob of one training run, validated, with a stable `run_id`.
+
+A run is a pure function of its `RunConfig` (DESIGN.md invariant 1): the config, not the process, the cohort or the
+executor, determines every number the run writes. The ablation axes are `Literal`s; `AXES` lists their levels, and
+every error names the field and the allowed values.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+import typing
+from dataclasses import dataclass, field
+from typing import Any, Literal, Mapping
+
+Returns = Literal["full", "rtg"]
+Baseline = Literal["none", "mean", "loo", "value"]
+Normalize = Literal["none", "returns", "advantages"]
+Activation = Literal["tanh", "relu"]
+EnvBackend = Literal["auto", "native", "gymnasium"]
+
+#: The ablation axes and their levels, in the order reports list them.
+AXES: dict[str, tuple[str, ...]] = {
+    "returns": typing.get_args(Returns),
+    "baseline": typing.get_args(Baseline),
+    "normalize": typing.get_args(Normalize),
+}
+#: The vanilla REINFORCE estimator: the reference every comparison starts from.
+VANILLA: dict[str, Any] = {"returns": "full", "baseline": "none", "normalize": "none", "entropy_coef": 0.0}
+
+
+class ConfigError(ValueError):
+    """A config value is invalid; the message names the field and what is allowed."""
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Every knob of one run. Defaults are a sensible REINFORCE for CartPole-v1."""
+
+    env_id: str = "CartPole-v1"
+    seed: int = 0
+    # --- the ablation axes (DESIGN.md "Ablation axes")
+    returns: Returns = "rtg"
+    baseline: Baseline = "value"
+    normalize: Normalize = "advantages"
+    entropy_coef: float = 0.0
+    # --- the algorithm
+    gamma: float = 0.99
+    policy_lr: float = 3e-3
+    value_lr: float = 3e-3
+    value_iters: int = 5  # full-batch Adam steps on the value MSE per update
+    episodes_per_update: int = 8  # N: complete episodes per run per update
+    total_steps: int = 100_000  # the budget, in environment steps (invariant 5)
+    max_grad_norm: float | None = None  # per-run clipping of the policy gradient; None = no clipping
+    # --- the networks
+    hidden: tuple[int, ...] = (64, 64)
+    activation: Activation = "tanh"
+    # --- environments
+    env_backend: EnvBackend = "auto"
+    preprocess: str | None = None  # a named observation preprocessor (see ablations.envs.PREPROCESSORS)
+    # --- evaluation at the end of training: K episodes from a separate stream
+    eval_episodes: int = 10
+    eval_greedy: bool = True  # argmax / mean action; False samples from the policy
+    # --- gradient-variance probes (ablations.probes); 0 turns them off
+    probe_every: int = 0  # updates between probe checkpoints (and update 0); 0 = no probes
+    probe_batches: int = 16  # K disjoint batches of N episodes per checkpoint
+
+    def __post_init__(self) -> None:
+        if isinstance(self.hidden, list):
+            object.__setattr__(self, "hidden", tuple(self.hidden))
+        for name in ("entropy_coef", "gamma", "policy_lr", "value_lr"):
+            if isinstance(getattr(self, name), int) and not isinstance(getattr(self, name), bool):
+                object.__setattr__(self, name, float(getattr(self, name)))
+        if isinstance(self.max_grad_norm, int) and not isinstance(self.max_grad_norm, bool):
+            object.__setattr__(self, "max_grad_norm", float(self.max_grad_norm))
+        validate(self)
+
+    # -- identity -----------------------------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["hidden"] = list(self.hidden)
+        return d
+
+    def canonical_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+
+    @property
+    def run_id(self) -> str:
+        """12 hex digits of the SHA-256 of the canonical JSON: stable across processes and hash seeds."""
+        return hashlib.sha256(self.canonical_json().encode()).hexdigest()[:12]
+
+    def cohort_key(self) -> tuple[Any, ...]:
+        """Runs with equal keys can train in one cohort: same env, network shapes and batch layout."""
+        return (self.env_id, self.env_backend, self.preprocess, self.hidden, self.activation,
+                self.episodes_per_update, self.value_iters, self.probe_every, self.probe_batches,
+                self.eval_episodes, self.eval_greedy)
+
+    def replace(self, **changes: Any) -> "RunConfig":
+        return dataclasses.replace(self, **changes)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], *, where: str = "config") -> "RunConfig":
+        """Build from a mapping, refusing unknown keys with the list of known ones."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ConfigError(f"{where}: unknown field(s) {unknown}; known fields: {sorted(known)}")
+        return cls(**dict(data))
+
+
+def _field_types() -> dict[str, Any]:
+    return typing.get_type_hints(RunConfig)
+
+
+def field_names() -> list[str]:
+    return [f.name for f in dataclasses.fields(RunConfig)]
+
+
+def _err(name: str, value: Any, allowed: str) -> ConfigError:
+    return ConfigError(f"{name}={value!r} is invalid; allowed: {allowed}")
+
+
+def validate(cfg: RunConfig) -> None:
+    """Check types, ranges and `Literal` levels; raise `ConfigError` naming the field and the allowed values."""
+    hints = _field_types()
+    for f in dataclasses.fields(cfg):
+        value, hint = getattr(cfg, f.name), hints[f.name]
+        choices = typing.get_args(hint) if typing.get_origin(hint) is Literal else None
+        if choices is not None:
+            if value not in choices:
+                raise _err(f.name, value, " | ".join(map(str, choices)))
+    _check_type("env_id", cfg.env_id, str)
+    if not cfg.env_id:
+        raise _err("env_id", cfg.env_id, "a registered gymnasium id such as CartPole-v1")
+    _check_int("seed", cfg.seed, 0, 2**63 - 1)
+    _check_float("entropy_coef", cfg.entropy_coef, 0.0, math.inf, "a number >= 0")
+    _check_float("gamma", cfg.gamma, 0.0, 1.0, "a number in [0, 1]")
+    _check_float("policy_lr", cfg.policy_lr, 0.0, math.inf, "a number > 0", open_low=True)
+    _check_float("value_lr", cfg.value_lr, 0.0, math.inf, "a number > 0", open_low=True)
+    _check_int("value_iters", cfg.value_iters, 1, 10_000)
+    _check_int("episodes_per_update", cfg.episodes_per_update, 1, 1_000_000)
+    if cfg.baseline == "loo" and cfg.episodes_per_update < 2:
+        raise _err("episodes_per_update", cfg.episodes_per_update, "an integer >= 2 with baseline='loo'")
+    _check_int("total_steps", cfg.total_steps, 1, 10**12)
+    if cfg.max_grad_norm is not None:
+        _check_float("max_grad_norm", cfg.max_grad_norm, 0.0, math.inf, "a number > 0 or None", open_low=True)
+    if not isinstance(cfg.hidden, tuple) or not cfg.hidden or not all(
+        isinstance(h, int) and not isinstance(h, bool) and h > 0 for h in cfg.hidden
+    ):
+        raise _err("hidden", cfg.hidden, "a non-empty list of positive integers, e.g. [64, 64]")
+    if cfg.preprocess is not None:
+        _check_type("preprocess", cfg.preprocess, str)
+    _check_int("eval_episodes", cfg.eval_episodes, 0, 1_000_000)
+    _check_type("eval_greedy", cfg.eval_greedy, bool)
+    _check_int("probe_every", cfg.probe_every, 0, 10**9)
+    _check_int("probe_batches", cfg.probe_batches, 2, 1_000_000)
+
+
+def _check_type(name: str, value: Any, typ: type) -> None:
+    if not isinstance(value, typ):
+        raise _err(name, value, f"a {typ.__name__}")
+
+
+def _check_int(name: str, value: Any, lo: int, hi: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+        raise _err(name, value, f"an integer in [{lo}, {hi}]")
+
+
+def _check_float(name: str, value: Any, lo: float, hi: float, allowed: str, open_low: bool = False) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise _err(name, value, allowed)
+    if value < lo or value > hi or (open_low and value == lo):
+        raise _err(name, value, allowed)
+
+
+#: Columns of `runs.csv` that come from the config (the factor columns keep these names everywhere).
+CONFIG_COLUMNS: list[str] = field_names()

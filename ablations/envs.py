@@ -1,0 +1,191 @@
+"""Environments for a cohort: R runs × N episodes, stepped together, each run seeded from its own stream.
+
+A `CohortEnv` holds the environments of every run of a cohort. The engine asks it to reset the N episodes of some runs
+(each with a seed drawn from that run's env stream) and to step the runs that are still collecting. Two backends:
+
+* `GymnasiumCohortEnv`: one gymnasium vector env per run (the id's own vectorized implementation where it has one,
+  `SyncVectorEnv` otherwise). Every update starts with `reset(seed=s)`, `s` drawn from the run's env stream, so what
+  happens between updates (autoresets of finished sub-envs) never leaks into the next update.
+* native batched torch implementations (`ablations.native_envs`), which step all R×N episodes at once.
+
+Spaces decide the policy kind: `Discrete` → Categorical, `Box` → diagonal Gaussian, `MultiBinary`/binary → Bernoulli.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Literal, Protocol, Sequence
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+from .config import ConfigError, RunConfig
+
+PolicyKind = Literal["categorical", "gaussian", "bernoulli"]
+
+
+@dataclass(frozen=True)
+class EnvSpec:
+    """What the engine needs to know about an environment (after preprocessing)."""
+
+    env_id: str
+    obs_dim: int
+    kind: PolicyKind
+    act_dim: int  # Categorical: number of actions; Gaussian: action dimension; Bernoulli: number of binary choices
+    max_episode_steps: int | None
+    action_low: tuple[float, ...] | None = None  # Box bounds (Gaussian only)
+    action_high: tuple[float, ...] | None = None
+    action_map: tuple[int, ...] | None = None  # Bernoulli over a Discrete space: env action for 0 and for 1
+
+
+class CohortEnv(Protocol):
+    """R runs × N episodes. Indices in `runs` are positions 0..R-1 in the cohort."""
+
+    spec: EnvSpec
+    num_runs: int
+    num_envs: int
+
+    def reset(self, runs: np.ndarray, seeds: np.ndarray) -> torch.Tensor:
+        """Reset all N episodes of `runs` (int array [k]) with one seed each (int array [k]) → obs float32 [k, N, D]."""
+        ...
+
+    def step(self, runs: np.ndarray, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Step `runs` → (obs float32 [k,N,D], reward float64 [k,N], terminated bool [k,N], truncated bool [k,N]).
+
+        `actions` is int64 [k, N] (Categorical), float32 [k, N, A] already clipped to the bounds (Gaussian) or int64
+        [k, N] env actions (Bernoulli, mapped by the engine). Outputs of episodes that already ended are ignored.
+        """
+        ...
+
+    def close(self) -> None: ...
+
+
+def _registered(env_id: str) -> gym.envs.registration.EnvSpec:
+    try:
+        return gym.spec(env_id)
+    except Exception as exc:  # gymnasium raises several error types (NameNotFound, VersionNotFound, ...)
+        raise ConfigError(f"env_id={env_id!r} is not a registered gymnasium environment ({exc})") from None
+
+
+def _make_vec(env_id: str, num_envs: int, preprocess: str | None) -> gym.vector.VectorEnv:
+    spec = _registered(env_id)
+    if preprocess is None and spec.vector_entry_point is not None:
+        return gym.make_vec(env_id, num_envs=num_envs, vectorization_mode="vector_entry_point")
+    wrappers = [] if preprocess is None else [preprocessor(preprocess).wrap]
+    return gym.make_vec(env_id, num_envs=num_envs, vectorization_mode="sync", wrappers=wrappers)
+
+
+def describe(env_id: str, preprocess: str | None = None) -> EnvSpec:
+    """Make the environment once and read its spaces → `EnvSpec`; raise `ConfigError` if unsupported."""
+    spec = _registered(env_id)
+    env = _make_vec(env_id, 1, preprocess)
+    try:
+        return _spec_from_spaces(env_id, env.single_observation_space, env.single_action_space,
+                                 spec.max_episode_steps, preprocess)
+    finally:
+        env.close()
+
+
+def _spec_from_spaces(env_id: str, obs_space: gym.Space, act_space: gym.Space, max_steps: int | None,
+                      preprocess: str | None) -> EnvSpec:
+    if not isinstance(obs_space, gym.spaces.Box):
+        raise ConfigError(f"env_id={env_id!r}: observation space {obs_space} is not supported; allowed: Box "
+                          "(or a preprocessor that turns it into one)")
+    obs_dim = int(np.prod(obs_space.shape))
+    if preprocess is not None and preprocessor(preprocess).binary_actions is not None:
+        mapping = preprocessor(preprocess).binary_actions
+        return EnvSpec(env_id, obs_dim, "bernoulli", 1, max_steps, action_map=mapping)
+    if isinstance(act_space, gym.spaces.Discrete):
+        if int(act_space.start) != 0:
+            raise ConfigError(f"env_id={env_id!r}: Discrete action spaces must start at 0 (got {act_space})")
+        return EnvSpec(env_id, obs_dim, "categorical", int(act_space.n), max_steps)
+    if isinstance(act_space, gym.spaces.MultiBinary) and len(act_space.shape) == 1:
+        return EnvSpec(env_id, obs_dim, "bernoulli", int(act_space.shape[0]), max_steps)
+    if isinstance(act_space, gym.spaces.Box) and len(act_space.shape) == 1:
+        return EnvSpec(env_id, obs_dim, "gaussian", int(act_space.shape[0]), max_steps,
+                       tuple(float(x) for x in act_space.low), tuple(float(x) for x in act_space.high))
+    raise ConfigError(f"env_id={env_id!r}: action space {act_space} is not supported; allowed: Discrete "
+                      "(Categorical), 1-d Box (Gaussian), 1-d MultiBinary (Bernoulli)")
+
+
+class GymnasiumCohortEnv:
+    """One gymnasium vector env of N sub-envs per run."""
+
+    def __init__(self, spec: EnvSpec, num_runs: int, num_envs: int, preprocess: str | None = None):
+        self.spec, self.num_runs, self.num_envs = spec, num_runs, num_envs
+        self._envs = [_make_vec(spec.env_id, num_envs, preprocess) for _ in range(num_runs)]
+
+    def reset(self, runs: np.ndarray, seeds: np.ndarray) -> torch.Tensor:
+        obs = [self._envs[r].reset(seed=int(s))[0] for r, s in zip(runs, seeds)]
+        return torch.from_numpy(np.stack(obs).reshape(len(runs), self.num_envs, -1).astype(np.float32))
+
+    def step(self, runs: np.ndarray, actions: torch.Tensor):
+        acts = actions.numpy()
+        obs, rew, term, trunc = [], [], [], []
+        for j, r in enumerate(runs):
+            o, rw, te, tr, _ = self._envs[r].step(acts[j])
+            obs.append(o)
+            rew.append(rw)
+            term.append(te)
+            trunc.append(tr)
+        k = len(runs)
+        return (torch.from_numpy(np.stack(obs).reshape(k, self.num_envs, -1).astype(np.float32)),
+                torch.from_numpy(np.stack(rew).astype(np.float64)),
+                torch.from_numpy(np.stack(term).astype(bool)),
+                torch.from_numpy(np.stack(trunc).astype(bool)))
+
+    def close(self) -> None:
+        for env in self._envs:
+            env.close()
+
+
+def native_available(env_id: str) -> bool:
+    try:
+        from .native_envs import NATIVE_ENVS
+    except ImportError:
+        return False
+    return env_id in NATIVE_ENVS
+
+
+def resolve_backend(cfg: RunConfig) -> Literal["native", "gymnasium"]:
+    """`auto` → native where a native implementation exists (and no preprocessor is set), else gymnasium."""
+    if cfg.env_backend == "gymnasium":
+        return "gymnasium"
+    has_native = cfg.preprocess is None and native_available(cfg.env_id)
+    if cfg.env_backend == "native" and not has_native:
+        from .native_envs import NATIVE_ENVS  # noqa: F401 - re-raise below with the allowed list
+        raise ConfigError(f"env_backend='native' is not available for env_id={cfg.env_id!r}; "
+                          f"native ids: {sorted(NATIVE_ENVS)}; use env_backend='gymnasium' or 'auto'")
+    return "native" if has_native else "gymnasium"
+
+
+def make_cohort_env(configs: Sequence[RunConfig]) -> CohortEnv:
+    """The environments of one cohort (all configs share `cohort_key()`)."""
+    first = configs[0]
+    spec = describe(first.env_id, first.preprocess)
+    if resolve_backend(first) == "native":
+        from .native_envs import NATIVE_ENVS
+        return NATIVE_ENVS[first.env_id](num_runs=len(configs), num_envs=first.episodes_per_update)
+    return GymnasiumCohortEnv(spec, len(configs), first.episodes_per_update, first.preprocess)
+
+
+# ---- observation preprocessors (named, so a config stays plain data) -------------------------------------------
+@dataclass(frozen=True)
+class Preprocessor:
+    name: str
+    wrap: Callable[[gym.Env], gym.Env]
+    binary_actions: tuple[int, int] | None = None  # restrict a Discrete space to two env actions (Bernoulli)
+
+
+def _registry() -> dict[str, Preprocessor]:
+    from . import preprocess as pp  # imported lazily: optional dependencies live there
+
+    return pp.PREPROCESSORS
+
+
+def preprocessor(name: str) -> Preprocessor:
+    table = _registry()
+    if name not in table:
+        raise ConfigError(f"preprocess={name!r} is unknown; allowed: {sorted(table)} or None")
+    return table[name]
