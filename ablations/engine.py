@@ -1,0 +1,348 @@
+"""The one training loop: a cohort of R runs trained in lockstep (rollout → estimators → update; probes at checkpoints).
+
+Runs in a cohort never interact (invariant 2). The rollout batches every active run's forward pass; the update
+computes each run's loss on that run's own episodes (shapes depend on the run only), sums the losses so that one
+backward pass yields every run's own gradient, then clips, checks and steps each run with its own Adam state and
+learning rate. A run whose loss or gradient is not finite is marked `diverged` and leaves the cohort.
+
+Per run and update, the policy loss is the Monte-Carlo REINFORCE surrogate −(1/N) Σ_{i,t} w_{i,t} log π(a_{i,t}|s_{i,t})
+minus β times the entropy averaged over valid steps; the critic (baseline `value`) is fitted afterwards by
+`value_iters` full-batch Adam steps on the mean squared error to the return signal, and is used detached.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from . import estimators as est
+from .config import RunConfig
+from .envs import CohortEnv, EnvSpec, describe, make_cohort_env
+from .nets import Head, Params, forward_single, head_for, init_mlp, policy_sizes, value_sizes
+from .rollout import Batch, collect
+from .seeding import RunStreams, draw_seed, run_streams
+
+BETAS = (0.9, 0.999)
+ADAM_EPS = 1e-8
+
+
+class PerRunAdam:
+    """Adam (torch.optim.Adam's update rule) on stacked parameters, with a step count and learning rate per run."""
+
+    def __init__(self, params: Params, lrs: Sequence[float]):
+        self.m = [torch.zeros_like(p) for p in params]
+        self.v = [torch.zeros_like(p) for p in params]
+        self.t = np.zeros(len(lrs), dtype=np.int64)
+        self.lr = np.asarray(lrs, dtype=np.float64)
+
+    def step(self, params: Params, grads: Sequence[Tensor], active: np.ndarray) -> None:
+        """Update the runs where `active` (bool [R]) is True; the others are left bit-for-bit untouched."""
+        self.t[active] += 1
+        t = np.maximum(self.t, 1)
+        b1, b2 = BETAS
+        step_size = torch.from_numpy((self.lr / (1 - b1 ** t)).astype(np.float32))
+        bc2_sqrt = torch.from_numpy(np.sqrt(1 - b2 ** t).astype(np.float32))
+        act = torch.from_numpy(active)
+        with torch.no_grad():
+            for p, g, m, v in zip(params, grads, self.m, self.v):
+                shape = (-1,) + (1,) * (p.dim() - 1)
+                keep = act.view(shape)
+                m_new = m * b1 + g * (1 - b1)  # plain ops only: no fused kernels whose bits could vary with size
+                v_new = v * b2 + (g * g) * (1 - b2)
+                denom = v_new.sqrt() / bc2_sqrt.view(shape) + ADAM_EPS
+                p_new = p - step_size.view(shape) * (m_new / denom)
+                m.copy_(torch.where(keep, m_new, m))
+                v.copy_(torch.where(keep, v_new, v))
+                p.copy_(torch.where(keep, p_new, p))
+
+
+@dataclass
+class RunState:
+    """Book-keeping of one run of the cohort."""
+
+    config: RunConfig
+    streams: RunStreams
+    env_steps: int = 0
+    episodes: int = 0
+    updates: int = 0
+    status: str = "running"
+    error: str = ""
+    curves: list[dict[str, Any]] = field(default_factory=list)
+    eval_return: float = math.nan
+
+
+@dataclass
+class Cohort:
+    """Everything a probe checkpoint may read: the cohort's envs, networks and per-run state."""
+
+    configs: list[RunConfig]
+    spec: EnvSpec
+    head: Head
+    env: CohortEnv
+    policy: Params
+    value: Params
+    runs: list[RunState]
+
+    @property
+    def activation(self) -> str:
+        return self.configs[0].activation
+
+
+@dataclass
+class CohortResult:
+    runs: list[dict[str, Any]]
+    curves: list[dict[str, Any]]
+    probes: list[dict[str, Any]]
+    wall_s: dict[str, float]
+
+
+@dataclass
+class RunUpdate:
+    """What one run's update produced (before the optimizer step)."""
+
+    loss: Tensor
+    policy_loss: float
+    entropy: float
+    rows: Tensor  # the run's valid observations [L, D]
+    target_rows: Tensor  # value targets on those rows [L]
+
+
+def _grid(mask: Tensor, rows: Tensor) -> Tensor:
+    """Scatter per-valid-step values [L] back onto the [1, N, T] grid (zero on padding); differentiable in rows."""
+    return torch.zeros(mask.shape, dtype=rows.dtype).masked_scatter(mask, rows)
+
+
+def run_update(cfg: RunConfig, head: Head, activation: str, pol: Sequence[Tensor], val: Sequence[Tensor],
+               b: Batch) -> RunUpdate:
+    """One run's loss on its own batch b ([1, N, T_r] tensors). pol/val: that run's parameters (no run dim)."""
+    mask = b.mask
+    rows = b.obs[mask]  # [L, D] in (episode, step) order
+    out = forward_single(pol, rows, activation)
+    logp = _grid(mask, head.log_prob(out, b.actions[mask]))
+    ent = _grid(mask, head.entropy(out))
+    values = None
+    if cfg.baseline == "value":
+        with torch.no_grad():
+            values = _grid(mask, forward_single(val, rows, activation)[:, 0])
+    w, target = est.policy_weights(b.rewards, mask, cfg.gamma, cfg.returns, cfg.baseline, cfg.normalize, values)
+    pl = est.reduce(est.pg_terms(w, logp, mask), mask, "episode")[0]
+    h = est.reduce(ent, mask, "step")[0]
+    loss = pl - cfg.entropy_coef * h if cfg.entropy_coef > 0 else pl
+    return RunUpdate(loss, float(pl.detach()), float(h.detach()), rows, target[mask].detach())
+
+
+def _per_run_norms(grads: Sequence[Tensor]) -> Tensor:
+    """‖g_r‖ over all parameters of each run → [R] (float64 accumulation)."""
+    sq = sum(g.reshape(g.shape[0], -1).double().pow(2).sum(dim=1) for g in grads)
+    return sq.sqrt()
+
+
+def _finite(x: float) -> bool:
+    return math.isfinite(x)
+
+
+class Trainer:
+    """Trains one cohort. Use `train_cohort` unless you need the intermediate state (probes, tests)."""
+
+    def __init__(self, configs: Sequence[RunConfig]):
+        configs = list(configs)
+        if not configs:
+            raise ValueError("a cohort needs at least one run")
+        key = configs[0].cohort_key()
+        for c in configs:
+            if c.cohort_key() != key:
+                raise ValueError(f"run {c.run_id} cannot share a cohort with {configs[0].run_id}: "
+                                 f"cohort keys differ ({c.cohort_key()} vs {key})")
+        spec = describe(configs[0].env_id, configs[0].preprocess)
+        head = head_for(spec)
+        streams = [run_streams(c.seed) for c in configs]
+        hidden = configs[0].hidden
+        gens = [s.init for s in streams]
+        policy = init_mlp(policy_sizes(spec, hidden), gens, out_gain=0.01)
+        value = init_mlp(value_sizes(spec, hidden), gens, out_gain=1.0)
+        self.cohort = Cohort(configs, spec, head, make_cohort_env(configs), policy, value,
+                             [RunState(c, s) for c, s in zip(configs, streams)])
+        self.popt = PerRunAdam(policy, [c.policy_lr for c in configs])
+        self.vopt = PerRunAdam(value, [c.value_lr for c in configs])
+        self.probe_rows: list[dict[str, Any]] = []
+        self.max_grad_norm = np.array([c.max_grad_norm or math.inf for c in configs])
+
+    # -- the loop -------------------------------------------------------------------------------------------------
+    def active(self) -> list[int]:
+        return [r for r, s in enumerate(self.cohort.runs) if s.status == "running"]
+
+    def train(self, on_update: Callable[[int], None] | None = None) -> None:
+        self._maybe_probe(0)
+        while active := self.active():
+            steps = self.update(active)
+            if on_update is not None:
+                on_update(steps)
+        self.evaluate()
+
+    def update(self, active: list[int]) -> int:
+        """One update of every run in `active` (cohort positions); returns the env steps collected."""
+        co = self.cohort
+        seeds = [draw_seed(co.runs[r].streams.env) for r in active]
+        batch = collect(co.env, np.asarray(active), seeds, co.policy, co.activation, co.head,
+                        [co.runs[r].streams.actions for r in active])
+        R = len(co.configs)
+        pol_params = [p.detach().requires_grad_(True) for p in co.policy]
+        pol_runs = list(zip(*[p.unbind(0) for p in pol_params]))
+        val_runs = list(zip(*[p.unbind(0) for p in co.value]))
+        results: dict[int, RunUpdate] = {}
+        for j, r in enumerate(active):
+            results[r] = run_update(co.configs[r], co.head, co.activation, pol_runs[r], val_runs[r], batch.run(j))
+        total = sum(u.loss for u in results.values())
+        grads = torch.autograd.grad(total, pol_params, allow_unused=True)
+        grads = [torch.zeros_like(p) if g is None else g for p, g in zip(pol_params, grads)]
+        norms = _per_run_norms(grads).numpy()
+        ok = np.zeros(R, dtype=bool)
+        for r in active:
+            ok[r] = _finite(results[r].policy_loss) and math.isfinite(norms[r])
+        clip = np.where(np.isfinite(norms) & (norms > self.max_grad_norm), self.max_grad_norm / (norms + 1e-6), 1.0)
+        if (clip < 1).any():
+            coef = torch.from_numpy(clip.astype(np.float32))
+            grads = [g * coef.view((-1,) + (1,) * (g.dim() - 1)) for g in grads]
+        self.popt.step(co.policy, grads, ok)
+        value_loss = self._fit_values(active, results, ok)
+
+        returns = batch.episode_returns().numpy()
+        lengths = batch.lengths.numpy()
+        steps_total = 0
+        for j, r in enumerate(active):
+            s = co.runs[r]
+            n_steps = int(lengths[j].sum())
+            steps_total += n_steps
+            s.env_steps += n_steps
+            s.episodes += lengths.shape[1]
+            s.updates += 1
+            ret = returns[j]
+            s.curves.append({
+                "run_id": s.config.run_id, "update": s.updates, "env_steps": s.env_steps, "episodes": s.episodes,
+                "return_mean": float(ret.mean()),
+                "return_std": float(ret.std(ddof=1)) if len(ret) > 1 else math.nan,
+                "length_mean": float(lengths[j].mean()),
+                "policy_loss": results[r].policy_loss, "value_loss": value_loss.get(r, math.nan),
+                "entropy": results[r].entropy, "grad_norm": float(norms[r]),
+                "terminated_frac": float(batch.terminated[j].double().mean()),
+                "truncated_frac": float(batch.truncated[j].double().mean()),
+            })
+            if not ok[r]:
+                s.status, s.error = "diverged", f"non-finite loss or gradient at update {s.updates}"
+            elif s.env_steps >= s.config.total_steps:
+                s.status = "done"
+        for r in active:
+            if co.runs[r].status == "running" and self._probe_due(r):
+                self._maybe_probe(co.runs[r].updates, only=[r])
+        return steps_total
+
+    def _fit_values(self, active: list[int], results: dict[int, RunUpdate], ok: np.ndarray) -> dict[int, float]:
+        co = self.cohort
+        fit = [r for r in active if co.configs[r].baseline == "value" and ok[r]]
+        if not fit:
+            return {}
+        first: dict[int, float] = {}
+        iters = co.configs[0].value_iters  # part of the cohort key
+        mask = np.zeros(len(co.configs), dtype=bool)
+        mask[fit] = True
+        for it in range(iters):
+            val_params = [p.detach().requires_grad_(True) for p in co.value]
+            val_runs = list(zip(*[p.unbind(0) for p in val_params]))
+            losses = []
+            for r in fit:
+                pred = forward_single(val_runs[r], results[r].rows, co.activation)[:, 0]
+                loss = ((pred - results[r].target_rows) ** 2).mean()
+                losses.append(loss)
+                if it == 0:
+                    first[r] = float(loss.detach())
+            grads = torch.autograd.grad(sum(losses), val_params, allow_unused=True)
+            grads = [torch.zeros_like(p) if g is None else g for p, g in zip(val_params, grads)]
+            finite = np.isfinite(_per_run_norms(grads).numpy())
+            self.vopt.step(co.value, grads, mask & finite)
+        return first
+
+    # -- probes and evaluation ------------------------------------------------------------------------------------
+    def _probe_due(self, r: int) -> bool:
+        k = self.cohort.configs[r].probe_every
+        return k > 0 and self.cohort.runs[r].updates % k == 0
+
+    def _maybe_probe(self, update: int, only: list[int] | None = None) -> None:
+        runs = only if only is not None else [r for r, c in enumerate(self.cohort.configs) if c.probe_every > 0]
+        if not runs:
+            return
+        from .probes import probe_checkpoint  # the probes only ever read the cohort
+
+        self.probe_rows.extend(probe_checkpoint(self.cohort, runs, update))
+
+    def evaluate(self) -> None:
+        """K evaluation episodes per finished run, from its own eval stream, with the final policy."""
+        co = self.cohort
+        k = co.configs[0].eval_episodes
+        runs = [r for r, s in enumerate(co.runs) if s.status == "done"]
+        if k == 0 or not runs:
+            return
+        env = make_cohort_env(co.configs, num_envs=k)
+        try:
+            seeds = [draw_seed(co.runs[r].streams.eval) for r in runs]
+            batch = collect(env, np.asarray(runs), seeds, co.policy, co.activation, co.head,
+                            [co.runs[r].streams.eval for r in runs], greedy=co.configs[0].eval_greedy)
+        finally:
+            env.close()
+        rets = batch.episode_returns().numpy()
+        for j, r in enumerate(runs):
+            co.runs[r].eval_return = float(rets[j].mean())
+
+    def close(self) -> None:
+        self.cohort.env.close()
+
+    # -- rows -----------------------------------------------------------------------------------------------------
+    def result(self, wall: float) -> CohortResult:
+        runs, curves = [], []
+        total_steps = sum(s.env_steps for s in self.cohort.runs) or 1
+        wall_s = {}
+        for s in self.cohort.runs:
+            runs.append(run_row(s))
+            curves.extend(s.curves)
+            wall_s[s.config.run_id] = wall * s.env_steps / total_steps
+        return CohortResult(runs, curves, self.probe_rows, wall_s)
+
+
+def final_return(curves: list[dict[str, Any]], total_steps: int) -> float:
+    """Mean training return over the updates that end in the last 10% of the budget (at least the last update)."""
+    if not curves:
+        return math.nan
+    tail = [c["return_mean"] for c in curves if c["env_steps"] >= 0.9 * total_steps] or [curves[-1]["return_mean"]]
+    return float(np.mean(tail))
+
+
+def config_row(cfg: RunConfig) -> dict[str, Any]:
+    """The config as flat CSV cells: hidden as '64-64', None as ''."""
+    row = cfg.to_dict()
+    row["hidden"] = "-".join(str(h) for h in cfg.hidden)
+    return {k: ("" if v is None else v) for k, v in row.items()}
+
+
+def run_row(s: RunState) -> dict[str, Any]:
+    return {"run_id": s.config.run_id, **config_row(s.config), "status": s.status, "error": s.error,
+            "env_steps": s.env_steps, "updates": s.updates,
+            "final_return": final_return(s.curves, s.config.total_steps), "eval_return": s.eval_return}
+
+
+def train_cohort(configs: Sequence[RunConfig], *, on_update: Callable[[int], None] | None = None) -> CohortResult:
+    """Train `configs` (sharing `cohort_key()`) as one cohort → rows for runs.csv, curves.csv and probes.csv.
+
+    Call with one torch thread (`torch.set_num_threads(1)`) for bit-reproducibility across machines' thread counts.
+    """
+    start = time.perf_counter()
+    trainer = Trainer(configs)
+    try:
+        trainer.train(on_update)
+    finally:
+        trainer.close()
+    return trainer.result(time.perf_counter() - start)

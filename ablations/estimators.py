@@ -1,0 +1,134 @@
+"""The policy-gradient estimators: pure functions of padded `[R, N, T]` tensors and a mask.
+
+R runs, N episodes per run, T steps (padding after an episode ends; `mask` is True on real steps). Every function
+returns per-element results of the same shape (zero on padding) and leaves the reduction to the caller; the
+trainer and the probes call the same functions, so a probe measures exactly what the trainer applies.
+
+Standardization uses the *sample* standard deviation (Bessel-corrected, torch's default `unbiased=True`), over a
+run's valid steps. DESIGN.md's worked example: rewards [1, 0, 0, 2], γ = 0.9 → reward-to-go [2.458, 1.62, 1.8, 2.0]
+→ standardized [1.354, −0.969, −0.470, 0.085].
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+from torch import Tensor
+
+from .config import Baseline, Normalize, Returns
+
+EPS = 1e-8
+
+
+def _check(x: Tensor, mask: Tensor) -> Tensor:
+    if x.dim() != 3 or x.shape != mask.shape:
+        raise ValueError(f"expected [R, N, T] tensors of equal shape, got {tuple(x.shape)} and {tuple(mask.shape)}")
+    return mask.to(x.dtype)
+
+
+def _gamma(gamma: float | Tensor, x: Tensor) -> Tensor:
+    g = torch.as_tensor(gamma, dtype=x.dtype)
+    return g.reshape(-1, 1) if g.dim() == 1 else g  # per-run γ [R] → [R, 1], broadcast over episodes
+
+
+def reward_to_go(rewards: Tensor, mask: Tensor, gamma: float | Tensor) -> Tensor:
+    """G_t = Σ_{k≥t} γ^{k−t} r_k, per episode (zero on padding)."""
+    m = _check(rewards, mask)
+    g = _gamma(gamma, rewards)
+    out = torch.zeros_like(rewards)
+    acc = torch.zeros_like(rewards[..., 0])
+    for t in range(rewards.shape[-1] - 1, -1, -1):  # elementwise recursion: exact whatever the padding length
+        acc = (rewards[..., t] + g * acc) * m[..., t]
+        out[..., t] = acc
+    return out
+
+
+def full_return(rewards: Tensor, mask: Tensor, gamma: float | Tensor) -> Tensor:
+    """x_t = G_0 = Σ_k γ^k r_k at every valid step of the episode."""
+    m = _check(rewards, mask)
+    return reward_to_go(rewards, mask, gamma)[..., :1] * m
+
+
+def return_signal(rewards: Tensor, mask: Tensor, gamma: float | Tensor, kind: Returns) -> Tensor:
+    """The return signal x_{i,t}: `rtg` (reward-to-go) or `full` (the episode's G_0)."""
+    if kind == "rtg":
+        return reward_to_go(rewards, mask, gamma)
+    if kind == "full":
+        return full_return(rewards, mask, gamma)
+    raise ValueError(f"returns={kind!r}; allowed: full | rtg")
+
+
+def standardize(x: Tensor, mask: Tensor) -> Tensor:
+    """(x − mean) / (std + 1e-8) over each run's valid steps; std is the sample std (n − 1); zero on padding."""
+    m = _check(x, mask)
+    n = m.sum(dim=(1, 2), keepdim=True)
+    mean = (x * m).sum(dim=(1, 2), keepdim=True) / n.clamp(min=1)
+    var = (((x - mean) * m) ** 2).sum(dim=(1, 2), keepdim=True) / (n - 1).clamp(min=1)
+    return (x - mean) / (var.sqrt() + EPS) * m
+
+
+def mean_baseline(x: Tensor, mask: Tensor) -> Tensor:
+    """b_t = (1/N) Σ_j x_{j,t}: the batch's mean signal at step t (x is zero once an episode ended); on valid steps."""
+    m = _check(x, mask)
+    return (x * m).sum(dim=1, keepdim=True) / x.shape[1] * m
+
+
+def loo_baseline(x: Tensor, mask: Tensor) -> Tensor:
+    """b_{i,t} = (1/(N−1)) Σ_{j≠i} x_{j,t}: the leave-one-out mean at step t; on valid steps."""
+    m = _check(x, mask)
+    n = x.shape[1]
+    if n < 2:
+        raise ValueError("the leave-one-out baseline needs N >= 2 episodes per run")
+    xm = x * m
+    return (xm.sum(dim=1, keepdim=True) - xm) / (n - 1) * m
+
+
+def policy_weights(rewards: Tensor, mask: Tensor, gamma: float | Tensor, returns: Returns, baseline: Baseline,
+                   normalize: Normalize, values: Tensor | None = None) -> tuple[Tensor, Tensor]:
+    """→ (w, target): w_{i,t} multiplies ∇log π(a_{i,t}|s_{i,t}); target is what a value baseline regresses on.
+
+    x = return signal; `normalize='returns'` standardizes x; baseline b is subtracted (`value` uses `values`, the
+    critic's V(s) on the same grid, treated as a constant); `normalize='advantages'` standardizes x − b.
+    """
+    m = _check(rewards, mask)
+    x = return_signal(rewards, mask, gamma, returns)
+    if normalize == "returns":
+        x = standardize(x, mask)
+    if baseline == "none":
+        b = torch.zeros_like(x)
+    elif baseline == "mean":
+        b = mean_baseline(x, mask)
+    elif baseline == "loo":
+        b = loo_baseline(x, mask)
+    elif baseline == "value":
+        if values is None:
+            raise ValueError("baseline='value' needs the critic's values")
+        b = values.detach() * m
+    else:
+        raise ValueError(f"baseline={baseline!r}; allowed: none | mean | loo | value")
+    w = (x - b) * m
+    if normalize == "advantages":
+        w = standardize(w, mask)
+    elif normalize not in ("none", "returns"):
+        raise ValueError(f"normalize={normalize!r}; allowed: none | returns | advantages")
+    return w, x
+
+
+def pg_terms(weights: Tensor, logp: Tensor, mask: Tensor) -> Tensor:
+    """−w_{i,t} · log π(a_{i,t}|s_{i,t}) on valid steps: the REINFORCE surrogate, per element."""
+    return -weights.detach() * logp * _check(logp, mask)
+
+
+Reduction = Literal["episode", "step"]
+
+
+def reduce(terms: Tensor, mask: Tensor, how: Reduction) -> Tensor:
+    """Per-run reduction → [R]: `episode` = Σ_{i,t} / N (the Monte-Carlo ∇J), `step` = mean over valid steps."""
+    m = _check(terms, mask)
+    total = (terms * m).sum(dim=(1, 2))
+    if how == "episode":
+        return total / terms.shape[1]
+    if how == "step":
+        return total / m.sum(dim=(1, 2)).clamp(min=1)
+    raise ValueError(f"how={how!r}; allowed: episode | step")

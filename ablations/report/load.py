@@ -1,0 +1,245 @@
+"""Read and validate a results directory (`results/<study>/`) into one `Results` object.
+
+Owns: the required columns of each CSV, the `ReportError` raised when a file or a column is missing, the study's
+factors and their level order, the config label of each run, and the reference config. Nothing here computes a
+statistic; `stats`, `effects` and `gradvar` take the frames this module returns.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ablations.config import AXES, CONFIG_COLUMNS, VANILLA
+
+
+class ReportError(ValueError):
+    """The results directory cannot be reported on; the message names the file and the column(s)."""
+
+
+RUN_COLUMNS = ["run_id", "status", "env_steps", "updates", "final_return", "seed"]
+CURVE_COLUMNS = ["run_id", "update", "env_steps", "episodes", "return_mean", "return_std", "length_mean",
+                 "policy_loss", "value_loss", "entropy", "grad_norm"]
+PROBE_COLUMNS = ["run_id", "update", "env_steps", "estimator", "returns", "baseline", "normalize", "entropy_coef",
+                 "n_episodes", "k_batches", "total_var", "mean_sq_norm", "snr", "cos_to_reference", "pairwise_cos",
+                 "bias_sq_norm", "is_trained_estimator"]
+TIMING_COLUMNS = ["run_id", "wall_s"]
+#: Columns that must be numeric (after reading) in each file; a non-numeric entry is a malformed file.
+NUMERIC = {
+    "runs.csv": ["env_steps", "updates", "seed"],
+    "curves.csv": ["update", "env_steps", "return_mean"],
+    "probes.csv": ["update", "env_steps", "total_var"],
+    "timings.csv": ["wall_s"],
+}
+#: Order in which factors are listed when the manifest does not say.
+FACTOR_ORDER = ["returns", "baseline", "normalize", "entropy_coef"]
+#: Config field columns never treated as factors, even when they vary.
+NOT_FACTORS = {"seed"}
+
+
+@dataclass
+class Results:
+    """A validated results directory. `runs` gains `config` (the label) and one string column per factor."""
+
+    path: Path
+    study: str
+    runs: pd.DataFrame
+    curves: pd.DataFrame
+    probes: pd.DataFrame | None
+    timings: pd.DataFrame | None
+    manifest: dict[str, Any]
+    factors: list[str]
+    levels: dict[str, list[str]]
+    reference: dict[str, str]
+    reference_note: str
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def configs(self) -> list[str]:
+        """Config labels present in runs.csv, in level order."""
+        return config_order(self.runs, self.factors, self.levels)
+
+    @property
+    def reference_label(self) -> str:
+        return config_label(self.reference, self.factors)
+
+    @property
+    def done(self) -> pd.DataFrame:
+        return self.runs[self.runs["status"] == "done"]
+
+
+def format_level(value: Any) -> str:
+    """A factor level as the string every table uses: floats with `%g` (0.0 → "0"), empty → ""."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    if isinstance(value, (bool, np.bool_)):
+        return str(bool(value))
+    if isinstance(value, (float, np.floating)):
+        return f"{float(value):g}"
+    if isinstance(value, (int, np.integer)):
+        return str(int(value))
+    if isinstance(value, (list, tuple)):
+        return "-".join(map(str, value))
+    text = str(value)
+    try:  # "0.010" and "0.01" are the same level
+        return f"{float(text):g}" if text.strip() and not text.strip().isalpha() else text
+    except ValueError:
+        return text
+
+
+def config_label(levels: dict[str, Any], factors: list[str]) -> str:
+    """`returns/baseline/normalize/entropy_coef` levels joined with "/", like the probe estimator labels."""
+    return "/".join(format_level(levels[f]) for f in factors) if factors else "all"
+
+
+def read_table(path: Path, required: list[str], *, optional: bool = False) -> pd.DataFrame | None:
+    """Read one CSV; a missing file (unless optional), a missing column or a non-numeric column is a `ReportError`."""
+    if not path.exists():
+        if optional:
+            return None
+        raise ReportError(f"{path}: file not found (a results directory needs runs.csv and curves.csv)")
+    try:
+        df = pd.read_csv(path, keep_default_na=True)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise ReportError(f"{path}: cannot be parsed as CSV ({exc})") from exc
+    missing = [c for c in required if c not in df.columns]
+    if missing:
+        raise ReportError(f"{path.name}: missing column(s) {missing} (in {path})")
+    bad = []
+    for col in NUMERIC.get(path.name, []):
+        if col in df.columns and not pd.api.types.is_numeric_dtype(df[col]):
+            converted = pd.to_numeric(df[col], errors="coerce")
+            if converted.isna().sum() > df[col].isna().sum():
+                bad.append(col)
+            else:
+                df[col] = converted
+    if bad:
+        raise ReportError(f"{path.name}: non-numeric values in column(s) {bad} (in {path})")
+    return df
+
+
+def read_manifest(path: Path) -> dict[str, Any]:
+    if not path.exists():
+        return {}
+    try:
+        data = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise ReportError(f"{path}: not valid JSON ({exc})") from exc
+    if not isinstance(data, dict):
+        raise ReportError(f"{path}: expected a JSON object at the top level")
+    return data
+
+
+def study_spec(manifest: dict[str, Any]) -> dict[str, Any]:
+    spec = manifest.get("study")
+    return spec if isinstance(spec, dict) else {}
+
+
+def infer_factors(runs: pd.DataFrame, manifest: dict[str, Any]) -> list[str]:
+    """Manifest `study.factors` keys if present, else config columns (not seed) with more than one value."""
+    declared = study_spec(manifest).get("factors")
+    if isinstance(declared, dict) and declared:
+        missing = [f for f in declared if f not in runs.columns]
+        if missing:
+            raise ReportError(f"runs.csv: missing factor column(s) {missing} named in manifest.json study.factors")
+        return list(declared)
+    candidates = [c for c in CONFIG_COLUMNS if c in runs.columns and c not in NOT_FACTORS]
+    varying = [c for c in candidates if runs[c].map(format_level).nunique() > 1]
+    return sorted(varying, key=lambda c: (FACTOR_ORDER.index(c) if c in FACTOR_ORDER else len(FACTOR_ORDER),
+                                          CONFIG_COLUMNS.index(c)))
+
+
+def _level_key(factor: str, level: str) -> tuple[Any, ...]:
+    if factor in AXES and level in AXES[factor]:
+        return (0, AXES[factor].index(level), "")
+    try:
+        return (1, float(level), "")
+    except ValueError:
+        return (2, 0.0, level)
+
+
+def level_order(runs: pd.DataFrame, factors: list[str], manifest: dict[str, Any]) -> dict[str, list[str]]:
+    """Levels of each factor: the manifest's order, then the axis order (`config.AXES`), then numeric, then text."""
+    declared = study_spec(manifest).get("factors")
+    declared = declared if isinstance(declared, dict) else {}
+    out = {}
+    for f in factors:
+        present = set(runs[f].map(format_level))
+        order = [format_level(v) for v in declared.get(f, []) if format_level(v) in present]
+        rest = sorted(present - set(order), key=lambda lv: _level_key(f, lv))
+        out[f] = list(dict.fromkeys(order + rest))
+    return out
+
+
+def config_order(runs: pd.DataFrame, factors: list[str], levels: dict[str, list[str]]) -> list[str]:
+    combos = runs[factors].drop_duplicates() if factors else pd.DataFrame(index=[0])
+    keys = sorted((tuple(levels[f].index(row[f]) for f in factors), config_label(row, factors))
+                  for row in combos.to_dict("records"))
+    return [label for _, label in keys]
+
+
+def choose_reference(runs: pd.DataFrame, factors: list[str], levels: dict[str, list[str]],
+                     manifest: dict[str, Any]) -> tuple[dict[str, str], str]:
+    """The reference config: manifest `study.report.reference`, else vanilla REINFORCE, else the first config."""
+    report = study_spec(manifest).get("report")
+    declared = report.get("reference") if isinstance(report, dict) else None
+    present = set(runs["config"])
+    first = config_order(runs, factors, levels)[0]
+    first_levels = dict(zip(factors, first.split("/"))) if factors else {}
+    if isinstance(declared, dict) and declared:
+        ref = {f: format_level(declared.get(f, first_levels[f])) for f in factors}
+        if config_label(ref, factors) in present:
+            return ref, "the reference named in the manifest (study.report.reference)"
+    vanilla = {f: format_level(VANILLA[f]) if f in VANILLA else first_levels[f] for f in factors}
+    if config_label(vanilla, factors) in present:
+        return vanilla, "vanilla REINFORCE (returns=full, baseline=none, normalize=none, entropy_coef=0)"
+    return first_levels, (f"the first config in level order ({first}), because the vanilla config "
+                          "(returns=full, baseline=none, normalize=none, entropy_coef=0) is not in the data")
+
+
+def load_results(results_dir: str | Path) -> Results:
+    """Read runs.csv, curves.csv (required), probes.csv, timings.csv, manifest.json (optional) and validate them."""
+    path = Path(results_dir)
+    if not path.is_dir():
+        raise ReportError(f"{path}: results directory not found")
+    manifest = read_manifest(path / "manifest.json")
+    runs = read_table(path / "runs.csv", RUN_COLUMNS)
+    curves = read_table(path / "curves.csv", CURVE_COLUMNS)
+    probes = read_table(path / "probes.csv", PROBE_COLUMNS, optional=True)
+    timings = read_table(path / "timings.csv", TIMING_COLUMNS, optional=True)
+    assert runs is not None and curves is not None
+    if runs.empty:
+        raise ReportError(f"{path / 'runs.csv'}: no runs")
+    if runs["run_id"].duplicated().any():
+        dup = sorted(runs.loc[runs["run_id"].duplicated(), "run_id"].astype(str).unique())[:5]
+        raise ReportError(f"runs.csv: duplicated run_id values in column 'run_id': {dup}")
+    runs = runs.copy()
+    runs["run_id"] = runs["run_id"].astype(str)
+    curves = curves.assign(run_id=curves["run_id"].astype(str))
+    runs["status"] = runs["status"].astype(str).str.strip().str.lower()
+    if "error" not in runs.columns:
+        runs["error"] = ""
+    runs["error"] = runs["error"].fillna("").astype(str)
+    factors = infer_factors(runs, manifest)
+    for f in factors:
+        runs[f] = runs[f].map(format_level)
+    levels = level_order(runs, factors, manifest)
+    runs["config"] = [config_label(r, factors) for r in runs[factors].to_dict("records")] if factors else "all"
+    reference, note = choose_reference(runs, factors, levels, manifest)
+    if probes is not None:
+        probes = probes.assign(run_id=probes["run_id"].astype(str),
+                               entropy_coef=probes["entropy_coef"].map(format_level),
+                               estimator=probes["estimator"].astype(str))
+    if timings is not None:
+        timings = timings.assign(run_id=timings["run_id"].astype(str))
+    study = str(study_spec(manifest).get("name") or (runs["study"].dropna().astype(str).iloc[0]
+                                                      if "study" in runs and runs["study"].notna().any()
+                                                      else path.name))
+    return Results(path=path, study=study, runs=runs, curves=curves, probes=probes, timings=timings,
+                   manifest=manifest, factors=factors, levels=levels, reference=reference, reference_note=note)

@@ -1,0 +1,420 @@
+"""Per-run scores and per-config statistics: small pure functions over arrays, and DataFrames in long format.
+
+Owns: the env-step grid and the per-run scores (final return, area under the curve, steps to a threshold), the
+summary of a metric per group (n, mean, IQM, median, std, bootstrap CI of the mean), comparisons between configs
+(difference of means with a bootstrap CI, Welch and Mann–Whitney tests, Holm correction, Hedges' g, probability of
+improvement), power analysis, and performance profiles. Every random draw takes a `numpy.random.Generator` derived
+from the user's seed and a key naming what is drawn for (`derive_rng`), so equal inputs give equal tables.
+
+Bootstrap intervals are "expanded" (Hesterberg 2015): the bootstrap distribution of a mean is too narrow by a factor
+≈ sqrt((n−1)/n) and uses normal rather than t tails, so at n = 10 a nominal 95% BCa interval covers ≈ 90%. We
+therefore ask the bootstrap for the level whose normal quantile equals r·t_{ν, 1−α/2}, with r the ratio of the
+unbiased to the plug-in standard error and ν the degrees of freedom (`expanded_level`); `ci_level` reports the
+nominal level (0.95) and `ci_method` says "BCa-expanded" (or "percentile-expanded" where BCa is degenerate).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import warnings
+from typing import Any, Callable, Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+from scipy import stats as sps
+
+#: Metrics scored per run: name → (label with units, higher is better).
+METRICS: dict[str, tuple[str, bool]] = {
+    "final_return": ("final return (mean episode return, last 10% of the budget)", True),
+    "auc": ("area under the learning curve (mean return over the budget)", True),
+    "steps_to_threshold": ("env steps to reach the threshold (censored at the budget)", False),
+    "eval_return": ("evaluation return after training", True),
+}
+SUMMARY_COLUMNS = ["n", "mean", "iqm", "median", "std", "ci_low", "ci_high", "ci_level", "ci_method"]
+GRID_POINTS = 100
+FINAL_FRACTION = 0.1
+
+
+# ---------------------------------------------------------------------------------------------------- randomness
+def derive_rng(seed: int, *key: Any) -> np.random.Generator:
+    """A generator seeded by the user seed and a key (e.g. ("summary", metric, config)); stable across processes."""
+    digest = hashlib.sha256(repr(tuple(str(k) for k in key)).encode()).digest()
+    words = [int.from_bytes(digest[i:i + 4], "little") for i in range(0, 16, 4)]
+    return np.random.default_rng(np.random.SeedSequence([int(seed), *words]))
+
+
+# ---------------------------------------------------------------------------------------------------- scores
+def env_step_grid(budget: float, points: int = GRID_POINTS) -> np.ndarray:
+    """`points` equally spaced env-step values in (0, budget]: budget/points, 2·budget/points, …, budget."""
+    return np.linspace(budget / points, budget, points)
+
+
+def interpolate_curves(curves: pd.DataFrame, run_ids: Sequence[str], grid: np.ndarray) -> np.ndarray:
+    """Each run's return_mean, linearly interpolated at `grid` env steps → [R, G]; held constant outside its data.
+
+    A run with no curve rows gives a row of NaN.
+    """
+    out = np.full((len(run_ids), len(grid)), np.nan)
+    c = curves[["run_id", "env_steps", "return_mean"]].dropna()
+    c = c.sort_values(["run_id", "env_steps"], kind="stable")
+    groups = {rid: g for rid, g in c.groupby("run_id", sort=False)}
+    for i, rid in enumerate(run_ids):
+        g = groups.get(rid)
+        if g is not None and len(g):
+            out[i] = np.interp(grid, g["env_steps"].to_numpy(float), g["return_mean"].to_numpy(float))
+    return out
+
+
+def steps_to_threshold(curves: pd.DataFrame, run_ids: Sequence[str], threshold: float,
+                       budget: float) -> tuple[np.ndarray, np.ndarray]:
+    """First env_steps at which an update's return_mean ≥ threshold, per run; never → budget (right-censored).
+
+    Returns (steps [R], reached [R] bool).
+    """
+    hit = curves[curves["return_mean"] >= threshold]
+    first = hit.groupby("run_id")["env_steps"].min()
+    steps = first.reindex(list(run_ids)).to_numpy(float)
+    reached = ~np.isnan(steps)
+    return np.where(reached, np.minimum(steps, budget), budget), reached
+
+
+def final_mask(grid: np.ndarray, budget: float, fraction: float = FINAL_FRACTION) -> np.ndarray:
+    """Grid points in the last `fraction` of the budget: (1 − fraction)·budget < x ≤ budget."""
+    return grid > (1 - fraction) * budget + 1e-9 * budget
+
+
+def run_scores(curves: pd.DataFrame, runs: pd.DataFrame, *, budget: float, threshold: float,
+               grid: np.ndarray) -> pd.DataFrame:
+    """One row per run of `runs`: final_return, auc, steps_to_threshold, reached (and eval_return if present)."""
+    ids = runs["run_id"].tolist()
+    y = interpolate_curves(curves, ids, grid)
+    steps, reached = steps_to_threshold(curves, ids, threshold, budget)
+    out = pd.DataFrame({"run_id": ids})
+    out["final_return"] = y[:, final_mask(grid, budget)].mean(axis=1)
+    out["auc"] = y.mean(axis=1)
+    out["steps_to_threshold"] = np.where(np.isnan(out["auc"]), np.nan, steps)
+    out["reached"] = reached
+    if "eval_return" in runs.columns and pd.to_numeric(runs["eval_return"], errors="coerce").notna().any():
+        out["eval_return"] = pd.to_numeric(runs["eval_return"], errors="coerce").to_numpy()
+    return out
+
+
+def default_threshold(env_id: str | None, final_returns: np.ndarray) -> tuple[float, str]:
+    """CartPole-v0: 195, other CartPole: 475 (the solved scores); else the 75th percentile of all final returns."""
+    if env_id and env_id.startswith("CartPole-v0"):
+        return 195.0, "the CartPole-v0 solved score (195)"
+    if env_id and env_id.startswith("CartPole"):
+        return 475.0, "the CartPole-v1 solved score (475)"
+    finite = final_returns[np.isfinite(final_returns)]
+    value = float(np.percentile(finite, 75)) if finite.size else 0.0
+    return value, "the 75th percentile of all runs' final returns (no env-specific default)"
+
+
+# ---------------------------------------------------------------------------------------------------- intervals
+def iqm(x: np.ndarray, axis: int = -1) -> np.ndarray:
+    """Interquartile mean: the mean of the middle 50% (scipy.stats.trim_mean with 25% cut each side)."""
+    return sps.trim_mean(x, 0.25, axis=axis)
+
+
+def expanded_level(level: float, r: float, df: float) -> float:
+    """The bootstrap level whose two-sided normal quantile is r·t_{df, 1−α/2} (Hesterberg's expansion)."""
+    if not np.isfinite(df) or df <= 0 or not np.isfinite(r):
+        return level
+    z = r * sps.t.ppf(0.5 + level / 2, df)
+    return float(1 - 2 * sps.norm.sf(z))
+
+
+def one_sample_expansion(n: int) -> tuple[float, float]:
+    """(r, df) for a mean of n values: r = sqrt(n/(n−1)), df = n − 1."""
+    return (float(np.sqrt(n / (n - 1))), float(n - 1)) if n > 1 else (1.0, 0.0)
+
+
+def two_sample_expansion(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
+    """(r, Welch df) for a difference of two means: r² = (s_a²/n_a + s_b²/n_b) / plug-in variance of the difference."""
+    na, nb = len(a), len(b)
+    va, vb = np.var(a, ddof=1) / na, np.var(b, ddof=1) / nb
+    plug = va * (na - 1) / na + vb * (nb - 1) / nb
+    if plug <= 0:
+        return 1.0, float(na + nb - 2)
+    df = (va + vb) ** 2 / (va ** 2 / (na - 1) + vb ** 2 / (nb - 1))
+    return float(np.sqrt((va + vb) / plug)), float(df)
+
+
+def _mean_stat(*samples: np.ndarray, axis: int = -1) -> np.ndarray:
+    return np.mean(samples[0], axis=axis)
+
+
+def _diff_stat(a: np.ndarray, b: np.ndarray, axis: int = -1) -> np.ndarray:
+    return np.mean(a, axis=axis) - np.mean(b, axis=axis)
+
+
+def bootstrap_ci(samples: Sequence[np.ndarray], rng: np.random.Generator, *, statistic: Callable = _mean_stat,
+                 n_resamples: int = 10_000, level: float = 0.95,
+                 expansion: tuple[float, float] | None = None) -> tuple[float, float, str]:
+    """(low, high, method): scipy.stats.bootstrap BCa, falling back to percentile when BCa is NaN or degenerate.
+
+    `expansion` = (r, df) widens the level as in `expanded_level`; None means the plain nominal level.
+    """
+    samples = [np.asarray(s, float) for s in samples]
+    if any(len(s) < 2 for s in samples):
+        return np.nan, np.nan, "none"
+    point = float(statistic(*samples))
+    if all(np.ptp(s) == 0 for s in samples):  # every resample equals the estimate
+        return point, point, "degenerate"
+    conf = expanded_level(level, *expansion) if expansion else level
+    suffix = "-expanded" if expansion else ""
+    state = rng.bit_generator.state
+    for method in ("BCa", "percentile"):
+        if method == "percentile":
+            rng.bit_generator.state = state  # the fallback draws the same resamples
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", sps.DegenerateDataWarning)
+            warnings.simplefilter("ignore", RuntimeWarning)
+            res = sps.bootstrap(tuple(samples), statistic, n_resamples=n_resamples, vectorized=True,
+                                confidence_level=conf, method=method, rng=rng)
+        low, high = float(res.confidence_interval.low), float(res.confidence_interval.high)
+        if np.isfinite(low) and np.isfinite(high) and low <= point <= high:
+            return low, high, method + suffix
+    return low, high, "percentile" + suffix
+
+
+def percentile_ci(boot: np.ndarray, level: float, expansion: tuple[np.ndarray, np.ndarray] | None = None
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """Percentile interval of bootstrap draws `boot` [B, K] per column, optionally expanded per column."""
+    k = boot.shape[1]
+    if expansion is None:
+        conf = np.full(k, level)
+    else:
+        conf = np.array([expanded_level(level, r, d) for r, d in zip(*expansion)])
+    lo_q, hi_q = (1 - conf) / 2, (1 + conf) / 2
+    sorted_boot = np.sort(boot, axis=0)
+    low = np.array([_quantile_sorted(sorted_boot[:, j], lo_q[j]) for j in range(k)])
+    high = np.array([_quantile_sorted(sorted_boot[:, j], hi_q[j]) for j in range(k)])
+    return low, high
+
+
+def _quantile_sorted(col: np.ndarray, q: float) -> float:
+    col = col[~np.isnan(col)]
+    if not col.size:
+        return np.nan
+    pos = q * (col.size - 1)
+    lo = int(np.floor(pos))
+    hi = min(lo + 1, col.size - 1)
+    return float(col[lo] + (col[hi] - col[lo]) * (pos - lo))
+
+
+def resampled_means(values: np.ndarray, rng: np.random.Generator, n_resamples: int,
+                    chunk: int = 2_000) -> np.ndarray:
+    """Bootstrap means over rows of `values` [n, K] (NaN ignored) → [B, K]; rows drawn with replacement."""
+    values = np.asarray(values, float)
+    if values.ndim == 1:
+        values = values[:, None]
+    n = values.shape[0]
+    present = ~np.isnan(values)
+    filled = np.where(present, values, 0.0)
+    out = np.empty((n_resamples, values.shape[1]))
+    for start in range(0, n_resamples, chunk):
+        b = min(chunk, n_resamples - start)
+        counts = rng.multinomial(n, np.full(n, 1.0 / n), size=b).astype(float)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out[start:start + b] = (counts @ filled) / (counts @ present)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------- summaries
+def summarize_values(x: np.ndarray, rng: np.random.Generator, *, n_resamples: int = 10_000,
+                     level: float = 0.95) -> dict[str, Any]:
+    """n, mean, IQM, median, std (ddof=1) and the expanded bootstrap CI of the mean of 1-D `x` (NaN dropped)."""
+    x = np.asarray(x, float)
+    x = x[~np.isnan(x)]
+    n = len(x)
+    if n == 0:
+        return dict(n=0, mean=np.nan, iqm=np.nan, median=np.nan, std=np.nan, ci_low=np.nan, ci_high=np.nan,
+                    ci_level=level, ci_method="none")
+    low, high, method = bootstrap_ci([x], rng, n_resamples=n_resamples, level=level,
+                                     expansion=one_sample_expansion(n))
+    return dict(n=n, mean=float(np.mean(x)), iqm=float(iqm(x)), median=float(np.median(x)),
+                std=float(np.std(x, ddof=1)) if n > 1 else np.nan, ci_low=low, ci_high=high, ci_level=level,
+                ci_method=method)
+
+
+def summarize(df: pd.DataFrame, by: list[str], *, value: str = "value", seed: int = 0,
+              n_resamples: int = 10_000, level: float = 0.95) -> pd.DataFrame:
+    """Long-format summary: one row per group of `by` with `by` + SUMMARY_COLUMNS (fixed names).
+
+    Each group's bootstrap uses `derive_rng(seed, "summary", *group key)`, so adding a group changes no other row.
+    """
+    rows = []
+    for key, g in df.groupby(by, sort=False, dropna=False):
+        key = key if isinstance(key, tuple) else (key,)
+        rng = derive_rng(seed, "summary", *key)
+        rows.append({**dict(zip(by, key)), **summarize_values(g[value].to_numpy(float), rng,
+                                                                n_resamples=n_resamples, level=level)})
+    return pd.DataFrame(rows, columns=by + SUMMARY_COLUMNS)
+
+
+# ---------------------------------------------------------------------------------------------------- comparisons
+def holm(pvalues: Sequence[float]) -> np.ndarray:
+    """Holm step-down adjusted p-values; NaN entries stay NaN and are not counted in the family."""
+    p = np.asarray(pvalues, float)
+    out = np.full_like(p, np.nan)
+    ok = np.flatnonzero(~np.isnan(p))
+    m = ok.size
+    if not m:
+        return out
+    order = ok[np.argsort(p[ok], kind="stable")]
+    adjusted = np.maximum.accumulate((m - np.arange(m)) * p[order])
+    out[order] = np.minimum(adjusted, 1.0)
+    return out
+
+
+def hedges_g(a: np.ndarray, b: np.ndarray) -> float:
+    """(mean(a) − mean(b)) / pooled SD, times the exact small-sample correction J(df) = Γ(df/2)/(√(df/2) Γ((df−1)/2))."""
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    na, nb = len(a), len(b)
+    df = na + nb - 2
+    if df < 2:
+        return np.nan
+    pooled = np.sqrt(((na - 1) * np.var(a, ddof=1) + (nb - 1) * np.var(b, ddof=1)) / df)
+    if pooled == 0:
+        return np.nan
+    return float((a.mean() - b.mean()) / pooled * small_sample_factor(df))
+
+
+def small_sample_factor(df: float) -> float:
+    from scipy.special import gammaln
+    return float(np.exp(gammaln(df / 2) - gammaln((df - 1) / 2)) / np.sqrt(df / 2))
+
+
+def prob_improvement(a: np.ndarray, b: np.ndarray) -> float:
+    """P(X > Y) + 0.5·P(X = Y) for X drawn from `a` and Y from `b`, over all pairs."""
+    a, b = np.asarray(a, float)[:, None], np.asarray(b, float)[None, :]
+    if not a.size or not b.size:
+        return np.nan
+    return float(np.mean((a > b) + 0.5 * (a == b)))
+
+
+def _tests(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
+    """(Welch t-test p, Mann–Whitney U p), two-sided; NaN when undefined (e.g. both samples constant)."""
+    if len(a) < 2 or len(b) < 2:
+        return np.nan, np.nan
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore", RuntimeWarning)
+        if np.ptp(a) == 0 and np.ptp(b) == 0:
+            p_t = 1.0 if a[0] == b[0] else 0.0
+        else:
+            p_t = float(sps.ttest_ind(a, b, equal_var=False).pvalue)
+        p_u = 1.0 if np.ptp(np.concatenate([a, b])) == 0 else float(
+            sps.mannwhitneyu(a, b, alternative="two-sided").pvalue)
+    return p_t, p_u
+
+
+COMPARISON_COLUMNS = ["metric", "config", "reference", "n", "n_ref", "mean", "mean_ref", "diff", "ci_low", "ci_high",
+                      "ci_level", "ci_method", "p_welch", "p_mwu", "p_holm", "p_mwu_holm", "hedges_g",
+                      "prob_improvement"]
+
+
+def compare(df: pd.DataFrame, pairs: Iterable[tuple[str, str]], *, metric: str, seed: int = 0,
+            n_resamples: int = 10_000, level: float = 0.95) -> pd.DataFrame:
+    """Compare `config` against `reference` for each (config, reference) pair on one metric (long `df`: config, value).
+
+    One family per call: Holm adjusts p_welch (→ p_holm) and p_mwu (→ p_mwu_holm) across its rows.
+    """
+    values = {c: g["value"].dropna().to_numpy(float) for c, g in df.groupby("config", sort=False)}
+    rows = []
+    for cfg, ref in pairs:
+        a, b = values.get(cfg, np.empty(0)), values.get(ref, np.empty(0))
+        rng = derive_rng(seed, "compare", metric, cfg, ref)
+        if len(a) >= 2 and len(b) >= 2:
+            low, high, method = bootstrap_ci([a, b], rng, statistic=_diff_stat, n_resamples=n_resamples,
+                                             level=level, expansion=two_sample_expansion(a, b))
+        else:
+            low, high, method = np.nan, np.nan, "none"
+        p_t, p_u = _tests(a, b)
+        rows.append(dict(metric=metric, config=cfg, reference=ref, n=len(a), n_ref=len(b),
+                         mean=a.mean() if len(a) else np.nan, mean_ref=b.mean() if len(b) else np.nan,
+                         diff=a.mean() - b.mean() if len(a) and len(b) else np.nan, ci_low=low, ci_high=high,
+                         ci_level=level, ci_method=method, p_welch=p_t, p_mwu=p_u, hedges_g=hedges_g(a, b),
+                         prob_improvement=prob_improvement(a, b)))
+    out = pd.DataFrame(rows, columns=[c for c in COMPARISON_COLUMNS if c not in ("p_holm", "p_mwu_holm")])
+    out["p_holm"] = holm(out["p_welch"].to_numpy(float))
+    out["p_mwu_holm"] = holm(out["p_mwu"].to_numpy(float))
+    return out[COMPARISON_COLUMNS]
+
+
+def comparison_pairs(configs: Sequence[str], reference: str, all_pairs: bool = False) -> list[tuple[str, str]]:
+    """Every config vs the reference; with `all_pairs`, every unordered pair (later config vs earlier)."""
+    if all_pairs:
+        return [(configs[j], configs[i]) for i in range(len(configs)) for j in range(i + 1, len(configs))]
+    return [(c, reference) for c in configs if c != reference]
+
+
+# ---------------------------------------------------------------------------------------------------- power
+def power_tables(summary: pd.DataFrame, *, n_seeds: int, effect_sizes: Sequence[float] = (0.5, 0.8, 1.0, 1.5),
+                 alpha: float = 0.05, power: float = 0.8) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Minimum detectable difference per metric at `n_seeds` per arm, and seeds per arm needed per effect size.
+
+    Two-sided two-sample t-test (statsmodels TTestIndPower). The pooled SD of a metric is the square root of the
+    df-weighted mean of the per-config variances in `summary` (columns metric, n, std).
+    """
+    from statsmodels.stats.power import TTestIndPower
+
+    analysis = TTestIndPower()
+    rows = []
+    d = float(analysis.solve_power(effect_size=None, nobs1=n_seeds, alpha=alpha, power=power, ratio=1.0)) \
+        if n_seeds >= 2 else np.nan
+    for metric, g in summary.groupby("metric", sort=False):
+        g = g[(g["n"] >= 2) & g["std"].notna()]
+        dof = (g["n"] - 1).to_numpy(float)
+        pooled = float(np.sqrt(np.sum(dof * g["std"].to_numpy(float) ** 2) / dof.sum())) if dof.sum() else np.nan
+        rows.append(dict(metric=metric, n_seeds=n_seeds, alpha=alpha, power=power, pooled_sd=pooled, mdd_sd=d,
+                         mdd=d * pooled))
+    need = [dict(effect_size=float(es), alpha=alpha, power=power,
+                 n_seeds_needed=int(np.ceil(analysis.solve_power(effect_size=es, nobs1=None, alpha=alpha,
+                                                                 power=power, ratio=1.0))))
+            for es in effect_sizes]
+    return pd.DataFrame(rows), pd.DataFrame(need)
+
+
+# ---------------------------------------------------------------------------------------------------- profiles
+def performance_profile(df: pd.DataFrame, taus: np.ndarray, *, group: str, seed: int = 0,
+                        n_resamples: int = 10_000, level: float = 0.95) -> pd.DataFrame:
+    """Fraction of runs with score > τ per group (long `df`: group, value), with a percentile bootstrap band over runs.
+
+    Columns: group, tau, fraction, ci_low, ci_high, ci_level, ci_method.
+    """
+    frames = []
+    for key, g in df.groupby(group, sort=False):
+        x = g["value"].dropna().to_numpy(float)
+        if not x.size:
+            continue
+        above = (x[:, None] > taus[None, :]).astype(float)  # [n, T]
+        boot = resampled_means(above, derive_rng(seed, "profile", group, key), n_resamples)
+        low, high = percentile_ci(boot, level)
+        frames.append(pd.DataFrame({group: key, "tau": taus, "fraction": above.mean(axis=0), "ci_low": low,
+                                    "ci_high": high, "ci_level": level, "ci_method": "percentile"}))
+    return pd.concat(frames, ignore_index=True)
+
+
+def curve_bands(y: np.ndarray, groups: pd.Series, grid: np.ndarray, *, seed: int = 0, n_resamples: int = 10_000,
+                level: float = 0.95, key: str = "") -> pd.DataFrame:
+    """Mean interpolated return across runs per group and grid point with a percentile bootstrap band over runs.
+
+    `y` [R, G] from `interpolate_curves`; `groups` gives each row's group. Columns: group, env_steps, n, mean,
+    ci_low, ci_high, ci_level, ci_method.
+    """
+    frames = []
+    labels = np.asarray(groups)
+    for g in pd.unique(labels):
+        rows = y[labels == g]
+        rows = rows[~np.isnan(rows).all(axis=1)]
+        if not len(rows):
+            continue
+        boot = resampled_means(rows, derive_rng(seed, "curve", key, g), n_resamples)
+        n = len(rows)
+        low, high = percentile_ci(boot, level, (np.full(len(grid), one_sample_expansion(n)[0]),
+                                                np.full(len(grid), one_sample_expansion(n)[1])))
+        frames.append(pd.DataFrame({"group": g, "env_steps": grid, "n": n, "mean": rows.mean(axis=0),
+                                    "ci_low": low, "ci_high": high, "ci_level": level,
+                                    "ci_method": "percentile-expanded"}))
+    return pd.concat(frames, ignore_index=True)

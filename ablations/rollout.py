@@ -1,0 +1,142 @@
+"""Collect N complete episodes per run, for several runs in lockstep, without autograd.
+
+The result is padded `[k, N, T, ...]` tensors with a mask (True on real steps); `terminated` and `truncated` are
+kept apart (invariant 4). A run leaves the per-step batch as soon as all of its N episodes have ended (compaction),
+so neither its environment nor its random streams are touched by how long its batch-mates take. Action noise comes
+from each run's own generator in fixed blocks of `NOISE_BLOCK` steps.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from .envs import CohortEnv
+from .nets import Head, Params, forward_stacked, select
+
+NOISE_BLOCK = 64  # steps of action noise drawn at once from a run's stream
+DEFAULT_MAX_STEPS = 10_000  # episode cap for environments without a time limit (recorded as truncation)
+
+
+@dataclass
+class Batch:
+    """Episodes of k runs: obs [k,N,T,D], actions [k,N,T(,A)], rewards [k,N,T], mask [k,N,T]; flags/lengths [k,N]."""
+
+    obs: Tensor
+    actions: Tensor
+    rewards: Tensor
+    mask: Tensor
+    lengths: Tensor
+    terminated: Tensor
+    truncated: Tensor
+
+    def run(self, j: int) -> "Batch":
+        """Run j's own episodes, cut to its own longest episode (so shapes depend on that run only)."""
+        t = int(self.lengths[j].max())
+        return Batch(self.obs[j: j + 1, :, :t], self.actions[j: j + 1, :, :t], self.rewards[j: j + 1, :, :t],
+                     self.mask[j: j + 1, :, :t], self.lengths[j: j + 1], self.terminated[j: j + 1],
+                     self.truncated[j: j + 1])
+
+    def episode_returns(self) -> Tensor:
+        """Undiscounted episode returns [k, N] (float64)."""
+        return (self.rewards.double() * self.mask).sum(dim=-1)
+
+
+def to_env_actions(head: Head, actions: Tensor, low: Tensor | None, high: Tensor | None,
+                   action_map: Tensor | None) -> Tensor:
+    """Policy actions → what the env steps with: clipped Box actions, mapped Bernoulli choices."""
+    if head.kind == "gaussian":
+        return torch.maximum(torch.minimum(actions, high), low)
+    if action_map is not None:  # a Bernoulli choice between two actions of a Discrete space
+        return action_map[actions[..., 0].long()]
+    if head.kind == "bernoulli":
+        return actions.to(torch.int8)
+    return actions
+
+
+def collect(env: CohortEnv, runs: np.ndarray, seeds: Sequence[int], params: Params, activation: str, head: Head,
+            noise_gens: Sequence[np.random.Generator], *, greedy: bool = False,
+            max_steps: int | None = None) -> Batch:
+    """One batch of N complete episodes for each of `runs` (cohort positions), with the cohort's policy `params`.
+
+    seeds[j] resets run runs[j]; noise_gens[j] is that run's action stream (unused when greedy).
+    """
+    spec = env.spec
+    k, n = len(runs), env.num_envs
+    cap_steps = max_steps or spec.max_episode_steps or DEFAULT_MAX_STEPS
+    runs_t = torch.as_tensor(np.asarray(runs), dtype=torch.long)
+    low = high = amap = None
+    if head.kind == "gaussian":
+        low = torch.tensor(spec.action_low, dtype=torch.float32)
+        high = torch.tensor(spec.action_high, dtype=torch.float32)
+    if spec.action_map is not None:
+        amap = torch.tensor(spec.action_map, dtype=torch.long)
+
+    cap = min(cap_steps, 256)
+    obs_buf = torch.zeros(k, n, cap, spec.obs_dim)
+    act_buf = torch.zeros((k, n, cap, *head.action_shape()),
+                          dtype=torch.long if head.kind == "categorical" else torch.float32)
+    rew_buf = torch.zeros(k, n, cap)
+    mask_buf = torch.zeros(k, n, cap, dtype=torch.bool)
+    done = torch.zeros(k, n, dtype=torch.bool)
+    terminated = torch.zeros(k, n, dtype=torch.bool)
+    truncated = torch.zeros(k, n, dtype=torch.bool)
+    lengths = torch.zeros(k, n, dtype=torch.long)
+    noise = torch.zeros(k, NOISE_BLOCK, n, head.noise_dim)
+
+    active = torch.arange(k)  # positions (0..k-1) of runs still collecting
+    obs = env.reset(np.asarray(runs), np.asarray(seeds, dtype=np.int64))
+    pol = select(params, runs_t)
+    with torch.no_grad():
+        t = 0
+        while len(active):
+            if t == cap:  # grow the buffers
+                grow = min(cap, cap_steps - cap) if cap < cap_steps else cap
+                obs_buf, act_buf, rew_buf, mask_buf = (
+                    torch.cat([b, torch.zeros_like(b[:, :, :grow])], dim=2)
+                    for b in (obs_buf, act_buf, rew_buf, mask_buf))
+                cap += grow
+            all_active = len(active) == k
+            if not greedy and t % NOISE_BLOCK == 0:
+                for j in active.tolist():
+                    noise[j] = torch.from_numpy(head.draw_noise(noise_gens[j], NOISE_BLOCK, n))
+            out = forward_stacked(pol, obs, activation)
+            if greedy:
+                act = head.greedy(out)
+            else:
+                eps = noise[:, t % NOISE_BLOCK] if all_active else noise[active, t % NOISE_BLOCK]
+                act = head.sample(out, eps)
+            o, r, term, trunc = env.step(np.asarray(runs)[active.numpy()], to_env_actions(head, act, low, high, amap))
+            alive = ~(done if all_active else done[active])
+            if t + 1 >= cap_steps:
+                trunc = torch.ones_like(trunc)
+            ended = alive & (term | trunc)
+            if all_active:
+                obs_buf[:, :, t], act_buf[:, :, t] = obs, act
+                rew_buf[:, :, t] = r.float() * alive
+                mask_buf[:, :, t] = alive
+                lengths += alive
+                terminated |= ended & term
+                truncated |= ended & ~term
+                done |= ended
+            else:
+                obs_buf[active, :, t], act_buf[active, :, t] = obs, act
+                rew_buf[active, :, t] = r.float() * alive
+                mask_buf[active, :, t] = alive
+                lengths[active] += alive
+                terminated[active] |= ended & term
+                truncated[active] |= ended & ~term
+                done[active] |= ended
+            t += 1
+            keep = ~done[active].all(dim=1)
+            if not bool(keep.all()):
+                active = active[keep]
+                o = o[keep]
+                pol = select(params, runs_t[active])
+            obs = o
+    return Batch(obs_buf[:, :, :t], act_buf[:, :, :t], rew_buf[:, :, :t], mask_buf[:, :, :t], lengths, terminated,
+                 truncated)

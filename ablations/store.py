@@ -1,0 +1,384 @@
+"""Results on disk: the CSV schema, atomic writes, per-cohort parts, the lock, manifests and resume.
+
+Layout of ``results/<study>/``::
+
+    manifest.json                       study spec, run_ids, versions, git commit, host, times
+    runs.csv curves.csv probes.csv      combined, rebuilt from the parts in the study's expansion order
+    timings.csv                         run_id, wall_s (wall time lives here, so runs.csv is reproducible)
+    .lock                               flock'ed for the whole of `ablations run`; holds the holder's pid
+    cohorts/<seq>-<cohort_id>/          one part per trained cohort: the four CSVs, then DONE.json LAST
+
+A part is written in a temporary directory, renamed into place, and only then marked done (DESIGN.md invariant 6);
+anything without DONE.json is debris from an interrupted run and is removed under the lock. A run's record is the
+one in the done part with the highest sequence number, so `--retry-failed` writes a new part for the failed runs
+and leaves their cohort-mates' part alone.
+
+Cells are formatted by `format_cell` (floats by `repr`, the shortest round-trip form), one value at a time, so a
+row's text never depends on the other rows of its cohort; parts are read back as strings, so combining copies
+text and never reformats a number.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import errno
+import fcntl
+import json
+import os
+import platform
+import shutil
+import socket
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Iterator, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from .config import CONFIG_COLUMNS, RunConfig
+
+#: runs.csv: these columns first, then every RunConfig field, then any other engine column (sorted).
+RUNS_LEADING = ["run_id", "study", "status", "error", "env_steps", "updates", "final_return", "eval_return"]
+#: Header of curves.csv / probes.csv when no row was written (DESIGN.md "Tidy results").
+CURVES_COLUMNS = ["run_id", "update", "env_steps", "episodes", "return_mean", "return_std", "length_mean",
+                  "policy_loss", "value_loss", "entropy", "grad_norm"]
+PROBES_COLUMNS = ["run_id", "update", "env_steps", "returns", "baseline", "normalize", "entropy_coef", "n_episodes",
+                  "k_batches", "total_var", "mean_sq_norm", "snr", "cos_to_reference", "pairwise_cos",
+                  "bias_sq_norm", "is_trained_estimator"]
+TIMINGS_COLUMNS = ["run_id", "wall_s"]
+TABLES = ("runs", "curves", "probes", "timings")
+STATUSES = ("done", "diverged", "failed")
+DONE_MARKER = "DONE.json"
+
+
+class StoreError(RuntimeError):
+    """The results directory cannot be used as asked (locked, or made by a different study)."""
+
+
+# ---- cells and frames ------------------------------------------------------------------------------------------
+def format_cell(value: Any) -> str:
+    """One cell's text: None → "", bools True/False, ints as is, floats by repr (nan, inf, -inf), tuples "64-64"."""
+    if value is None:
+        return ""
+    if isinstance(value, (bool, np.bool_)):
+        return "True" if value else "False"
+    if isinstance(value, (int, np.integer)):
+        return str(int(value))
+    if isinstance(value, (float, np.floating)):
+        return repr(float(value))
+    if isinstance(value, (tuple, list)):
+        return "-".join(format_cell(v) for v in value)
+    return str(value)
+
+
+def frame(rows: Sequence[Mapping[str, Any]], columns: Sequence[str] | None = None) -> pd.DataFrame:
+    """Rows of plain values → a DataFrame of strings (columns in first-appearance order unless given)."""
+    if columns is None:
+        columns = list(dict.fromkeys(k for row in rows for k in row))
+    data = {c: [format_cell(row.get(c)) for row in rows] for c in columns}
+    return pd.DataFrame(data, columns=list(columns), dtype=object)
+
+
+def config_cells(cfg: RunConfig) -> dict[str, Any]:
+    """The RunConfig fields as the engine writes them in runs.csv (hidden "64-64", None "")."""
+    return {name: getattr(cfg, name) for name in CONFIG_COLUMNS}
+
+
+def failed_run_row(cfg: RunConfig, error: str) -> dict[str, Any]:
+    """The runs.csv row of a run that raised."""
+    return {"run_id": cfg.run_id, "status": "failed", "error": error, "env_steps": None, "updates": None,
+            "final_return": None, "eval_return": None, **config_cells(cfg)}
+
+
+def read_table(path: Path) -> pd.DataFrame:
+    """A CSV read back as text, cell for cell (no type inference, empty cells stay "")."""
+    try:
+        return pd.read_csv(path, dtype=str, keep_default_na=False, na_filter=False)
+    except pd.errors.EmptyDataError:
+        return pd.DataFrame()
+
+
+# ---- atomic writes ---------------------------------------------------------------------------------------------
+def _fsync_dir(path: Path) -> None:
+    with contextlib.suppress(OSError):
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write `text` to a temp file in the same directory, fsync, then `os.replace` (readers see old or new)."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    with open(tmp, "w", encoding="utf-8", newline="") as fh:
+        fh.write(text)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+    _fsync_dir(path.parent)
+
+
+def csv_text(df: pd.DataFrame) -> str:
+    return df.to_csv(index=False, lineterminator="\n")
+
+
+def write_csv_atomic(path: Path, df: pd.DataFrame) -> None:
+    write_text_atomic(path, csv_text(df))
+
+
+def write_json_atomic(path: Path, obj: Any) -> None:
+    write_text_atomic(path, json.dumps(obj, indent=2, sort_keys=False, default=str) + "\n")
+
+
+def now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).astimezone().isoformat(timespec="seconds")
+
+
+# ---- parts -----------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Part:
+    """A finished cohort part on disk."""
+
+    path: Path
+    seq: int
+    runs: dict[str, dict[str, str]]  # run_id → {"status", "error"}
+
+
+@dataclass
+class RunRecord:
+    run_id: str
+    status: str
+    error: str
+    part: Part
+
+
+class ResultsDir:
+    """One study's results directory."""
+
+    def __init__(self, root: str | Path):
+        self.root = Path(root)
+        self.parts_dir = self.root / "cohorts"
+        self.manifest_path = self.root / "manifest.json"
+        self._lock_fh: Any = None
+
+    # -- the lock ------------------------------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def lock(self) -> Iterator[None]:
+        """Hold an exclusive flock on ``.lock`` (with our pid inside) or raise `StoreError` naming the holder."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        fh = open(self.root / ".lock", "a+", encoding="utf-8")
+        try:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            if exc.errno not in (errno.EWOULDBLOCK, errno.EACCES, errno.EAGAIN):
+                fh.close()
+                raise
+            fh.seek(0)
+            holder = fh.read().strip() or "unknown"
+            fh.close()
+            raise StoreError(f"{self.root} is in use by another `ablations run` (pid {holder}); wait for it to "
+                             "finish or stop it, then run again") from None
+        try:
+            fh.seek(0)
+            fh.truncate()
+            fh.write(f"{os.getpid()}\n")
+            fh.flush()
+            self._lock_fh = fh
+            yield
+        finally:
+            self._lock_fh = None
+            with contextlib.suppress(OSError):
+                fh.seek(0)
+                fh.truncate()
+            fh.close()  # closing releases the flock
+
+    def lock_holder(self) -> int | None:
+        """The pid holding the lock, or None if nobody does."""
+        path = self.root / ".lock"
+        if not path.exists():
+            return None
+        with open(path, "a+", encoding="utf-8") as fh:
+            try:
+                fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                fh.seek(0)
+                text = fh.read().strip()
+                return int(text) if text.isdigit() else -1
+            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+            return None
+
+    # -- parts ---------------------------------------------------------------------------------------------------
+    def clean_incomplete(self) -> list[Path]:
+        """Remove temp dirs and parts without a done marker (call under the lock)."""
+        removed = []
+        if self.parts_dir.is_dir():
+            for path in sorted(self.parts_dir.iterdir()):
+                if path.is_dir() and (path.name.startswith(".tmp-") or not (path / DONE_MARKER).exists()):
+                    shutil.rmtree(path)
+                    removed.append(path)
+        return removed
+
+    def parts(self) -> list[Part]:
+        """Done parts, by sequence number."""
+        out = []
+        if not self.parts_dir.is_dir():
+            return out
+        for path in self.parts_dir.iterdir():
+            marker = path / DONE_MARKER
+            if path.name.startswith(".") or not marker.exists():
+                continue
+            info = json.loads(marker.read_text(encoding="utf-8"))
+            out.append(Part(path, int(info["seq"]), {r["run_id"]: {"status": r["status"], "error": r["error"]}
+                                                     for r in info["runs"]}))
+        return sorted(out, key=lambda p: p.seq)
+
+    def records(self) -> dict[str, RunRecord]:
+        """The latest record of every run that has one."""
+        out: dict[str, RunRecord] = {}
+        for part in self.parts():
+            for run_id, info in part.runs.items():
+                out[run_id] = RunRecord(run_id, info["status"], info["error"], part)
+        return out
+
+    def _next_seq(self) -> int:
+        seqs = [0]
+        if self.parts_dir.is_dir():
+            for path in self.parts_dir.iterdir():
+                head = path.name.split("-", 1)[0]
+                if head.isdigit():
+                    seqs.append(int(head))
+        return max(seqs) + 1
+
+    def write_part(self, cohort_id: str, study: str, runs: Sequence[Mapping[str, Any]],
+                   curves: Sequence[Mapping[str, Any]], probes: Sequence[Mapping[str, Any]],
+                   wall_s: Mapping[str, float]) -> Part:
+        """Write one cohort's rows atomically; the done marker goes last."""
+        self.parts_dir.mkdir(parents=True, exist_ok=True)
+        seq = self._next_seq()
+        final = self.parts_dir / f"{seq:06d}-{cohort_id}"
+        tmp = self.parts_dir / f".tmp-{seq:06d}-{cohort_id}-{os.getpid()}"
+        if tmp.exists():
+            shutil.rmtree(tmp)
+        tmp.mkdir()
+        runs = [{"run_id": r["run_id"], "study": study, **{k: v for k, v in r.items() if k != "run_id"}}
+                for r in runs]
+        tables = {
+            "runs": frame(runs, runs_columns(k for r in runs for k in r)),
+            "curves": frame(curves, None if curves else CURVES_COLUMNS),
+            "probes": frame(probes, None if probes else PROBES_COLUMNS),
+            "timings": frame([{"run_id": r["run_id"], "wall_s": wall_s.get(r["run_id"])} for r in runs],
+                             TIMINGS_COLUMNS),
+        }
+        for name, df in tables.items():
+            with open(tmp / f"{name}.csv", "w", encoding="utf-8", newline="") as fh:
+                fh.write(csv_text(df))
+                fh.flush()
+                os.fsync(fh.fileno())
+        os.rename(tmp, final)
+        _fsync_dir(self.parts_dir)
+        info = {"seq": seq, "cohort_id": cohort_id, "finished": now(),
+                "runs": [{"run_id": r["run_id"], "status": format_cell(r.get("status")),
+                          "error": format_cell(r.get("error"))} for r in runs]}
+        write_json_atomic(final / DONE_MARKER, info)
+        return Part(final, seq, {r["run_id"]: {"status": r["status"], "error": r["error"]} for r in info["runs"]})
+
+    # -- combined tables -----------------------------------------------------------------------------------------
+    def combine(self, run_order: Sequence[str]) -> dict[str, int]:
+        """Rebuild runs/curves/probes/timings.csv from the parts: runs in `run_order`, each run's rows as written
+        (by update, checkpoint, estimator). Byte-identical whatever order the parts were written in."""
+        records = self.records()
+        position = {run_id: i for i, run_id in enumerate(run_order)}
+        by_part: dict[Path, list[str]] = {}
+        for run_id, rec in records.items():
+            if run_id in position:
+                by_part.setdefault(rec.part.path, []).append(run_id)
+        counts = {}
+        for table in TABLES:
+            pieces = []
+            for part_path, run_ids in sorted(by_part.items()):
+                df = read_table(part_path / f"{table}.csv")
+                if len(df):
+                    pieces.append(df[df["run_id"].isin(set(run_ids))])
+            pieces = [p for p in pieces if len(p)]
+            if pieces:
+                df = pd.concat(pieces, ignore_index=True, sort=False).fillna("")
+                key = df["run_id"].map(position)
+                df = df.iloc[np.argsort(key.to_numpy(), kind="stable")]
+                if table == "runs":
+                    df = df.reindex(columns=runs_columns(df.columns), fill_value="")
+            else:
+                default = {"runs": RUNS_LEADING + CONFIG_COLUMNS, "curves": CURVES_COLUMNS,
+                           "probes": PROBES_COLUMNS, "timings": TIMINGS_COLUMNS}[table]
+                df = pd.DataFrame(columns=default)
+            write_csv_atomic(self.root / f"{table}.csv", df)
+            counts[table] = len(df)
+        return counts
+
+    # -- manifest ------------------------------------------------------------------------------------------------
+    def read_manifest(self) -> dict[str, Any] | None:
+        if not self.manifest_path.exists():
+            return None
+        return json.loads(self.manifest_path.read_text(encoding="utf-8"))
+
+    def write_manifest(self, manifest: Mapping[str, Any]) -> None:
+        write_json_atomic(self.manifest_path, dict(manifest))
+
+    def check_compatible(self, run_ids: Sequence[str], study_path: str) -> None:
+        """Refuse a results directory whose runs are not exactly this study's runs."""
+        manifest = self.read_manifest()
+        wanted = set(run_ids)
+        have: set[str] = set(manifest["run_ids"]) if manifest else set()
+        have |= {run_id for part in self.parts() for run_id in part.runs}
+        if manifest is None and not have:
+            return
+        if have != wanted and not (manifest is None and have <= wanted):
+            added, removed = len(wanted - have), len(have - wanted)
+            raise StoreError(
+                f"{self.root} holds results of a different run set than {study_path} ({added} run(s) added, "
+                f"{removed} removed: the study file changed). Use another --out directory, or move {self.root} "
+                "away to start over")
+
+
+def runs_columns(columns: Iterable[str]) -> list[str]:
+    """runs.csv column order: RUNS_LEADING, the RunConfig fields, then any other column sorted by name."""
+    fixed = RUNS_LEADING + CONFIG_COLUMNS
+    return fixed + sorted({c for c in columns if c not in fixed})
+
+
+# ---- provenance ------------------------------------------------------------------------------------------------
+def versions() -> dict[str, str]:
+    """Package and library versions for the manifest."""
+    from . import __version__
+
+    out = {"ablations": __version__, "python": platform.python_version()}
+    for name in ("torch", "gymnasium", "numpy", "pandas", "ray"):
+        module = sys.modules.get(name)
+        if module is None and name != "ray":
+            with contextlib.suppress(ImportError):
+                module = __import__(name)
+        if module is not None:
+            out[name] = str(getattr(module, "__version__", "unknown"))
+    return out
+
+
+def git_commit() -> dict[str, Any] | None:
+    """The package checkout's commit and whether it has uncommitted changes, if it is a git checkout."""
+    where = Path(__file__).resolve().parent
+    try:
+        commit = subprocess.run(["git", "-C", str(where), "rev-parse", "HEAD"], capture_output=True, text=True,
+                                timeout=5, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(where), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=5, check=True).stdout.strip() != ""
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return {"commit": commit, "dirty": dirty}
+
+
+def host() -> dict[str, Any]:
+    return {"hostname": socket.gethostname(), "platform": platform.platform(), "cpus": os.cpu_count()}
+

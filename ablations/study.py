@@ -1,0 +1,383 @@
+"""Study files: load and validate a TOML study, expand it to `RunConfig`s, group the runs into cohorts.
+
+A study file (``studies/*.toml``)::
+
+    name = "quick"                      # the results directory is results/<name>
+    description = "..."
+    seeds = 3                           # seeds 0..2, or an explicit list [0, 5, 7]
+    imports = ["mypkg.envs"]            # optional: modules that register custom gymnasium ids
+    [fixed]                             # any RunConfig field
+    env_id = "CartPole-v1"
+    [factors]                           # any RunConfig field -> list of levels; crossed in file order
+    baseline = ["none", "mean"]
+    [[exclude]]                         # optional: drop runs matching every key of a rule
+    baseline = "none"
+    normalize = ["returns", "advantages"]
+    [sample]                            # optional: K configs drawn from the grid (seeded), before seeds
+    k = 10
+    seed = 0
+    [report]                            # optional: passed through to the manifest for ablations.report
+    reference = {returns = "full", baseline = "none", normalize = "none", entropy_coef = 0.0}
+
+Everything is validated by `load_study` (every `RunConfig` built, every environment described once) before anything
+is written, and every error is a `StudyError` naming the file, the key and what is allowed. `expand` and `cohorts` are
+pure functions: the same study gives the same runs in the same order, with the same ids, in any process.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import itertools
+import math
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from .config import ConfigError, RunConfig, field_names
+
+#: Default upper bound on the runs trained in lockstep by one worker.
+DEFAULT_COHORT_SIZE = 64
+
+TOP_LEVEL_KEYS = ("name", "description", "seeds", "imports", "fixed", "factors", "exclude", "sample", "report")
+REPORT_KEYS = ("reference", "threshold", "seed")
+SAMPLE_KEYS = ("k", "seed")
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+class StudyError(ConfigError):
+    """A study file is invalid; the message names the file, the key and what is allowed."""
+
+
+@dataclass(frozen=True)
+class Study:
+    """A parsed, validated study file."""
+
+    name: str
+    path: str
+    description: str = ""
+    fixed: Mapping[str, Any] = field(default_factory=dict)
+    factors: Mapping[str, tuple[Any, ...]] = field(default_factory=dict)  # in file order
+    seeds: tuple[int, ...] = (0,)
+    exclude: tuple[Mapping[str, tuple[Any, ...]], ...] = ()
+    sample: Mapping[str, int] | None = None
+    report: Mapping[str, Any] = field(default_factory=dict)
+    imports: tuple[str, ...] = ()
+
+    def spec(self) -> dict[str, Any]:
+        """The study as parsed, JSON-ready (for the manifest)."""
+        return {
+            "name": self.name, "path": self.path, "description": self.description,
+            "fixed": {k: _jsonable(v) for k, v in self.fixed.items()},
+            "factors": {k: [_jsonable(v) for v in vs] for k, vs in self.factors.items()},
+            "seeds": list(self.seeds),
+            "exclude": [{k: [_jsonable(v) for v in vs] for k, vs in rule.items()} for rule in self.exclude],
+            "sample": dict(self.sample) if self.sample else None,
+            "report": _jsonable(dict(self.report)),
+            "imports": list(self.imports),
+        }
+
+
+@dataclass(frozen=True)
+class Cohort:
+    """Runs that share `cohort_key()` and train in lockstep; `id` is derived from the run_ids (stable)."""
+
+    id: str
+    configs: tuple[RunConfig, ...]
+
+    @property
+    def run_ids(self) -> list[str]:
+        return [c.run_id for c in self.configs]
+
+    @property
+    def env_steps(self) -> int:
+        return sum(c.total_steps for c in self.configs)
+
+
+# ---- loading ---------------------------------------------------------------------------------------------------
+def load_study(path: str | Path) -> Study:
+    """Parse and fully validate a study file; raise `StudyError` on the first problem."""
+    path = Path(path)
+    where = str(path)
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise StudyError(f"{where}: no such study file") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise StudyError(f"{where}: TOML syntax error: {exc}") from None
+    return parse_study(raw, where=where)
+
+
+def parse_study(raw: Mapping[str, Any], *, where: str = "study") -> Study:
+    """Validate a parsed TOML mapping → `Study` (also builds every run and describes every environment)."""
+    unknown = [k for k in raw if k not in TOP_LEVEL_KEYS]
+    if unknown:
+        raise StudyError(f"{where}: unknown top-level key(s) {unknown}; allowed: {list(TOP_LEVEL_KEYS)}")
+    name = raw.get("name")
+    if not isinstance(name, str) or not _NAME_RE.match(name):
+        raise StudyError(f"{where}: key 'name' = {name!r} is invalid; allowed: a non-empty string of letters, digits, "
+                         "'_', '.', '-' (it names the results directory)")
+    description = raw.get("description", "")
+    if not isinstance(description, str):
+        raise StudyError(f"{where}: key 'description' must be a string")
+    imports = _parse_imports(raw.get("imports", []), where)
+    fields = field_names()
+    fixed = _table(raw, "fixed", where)
+    factors_raw = _table(raw, "factors", where)
+    for section, table in (("fixed", fixed), ("factors", factors_raw)):
+        bad = [k for k in table if k not in fields]
+        if bad:
+            raise StudyError(f"{where}: [{section}] unknown field(s) {bad}; allowed: {fields}")
+    both = [k for k in factors_raw if k in fixed]
+    if both:
+        raise StudyError(f"{where}: field(s) {both} are both in [fixed] and in [factors]; put each in one place")
+    if "seed" in fixed or "seed" in factors_raw:
+        raise StudyError(f"{where}: 'seed' is set by the top-level key 'seeds' (a count or a list), "
+                         "not in [fixed] or [factors]")
+    factors: dict[str, tuple[Any, ...]] = {}
+    for key, levels in factors_raw.items():
+        if not isinstance(levels, list) or not levels:
+            raise StudyError(f"{where}: [factors] {key} must be a non-empty list of levels, got {levels!r}")
+        norm = [_norm(v) for v in levels]
+        dup = sorted({repr(v) for v in norm if norm.count(v) > 1})
+        if dup:
+            raise StudyError(f"{where}: [factors] {key} repeats level(s) {dup}")
+        factors[key] = tuple(levels)
+    seeds = _parse_seeds(raw.get("seeds", 1), where)
+    exclude = _parse_exclude(raw.get("exclude", []), factors, where)
+    sample = _parse_sample(raw.get("sample"), where)
+    report = _parse_report(raw.get("report", {}), where)
+    study = Study(name=name, path=where, description=description, fixed=dict(fixed), factors=factors,
+                  seeds=seeds, exclude=exclude, sample=sample, report=report, imports=imports)
+    validate_study(study)
+    return study
+
+
+def _table(raw: Mapping[str, Any], key: str, where: str) -> dict[str, Any]:
+    value = raw.get(key, {})
+    if not isinstance(value, dict):
+        raise StudyError(f"{where}: key '{key}' must be a table ([{key}]), got {value!r}")
+    return value
+
+
+def _parse_imports(value: Any, where: str) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(m, str) and m for m in value):
+        raise StudyError(f"{where}: key 'imports' must be a list of module names, got {value!r}")
+    for module in value:
+        try:
+            importlib.import_module(module)
+        except Exception as exc:
+            raise StudyError(f"{where}: key 'imports': cannot import {module!r} ({type(exc).__name__}: {exc})") from None
+    return tuple(value)
+
+
+def _parse_seeds(value: Any, where: str) -> tuple[int, ...]:
+    def is_int(x: Any) -> bool:
+        return isinstance(x, int) and not isinstance(x, bool)
+
+    if is_int(value) and value >= 1:
+        return tuple(range(value))
+    if isinstance(value, list) and value and all(is_int(s) and s >= 0 for s in value):
+        if len(set(value)) != len(value):
+            raise StudyError(f"{where}: key 'seeds' repeats a seed: {value}")
+        return tuple(value)
+    raise StudyError(f"{where}: key 'seeds' = {value!r} is invalid; allowed: a count n >= 1 (seeds 0..n-1) or a "
+                     "non-empty list of distinct integers >= 0")
+
+
+def _parse_exclude(value: Any, factors: Mapping[str, tuple[Any, ...]], where: str) -> tuple[dict[str, tuple], ...]:
+    if not isinstance(value, list):
+        raise StudyError(f"{where}: key 'exclude' must be an array of tables ([[exclude]])")
+    rules = []
+    for i, rule in enumerate(value):
+        at = f"{where}: [[exclude]] #{i + 1}"
+        if not isinstance(rule, dict) or not rule:
+            raise StudyError(f"{at} must be a non-empty table of factor = level or factor = [levels]")
+        parsed: dict[str, tuple] = {}
+        for key, v in rule.items():
+            if key not in factors:
+                raise StudyError(f"{at}: key {key!r} is not a factor; allowed: {list(factors)}")
+            levels = [_norm(x) for x in factors[key]]
+            if _norm(v) in levels:
+                values = (v,)
+            elif isinstance(v, list) and v and all(_norm(x) in levels for x in v):
+                values = tuple(v)
+            else:
+                raise StudyError(f"{at}: {key} = {v!r} does not name levels of the factor; allowed: "
+                                 f"{list(factors[key])} (one level or a list of them)")
+            parsed[key] = tuple(_norm(x) for x in values)
+        rules.append(parsed)
+    return tuple(rules)
+
+
+def _parse_sample(value: Any, where: str) -> dict[str, int] | None:
+    if value is None:
+        return None
+    if not isinstance(value, dict) or set(value) - set(SAMPLE_KEYS) or "k" not in value:
+        raise StudyError(f"{where}: [sample] must be a table with keys {list(SAMPLE_KEYS)} ('k' required), "
+                         f"got {value!r}")
+    k, seed = value["k"], value.get("seed", 0)
+    for key, v, lo in (("k", k, 1), ("seed", seed, 0)):
+        if isinstance(v, bool) or not isinstance(v, int) or v < lo:
+            raise StudyError(f"{where}: [sample] {key} = {v!r} is invalid; allowed: an integer >= {lo}")
+    return {"k": k, "seed": seed}
+
+
+def _parse_report(value: Any, where: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise StudyError(f"{where}: key 'report' must be a table ([report])")
+    bad = [k for k in value if k not in REPORT_KEYS]
+    if bad:
+        raise StudyError(f"{where}: [report] unknown key(s) {bad}; allowed: {list(REPORT_KEYS)}")
+    ref = value.get("reference", {})
+    if not isinstance(ref, dict):
+        raise StudyError(f"{where}: [report] reference must be a table of field = value")
+    unknown = [k for k in ref if k not in field_names()]
+    if unknown:
+        raise StudyError(f"{where}: [report] reference has unknown field(s) {unknown}; allowed: {field_names()}")
+    if "threshold" in value and (isinstance(value["threshold"], bool)
+                                 or not isinstance(value["threshold"], (int, float))):
+        raise StudyError(f"{where}: [report] threshold must be a number")
+    if "seed" in value and (isinstance(value["seed"], bool) or not isinstance(value["seed"], int)):
+        raise StudyError(f"{where}: [report] seed must be an integer")
+    return dict(value)
+
+
+def validate_study(study: Study) -> None:
+    """Build every level and every run, and describe each environment once; raise `StudyError` naming the key."""
+    from .envs import describe
+
+    where = study.path
+    base = dict(study.fixed)
+    try:
+        RunConfig.from_dict({**base, **{k: v[0] for k, v in study.factors.items()}}, where=where)
+    except (ConfigError, TypeError) as exc:
+        raise StudyError(f"{where}: [fixed] {_msg(exc)}") from None
+    first = {k: v[0] for k, v in study.factors.items()}
+    for key, levels in study.factors.items():
+        for level in levels:
+            try:
+                RunConfig.from_dict({**base, **first, key: level})
+            except (ConfigError, TypeError) as exc:
+                raise StudyError(f"{where}: [factors] {key}: {_msg(exc)}") from None
+    for name, value in study.report.get("reference", {}).items():
+        try:
+            RunConfig.from_dict({**base, **first, name: value})
+        except (ConfigError, TypeError) as exc:
+            raise StudyError(f"{where}: [report] reference {name}: {_msg(exc)}") from None
+    configs = expand(study)
+    if not configs:
+        raise StudyError(f"{where}: the [[exclude]] rules drop every run; nothing to do")
+    described: set[tuple[str, str | None]] = set()
+    for cfg in configs:
+        if (cfg.env_id, cfg.preprocess) in described:
+            continue
+        try:
+            describe(cfg.env_id, cfg.preprocess)
+            if cfg.env_backend != "auto":
+                from .envs import resolve_backend
+                resolve_backend(cfg)
+        except ConfigError as exc:
+            key = ("[factors] env_id" if "env_id" in study.factors
+                   else "[fixed] env_id" if "env_id" in study.fixed else "env_id (default)")
+            raise StudyError(f"{where}: {key}: {_msg(exc)}") from None
+        described.add((cfg.env_id, cfg.preprocess))
+
+
+def _msg(exc: BaseException) -> str:
+    return str(exc)
+
+# ---- expansion -------------------------------------------------------------------------------------------------
+def grid(study: Study) -> list[dict[str, Any]]:
+    """Factor assignments in file order (last factor fastest), exclusions applied, then the optional sample."""
+    names = list(study.factors)
+    points = [dict(zip(names, combo)) for combo in itertools.product(*study.factors.values())]
+    points = [p for p in points if not any(_matches(p, rule) for rule in study.exclude)]
+    if study.sample and study.sample["k"] < len(points):
+        rng = np.random.default_rng(study.sample["seed"])
+        keep = np.sort(rng.choice(len(points), size=study.sample["k"], replace=False))
+        points = [points[i] for i in keep]
+    return points
+
+
+def expand(study: Study) -> list[RunConfig]:
+    """Every run of the study: grid points in order, seeds innermost. Pure and deterministic."""
+    try:
+        return [RunConfig.from_dict({**study.fixed, **point, "seed": seed}, where=study.path)
+                for point in grid(study) for seed in study.seeds]
+    except (ConfigError, TypeError) as exc:
+        raise StudyError(f"{study.path}: {_msg(exc)}") from None
+
+
+def _matches(point: Mapping[str, Any], rule: Mapping[str, tuple]) -> bool:
+    return all(_norm(point[k]) in values for k, values in rule.items())
+
+
+def _norm(value: Any) -> Any:
+    """Comparable form of a level: lists → tuples, ints that stand for floats stay equal (0 == 0.0)."""
+    if isinstance(value, list):
+        return tuple(_norm(v) for v in value)
+    return value
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, float) and not math.isfinite(value):
+        return repr(value)
+    return value
+
+
+# ---- cohorts ---------------------------------------------------------------------------------------------------
+def cohort_id(run_ids: Sequence[str]) -> str:
+    """12 hex digits of the SHA-256 of the run_ids joined in order."""
+    return hashlib.sha256(",".join(run_ids).encode()).hexdigest()[:12]
+
+
+def cohorts(configs: Sequence[RunConfig], max_size: int = DEFAULT_COHORT_SIZE) -> list[Cohort]:
+    """Group runs by `cohort_key()` (groups in order of first appearance, runs in input order), splitting a group
+    larger than `max_size` into the fewest contiguous chunks of near-equal size."""
+    if max_size < 1:
+        raise ValueError(f"max_size={max_size} is invalid; allowed: an integer >= 1")
+    groups: dict[tuple, list[RunConfig]] = {}
+    for cfg in configs:
+        groups.setdefault(cfg.cohort_key(), []).append(cfg)
+    out = []
+    for members in groups.values():
+        n_chunks = math.ceil(len(members) / max_size)
+        base, extra = divmod(len(members), n_chunks)
+        start = 0
+        for i in range(n_chunks):
+            size = base + (1 if i < extra else 0)
+            chunk = tuple(members[start:start + size])
+            start += size
+            out.append(Cohort(cohort_id([c.run_id for c in chunk]), chunk))
+    return out
+
+
+def find_study(name_or_path: str, studies_dir: str | Path = "studies") -> Path:
+    """A path to an existing file, or the study in `studies_dir` whose `name` (or file stem) is `name_or_path`."""
+    path = Path(name_or_path)
+    if path.is_file() or path.suffix == ".toml" or "/" in name_or_path:
+        return path
+    matches = []
+    for candidate in sorted(Path(studies_dir).glob("*.toml")):
+        try:
+            declared = tomllib.loads(candidate.read_text(encoding="utf-8")).get("name")
+        except (OSError, tomllib.TOMLDecodeError):
+            declared = None
+        if declared == name_or_path or (declared is None and candidate.stem == name_or_path):
+            matches.append(candidate)
+    if len(matches) > 1:
+        raise StudyError(f"study name {name_or_path!r} is declared by several files: {[str(m) for m in matches]}; "
+                         "give the file path, or rename one")
+    if not matches:
+        raise StudyError(f"{name_or_path}: no such study file, and no study named {name_or_path!r} in "
+                         f"{studies_dir}/")
+    return matches[0]
