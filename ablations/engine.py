@@ -100,6 +100,7 @@ class CohortResult:
     curves: list[dict[str, Any]]
     probes: list[dict[str, Any]]
     wall_s: dict[str, float]
+    policies: dict[str, list[Tensor]] = field(default_factory=dict)  # run_id → final policy parameters (no run dim)
 
 
 @dataclass
@@ -310,7 +311,9 @@ class Trainer:
             runs.append(run_row(s))
             curves.extend(s.curves)
             wall_s[s.config.run_id] = wall * s.env_steps / total_steps
-        return CohortResult(runs, curves, self.probe_rows, wall_s)
+        policies = {s.config.run_id: [p[r].clone() for p in self.cohort.policy]
+                    for r, s in enumerate(self.cohort.runs)}
+        return CohortResult(runs, curves, self.probe_rows, wall_s, policies)
 
 
 def final_return(curves: list[dict[str, Any]], total_steps: int) -> float:
