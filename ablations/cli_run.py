@@ -1,0 +1,146 @@
+"""The `run` and `status` commands (registered on the Typer app by `ablations.cli`). Thin: parse, call the library.
+
+Exit codes: 0 all runs done (or diverged: a result, not an error); 1 some runs failed; 2 bad study file or unusable
+results directory; 3 the results directory is locked by another run; 130 interrupted (rerun to resume).
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from .executors import ExecutorError, StudySummary, make_executor, plan, run_study, summarize
+from .progress import RichProgress
+from .store import ResultsDir, StoreError
+from .study import DEFAULT_COHORT_SIZE, Study, StudyError, find_study, grid, load_study
+
+
+class ExecutorName(str, Enum):
+    local = "local"
+    serial = "serial"
+    ray = "ray"
+
+
+def _console() -> Console:
+    return Console(highlight=False, soft_wrap=True)
+
+
+def _fail(console: Console, message: str, code: int) -> typer.Exit:
+    console.print(f"[bold red]error:[/] {message}", markup=True)
+    return typer.Exit(code)
+
+
+def run(
+    study: Annotated[str, typer.Argument(help="A study file (studies/*.toml), or the name of a study in studies/.")],
+    out: Annotated[Optional[Path], typer.Option(help="Results directory [default: results/<name>].")] = None,
+    workers: Annotated[Optional[int], typer.Option(min=1, help="Worker processes [default: all cores]; "
+                                                               "1 = serial, in-process.")] = None,
+    executor: Annotated[ExecutorName, typer.Option(help="Where cohorts train.")] = ExecutorName.local,
+    address: Annotated[Optional[str], typer.Option(help="Ray cluster address (e.g. auto); with --executor ray.")] = None,
+    retry_failed: Annotated[bool, typer.Option("--retry-failed", help="Also redo the runs recorded as failed.")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the grid and cohorts; train and write nothing.")] = False,
+    cohort_size: Annotated[int, typer.Option(min=1, help="Most runs trained in lockstep by one worker.")] = DEFAULT_COHORT_SIZE,
+) -> None:
+    """Train a study's runs (resuming what a previous run left), writing tidy CSVs to the results directory."""
+    console = _console()
+    try:
+        spec = load_study(find_study(study))
+    except StudyError as exc:
+        raise _fail(console, str(exc), 2) from None
+    out = out if out is not None else Path("results") / spec.name
+    try:
+        configs, todo = plan(spec, out, retry_failed=retry_failed, cohort_size=cohort_size)
+        if out.is_dir():
+            ResultsDir(out).check_compatible([c.run_id for c in configs], spec.path)
+    except StoreError as exc:
+        raise _fail(console, str(exc), 2) from None
+    if dry_run:
+        _print_plan(console, spec, configs, todo, out)
+        return
+    try:
+        ex = make_executor(executor.value, workers=workers, address=address, imports=spec.imports)
+    except ExecutorError as exc:
+        raise _fail(console, str(exc), 2) from None
+    console.print(f"{spec.name}: {len(configs)} runs, {sum(len(c.configs) for c in todo)} to train in {len(todo)} "
+                  f"cohort(s) with the {ex.name} executor ({getattr(ex, 'workers', None) or 'cluster'} worker(s)) "
+                  f"→ {out}")
+    try:
+        summary = run_study(spec, out, ex, retry_failed=retry_failed, cohort_size=cohort_size,
+                            progress=RichProgress(console, spec.name))
+    except StoreError as exc:
+        raise _fail(console, str(exc), 3 if "in use" in str(exc) else 2) from None
+    except ExecutorError as exc:
+        raise _fail(console, str(exc), 1) from None
+    except KeyboardInterrupt:
+        console.print(f"interrupted: finished cohorts are saved in {out}; run the same command again to resume")
+        raise typer.Exit(130) from None
+    _print_summary(console, summary, retry_hint=_retry_command(study, out))
+    if summary.counts["failed"]:
+        raise typer.Exit(1)
+
+
+def status(results_dir: Annotated[Path, typer.Argument(help="A results directory (results/<study>).")]) -> None:
+    """What is done, failed and pending in a results directory (and whether a run holds it now)."""
+    console = _console()
+    results = ResultsDir(results_dir)
+    manifest = results.read_manifest()
+    if manifest is None:
+        raise _fail(console, f"{results_dir} has no manifest.json: not a results directory of `ablations run`", 2)
+    summary = summarize(results, manifest["run_ids"])
+    holder = results.lock_holder()
+    console.print(f"study {manifest['name']} ({manifest['study'].get('path', '?')}): {summary.total} runs"
+                  + (f"; running now (pid {holder})" if holder else ""))
+    _print_summary(console, summary, retry_hint=None)
+
+
+def _print_summary(console: Console, summary: StudySummary, retry_hint: str | None) -> None:
+    c = summary.counts
+    console.print(f"done {c['done']}, diverged {c['diverged']}, failed {c['failed']}, pending {c['pending']} "
+                  f"(of {summary.total})" + (f" in {summary.wall_s:.1f} s" if summary.wall_s else ""))
+    if summary.failed:
+        table = Table("run_id", "error", title="failed runs")
+        for run_id, error in summary.failed:
+            table.add_row(run_id, error)
+        console.print(table)
+        if retry_hint:
+            console.print(f"to redo only the failed runs: {retry_hint}")
+
+
+def _retry_command(study: str, out: Path) -> str:
+    return f"ablations run {study} --out {out} --retry-failed"
+
+
+def _print_plan(console: Console, study: Study, configs: list, todo: list, out: Path) -> None:
+    points = grid(study)
+    table = Table(*["#", *study.factors, "seeds", "env steps"], title=f"{study.name}: {study.description}".strip(": "))
+    steps_per_point: dict[int, int] = {}
+    for cfg_index, cfg in enumerate(configs):
+        point = cfg_index // len(study.seeds)
+        steps_per_point[point] = steps_per_point.get(point, 0) + cfg.total_steps
+    for i, point in enumerate(points):
+        table.add_row(str(i + 1), *[str(point[k]) for k in study.factors], str(len(study.seeds)),
+                      f"{steps_per_point[i]:,}")
+    console.print(table)
+    cohort_table = Table("cohort", "runs", "env", "env steps", title="cohorts to train")
+    for cohort in todo:
+        cohort_table.add_row(cohort.id, str(len(cohort.configs)), cohort.configs[0].env_id, f"{cohort.env_steps:,}")
+    console.print(cohort_table)
+    fixed = ", ".join(f"{k}={v!r}" for k, v in study.fixed.items())
+    console.print(f"fixed: {fixed or '(defaults)'}")
+    console.print(f"{len(points)} configs × {len(study.seeds)} seeds = {len(configs)} runs; "
+                  f"{sum(len(c.configs) for c in todo)} to train in {len(todo)} cohort(s); "
+                  f"{sum(c.env_steps for c in todo):,} env steps (of {sum(c.total_steps for c in configs):,}); "
+                  f"results → {out} (dry run: nothing written)")
+
+
+def standalone_app() -> typer.Typer:
+    """A Typer app with just these two commands (tests; `ablations.cli` registers them on the real app)."""
+    app = typer.Typer(add_completion=False, no_args_is_help=True)
+    app.command()(run)
+    app.command()(status)
+    return app

@@ -1,0 +1,374 @@
+"""Executors: where cohorts train. Serial (in-process), local process pool (the default) and Ray (optional extra).
+
+The unit of work is a `Cohort`. Every executor runs the same function, `train_isolated`, in its worker, with one torch
+thread, and returns the rows to the driver (no worker ever writes a file; no shared file system is needed). The
+driver (`run_study`) owns the results directory: lock, resume, one atomic part per finished cohort, combined CSVs.
+
+Failure isolation: if `train_cohort` raises for a cohort, each of its runs is retrained alone; a run that still
+raises is recorded as status "failed" with "<ExceptionType>: <message>", and its cohort-mates keep their rows
+(invariant 1 makes the solo rows identical to the cohort ones).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import importlib
+import multiprocessing as mp
+import os
+import queue as queue_mod
+import signal
+import time
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator, Sequence
+
+from .config import RunConfig
+from .progress import NullProgress, Progress
+from .store import ResultsDir, failed_run_row, git_commit, host, now, versions
+from .study import DEFAULT_COHORT_SIZE, Cohort, Study, cohorts, expand
+
+DEFAULT_TRAINER = "ablations.engine:train_cohort"
+#: Seconds between progress messages from a worker.
+PROGRESS_EVERY = 0.25
+ProgressFn = Callable[[str, int], None]  # (cohort_id, env_steps_delta)
+
+
+class ExecutorError(RuntimeError):
+    """An executor cannot start or lost its workers; the message says what to do."""
+
+
+@dataclass
+class CohortResult:
+    """A trained cohort's rows (runs in the cohort's order)."""
+
+    cohort_id: str
+    runs: list[dict[str, Any]]
+    curves: list[dict[str, Any]]
+    probes: list[dict[str, Any]]
+    wall_s: dict[str, float]
+    retried_alone: bool = False
+
+
+# ---- the work of one cohort (runs in the worker) ---------------------------------------------------------------
+def _load(trainer: str) -> Callable[..., Any]:
+    module, _, name = trainer.partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def train_isolated(cohort_id: str, configs: Sequence[RunConfig], *, on_update: Callable[[int], None] | None = None,
+                   trainer: str = DEFAULT_TRAINER, imports: Sequence[str] = ()) -> CohortResult:
+    """Train a cohort; if it raises, train each run alone and record the ones that still raise as failed."""
+    import torch
+
+    torch.set_num_threads(1)
+    for module in imports:
+        importlib.import_module(module)
+    train = _load(trainer)
+    configs = list(configs)
+    if len(configs) > 1:
+        try:
+            res = train(configs, on_update=on_update)
+            return CohortResult(cohort_id, list(res.runs), list(res.curves), list(res.probes), dict(res.wall_s))
+        except Exception:  # noqa: BLE001 - isolate below, run by run
+            pass
+    out = CohortResult(cohort_id, [], [], [], {}, retried_alone=len(configs) > 1)
+    for cfg in configs:
+        start = time.perf_counter()
+        try:
+            res = train([cfg], on_update=on_update)
+        except Exception as exc:  # noqa: BLE001 - recorded, not swallowed
+            out.runs.append(failed_run_row(cfg, f"{type(exc).__name__}: {exc}"))
+            out.wall_s[cfg.run_id] = time.perf_counter() - start
+            continue
+        out.runs += res.runs
+        out.curves += res.curves
+        out.probes += res.probes
+        out.wall_s.update(res.wall_s)
+    return out
+
+
+class _Throttled:
+    """on_update for a worker: sums env-step deltas and sends (cohort_id, steps) at most every PROGRESS_EVERY s."""
+
+    def __init__(self, cohort_id: str, send: Callable[[tuple[str, int]], None]):
+        self.cohort_id, self.send = cohort_id, send
+        self.pending, self.last = 0, time.monotonic()
+
+    def __call__(self, delta: int) -> None:
+        self.pending += int(delta)
+        t = time.monotonic()
+        if t - self.last >= PROGRESS_EVERY:
+            try:
+                self.send((self.cohort_id, self.pending))
+            except Exception:  # noqa: BLE001 - progress is best effort, training is not
+                return
+            self.pending, self.last = 0, t
+
+
+# ---- executors -------------------------------------------------------------------------------------------------
+class SerialExecutor:
+    """In-process, one cohort after another (debugging, tests)."""
+
+    name = "serial"
+    workers = 1
+
+    def __init__(self, trainer: str = DEFAULT_TRAINER, imports: Sequence[str] = ()):
+        self.trainer, self.imports = trainer, tuple(imports)
+
+    def map(self, todo: Sequence[Cohort], on_progress: ProgressFn) -> Iterator[CohortResult]:
+        for cohort in todo:
+            yield train_isolated(cohort.id, cohort.configs, trainer=self.trainer, imports=self.imports,
+                                 on_update=lambda d, cid=cohort.id: on_progress(cid, d))
+
+
+_QUEUE: Any = None
+
+
+def _init_worker(progress_queue: Any) -> None:
+    """Pool worker: one torch thread, ignore Ctrl-C (the driver stops us), die with the driver."""
+    global _QUEUE
+    _QUEUE = progress_queue
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:  # Linux: SIGKILL us if the driver dies (e.g. SIGKILL), so no orphan keeps training
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+    import torch
+
+    torch.set_num_threads(1)
+
+
+def _pool_task(cohort_id: str, configs: Sequence[RunConfig], trainer: str, imports: Sequence[str]) -> CohortResult:
+    on_update = _Throttled(cohort_id, _QUEUE.put) if _QUEUE is not None else None
+    return train_isolated(cohort_id, configs, on_update=on_update, trainer=trainer, imports=imports)
+
+
+class LocalExecutor:
+    """A pool of `workers` spawned processes (default: one per core); cohorts are the unit of work."""
+
+    name = "local"
+
+    def __init__(self, workers: int | None = None, trainer: str = DEFAULT_TRAINER, imports: Sequence[str] = (),
+                 start_method: str = "spawn"):
+        self.workers = workers or os.cpu_count() or 1
+        self.trainer, self.imports, self.start_method = trainer, tuple(imports), start_method
+
+    def map(self, todo: Sequence[Cohort], on_progress: ProgressFn) -> Iterator[CohortResult]:
+        if not todo:
+            return
+        ctx = mp.get_context(self.start_method)
+        progress_queue = ctx.Queue()
+        pool = ProcessPoolExecutor(max_workers=min(self.workers, len(todo)), mp_context=ctx,
+                                   initializer=_init_worker, initargs=(progress_queue,))
+        finished = False
+        try:
+            futures = {pool.submit(_pool_task, c.id, c.configs, self.trainer, self.imports): c for c in todo}
+            pending = set(futures)
+            while pending:
+                done, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
+                _drain(progress_queue, on_progress)
+                for fut in done:
+                    try:
+                        yield fut.result()
+                    except BrokenProcessPool as exc:
+                        raise ExecutorError(f"a worker process died ({exc}); finished cohorts are saved: run the "
+                                            "same command again to resume") from None
+            finished = True
+        finally:
+            if not finished:  # interrupted or failed: stop the workers now rather than finish their cohorts
+                for proc in list(getattr(pool, "_processes", {}).values()):
+                    proc.kill()
+            pool.shutdown(wait=finished, cancel_futures=True)
+            progress_queue.close()
+            progress_queue.cancel_join_thread()
+
+
+def _drain(progress_queue: Any, on_progress: ProgressFn) -> None:
+    while True:
+        try:
+            cohort_id, steps = progress_queue.get_nowait()
+        except (queue_mod.Empty, OSError, EOFError, ValueError):
+            return
+        on_progress(cohort_id, steps)
+
+
+def _ray_module() -> Any:
+    try:
+        import ray
+    except ImportError:
+        raise ExecutorError("--executor ray needs Ray, which is not installed: pip install 'ablations[ray]' "
+                            "(or use --executor local)") from None
+    return ray
+
+
+def _ray_task(cohort_id: str, configs: Sequence[RunConfig], trainer: str, imports: Sequence[str],
+              progress_queue: Any) -> CohortResult:
+    on_update = _Throttled(cohort_id, progress_queue.put_nowait) if progress_queue is not None else None
+    return train_isolated(cohort_id, configs, on_update=on_update, trainer=trainer, imports=imports)
+
+
+class RayExecutor:
+    """Cohorts as Ray tasks (num_cpus=1); rows return to the driver; a task whose worker dies is retried."""
+
+    name = "ray"
+
+    def __init__(self, address: str | None = None, workers: int | None = None, trainer: str = DEFAULT_TRAINER,
+                 imports: Sequence[str] = (), max_retries: int = 3):
+        self.ray = _ray_module()
+        self.address, self.trainer, self.imports, self.max_retries = address, trainer, tuple(imports), max_retries
+        self.workers = workers or (os.cpu_count() or 1 if address is None else None)
+
+    def map(self, todo: Sequence[Cohort], on_progress: ProgressFn) -> Iterator[CohortResult]:
+        if not todo:
+            return
+        ray = self.ray
+        owns = not ray.is_initialized()
+        if owns:
+            kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False, "logging_level": "ERROR"}
+            if self.address is None:
+                kwargs["num_cpus"] = self.workers
+            else:
+                kwargs["address"] = self.address
+            ray.init(**kwargs)
+        try:
+            from ray.util.queue import Queue
+
+            progress_queue = Queue()
+            task = ray.remote(num_cpus=1, max_retries=self.max_retries)(_ray_task)
+            refs = {task.remote(c.id, c.configs, self.trainer, self.imports, progress_queue): c for c in todo}
+            pending = list(refs)
+            while pending:
+                done, pending = ray.wait(pending, num_returns=1, timeout=0.2)
+                _drain_ray(progress_queue, on_progress)
+                for ref in done:
+                    yield ray.get(ref)
+        finally:
+            if owns:
+                ray.shutdown()
+
+
+def _drain_ray(progress_queue: Any, on_progress: ProgressFn) -> None:
+    try:
+        items = progress_queue.get_nowait_batch(progress_queue.qsize())
+    except Exception:  # noqa: BLE001 - progress is best effort
+        return
+    for cohort_id, steps in items:
+        on_progress(cohort_id, steps)
+
+
+def make_executor(name: str = "local", *, workers: int | None = None, address: str | None = None,
+                  trainer: str = DEFAULT_TRAINER, imports: Sequence[str] = ()) -> Any:
+    """`local` (a pool; `workers=1` means serial in-process), `serial`, or `ray`."""
+    if name == "ray":
+        return RayExecutor(address=address, workers=workers, trainer=trainer, imports=imports)
+    if name == "serial" or (name == "local" and workers == 1):
+        return SerialExecutor(trainer=trainer, imports=imports)
+    if name == "local":
+        return LocalExecutor(workers=workers, trainer=trainer, imports=imports)
+    raise ExecutorError(f"executor={name!r} is unknown; allowed: local | serial | ray")
+
+
+# ---- the driver ------------------------------------------------------------------------------------------------
+@dataclass
+class StudySummary:
+    """What `run_study` did and where the study stands."""
+
+    out: Path
+    total: int
+    trained: int
+    counts: dict[str, int] = field(default_factory=dict)  # done / diverged / failed / pending
+    failed: list[tuple[str, str]] = field(default_factory=list)  # (run_id, error)
+    wall_s: float = 0.0
+
+
+def plan(study: Study, out: str | Path, *, retry_failed: bool = False,
+         cohort_size: int = DEFAULT_COHORT_SIZE) -> tuple[list[RunConfig], list[Cohort]]:
+    """The study's runs and the cohorts still to train in `out` (read-only)."""
+    configs = expand(study)
+    records = ResultsDir(out).records() if Path(out).is_dir() else {}
+    todo = [c for c in configs if c.run_id not in records
+            or (retry_failed and records[c.run_id].status == "failed")]
+    return configs, cohorts(todo, max_size=cohort_size)
+
+
+def run_study(study: Study, out: str | Path, executor: Any, *, retry_failed: bool = False,
+              cohort_size: int = DEFAULT_COHORT_SIZE, progress: Progress | None = None) -> StudySummary:
+    """Train what `out` lacks (and the failed runs if `retry_failed`), one atomic part per cohort, then rebuild the
+    combined CSVs. Holds the directory's lock throughout; raises `StoreError` if it is locked or incompatible."""
+    progress = progress or NullProgress()
+    results = ResultsDir(out)
+    configs = expand(study)
+    run_ids = [c.run_id for c in configs]
+    if results.root.is_dir():
+        results.check_compatible(run_ids, study.path)
+    t0, started = time.perf_counter(), now()
+    with results.lock():
+        results.check_compatible(run_ids, study.path)
+        results.clean_incomplete()
+        _, todo = plan(study, out, retry_failed=retry_failed, cohort_size=cohort_size)
+        manifest = _manifest(results, study, configs, started, executor, cohort_size)
+        invocation = manifest["invocations"][-1]
+        results.write_manifest(manifest)
+        outcome = "interrupted"
+        trained = 0
+        try:
+            progress.start(todo, done_runs=len(configs) - sum(len(c.configs) for c in todo), total_runs=len(configs))
+            for res in executor.map(todo, progress.steps):
+                results.write_part(res.cohort_id, study.name, res.runs, res.curves, res.probes, res.wall_s)
+                trained += len(res.runs)
+                progress.cohort_done(res.cohort_id, [r["status"] for r in res.runs])
+            outcome = "finished"
+        finally:
+            progress.stop()
+            wall = time.perf_counter() - t0
+            if outcome == "finished":
+                results.combine(run_ids)
+            summary = summarize(results, run_ids, trained=trained, wall_s=wall)
+            invocation.update(finished=now(), wall_s=round(wall, 3), trained_runs=trained, outcome=outcome)
+            manifest.update(finished=invocation["finished"],
+                            wall_s=round(sum(i.get("wall_s") or 0.0 for i in manifest["invocations"]), 3),
+                            status="complete" if summary.counts["pending"] == 0 else "incomplete",
+                            counts=summary.counts)
+            results.write_manifest(manifest)
+    return summary
+
+
+def summarize(results: ResultsDir, run_ids: Sequence[str], *, trained: int = 0, wall_s: float = 0.0) -> StudySummary:
+    """Counts of done / diverged / failed / pending runs, and the failed runs with their errors (study order)."""
+    records = results.records()
+    counts = {"done": 0, "diverged": 0, "failed": 0, "pending": 0}
+    failed = []
+    for run_id in run_ids:
+        rec = records.get(run_id)
+        status = rec.status if rec else "pending"
+        counts[status] = counts.get(status, 0) + 1
+        if status == "failed":
+            failed.append((run_id, rec.error))
+    return StudySummary(results.root, len(run_ids), trained, counts, failed, wall_s)
+
+
+def _manifest(results: ResultsDir, study: Study, configs: Sequence[RunConfig], started: str, executor: Any,
+              cohort_size: int) -> dict[str, Any]:
+    previous = results.read_manifest() or {}
+    invocations = list(previous.get("invocations", []))
+    invocations.append({"started": started, "finished": None, "wall_s": None, "executor": executor.name,
+                        "workers": getattr(executor, "workers", None), "cohort_size": cohort_size,
+                        "trained_runs": 0, "outcome": "running", "pid": os.getpid()})
+    return {
+        "study": study.spec(),
+        "name": study.name,
+        "n_runs": len(configs),
+        "n_configs": len(configs) // max(1, len(study.seeds)),
+        "total_env_steps": sum(c.total_steps for c in configs),
+        "run_ids": [c.run_id for c in configs],
+        "versions": versions(),
+        "git": git_commit(),
+        "host": host(),
+        "started": previous.get("started", started),
+        "finished": None,
+        "wall_s": previous.get("wall_s"),
+        "status": "running",
+        "invocations": invocations,
+    }

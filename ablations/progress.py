@@ -1,0 +1,96 @@
+"""Progress of a study run: env steps (live, from the workers), runs done/failed/total, env-steps/s, ETA.
+
+Workers report env-step deltas per cohort; a finished cohort counts as exactly its planned budget, so a cohort that
+was retried run by run (or overshot its budget to finish an episode) never pushes the bar past 100%.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Sequence
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress as RichBar, TaskProgressColumn, TextColumn, TimeRemainingColumn
+
+from .study import Cohort
+
+
+class Progress:
+    """Counts only (the base for displays); also the no-op display."""
+
+    def __init__(self) -> None:
+        self.planned: dict[str, int] = {}
+        self.live: dict[str, int] = {}
+        self.total_steps = 0
+        self.total_runs = 0
+        self.done = self.failed = self.diverged = 0
+        self.t0 = time.monotonic()
+
+    def start(self, todo: Sequence[Cohort], *, done_runs: int, total_runs: int) -> None:
+        self.planned = {c.id: c.env_steps for c in todo}
+        self.live = {c.id: 0 for c in todo}
+        self.total_steps = sum(self.planned.values())
+        self.total_runs, self.done = total_runs, done_runs
+        self.t0 = time.monotonic()
+        self.refresh()
+
+    def steps(self, cohort_id: str, delta: int) -> None:
+        if cohort_id in self.live:
+            self.live[cohort_id] = min(self.planned[cohort_id], self.live[cohort_id] + int(delta))
+            self.refresh()
+
+    def cohort_done(self, cohort_id: str, statuses: Sequence[str]) -> None:
+        if cohort_id in self.live:
+            self.live[cohort_id] = self.planned[cohort_id]
+        self.failed += sum(s == "failed" for s in statuses)
+        self.diverged += sum(s == "diverged" for s in statuses)
+        self.done += sum(s not in ("failed", "diverged") for s in statuses)
+        self.refresh()
+
+    @property
+    def completed_steps(self) -> int:
+        return sum(self.live.values())
+
+    def refresh(self) -> None:
+        """Redraw (no-op here)."""
+
+    def stop(self) -> None:
+        """Close the display (no-op here)."""
+
+
+NullProgress = Progress
+
+
+class RichProgress(Progress):
+    """A rich progress bar on `console`."""
+
+    def __init__(self, console: Console | None = None, description: str = "training") -> None:
+        super().__init__()
+        self.bar = RichBar(
+            TextColumn("[bold]{task.description}"), BarColumn(), TaskProgressColumn(),
+            TextColumn("{task.completed:,.0f}/{task.total:,.0f} env steps"),
+            TextColumn("{task.fields[rate]}"), TimeRemainingColumn(),
+            TextColumn("runs: {task.fields[runs]}"),
+            console=console, transient=False,
+        )
+        self.description = description
+        self.task: int | None = None
+
+    def start(self, todo: Sequence[Cohort], *, done_runs: int, total_runs: int) -> None:
+        self.bar.start()
+        self.task = self.bar.add_task(self.description, total=max(1, sum(c.env_steps for c in todo)),
+                                      rate="", runs="")
+        super().start(todo, done_runs=done_runs, total_runs=total_runs)
+
+    def refresh(self) -> None:
+        if self.task is None:
+            return
+        elapsed = max(1e-9, time.monotonic() - self.t0)
+        runs = f"{self.done} done, {self.failed} failed"
+        runs += f", {self.diverged} diverged" if self.diverged else ""
+        self.bar.update(self.task, completed=self.completed_steps,
+                        rate=f"{self.completed_steps / elapsed:,.0f} steps/s", runs=f"{runs} / {self.total_runs}")
+
+    def stop(self) -> None:
+        self.refresh()
+        self.bar.stop()
