@@ -73,7 +73,7 @@ class _ClassicControl:
         raise NotImplementedError
 
     def _dynamics(self, s: np.ndarray, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """(state [k,N,S] float64, actions) → (next state [k,N,S], obs float32 [k,N,D], reward f64 [k,N], term bool)."""
+        """(state [k,N,S] float64, actions) → (new next-state array [k,N,S], reward float64 [k,N], terminated bool)."""
         raise NotImplementedError
 
     # ---- the CohortEnv protocol -------------------------------------------------------------------------------
@@ -95,33 +95,30 @@ class _ClassicControl:
 
     def step(self, runs: np.ndarray, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor,
                                                                        torch.Tensor]:
-        runs = np.asarray(runs, dtype=np.int64)
+        runs = np.asarray(runs)
         a = actions.detach().numpy()
         if a.shape[:2] != (len(runs), self.num_envs):
             raise ValueError(f"actions must be [k={len(runs)}, N={self.num_envs}, ...] (got {tuple(a.shape)})")
-        every = self._is_all(runs)
+        every = self._is_all(runs)  # the common case: no gather / scatter
         s = self._s if every else self._s[runs]
         live = self._lv if every else self._lv[runs]
-        new, obs, reward, term = self._dynamics(s, a)
-        steps = (self._n if every else self._n[runs]) + live
-        trunc = steps >= self._max_steps
-        if not live.all():  # ended (or never reset) episodes stay frozen
-            dead = ~live
-            new[dead] = s[dead]
-            reward[dead] = 0.0
+        steps = self._n if every else self._n[runs]
+        new, reward, term = self._dynamics(s, a)
+        if not live.all():  # ended (or never reset) episodes stay frozen; their outputs are ignored by the caller
+            np.copyto(new, s, where=~live[..., None])
+            reward = np.where(live, reward, 0.0)
             term = np.where(live, term, self._te if every else self._te[runs])
-            trunc = np.where(live, trunc, self._tr if every else self._tr[runs])
-            obs[dead] = self._obs(s[dead])
+        steps = steps + live  # frozen episodes keep their count, so `trunc` below is their stored flag
+        trunc = steps >= self._max_steps
         live = live & ~(term | trunc)
         if every:
-            self._s[...] = new
-            self._n[...] = steps
+            self._s[...], self._n[...] = new, steps
             self._te[...], self._tr[...], self._lv[...] = term, trunc, live
         else:
             self._s[runs], self._n[runs] = new, steps
             self._te[runs], self._tr[runs], self._lv[runs] = term, trunc, live
-        return (torch.from_numpy(obs), torch.from_numpy(reward), torch.from_numpy(term.copy()),
-                torch.from_numpy(trunc.copy()))
+        return (torch.from_numpy(self._obs(new)), torch.from_numpy(reward), torch.from_numpy(term),
+                torch.from_numpy(trunc))
 
     def close(self) -> None:
         pass
@@ -160,7 +157,7 @@ class CartPole(_ClassicControl):
         return states.astype(np.float32)
 
     def _dynamics(self, s, a):
-        x, x_dot, theta, theta_dot = np.moveaxis(s, -1, 0)
+        x, x_dot, theta, theta_dot = s[..., 0], s[..., 1], s[..., 2], s[..., 3]
         force = np.where(a == 1, self.force_mag, -self.force_mag)
         costheta = np.cos(theta)
         sintheta = np.sin(theta)
@@ -175,7 +172,7 @@ class CartPole(_ClassicControl):
         np.add(theta_dot, self.tau * thetaacc, out=new[..., 3])
         terminated = ((nx < -self.x_threshold) | (nx > self.x_threshold)
                       | (nth < -self.theta_threshold_radians) | (nth > self.theta_threshold_radians))
-        return new, new.astype(np.float32), np.ones(terminated.shape), terminated
+        return new, np.ones(terminated.shape), terminated
 
 
 class CartPoleV0(CartPole):
@@ -236,7 +233,7 @@ class Acrobot(_ClassicControl):
     def _dynamics(self, s, a):
         torque = self.AVAIL_TORQUE[a]
         two = np.full(torque.shape, 2.0)
-        y0 = tuple(np.moveaxis(s, -1, 0))
+        y0 = s[..., 0], s[..., 1], s[..., 2], s[..., 3]
         dt = self.dt - 0  # rk4(derivs, y0, [0, dt])
         dt2 = dt / 2.0
         k1 = self._dsdt(*y0, torque, two)
@@ -256,7 +253,7 @@ class Acrobot(_ClassicControl):
         np.clip(new[..., 3], -self.MAX_VEL_2, self.MAX_VEL_2, out=new[..., 3])
         terminated = -np.cos(new[..., 0]) - np.cos(new[..., 1] + new[..., 0]) > 1.0
         reward = np.where(terminated, 0.0, -1.0)
-        return new, self._obs(new), reward, terminated
+        return new, reward, terminated
 
 
 # ---- Pendulum ---------------------------------------------------------------------------------------------------
@@ -292,7 +289,7 @@ class Pendulum(_ClassicControl):
         newthdot = np.clip(newthdot, -self.max_speed, self.max_speed)
         newth = th + newthdot * dt
         new = np.stack([newth, newthdot], axis=-1)
-        return new, self._obs(new), -costs, np.zeros(th.shape, dtype=bool)
+        return new, -costs, np.zeros(th.shape, dtype=bool)
 
 
 # ---- MountainCar ------------------------------------------------------------------------------------------------
@@ -323,7 +320,7 @@ class MountainCar(_ClassicControl):
         velocity[(position == self.min_position) & (velocity < 0)] = 0.0
         terminated = (position >= self.goal_position) & (velocity >= self.goal_velocity)
         new = np.stack([position, velocity], axis=-1)
-        return new, new.astype(np.float32), np.full(position.shape, -1.0), terminated
+        return new, np.full(position.shape, -1.0), terminated
 
 
 NATIVE_ENVS: dict[str, type[_ClassicControl]] = {
