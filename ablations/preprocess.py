@@ -1,8 +1,101 @@
-"""Named observation preprocessors (and binary action restrictions) that a `RunConfig.preprocess` can select."""
+"""Named observation preprocessors (and binary action restrictions) that a `RunConfig.preprocess` can select.
+
+A config names its preprocessor (``preprocess = "pong"``), so it stays plain data; `ablations.envs` applies the
+preprocessor's `wrap` to every sub-environment and, when it sets `binary_actions`, gives the policy a Bernoulli head
+whose two outcomes are mapped to those two env actions.
+
+* ``pong``: the classic "pg-pong" preprocessing (Karpathy, *Deep Reinforcement Learning: Pong from Pixels*, 2016):
+  crop rows 35:195, keep every 2nd row and column of the red channel (80×80), erase the background colours 144 and
+  109, set everything else (paddles, ball) to 1, and observe the difference between this frame and the previous
+  one (6400 values in {−1, 0, 1}). The previous frame is zeros after every reset, so the first observation of an
+  episode is the first frame itself (the original script observes all zeros there instead). Actions are restricted
+  to UP/DOWN, ALE's Pong actions 2 (RIGHT, which moves the paddle up) and 3 (LEFT, down).
+
+ALE environments (``ALE/...`` ids, from the optional ``ale-py``) are registered lazily by `ensure_registered`.
+"""
 
 from __future__ import annotations
 
+import importlib
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+from .config import ConfigError
 from .envs import Preprocessor
 
-#: name → Preprocessor. Filled by the environments that need one (e.g. Pong's frame differences).
-PREPROCESSORS: dict[str, Preprocessor] = {}
+# ---- Pong ("pg-pong") ------------------------------------------------------------------------------------------
+PONG_FRAME_SHAPE = (210, 160, 3)  # ALE's RGB screen
+PONG_CROP = slice(35, 195)  # the playing field, without the score board and the bottom border
+PONG_BACKGROUND = (144, 109)  # red-channel values of the two background colours
+PONG_SIZE = 80 * 80
+PONG_UP, PONG_DOWN = 2, 3  # ALE Pong-v5 action meanings: 2 = RIGHT (paddle up), 3 = LEFT (paddle down)
+
+
+def pong_frame(frame: np.ndarray) -> np.ndarray:
+    """One RGB Pong screen [210, 160, 3] uint8 → float32 [6400] in {0, 1}: 1 on paddles and ball, 0 on background.
+
+    Red channel of rows 35:195 and every 2nd column, downsampled by 2 (80×80, row-major), with 0, 144 and 109 → 0
+    and every other value → 1.
+    """
+    if frame.shape != PONG_FRAME_SHAPE:
+        raise ValueError(f"pong_frame expects an RGB screen of shape {PONG_FRAME_SHAPE}, got {frame.shape}")
+    red = frame[PONG_CROP, :, 0][::2, ::2]  # [80, 80]
+    on = (red != 0) & (red != PONG_BACKGROUND[0]) & (red != PONG_BACKGROUND[1])
+    return on.astype(np.float32).ravel()
+
+
+class PongFrameDifference(gym.ObservationWrapper):
+    """Observe `pong_frame(current) − pong_frame(previous)`; the previous frame is zeros after every reset."""
+
+    def __init__(self, env: gym.Env):
+        super().__init__(env)
+        shape = getattr(env.observation_space, "shape", None)
+        if shape != PONG_FRAME_SHAPE:
+            raise ConfigError(f"preprocess='pong' needs RGB observations of shape {PONG_FRAME_SHAPE} "
+                              f"(ALE/Pong-v5 with obs_type='rgb'); got observation space {env.observation_space}")
+        self.observation_space = gym.spaces.Box(-1.0, 1.0, (PONG_SIZE,), np.float32)
+        self._prev = np.zeros(PONG_SIZE, dtype=np.float32)
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        self._prev = np.zeros(PONG_SIZE, dtype=np.float32)
+        return super().reset(seed=seed, options=options)
+
+    def observation(self, observation: np.ndarray) -> np.ndarray:
+        cur = pong_frame(np.asarray(observation))
+        diff = cur - self._prev
+        self._prev = cur
+        return diff
+
+
+#: name → Preprocessor.
+PREPROCESSORS: dict[str, Preprocessor] = {
+    "pong": Preprocessor("pong", PongFrameDifference, binary_actions=(PONG_UP, PONG_DOWN)),
+}
+
+
+# ---- lazy registration of optional environment families -------------------------------------------------------
+#: id namespace → (module that registers it on import, the extra that installs it).
+NAMESPACES: dict[str, tuple[str, str]] = {"ALE": ("ale_py", "atari")}
+
+
+def ensure_registered(env_id: str) -> None:
+    """Import the module that registers `env_id`'s namespace (``ALE/...`` → ale_py), if it has one and isn't loaded.
+
+    Raise `ConfigError` naming the extra to install when that module is missing.
+    """
+    namespace = env_id.split("/", 1)[0] if "/" in env_id else None
+    if namespace not in NAMESPACES or namespace in _registered_namespaces():
+        return
+    module, extra = NAMESPACES[namespace]
+    try:
+        mod = importlib.import_module(module)
+    except ImportError as exc:
+        raise ConfigError(f"env_id={env_id!r} needs the optional package {module!r} ({exc}); "
+                          f"install it with: pip install 'ablations[{extra}]'") from None
+    gym.register_envs(mod)
+
+
+def _registered_namespaces() -> set[str]:
+    return {spec.namespace for spec in gym.registry.values() if spec.namespace}

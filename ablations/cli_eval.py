@@ -1,0 +1,60 @@
+"""`ablations eval RESULTS_DIR --run RUN_ID [--episodes K] [--video PATH] [--seed S]`: a saved policy, evaluated.
+
+A plain Typer command function (registered on the app in `ablations.cli`): parse, call `ablations.evaluate`, print.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from .config import ConfigError
+from .evaluate import VideoError, evaluate_policy, record_episode
+from .policy_io import PolicyFileError, load_policy, policy_path
+
+
+def _resolve_run(results_dir: Path, run: str) -> Path:
+    """The policy file of `run`: an exact run id, or a unique prefix of one."""
+    exact = policy_path(results_dir, run)
+    if exact.is_file():
+        return exact
+    folder = exact.parent
+    matches = sorted(folder.glob(f"{run}*.pt")) if folder.is_dir() else []
+    if len(matches) == 1:
+        return matches[0]
+    if not folder.is_dir():
+        raise typer.BadParameter(f"{results_dir} has no saved policies (no {folder}); training saves them for "
+                                 "studies of at most 100 runs", param_hint="RESULTS_DIR")
+    if not matches:
+        known = ", ".join(p.stem for p in sorted(folder.glob("*.pt"))[:10])
+        raise typer.BadParameter(f"no saved policy for run {run!r} in {folder} (saved: {known or 'none'}...)",
+                                 param_hint="--run")
+    raise typer.BadParameter(f"run {run!r} is ambiguous: {[p.stem for p in matches]}", param_hint="--run")
+
+
+def eval(  # noqa: A001 - the command is called `eval`
+    results_dir: Annotated[Path, typer.Argument(help="A study's results directory (results/<study>).")],
+    run: Annotated[str, typer.Option("--run", help="The run id (or a unique prefix) whose policy to evaluate.")],
+    episodes: Annotated[int, typer.Option(min=1, help="Episodes per mode (stochastic and greedy).")] = 10,
+    video: Annotated[Path | None, typer.Option(help="Also record one episode: .gif (Pillow) or .mp4 (ffmpeg).")] = None,
+    seed: Annotated[int, typer.Option(min=0, help="Seed of the evaluation episodes and the video.")] = 0,
+) -> None:
+    """Evaluate a saved policy: mean ± std return over K episodes, stochastic and greedy; optionally a video."""
+    path = _resolve_run(results_dir, run)
+    try:
+        config, params = load_policy(path)
+        if video is not None:
+            from .evaluate import check_video_writer
+
+            check_video_writer(video)  # before spending time on the evaluation episodes
+        result = evaluate_policy(config, params, episodes, seed)
+        typer.echo(result.summary())
+        if video is not None:
+            info = record_episode(config, params, video, seed=seed)
+            typer.echo(f"video: {info.path} ({info.frames} frames = 1 after reset + {info.length} steps, "
+                       f"greedy policy, return {info.episode_return:.2f})")
+    except (PolicyFileError, ConfigError, VideoError, ValueError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(code=1) from None
