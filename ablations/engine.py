@@ -46,7 +46,8 @@ class PerRunAdam:
         self.t[active] += 1
         t = np.maximum(self.t, 1)
         b1, b2 = BETAS
-        step_size = torch.from_numpy((self.lr / (1 - b1 ** t)).astype(np.float32))
+        with np.errstate(over="ignore"):  # an absurd learning rate overflows to inf: the run then diverges, visibly
+            step_size = torch.from_numpy((self.lr / (1 - b1 ** t)).astype(np.float32))
         bc2_sqrt = torch.from_numpy(np.sqrt(1 - b2 ** t).astype(np.float32))
         act = torch.from_numpy(active)
         with torch.no_grad():
@@ -88,6 +89,7 @@ class Cohort:
     policy: Params
     value: Params
     runs: list[RunState]
+    probe_env: CohortEnv | None = None  # K·N episodes per run, made by the first probe (ablations.probes)
 
     @property
     def activation(self) -> str:
@@ -238,9 +240,9 @@ class Trainer:
                 s.status, s.error = "diverged", f"non-finite loss or gradient at update {s.updates}"
             elif s.env_steps >= s.config.total_steps:
                 s.status = "done"
-        for r in active:
-            if co.runs[r].status == "running" and self._probe_due(r):
-                self._maybe_probe(co.runs[r].updates, only=[r])
+        due = [r for r in active if co.runs[r].status == "running" and self._probe_due(r)]
+        for upd in sorted({co.runs[r].updates for r in due}):  # one call per checkpoint: one lockstep probe rollout
+            self._maybe_probe(upd, only=[r for r in due if co.runs[r].updates == upd])
         return steps_total
 
     def _fit_values(self, active: list[int], results: dict[int, RunUpdate], ok: np.ndarray) -> dict[int, float]:
@@ -301,6 +303,8 @@ class Trainer:
 
     def close(self) -> None:
         self.cohort.env.close()
+        if self.cohort.probe_env is not None:
+            self.cohort.probe_env.close()
 
     # -- rows -----------------------------------------------------------------------------------------------------
     def result(self, wall: float) -> CohortResult:

@@ -1,0 +1,46 @@
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from ablations.cli import app, parse_seeds
+from ablations.config import ConfigError
+
+runner = CliRunner()
+
+
+def test_train_writes_runs_and_curves(tmp_path):
+    out = tmp_path / "t"
+    res = runner.invoke(app, ["train", "--env", "CartPole-v1", "--seeds", "0-2", "--baseline", "value", "--returns",
+                              "rtg", "--normalize", "advantages", "--entropy-coef", "0.01", "--steps", "1500",
+                              "--hidden", "16", "--eval-episodes", "2", "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    runs = pd.read_csv(out / "runs.csv")
+    curves = pd.read_csv(out / "curves.csv")
+    assert sorted(runs["seed"]) == [0, 1, 2] and set(runs["status"]) == {"done"}
+    assert set(runs["baseline"]) == {"value"} and set(runs["entropy_coef"]) == {0.01}
+    assert set(curves["run_id"]) == set(runs["run_id"])
+    assert (runs["env_steps"] >= 1500).all()
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["--env", "NoSuchEnv-v0"], "env_id"),
+    (["--env", "FrozenLake-v1"], "observation space"),
+    (["--baseline", "critic"], "none | mean | loo | value"),
+    (["--returns", "mc"], "full | rtg"),
+    (["--normalize", "z"], "none | returns | advantages"),
+    (["--entropy-coef", "-0.5"], "entropy_coef"),
+    (["--seeds", "3-1"], "seeds"),
+    (["--hidden", "a-b"], "hidden"),
+])
+def test_bad_input_fails_before_anything_is_written(tmp_path, args, needle):
+    out = tmp_path / "never"
+    res = runner.invoke(app, ["train", *args, "--out", str(out)])
+    assert res.exit_code != 0
+    assert needle in " ".join(res.output.split())
+    assert not out.exists()
+
+
+def test_parse_seeds():
+    assert parse_seeds("0-3") == [0, 1, 2, 3] and parse_seeds("1,5") == [1, 5] and parse_seeds("7") == [7]
+    with pytest.raises(ConfigError):
+        parse_seeds("1,1")

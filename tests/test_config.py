@@ -1,0 +1,64 @@
+import os
+import subprocess
+import sys
+
+import pytest
+
+from ablations.config import AXES, ConfigError, RunConfig
+
+
+def test_defaults_are_valid_and_run_id_is_stable_hex():
+    cfg = RunConfig()
+    assert len(cfg.run_id) == 12 and int(cfg.run_id, 16) >= 0
+    assert cfg.run_id == RunConfig().run_id
+    assert cfg.run_id != cfg.replace(seed=1).run_id
+
+
+@pytest.mark.parametrize("field,value,allowed", [
+    ("returns", "monte-carlo", "full | rtg"),
+    ("baseline", "critic", "none | mean | loo | value"),
+    ("normalize", "yes", "none | returns | advantages"),
+    ("entropy_coef", -0.1, ">= 0"),
+    ("gamma", 1.5, "[0, 1]"),
+    ("policy_lr", 0.0, "> 0"),
+    ("episodes_per_update", 0, "integer"),
+    ("total_steps", -5, "integer"),
+    ("hidden", (64, 0), "positive integers"),
+    ("activation", "gelu", "tanh | relu"),
+    ("env_backend", "gpu", "auto | native | gymnasium"),
+    ("max_grad_norm", -1.0, "> 0"),
+    ("seed", -1, "integer"),
+])
+def test_bad_values_name_the_field_and_allowed_values(field, value, allowed):
+    with pytest.raises(ConfigError) as exc:
+        RunConfig(**{field: value})
+    assert field in str(exc.value) and allowed in str(exc.value)
+
+
+def test_loo_needs_two_episodes():
+    with pytest.raises(ConfigError, match="episodes_per_update"):
+        RunConfig(baseline="loo", episodes_per_update=1)
+
+
+def test_from_dict_refuses_unknown_fields_and_lists_known_ones():
+    with pytest.raises(ConfigError, match="unknown field.*'lr'.*known fields"):
+        RunConfig.from_dict({"lr": 0.1})
+    assert RunConfig.from_dict({"hidden": [32, 32], "entropy_coef": 0}).hidden == (32, 32)
+
+
+def test_ints_become_floats_so_equal_configs_have_equal_ids():
+    assert RunConfig(entropy_coef=0).run_id == RunConfig(entropy_coef=0.0).run_id
+
+
+def test_axes_match_literals():
+    assert AXES["baseline"] == ("none", "mean", "loo", "value")
+
+
+def test_run_id_is_the_same_in_other_processes_and_hash_seeds():
+    code = "from ablations.config import RunConfig; print(RunConfig(seed=7, baseline='loo').run_id)"
+    ids = set()
+    for hs in ("1", "2"):
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                             env={**os.environ, "PYTHONHASHSEED": hs})
+        ids.add(out.stdout.strip())
+    assert ids == {RunConfig(seed=7, baseline="loo").run_id}

@@ -1,0 +1,42 @@
+import numpy as np
+import torch
+
+from ablations.envs import GymnasiumCohortEnv, describe
+from ablations.nets import Head, init_mlp, policy_sizes
+from ablations.rollout import collect
+
+
+def _collect(env_id, runs, seeds, n=3, backend_seed=0):
+    spec = describe(env_id)
+    env = GymnasiumCohortEnv(spec, 3, n)
+    params = init_mlp(policy_sizes(spec, (16,)), [torch.Generator().manual_seed(s) for s in range(3)], 0.01)
+    head = Head(spec.kind, spec.act_dim)
+    return collect(env, np.array(runs), seeds, params, "tanh", head,
+                   [np.random.default_rng(100 + r) for r in runs])
+
+
+def test_masks_lengths_and_termination_flags_on_cartpole():
+    b = _collect("CartPole-v1", [0, 1, 2], [1, 2, 3])
+    assert b.mask.shape[:2] == (3, 3)
+    assert torch.equal(b.mask.sum(-1), b.lengths)
+    # a valid prefix, then padding
+    for k in range(3):
+        for i in range(3):
+            n = int(b.lengths[k, i])
+            assert b.mask[k, i, :n].all() and not b.mask[k, i, n:].any()
+            assert torch.all(b.rewards[k, i, n:] == 0)
+    assert b.terminated.all() and not b.truncated.any()  # a random CartPole policy falls long before 500 steps
+    assert torch.equal(b.episode_returns(), b.lengths.double())
+
+
+def test_truncation_is_kept_apart_on_pendulum():
+    b = _collect("Pendulum-v1", [0, 1], [5, 6])
+    assert b.truncated.all() and not b.terminated.any() and (b.lengths == 200).all()
+
+
+def test_a_runs_episodes_do_not_depend_on_its_batch_mates():
+    together = _collect("CartPole-v1", [0, 1, 2], [11, 12, 13])
+    alone = _collect("CartPole-v1", [1], [12])
+    mine = together.run(1)
+    assert torch.equal(mine.obs, alone.run(0).obs) and torch.equal(mine.actions, alone.run(0).actions)
+    assert torch.equal(mine.rewards, alone.run(0).rewards)
