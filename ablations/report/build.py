@@ -1,0 +1,259 @@
+"""The report orchestrator: `build_report(results_dir, out_dir)` loads, computes every table, draws every figure,
+writes `tables/*.csv`, `figures/*.{png,svg}` and `README.md`, and returns the README's path.
+
+Owns the order of the work and the choices that tie modules together (which metric each figure shows, the seed
+that every bootstrap derives from, defaults read from the manifest). Computing lives in `stats`, `effects` and
+`gradvar`; drawing in `plots`; text in `markdown`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
+
+from ablations.report import effects as fx
+from ablations.report import gradvar as gv
+from ablations.report import plots
+from ablations.report import stats as st
+from ablations.report.load import Results, load_results, study_spec
+from ablations.report.markdown import render
+
+FIGURE_METRIC = "final_return"
+
+
+@dataclass
+class Report:
+    """Everything the markdown needs: the loaded results, the settings, the tables and the figure paths."""
+
+    results: Results
+    seed: int
+    n_resamples: int
+    level: float
+    all_pairs: bool
+    budget: float
+    grid: np.ndarray
+    threshold: float
+    threshold_source: str
+    metrics: list[str]
+    n_seeds: int
+    tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+    figures: dict[str, str] = field(default_factory=dict)  # name → relative PNG path
+    notes: list[str] = field(default_factory=list)
+
+
+def _report_setting(results: Results, key: str) -> Any:
+    report = study_spec(results.manifest).get("report")
+    return report.get(key) if isinstance(report, dict) else None
+
+
+def _budget(results: Results) -> float:
+    done = results.done
+    if "total_steps" in done.columns and pd.to_numeric(done["total_steps"], errors="coerce").notna().any():
+        return float(pd.to_numeric(done["total_steps"], errors="coerce").max())
+    return float(results.curves["env_steps"].max())
+
+
+def _env_id(results: Results) -> str | None:
+    if "env_id" in results.runs.columns and results.runs["env_id"].notna().any():
+        return str(results.runs["env_id"].dropna().iloc[0])
+    fixed = study_spec(results.manifest).get("fixed")
+    return str(fixed.get("env_id")) if isinstance(fixed, dict) and fixed.get("env_id") else None
+
+
+def compute(results: Results, *, seed: int = 0, n_resamples: int = 10_000, all_pairs: bool = False,
+            threshold: float | None = None, level: float = 0.95,
+            effect_sizes: Sequence[float] = (0.5, 0.8, 1.0, 1.5)) -> Report:
+    """Every table of the report (no files written)."""
+    done = results.done.reset_index(drop=True)
+    if done.empty:
+        raise ValueError(f"{results.path}: no run has status 'done'; nothing to report")
+    budget = _budget(results)
+    grid = st.env_step_grid(budget)
+    curves = results.curves[results.curves["run_id"].isin(set(done["run_id"]))]
+    y = st.interpolate_curves(curves, done["run_id"].tolist(), grid)
+    threshold_source = "the --threshold option"
+    if threshold is None and _report_setting(results, "threshold") is not None:
+        threshold, threshold_source = float(_report_setting(results, "threshold")), "the manifest (study.report.threshold)"
+    if threshold is None:
+        finals = y[:, st.final_mask(grid, budget)].mean(axis=1)
+        threshold, threshold_source = st.default_threshold(_env_id(results), finals)
+    scores = st.run_scores(curves, done, budget=budget, threshold=threshold, grid=grid)
+    factors = results.factors
+    scores = done[["run_id", "config", "seed", *factors]].merge(scores, on="run_id")
+    metrics = [m for m in st.METRICS if m in scores.columns and scores[m].notna().any()]
+    long = scores.melt(id_vars=["run_id", "config", "seed", *factors], value_vars=metrics, var_name="metric",
+                       value_name="value")
+    n_per_config = scores.groupby("config").size()
+    rep = Report(results=results, seed=seed, n_resamples=n_resamples, level=level, all_pairs=all_pairs,
+                 budget=budget, grid=grid, threshold=threshold, threshold_source=threshold_source, metrics=metrics,
+                 n_seeds=int(n_per_config.median()) if len(n_per_config) else 0)
+    t = rep.tables
+    t["scores"] = scores
+    configs = [c for c in results.configs if c in set(scores["config"])]
+    t["summary"] = _with_factors(st.summarize(long, ["metric", "config"], seed=seed, n_resamples=n_resamples,
+                                              level=level), results, configs)
+    t["threshold"] = _threshold_table(scores, configs, budget)
+    ref = results.reference_label
+    pairs = st.comparison_pairs(configs, ref, all_pairs)
+    if ref not in configs and not all_pairs:
+        rep.notes.append(f"The reference config {ref} has no finished runs, so no comparison against it is made.")
+        pairs = []
+    t["comparisons"] = pd.concat([st.compare(long[long["metric"] == m], pairs, metric=m, seed=seed,
+                                             n_resamples=n_resamples, level=level) for m in metrics],
+                                 ignore_index=True)
+    effect_frames, margin_frames, anova_frames = [], [], []
+    for m in metrics if factors else []:
+        e, mm = fx.factor_effects(long[long["metric"] == m], factors, results.levels, metric=m, seed=seed,
+                                  n_resamples=n_resamples, level=level)
+        effect_frames.append(e)
+        margin_frames.append(mm)
+        anova_frames.append(fx.anova(long[long["metric"] == m], factors, metric=m))
+    t["effects"] = _concat(effect_frames, fx.EFFECT_COLUMNS)
+    t["marginal_means"] = _concat(margin_frames, fx.MARGINAL_COLUMNS)
+    t["anova"] = _concat(anova_frames, fx.ANOVA_COLUMNS)
+    t["power"], t["seeds_needed"] = st.power_tables(t["summary"], n_seeds=rep.n_seeds, effect_sizes=effect_sizes)
+    t["learning_curves"] = _factor_bands(y, done, factors, grid, seed, n_resamples, level)
+    t["performance_profile"] = _profiles(long, factors, seed, n_resamples, level)
+    probes = results.probes
+    if probes is not None and len(probes):
+        probes = probes[probes["run_id"].isin(set(done["run_id"]))]
+    if probes is not None and len(probes):
+        t["gradvar"] = gv.gradvar_summary(probes, seed=seed, n_resamples=n_resamples, level=level)
+        t["variance_ratio"] = gv.variance_ratios(probes, seed=seed, n_resamples=n_resamples, level=level)
+        if t["variance_ratio"].empty:
+            rep.notes.append("The vanilla estimator (full/none/none/0) was not probed, so no variance ratios.")
+    t["missing"] = _missing(results)
+    return rep
+
+
+def _concat(frames: list[pd.DataFrame], columns: list[str]) -> pd.DataFrame:
+    frames = [f for f in frames if len(f)]
+    return pd.concat(frames, ignore_index=True)[columns] if frames else pd.DataFrame(columns=columns)
+
+
+def _with_factors(summary: pd.DataFrame, results: Results, configs: list[str]) -> pd.DataFrame:
+    """Add one column per factor and order rows by metric, then config level order."""
+    for i, f in enumerate(results.factors):
+        summary.insert(2 + i, f, summary["config"].str.split("/").str[i])
+    order = {c: i for i, c in enumerate(configs)}
+    metric_order = {m: i for i, m in enumerate(st.METRICS)}
+    key = summary["metric"].map(metric_order) * 10**6 + summary["config"].map(order)
+    summary = summary.iloc[np.argsort(key.to_numpy(), kind="stable")].reset_index(drop=True)
+    summary.attrs["factors"] = results.factors
+    return summary
+
+
+def _threshold_table(scores: pd.DataFrame, configs: list[str], budget: float) -> pd.DataFrame:
+    """Per config: runs, runs reaching the threshold, and the median steps to it (NaN when fewer than half reach it).
+
+    All censoring happens at the budget, after every observed crossing, so this median equals the Kaplan–Meier
+    median whenever at least half of the runs reach the threshold.
+    """
+    rows = []
+    for cfg in configs:
+        g = scores[scores["config"] == cfg]
+        n, k = len(g), int(g["reached"].sum())
+        med = float(np.median(g["steps_to_threshold"])) if n and k / n >= 0.5 else np.nan
+        if n and k / n == 0.5 and n % 2 == 0:  # the middle pair straddles the censoring point
+            med = np.nan if np.sort(g["steps_to_threshold"].to_numpy())[n // 2] >= budget else med
+        rows.append(dict(config=cfg, n=n, n_reached=k, frac_reached=k / n if n else np.nan, median_steps=med))
+    return pd.DataFrame(rows)
+
+
+def _factor_bands(y: np.ndarray, done: pd.DataFrame, factors: list[str], grid: np.ndarray, seed: int,
+                  n_resamples: int, level: float) -> pd.DataFrame:
+    frames = []
+    for f in factors or ["config"]:
+        b = st.curve_bands(y, done[f], grid, seed=seed, n_resamples=n_resamples, level=level, key=f)
+        frames.append(b.rename(columns={"group": "level"}).assign(factor=f))
+    out = pd.concat(frames, ignore_index=True)
+    return out[["factor", "level", *[c for c in out.columns if c not in ("factor", "level")]]]
+
+
+def _profiles(long: pd.DataFrame, factors: list[str], seed: int, n_resamples: int, level: float) -> pd.DataFrame:
+    x = long[long["metric"] == FIGURE_METRIC]
+    finite = x["value"].dropna()
+    taus = np.linspace(finite.min(), finite.max(), 61) if len(finite) else np.zeros(1)
+    frames = []
+    for f in factors or ["config"]:
+        p = st.performance_profile(x, taus, group=f, seed=seed, n_resamples=n_resamples, level=level)
+        frames.append(p.rename(columns={f: "level"}).assign(factor=f, metric=FIGURE_METRIC))
+    out = pd.concat(frames, ignore_index=True)
+    return out[["metric", "factor", "level", "tau", "fraction", "ci_low", "ci_high", "ci_level", "ci_method"]]
+
+
+def _missing(results: Results) -> pd.DataFrame:
+    """Runs that are not done (failed, diverged, other) and runs with no curve rows."""
+    runs = results.runs
+    with_curves = set(results.curves["run_id"])
+    bad = runs[(runs["status"] != "done") | ~runs["run_id"].isin(with_curves)]
+    out = bad[["run_id", "config", "seed", "status", "error"]].copy()
+    out.loc[~out["run_id"].isin(with_curves), "error"] = out["error"].where(out["error"] != "", "no rows in curves.csv")
+    return out.reset_index(drop=True)
+
+
+def draw(rep: Report, out_dir: Path) -> dict[str, str]:
+    """Draw every figure into out_dir/figures; returns name → PNG path relative to out_dir."""
+    fig_dir = out_dir / "figures"
+    t, levels = rep.tables, rep.results.levels
+    if not rep.results.factors:
+        levels = {"config": list(dict.fromkeys(rep.tables["scores"]["config"]))}
+    label = st.METRICS[FIGURE_METRIC][0]
+    figures: dict[str, Any] = {
+        "learning_curves": lambda: plots.learning_curves(t["learning_curves"], levels),
+        "final_return_by_config": lambda: plots.config_estimates(
+            t["summary"][t["summary"]["metric"] == FIGURE_METRIC], rep.results.reference_label, xlabel=label),
+        "performance_profile": lambda: plots.performance_profiles(t["performance_profile"], levels,
+                                                                  xlabel="final return"),
+    }
+    if len(t["effects"]):
+        main = t["effects"][(t["effects"]["kind"] == "main") & t["effects"]["metric"].isin(["final_return", "auc"])]
+        figures["main_effects"] = lambda: plots.forest(
+            main, metrics=[m for m in ("final_return", "auc") if m in rep.metrics],
+            xlabels={m: st.METRICS[m][0].split(" (")[0] for m in st.METRICS})
+    margins = t["marginal_means"]
+    if len(margins) and (margins["factor2"] != "").any():
+        figures["interactions"] = lambda: plots.interactions(margins[margins["metric"] == FIGURE_METRIC], levels,
+                                                             ylabel="final return")
+    if "gradvar" in t and len(t["gradvar"]):
+        figures["gradient_variance"] = lambda: plots.gradient_variance(t["gradvar"])
+    out = {}
+    for name, make in figures.items():
+        paths = plots.save(make(), fig_dir, name)
+        out[name] = paths[0].relative_to(out_dir).as_posix()
+    return out
+
+
+def write_tables(rep: Report, out_dir: Path) -> None:
+    table_dir = out_dir / "tables"
+    table_dir.mkdir(parents=True, exist_ok=True)
+    for name, df in rep.tables.items():
+        df.to_csv(table_dir / f"{name}.csv", index=False, float_format="%.10g", lineterminator="\n")
+
+
+def build_report(results_dir: str | Path, out_dir: str | Path | None = None, *, seed: int | None = 0,
+                 n_resamples: int = 10_000, all_pairs: bool = False, threshold: float | None = None,
+                 level: float = 0.95, effect_sizes: Sequence[float] = (0.5, 0.8, 1.0, 1.5),
+                 figures: bool = True) -> Path:
+    """Build `out_dir`/README.md (default out_dir: report/<study name>/ under the current directory).
+
+    seed=None takes the manifest's study.report.seed (else 0); threshold=None takes study.report.threshold, else
+    an env default (see `stats.default_threshold`). Same inputs and seed ⇒ byte-identical tables and README.
+    """
+    results = load_results(results_dir)
+    if seed is None:
+        seed = int(_report_setting(results, "seed") or 0)
+    out = Path(out_dir) if out_dir is not None else Path("report") / results.study
+    out.mkdir(parents=True, exist_ok=True)
+    rep = compute(results, seed=seed, n_resamples=n_resamples, all_pairs=all_pairs, threshold=threshold,
+                  level=level, effect_sizes=effect_sizes)
+    write_tables(rep, out)
+    if figures:
+        rep.figures = draw(rep, out)
+    readme = out / "README.md"
+    readme.write_text(render(rep), encoding="utf-8")
+    return readme

@@ -1,0 +1,111 @@
+"""Gradient-variance statistics from `probes.csv`: how noisy each estimator is over training, and relative to vanilla.
+
+Owns: per estimator and checkpoint, the mean across runs of total_var, snr, cos_to_reference and bias_sq_norm with
+a bootstrap CI over runs; and the variance ratio of each estimator to the vanilla estimator (full/none/none/0),
+paired by run_id and checkpoint: the mean over runs of log(total_var / total_var_vanilla), bootstrapped over runs
+and reported as exp(·) (a geometric-mean ratio). Checkpoints are probe updates; their env-step coordinate is the
+median env_steps of the runs at that update (runs reach an update at slightly different env steps).
+
+Every run's probes are drawn at that run's own current policy, so "mean across runs" averages over the policies the
+whole study visits. The runs are resampled jointly for all estimators (one draw of run weights per checkpoint), so
+the intervals of different estimators at one checkpoint share their resamples.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ablations.config import VANILLA
+from ablations.report.load import format_level
+from ablations.report.stats import derive_rng, one_sample_expansion, percentile_ci, resampled_means
+
+PROBE_METRICS = ["total_var", "snr", "cos_to_reference", "bias_sq_norm"]
+ESTIMATOR_FIELDS = ["returns", "baseline", "normalize", "entropy_coef"]
+GRADVAR_COLUMNS = ["estimator", *ESTIMATOR_FIELDS, "update", "env_steps", "metric", "n", "mean", "ci_low", "ci_high",
+                   "ci_level", "ci_method"]
+RATIO_COLUMNS = ["estimator", *ESTIMATOR_FIELDS, "update", "env_steps", "n", "ratio", "ci_low", "ci_high",
+                 "ci_level", "ci_method"]
+
+
+def vanilla_estimator(probes: pd.DataFrame) -> str | None:
+    """The label of the vanilla estimator (returns=full, baseline=none, normalize=none, entropy_coef=0), if probed."""
+    sel = np.ones(len(probes), bool)
+    for f in ESTIMATOR_FIELDS:
+        sel &= probes[f].map(format_level).to_numpy() == format_level(VANILLA[f])
+    labels = probes.loc[sel, "estimator"].unique()
+    return str(labels[0]) if len(labels) else None
+
+
+def _estimators(probes: pd.DataFrame) -> pd.DataFrame:
+    est = probes[["estimator", *ESTIMATOR_FIELDS]].drop_duplicates("estimator")
+    return est.assign(**{f: est[f].map(format_level) for f in ESTIMATOR_FIELDS}).set_index("estimator")
+
+
+def _checkpoint_steps(probes: pd.DataFrame) -> pd.Series:
+    return probes.drop_duplicates(["run_id", "update"]).groupby("update")["env_steps"].median()
+
+
+def _intervals(values: np.ndarray, rng: np.random.Generator, n_resamples: int, level: float
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(n, mean, low, high) per column of `values` [runs, K], NaN-aware, runs resampled jointly."""
+    n = (~np.isnan(values)).sum(axis=0)
+    with np.errstate(invalid="ignore"):
+        mean = np.nanmean(np.where(n > 0, values, 0.0), axis=0) if values.size else np.zeros(values.shape[1])
+    boot = resampled_means(values, rng, n_resamples)
+    exp = [one_sample_expansion(int(k)) for k in n]
+    low, high = percentile_ci(boot, level, (np.array([e[0] for e in exp]), np.array([e[1] for e in exp])))
+    return n, np.where(n > 0, mean, np.nan), low, high
+
+
+def gradvar_summary(probes: pd.DataFrame, *, seed: int = 0, n_resamples: int = 10_000,
+                    level: float = 0.95) -> pd.DataFrame:
+    """Long table: per estimator, checkpoint (update) and metric: n runs, mean across runs and its bootstrap CI."""
+    info = _estimators(probes)
+    steps = _checkpoint_steps(probes)
+    frames = []
+    for update, g in probes.groupby("update", sort=True):
+        wide = g.pivot_table(index="run_id", columns="estimator", values=PROBE_METRICS, aggfunc="mean",
+                             dropna=False)
+        wide = wide.reindex(columns=pd.MultiIndex.from_product([PROBE_METRICS, info.index]))
+        n, mean, low, high = _intervals(wide.to_numpy(float), derive_rng(seed, "gradvar", update), n_resamples,
+                                        level)
+        cols = wide.columns
+        frame = pd.DataFrame({"estimator": cols.get_level_values(1), "metric": cols.get_level_values(0), "n": n,
+                              "mean": mean, "ci_low": low, "ci_high": high})
+        frame["update"], frame["env_steps"] = update, float(steps[update])
+        frames.append(frame)
+    out = pd.concat(frames, ignore_index=True)
+    out = out.join(info, on="estimator")
+    out["ci_level"], out["ci_method"] = level, "percentile-expanded"
+    return out[GRADVAR_COLUMNS].sort_values(["metric", "estimator", "update"], kind="stable", ignore_index=True)
+
+
+def variance_ratios(probes: pd.DataFrame, *, seed: int = 0, n_resamples: int = 10_000,
+                    level: float = 0.95) -> pd.DataFrame:
+    """Variance ratio to the vanilla estimator, per checkpoint and overall (update = -1, env_steps = NaN).
+
+    Overall: each run's log-ratios are averaged over its checkpoints first, then bootstrapped over runs.
+    Empty when the vanilla estimator was not probed.
+    """
+    ref = vanilla_estimator(probes)
+    if ref is None:
+        return pd.DataFrame(columns=RATIO_COLUMNS)
+    info = _estimators(probes)
+    pos = probes[probes["total_var"] > 0]
+    logv = pos.pivot_table(index=["run_id", "update"], columns="estimator", values="total_var",
+                           aggfunc="mean").reindex(columns=info.index)
+    logv = np.log(logv)
+    logr = logv.sub(logv[ref], axis=0)  # [run × update, estimator]
+    steps = _checkpoint_steps(probes)
+    frames = []
+    groups = [(u, g.droplevel("update")) for u, g in logr.groupby(level="update", sort=True)]
+    groups.append((-1, logr.groupby(level="run_id").mean()))
+    for update, g in groups:
+        n, mean, low, high = _intervals(g.to_numpy(float), derive_rng(seed, "varratio", update), n_resamples, level)
+        frames.append(pd.DataFrame({"estimator": g.columns, "update": update,
+                                    "env_steps": float(steps[update]) if update >= 0 else np.nan,
+                                    "n": n, "ratio": np.exp(mean), "ci_low": np.exp(low), "ci_high": np.exp(high)}))
+    out = pd.concat(frames, ignore_index=True).join(info, on="estimator")
+    out["ci_level"], out["ci_method"] = level, "percentile-expanded"
+    return out[RATIO_COLUMNS].sort_values(["update", "estimator"], kind="stable", ignore_index=True)

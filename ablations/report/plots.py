@@ -1,0 +1,187 @@
+"""Figures from computed tables: every function takes DataFrames (with their CIs already computed) and returns a
+matplotlib Figure; `save` writes it as PNG and SVG. Nothing here resamples or fits: bands and error bars are the
+intervals from `stats`, `effects` and `gradvar` (seaborn supplies only the colour-blind palette).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import seaborn as sns  # noqa: E402
+
+from ablations.report.effects import level_name  # noqa: E402
+
+STYLE = {"svg.hashsalt": "ablations-report", "axes.grid": True, "grid.alpha": 0.3, "axes.spines.top": False,
+         "axes.spines.right": False, "font.size": 9, "axes.titlesize": 10, "legend.fontsize": 8}
+LINESTYLES = ["-", "--", ":", "-."]
+
+
+def palette(n: int) -> list[tuple[float, float, float]]:
+    """The seaborn "colorblind" palette, cycled to n colours."""
+    base = sns.color_palette("colorblind")
+    return [base[i % len(base)] for i in range(n)]
+
+
+def save(fig: plt.Figure, out_dir: Path, name: str) -> list[Path]:
+    """Write `name`.png and `name`.svg (no timestamps in either) and close the figure."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = [out_dir / f"{name}.png", out_dir / f"{name}.svg"]
+    with plt.rc_context(STYLE):
+        fig.savefig(paths[0], dpi=110, metadata={"Software": None})
+        fig.savefig(paths[1], metadata={"Date": None, "Creator": None})
+    plt.close(fig)
+    return paths
+
+
+def _grid(n: int, ncols: int = 2, size: tuple[float, float] = (4.6, 3.2)) -> tuple[plt.Figure, np.ndarray]:
+    ncols = max(1, min(ncols, n))
+    nrows = int(np.ceil(n / ncols)) if n else 1
+    with plt.rc_context(STYLE):
+        fig, axes = plt.subplots(nrows, ncols, figsize=(size[0] * ncols, size[1] * nrows), squeeze=False,
+                                 layout="constrained")
+    for ax in axes.flat[n:]:
+        ax.set_visible(False)
+    return fig, axes.flat
+
+
+def _band(ax: plt.Axes, x: np.ndarray, g: pd.DataFrame, color, label: str, y: str = "mean",
+          style: str = "-") -> None:
+    ax.plot(x, g[y], color=color, label=label, linestyle=style, linewidth=1.4)
+    ax.fill_between(x, g["ci_low"], g["ci_high"], color=color, alpha=0.2, linewidth=0)
+
+
+def _factor_panels(df: pd.DataFrame, levels: dict[str, list[str]], *, x: str, y: str, xlabel: str, ylabel: str,
+                   title: str, legend: str, ylim: tuple[float, float] | None = None) -> plt.Figure:
+    """One panel per factor (`df` columns factor, level, x, y, ci_low, ci_high): a line with its CI band per level."""
+    factors = list(dict.fromkeys(df["factor"]))
+    fig, axes = _grid(len(factors))
+    with plt.rc_context(STYLE):
+        for ax, f in zip(axes, factors):
+            sub = df[df["factor"] == f]
+            for color, lv in zip(palette(len(levels[f])), levels[f]):
+                g = sub[sub["level"] == lv]
+                if len(g):
+                    _band(ax, g[x].to_numpy(), g, color, level_name(f, lv), y=y)
+            ax.set(title=f"by {f}", xlabel=xlabel, ylabel=ylabel)
+            if ylim is not None:
+                ax.set_ylim(*ylim)
+            ax.legend(loc=legend)
+    fig.suptitle(title)
+    return fig
+
+
+def learning_curves(bands: pd.DataFrame, levels: dict[str, list[str]], *, ylabel: str = "episode return") -> plt.Figure:
+    """One panel per factor: mean return vs env steps per level (pooled over the other factors) with its CI band.
+
+    `bands` columns: factor, level, env_steps, mean, ci_low, ci_high.
+    """
+    return _factor_panels(bands, levels, x="env_steps", y="mean", xlabel="environment steps", ylabel=ylabel,
+                          title="Learning curves (mean over runs, 95% bootstrap CI)", legend="lower right")
+
+
+def config_estimates(summary: pd.DataFrame, reference: str, *, xlabel: str) -> plt.Figure:
+    """Mean of a metric per config with its CI, sorted by mean; the reference config is marked."""
+    s = summary.dropna(subset=["mean"]).sort_values("mean", kind="stable")
+    with plt.rc_context(STYLE):
+        fig, ax = plt.subplots(figsize=(6.5, 1.2 + 0.22 * len(s)), layout="constrained")
+        y = np.arange(len(s))
+        colors = palette(2)
+        is_ref = (s["config"] == reference).to_numpy()
+        err = np.vstack([s["mean"] - s["ci_low"], s["ci_high"] - s["mean"]]).clip(min=0)
+        for mask, color, label in ((~is_ref, colors[0], "config"), (is_ref, colors[1], "reference")):
+            if mask.any():
+                ax.errorbar(s["mean"].to_numpy()[mask], y[mask], xerr=err[:, mask], fmt="o", color=color,
+                            markersize=3.5, capsize=2, label=label)
+        ax.set_yticks(y, s["config"])
+        ax.set(xlabel=xlabel, ylabel="config (" + "/".join(summary.attrs.get("factors", [])) + ")",
+               title="Per-config mean with 95% bootstrap CI")
+        ax.legend(loc="lower right")
+    return fig
+
+
+def forest(effects: pd.DataFrame, *, metrics: Sequence[str], xlabels: dict[str, str]) -> plt.Figure:
+    """Main effects (level vs first level) with CIs, one panel per metric; zero marked."""
+    fig, axes = _grid(len(metrics), ncols=len(metrics), size=(5.2, 0.9 + 0.32 * max(1, len(effects) // max(1, len(metrics)))))
+    with plt.rc_context(STYLE):
+        for ax, m in zip(axes, metrics):
+            e = effects[effects["metric"] == m].iloc[::-1]
+            y = np.arange(len(e))
+            colors = dict(zip(dict.fromkeys(e["factor"]), palette(e["factor"].nunique())))
+            for yi, (_, r) in zip(y, e.iterrows()):
+                ax.errorbar(r["estimate"], yi, xerr=[[max(r["estimate"] - r["ci_low"], 0)],
+                                                     [max(r["ci_high"] - r["estimate"], 0)]],
+                            fmt="o", color=colors[r["factor"]], capsize=2, markersize=4)
+            ax.axvline(0, color="0.3", linewidth=0.8)
+            ax.set_yticks(y, [f"{r['factor']}: {r['level']} vs {r['vs']}" for _, r in e.iterrows()])
+            ax.set(xlabel=f"main effect on {xlabels.get(m, m)}", title=m)
+    fig.suptitle("Main effects (averaged over the other factors), 95% seed-level bootstrap CI")
+    return fig
+
+
+def interactions(margins: pd.DataFrame, levels: dict[str, list[str]], *, ylabel: str) -> plt.Figure:
+    """One panel per factor pair: marginal mean vs the first factor's level, a line per level of the second."""
+    pairs = margins[margins["factor2"] != ""][["factor", "factor2"]].drop_duplicates().to_records(index=False)
+    fig, axes = _grid(len(pairs), ncols=3, size=(4.0, 3.0))
+    with plt.rc_context(STYLE):
+        for ax, (fa, fb) in zip(axes, pairs):
+            sub = margins[(margins["factor"] == fa) & (margins["factor2"] == fb)]
+            for i, (color, lb) in enumerate(zip(palette(len(levels[fb])), levels[fb])):
+                g = sub[sub["level2"] == lb].set_index("level").reindex(levels[fa]).dropna(subset=["mean"])
+                x = np.array([levels[fa].index(a) for a in g.index], float) + (i - len(levels[fb]) / 2) * 0.04
+                ax.errorbar(x, g["mean"], yerr=np.vstack([g["mean"] - g["ci_low"], g["ci_high"] - g["mean"]]).clip(0),
+                            color=color, marker="o", markersize=3.5, capsize=2, label=f"{fb}={lb}",
+                            linestyle=LINESTYLES[i % len(LINESTYLES)])
+            ax.set_xticks(range(len(levels[fa])), levels[fa])
+            ax.set(xlabel=fa, ylabel=ylabel)
+            ax.legend(fontsize=7)
+    fig.suptitle("Interaction plots: marginal means with 95% seed-level bootstrap CI (parallel lines = no interaction)")
+    return fig
+
+
+def gradient_variance(summary: pd.DataFrame, *, metrics: Sequence[str] = ("total_var", "snr")) -> plt.Figure:
+    """Gradient variance and SNR vs env steps (log y), columns = normalize, colour = baseline, line style = returns.
+
+    With several entropy coefficients only the smallest is drawn (the caption says so).
+    """
+    s = summary[summary["metric"].isin(metrics)]
+    ent = sorted(s["entropy_coef"].unique(), key=float)
+    s = s[s["entropy_coef"] == ent[0]]
+    norms = list(dict.fromkeys(s["normalize"]))
+    baselines = list(dict.fromkeys(s["baseline"]))
+    returns = list(dict.fromkeys(s["returns"]))
+    colors = dict(zip(baselines, palette(len(baselines))))
+    with plt.rc_context(STYLE):
+        fig, axes = plt.subplots(len(metrics), len(norms), figsize=(4.2 * len(norms), 3.2 * len(metrics)),
+                                 squeeze=False, layout="constrained", sharex=True)
+        labels = {"total_var": "total gradient variance (trace)", "snr": "gradient SNR ‖E g‖² / tr Var g"}
+        for i, m in enumerate(metrics):
+            for j, nz in enumerate(norms):
+                ax = axes[i, j]
+                for (b, r), g in s[(s["metric"] == m) & (s["normalize"] == nz)].groupby(["baseline", "returns"],
+                                                                                         sort=False):
+                    g = g.sort_values("env_steps")
+                    g = g.assign(ci_low=g["ci_low"].where(g["ci_low"] > 0))
+                    if (g["mean"] > 0).any():
+                        _band(ax, g["env_steps"].to_numpy(), g, colors[b], f"{b}, {r}",
+                              style=LINESTYLES[returns.index(r) % len(LINESTYLES)])
+                ax.set_yscale("log")
+                ax.set(title=f"normalize={nz}", xlabel="environment steps", ylabel=labels.get(m, m))
+                if i == 0 and j == 0:
+                    ax.legend(title="baseline, returns", fontsize=7)
+    fig.suptitle(f"Gradient-estimator statistics across runs (entropy_coef={ent[0]}; 95% bootstrap CI)")
+    return fig
+
+
+def performance_profiles(profile: pd.DataFrame, levels: dict[str, list[str]], *, xlabel: str) -> plt.Figure:
+    """Fraction of runs with score > τ vs τ, one panel per factor, a line (with CI band) per level."""
+    return _factor_panels(profile, levels, x="tau", y="fraction", xlabel=f"τ ({xlabel})",
+                          ylabel="fraction of runs with score > τ", ylim=(-0.02, 1.02), legend="lower left",
+                          title="Performance profiles (95% bootstrap band over runs)")
