@@ -129,5 +129,11 @@ def train(
         raise typer.Exit(code=1)
 
 
+from .cli_run import run, status  # noqa: E402 - the study commands live in their own module
+
+app.command()(run)
+app.command()(status)
+
+
 def main() -> None:  # pragma: no cover - console entry point
     app()

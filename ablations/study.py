@@ -143,7 +143,7 @@ def parse_study(raw: Mapping[str, Any], *, where: str = "study") -> Study:
         if not isinstance(levels, list) or not levels:
             raise StudyError(f"{where}: [factors] {key} must be a non-empty list of levels, got {levels!r}")
         norm = [_norm(v) for v in levels]
-        dup = sorted({repr(v) for v in norm if norm.count(v) > 1})
+        dup = [v for i, v in enumerate(levels) if norm[i] in norm[:i]]
         if dup:
             raise StudyError(f"{where}: [factors] {key} repeats level(s) {dup}")
         factors[key] = tuple(levels)

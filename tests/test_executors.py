@@ -1,0 +1,95 @@
+"""Executors: serial, local pool and Ray give byte-identical CSVs; failures are isolated run by run."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+
+from ablations.executors import (ExecutorError, LocalExecutor, RayExecutor, SerialExecutor, make_executor,
+                                 run_study)
+from ablations.progress import Progress
+from ablations.store import read_table
+from ablations.study import Study, parse_study
+
+FAKE = "tests.failing_env:fake_train_cohort"
+TABLES = ("runs", "curves", "probes")
+
+
+def fake_study() -> Study:
+    return parse_study({"name": "fake", "seeds": 3, "fixed": {"total_steps": 300},
+                        "factors": {"gamma": [0.99, 0.5, 0.25], "probe_every": [0, 2]}}, where="fake.toml")
+
+
+def tiny_study() -> Study:
+    """A real-engine study that trains in a few seconds (two cohort keys)."""
+    return parse_study({"name": "tiny", "seeds": 2,
+                        "fixed": {"env_id": "CartPole-v1", "total_steps": 2000, "eval_episodes": 2},
+                        "factors": {"baseline": ["none", "value"], "hidden": [[16], [8]]}}, where="tiny.toml")
+
+
+def csv_bytes(out: Path) -> dict[str, bytes]:
+    return {t: (out / f"{t}.csv").read_bytes() for t in TABLES}
+
+
+def test_fake_serial_and_pool_identical_and_failures_isolated(tmp_path: Path) -> None:
+    study = fake_study()
+    progress = Progress()
+    serial = run_study(study, tmp_path / "serial", SerialExecutor(trainer=FAKE), cohort_size=4, progress=progress)
+    pool = run_study(study, tmp_path / "pool", LocalExecutor(workers=2, trainer=FAKE), cohort_size=5)
+    assert csv_bytes(tmp_path / "serial") == csv_bytes(tmp_path / "pool")
+    assert serial.counts == pool.counts == {"done": 6, "diverged": 6, "failed": 6, "pending": 0}
+    assert progress.done + progress.failed + progress.diverged == 18
+    assert progress.completed_steps == progress.total_steps == 18 * 300
+    runs = read_table(tmp_path / "serial" / "runs.csv")
+    failed = runs[runs["status"] == "failed"]
+    assert set(failed["gamma"]) == {"0.5"}
+    assert all(e.startswith("ValueError: fake failure for gamma=0.5") for e in failed["error"])
+    assert set(runs[runs["status"] == "diverged"]["gamma"]) == {"0.25"}
+    assert [r for r, _ in serial.failed] == list(failed["run_id"])
+    curves = read_table(tmp_path / "serial" / "curves.csv")
+    assert not set(curves["run_id"]) & set(failed["run_id"])
+    assert set(read_table(tmp_path / "serial" / "timings.csv")["run_id"]) == set(runs["run_id"])
+
+
+def test_retry_failed_redoes_only_failed_runs(tmp_path: Path) -> None:
+    study = fake_study()
+    run_study(study, tmp_path, SerialExecutor(trainer=FAKE))
+    before = {p.name for p in (tmp_path / "cohorts").iterdir()}
+    again = run_study(study, tmp_path, SerialExecutor(trainer=FAKE))
+    assert again.trained == 0 and {p.name for p in (tmp_path / "cohorts").iterdir()} == before
+    retried = run_study(study, tmp_path, SerialExecutor(trainer=FAKE), retry_failed=True)
+    assert retried.trained == 6 and retried.counts["failed"] == 6  # the fake fails deterministically
+
+
+def test_ray_missing_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "ray", None)
+    with pytest.raises(ExecutorError, match=r"pip install 'ablations\[ray\]'"):
+        make_executor("ray")
+
+
+def test_make_executor() -> None:
+    assert isinstance(make_executor("local", workers=1), SerialExecutor)
+    assert isinstance(make_executor("local", workers=2), LocalExecutor)
+    with pytest.raises(ExecutorError, match="allowed"):
+        make_executor("dask")
+
+
+def test_engine_serial_pool_identical(tmp_path: Path) -> None:
+    study = tiny_study()
+    a = run_study(study, tmp_path / "serial", SerialExecutor(), cohort_size=64)
+    b = run_study(study, tmp_path / "pool", LocalExecutor(workers=2), cohort_size=3)
+    assert a.counts["done"] == b.counts["done"] == 8
+    assert csv_bytes(tmp_path / "serial") == csv_bytes(tmp_path / "pool")
+
+
+@pytest.mark.slow  # ~30 s: starting a local Ray cluster alone takes 10-20 s
+@pytest.mark.skipif(importlib.util.find_spec("ray") is None, reason="ray is not installed")
+def test_engine_ray_identical_to_serial(tmp_path: Path) -> None:
+    study = tiny_study()
+    run_study(study, tmp_path / "serial", SerialExecutor(), cohort_size=3)
+    summary = run_study(study, tmp_path / "ray", RayExecutor(workers=2), cohort_size=3)
+    assert summary.counts["done"] == 8
+    assert csv_bytes(tmp_path / "serial") == csv_bytes(tmp_path / "ray")
