@@ -33,6 +33,12 @@ from .envs import EnvSpec
 _PI = math.pi
 
 
+def _components(states: np.ndarray) -> np.ndarray:
+    """[..., S] → [S, ...], each component contiguous: faster ufuncs, and the same numpy inner loop as gymnasium's
+    scalars take on any CPU (numpy may dispatch contiguous float64 cos/sin to SIMD code, strided ones to libm)."""
+    return states.transpose(states.ndim - 1, *range(states.ndim - 1)).copy()
+
+
 def _generator(seed: int) -> np.random.Generator:
     """The generator gymnasium's `seeding.np_random(seed)` builds."""
     return np.random.Generator(np.random.PCG64(np.random.SeedSequence(int(seed))))
@@ -253,7 +259,7 @@ class CartPole(_ClassicControl):
         return states.astype(np.float32)
 
     def _dynamics(self, s, a):
-        x, x_dot, theta, theta_dot = s[..., 0], s[..., 1], s[..., 2], s[..., 3]
+        x, x_dot, theta, theta_dot = _components(s)
         force = np.where(a == 1, self.force_mag, -self.force_mag)
         costheta = np.cos(theta)
         sintheta = np.sin(theta)
@@ -302,8 +308,8 @@ class Acrobot(_ClassicControl):
         return self._obs(states.astype(np.float32))  # cos/sin of the float32 state, computed in float32
 
     def _obs(self, states):
-        s0, s1 = states[..., 0], states[..., 1]
-        return np.stack([np.cos(s0), np.sin(s0), np.cos(s1), np.sin(s1), states[..., 2], states[..., 3]],
+        s0, s1, s2, s3 = _components(states)
+        return np.stack([np.cos(s0), np.sin(s0), np.cos(s1), np.sin(s1), s2, s3],
                         axis=-1).astype(np.float32)
 
     def _dsdt(self, theta1, theta2, dtheta1, dtheta2, a, two):
@@ -330,7 +336,7 @@ class Acrobot(_ClassicControl):
     def _dynamics(self, s, a):
         torque = self.AVAIL_TORQUE[a]
         two = np.full(torque.shape, 2.0)
-        y0 = s[..., 0], s[..., 1], s[..., 2], s[..., 3]
+        y0 = tuple(_components(s))
         dt = self.dt - 0  # rk4(derivs, y0, [0, dt])
         dt2 = dt / 2.0
         k1 = self._dsdt(*y0, torque, two)
@@ -372,11 +378,11 @@ class Pendulum(_ClassicControl):
         return low + (high - low) * _episode_doubles(seeds, self.num_envs, 2)
 
     def _obs(self, states):
-        theta, thetadot = states[..., 0], states[..., 1]
+        theta, thetadot = _components(states)
         return np.stack([np.cos(theta), np.sin(theta), thetadot], axis=-1).astype(np.float32)
 
     def _dynamics(self, s, a):
-        th, thdot = s[..., 0], s[..., 1]
+        th, thdot = _components(s)
         g, m, l, dt = self.g, self.m, self.l, self.dt
         u = np.clip(a[..., 0].astype(np.float32), -self.max_torque, self.max_torque)  # float32, as gymnasium's
         two = np.full(th.shape, 2.0)
@@ -413,7 +419,7 @@ class MountainCar(_ClassicControl):
         return states.astype(np.float32)
 
     def _dynamics(self, s, a):
-        position, velocity = s[..., 0], s[..., 1]
+        position, velocity = _components(s)
         velocity = velocity + ((a - 1) * self.force + np.cos(3 * position) * (-self.gravity))
         velocity = np.clip(velocity, -self.max_speed, self.max_speed)
         position = np.clip(position + velocity, self.min_position, self.max_position)
