@@ -13,7 +13,9 @@ How bit-exactness is kept:
 * float32 arithmetic that gymnasium does under NumPy 2 promotion rules (Pendulum's torque terms) is done in float32.
 * Initial states are drawn with the very generators gymnasium builds: `Generator(PCG64(SeedSequence(seed)))`, one per
   run for ids with a vector entry point (CartPole, `reset(seed=s)` of `CartPoleVectorEnv`), one per episode seeded
-  `s + i` otherwise (`SyncVectorEnv`).
+  `s + i` otherwise (`SyncVectorEnv`); with many episodes per call the latter are replayed for all episodes at once
+  by `pcg64_doubles` (SeedSequence's hash and PCG64 in uint64 array arithmetic), ~0.3 µs instead of ~15 µs each.
+* Ufuncs run on contiguous components, so that numpy picks the same inner loop as for gymnasium's scalars.
 
 Episodes end by termination or by truncation at `spec.max_episode_steps` (`truncated = steps >= max`, both flags may
 be set together, as with gymnasium's `TimeLimit`). There is no autoreset: an episode that has ended is frozen (state,
@@ -78,7 +80,7 @@ class _ClassicControl:
     def _obs(self, states: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
-    def _dynamics(self, s: np.ndarray, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    def _dynamics(self, s: np.ndarray, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(state [k,N,S] float64, actions) → (next state, a new array [k,N,S]; reward f64 [k,N]; terminated)."""
         raise NotImplementedError
 
