@@ -8,11 +8,12 @@ every error names the field and the allowed values.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import math
 import typing
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal, Mapping
 
 Returns = Literal["full", "rtg"]
@@ -86,7 +87,7 @@ class RunConfig:
     def canonical_json(self) -> str:
         return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
 
-    @property
+    @functools.cached_property
     def run_id(self) -> str:
         """12 hex digits of the SHA-256 of the canonical JSON: stable across processes and hash seeds."""
         return hashlib.sha256(self.canonical_json().encode()).hexdigest()[:12]

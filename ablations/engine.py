@@ -122,8 +122,11 @@ def _grid(mask: Tensor, rows: Tensor) -> Tensor:
 
 
 def run_update(cfg: RunConfig, head: Head, activation: str, pol: Sequence[Tensor], val: Sequence[Tensor],
-               b: Batch) -> RunUpdate:
-    """One run's loss on its own batch b ([1, N, T_r] tensors). pol/val: that run's parameters (no run dim)."""
+               b: Batch, rtg: Tensor) -> RunUpdate:
+    """One run's loss on its own batch b ([1, N, T_r] tensors) and its reward-to-go `rtg` on the same grid.
+
+    pol/val: that run's parameters (no run dimension).
+    """
     mask = b.mask
     rows = b.obs[mask]  # [L, D] in (episode, step) order
     out = forward_single(pol, rows, activation)
@@ -133,7 +136,8 @@ def run_update(cfg: RunConfig, head: Head, activation: str, pol: Sequence[Tensor
     if cfg.baseline == "value":
         with torch.no_grad():
             values = _grid(mask, forward_single(val, rows, activation)[:, 0])
-    w, target = est.policy_weights(b.rewards, mask, cfg.gamma, cfg.returns, cfg.baseline, cfg.normalize, values)
+    x = rtg if cfg.returns == "rtg" else rtg[..., :1] * mask  # = est.return_signal(b.rewards, mask, γ, returns)
+    w, target = est.weights_from_signal(x, mask, cfg.baseline, cfg.normalize, values)
     pl = est.reduce(est.pg_terms(w, logp, mask), mask, "episode")[0]
     h = est.reduce(ent, mask, "step")[0]
     loss = pl - cfg.entropy_coef * h if cfg.entropy_coef > 0 else pl
@@ -198,9 +202,14 @@ class Trainer:
         pol_params = [p.detach().requires_grad_(True) for p in co.policy]
         pol_runs = list(zip(*[p.unbind(0) for p in pol_params]))
         val_runs = list(zip(*[p.unbind(0) for p in co.value]))
+        # the reward-to-go recursion is elementwise, hence exact for any padding: run it once for the whole batch
+        gamma = torch.tensor([co.configs[r].gamma for r in active], dtype=batch.rewards.dtype)
+        rtg = est.reward_to_go(batch.rewards, batch.mask, gamma)
         results: dict[int, RunUpdate] = {}
         for j, r in enumerate(active):
-            results[r] = run_update(co.configs[r], co.head, co.activation, pol_runs[r], val_runs[r], batch.run(j))
+            mine = batch.run(j)
+            results[r] = run_update(co.configs[r], co.head, co.activation, pol_runs[r], val_runs[r], mine,
+                                    rtg[j: j + 1, :, : mine.mask.shape[-1]])
         total = sum(u.loss for u in results.values())
         grads = torch.autograd.grad(total, pol_params, allow_unused=True)
         grads = [torch.zeros_like(p) if g is None else g for p, g in zip(pol_params, grads)]

@@ -91,8 +91,13 @@ def policy_weights(rewards: Tensor, mask: Tensor, gamma: float | Tensor, returns
     x = return signal; `normalize='returns'` standardizes x; baseline b is subtracted (`value` uses `values`, the
     critic's V(s) on the same grid, treated as a constant); `normalize='advantages'` standardizes x − b.
     """
-    m = _check(rewards, mask)
-    x = return_signal(rewards, mask, gamma, returns)
+    return weights_from_signal(return_signal(rewards, mask, gamma, returns), mask, baseline, normalize, values)
+
+
+def weights_from_signal(x: Tensor, mask: Tensor, baseline: Baseline, normalize: Normalize,
+                        values: Tensor | None = None) -> tuple[Tensor, Tensor]:
+    """`policy_weights` from a precomputed return signal x (see there) → (w, target)."""
+    m = _check(x, mask)
     if normalize == "returns":
         x = standardize(x, mask)
     if baseline == "none":
