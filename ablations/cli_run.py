@@ -13,6 +13,7 @@ from typing import Annotated, Optional
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from .executors import ExecutorError, StudySummary, make_executor, plan, run_study, summarize
 from .progress import RichProgress
@@ -26,12 +27,13 @@ class ExecutorName(str, Enum):
     ray = "ray"
 
 
-def _console() -> Console:
-    return Console(highlight=False, soft_wrap=True)
+def _console(stderr: bool = False) -> Console:
+    return Console(highlight=False, soft_wrap=True, markup=False, stderr=stderr)
 
 
 def _fail(console: Console, message: str, code: int) -> typer.Exit:
-    console.print(f"[bold red]error:[/] {message}", markup=True)
+    """Print `message` on stderr (literally: study keys like [factors] are not markup) → the exit to raise."""
+    _console(stderr=True).print(Text.assemble(("error: ", "bold red"), message))
     return typer.Exit(code)
 
 
