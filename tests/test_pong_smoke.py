@@ -1,0 +1,43 @@
+"""Pong from pixels through the same engine: studies/pong.toml loads, and its first config trains a few updates
+on a tiny budget (ALE/Pong-v5, the 'pong' preprocessor, a Bernoulli policy over UP/DOWN). Needs the 'atari' extra."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+pytest.importorskip("ale_py", reason="ale-py is not installed: pip install '.[atari]' to run the Pong smoke test")
+
+from ablations.engine import train_cohort  # noqa: E402
+from ablations.envs import describe  # noqa: E402
+from ablations.evaluate import evaluate_policy  # noqa: E402
+from ablations.study import expand, load_study  # noqa: E402
+
+STUDY = Path(__file__).resolve().parents[1] / "studies" / "pong.toml"
+
+
+def test_pong_study_trains_a_few_updates():
+    configs = expand(load_study(STUDY))  # imports ale_py and describes ALE/Pong-v5 with the preprocessor
+    assert len(configs) == 12 and {c.env_id for c in configs} == {"ALE/Pong-v5"}
+    spec = describe("ALE/Pong-v5", "pong")
+    assert (spec.obs_dim, spec.kind, spec.act_dim, spec.action_map) == (6400, "bernoulli", 1, (2, 3))
+
+    torch.set_num_threads(1)
+    # The study's rtg config, one episode per update (a random policy loses 0:21 in ~800-1100 steps).
+    cfg = next(c for c in configs if c.returns == "rtg" and c.seed == 0)
+    cfg = cfg.replace(total_steps=2_000, episodes_per_update=1, eval_episodes=0)
+    res = train_cohort([cfg])
+    run = res.runs[0]
+    assert run["status"] == "done", run["error"]
+    assert run["updates"] >= 2 and run["env_steps"] >= 2_000
+    for c in res.curves:
+        assert -21 <= c["return_mean"] <= 21 and c["length_mean"] > 100
+        assert 0 < c["entropy"] <= math.log(2) + 1e-6 and math.isfinite(c["grad_norm"]) and c["grad_norm"] > 0
+    params = res.policies[cfg.run_id]
+    assert [tuple(p.shape) for p in params] == [(6400, 200), (200,), (200, 1), (1,)]
+    ev = evaluate_policy(cfg, params, episodes=1, seed=0)
+    assert ev.greedy.shape == (1,) and np.all(np.abs(ev.greedy) <= 21)
