@@ -66,9 +66,10 @@ def collect(env: CohortEnv, runs: np.ndarray, seeds: Sequence[int], params: Para
     seeds[j] resets run runs[j]; noise_gens[j] is that run's action stream (unused when greedy).
     """
     spec = env.spec
+    runs = np.asarray(runs)
     k, n = len(runs), env.num_envs
     cap_steps = max_steps or spec.max_episode_steps or DEFAULT_MAX_STEPS
-    runs_t = torch.as_tensor(np.asarray(runs), dtype=torch.long)
+    runs_t = torch.as_tensor(runs, dtype=torch.long)
     low = high = amap = None
     if head.kind == "gaussian":
         low = torch.tensor(spec.action_low, dtype=torch.float32)
@@ -76,67 +77,51 @@ def collect(env: CohortEnv, runs: np.ndarray, seeds: Sequence[int], params: Para
     if spec.action_map is not None:
         amap = torch.tensor(spec.action_map, dtype=torch.long)
 
-    cap = min(cap_steps, 256)
-    obs_buf = torch.zeros(k, n, cap, spec.obs_dim)
-    act_buf = torch.zeros((k, n, cap, *head.action_shape()),
-                          dtype=torch.long if head.kind == "categorical" else torch.float32)
-    rew_buf = torch.zeros(k, n, cap)
-    mask_buf = torch.zeros(k, n, cap, dtype=torch.bool)
-    done = torch.zeros(k, n, dtype=torch.bool)
-    terminated = torch.zeros(k, n, dtype=torch.bool)
-    truncated = torch.zeros(k, n, dtype=torch.bool)
-    lengths = torch.zeros(k, n, dtype=torch.long)
-    noise = torch.zeros(k, NOISE_BLOCK, n, head.noise_dim)
-
+    # Steps are kept per segment (a stretch of time with a constant set of active runs) and written once at the end.
+    segments: list[tuple[Tensor, int, list[Tensor], list[Tensor], list[Tensor], list[Tensor], list[Tensor]]] = []
     active = torch.arange(k)  # positions (0..k-1) of runs still collecting
-    obs = env.reset(np.asarray(runs), np.asarray(seeds, dtype=np.int64))
+    done = torch.zeros(k, n, dtype=torch.bool)  # of the active runs
+    noise = torch.zeros(k, NOISE_BLOCK, n, head.noise_dim)  # of the active runs
+    obs = env.reset(runs, np.asarray(seeds, dtype=np.int64))
     pol = select(params, runs_t)
+    seg: tuple[list[Tensor], ...] = ([], [], [], [], [])
+    seg_start = 0
+    t = 0
     with torch.no_grad():
-        t = 0
-        while len(active):
-            if t == cap:  # grow the buffers
-                grow = min(cap, cap_steps - cap) if cap < cap_steps else cap
-                obs_buf, act_buf, rew_buf, mask_buf = (
-                    torch.cat([b, torch.zeros_like(b[:, :, :grow])], dim=2)
-                    for b in (obs_buf, act_buf, rew_buf, mask_buf))
-                cap += grow
-            all_active = len(active) == k
+        while True:
             if not greedy and t % NOISE_BLOCK == 0:
-                for j in active.tolist():
-                    noise[j] = torch.from_numpy(head.draw_noise(noise_gens[j], NOISE_BLOCK, n))
+                for j, g in enumerate(active.tolist()):
+                    noise[j] = torch.from_numpy(head.draw_noise(noise_gens[g], NOISE_BLOCK, n))
             out = forward_stacked(pol, obs, activation)
-            if greedy:
-                act = head.greedy(out)
-            else:
-                eps = noise[:, t % NOISE_BLOCK] if all_active else noise[active, t % NOISE_BLOCK]
-                act = head.sample(out, eps)
-            o, r, term, trunc = env.step(np.asarray(runs)[active.numpy()], to_env_actions(head, act, low, high, amap))
-            alive = ~(done if all_active else done[active])
+            act = head.greedy(out) if greedy else head.sample(out, noise[:, t % NOISE_BLOCK])
+            o, r, term, trunc = env.step(runs[active.numpy()], to_env_actions(head, act, low, high, amap))
+            alive = ~done
             if t + 1 >= cap_steps:
                 trunc = torch.ones_like(trunc)
             ended = alive & (term | trunc)
-            if all_active:
-                obs_buf[:, :, t], act_buf[:, :, t] = obs, act
-                rew_buf[:, :, t] = r.float() * alive
-                mask_buf[:, :, t] = alive
-                lengths += alive
-                terminated |= ended & term
-                truncated |= ended & ~term
-                done |= ended
-            else:
-                obs_buf[active, :, t], act_buf[active, :, t] = obs, act
-                rew_buf[active, :, t] = r.float() * alive
-                mask_buf[active, :, t] = alive
-                lengths[active] += alive
-                terminated[active] |= ended & term
-                truncated[active] |= ended & ~term
-                done[active] |= ended
+            for lst, x in zip(seg, (obs, act, r.float() * alive, alive, alive & term)):
+                lst.append(x)
+            done = done | ended
             t += 1
-            keep = ~done[active].all(dim=1)
-            if not bool(keep.all()):
-                active = active[keep]
-                o = o[keep]
+            finished = done.all(dim=1)
+            if bool(finished.any()):
+                segments.append((active, seg_start, *seg))
+                seg, seg_start = ([], [], [], [], []), t
+                keep = ~finished
+                if not bool(keep.any()):
+                    break
+                active, done, noise, o = active[keep], done[keep], noise[keep], o[keep]
                 pol = select(params, runs_t[active])
             obs = o
-    return Batch(obs_buf[:, :, :t], act_buf[:, :, :t], rew_buf[:, :, :t], mask_buf[:, :, :t], lengths, terminated,
-                 truncated)
+
+    obs_buf = torch.zeros(k, n, t, spec.obs_dim)
+    act_buf = torch.zeros((k, n, t, *head.action_shape()), dtype=segments[0][3][0].dtype)
+    rew_buf = torch.zeros(k, n, t)
+    mask_buf = torch.zeros(k, n, t, dtype=torch.bool)
+    term_buf = torch.zeros(k, n, t, dtype=torch.bool)
+    for idx, t0, *lists in segments:
+        t1 = t0 + len(lists[0])
+        for buf, lst in zip((obs_buf, act_buf, rew_buf, mask_buf, term_buf), lists):
+            buf[idx, :, t0:t1] = torch.stack(lst, dim=2)
+    terminated = term_buf.any(dim=-1)
+    return Batch(obs_buf, act_buf, rew_buf, mask_buf, mask_buf.sum(dim=-1), terminated, ~terminated)
