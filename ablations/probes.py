@@ -1,42 +1,52 @@
 """Paired gradient-variance probes: at a checkpoint, how noisy is each estimator's update direction at the frozen θ?
 
 At a checkpoint each probed run freezes its policy θ and collects a pool of K×N complete episodes from its own
-`probes` stream (env seeds and action noise; the `env`/`actions` streams are never touched, so probes on or off
-leave training bit-identical) in a separate `K×N`-episode environment. The pool is cut into K disjoint batches of N
-episodes (episodes kN … kN+N−1 form batch k).
+`probes` stream (env seed and action noise; the `env`/`actions` streams are never touched, so probes on or off leave
+training bit-identical) in a separate K×N-episode environment kept on the cohort. The pool is cut into K disjoint
+batches of N episodes (episodes kN … kN+N−1 form batch k). Everything after the rollout uses the run's own data only.
 
-Per-step scores ψ_{i,t} = ∇θ log π(a_{i,t}|s_{i,t}) (policy parameters only, flattened in parameter order) are
-computed once, with `torch.func.vmap(grad(·))` over the run's own parameter slice, in float32 chunks of rows. Every
-estimator is a weighting of the same ψ: on batch k its update direction is
+Per-step scores ψ_{i,t} = ∇θ log π(a_{i,t}|s_{i,t}) (policy parameters only, flattened W₀, b₀, W₁, …) are computed
+once per batch, in factored form: for an MLP layer z = a W + b, ψ restricted to W is the outer product a_s ⊗ δ_s with
+δ_s = ∂log π_s/∂z_s, and one backward pass of Σ_s log π_s yields every δ_s (rows do not interact). Every estimator
+is a weighting of the same ψ; on batch k its update direction is
 
-    d_k = (1/N) Σ_{i∈k} Σ_t w_{i,t} ψ_{i,t} + β ∇θ H̄_k,      H̄_k = mean over batch k's valid steps of H(π(·|s_t)),
+    d_k = (1/N) Σ_{i∈k} Σ_t w_{i,t} ψ_{i,t} + β ∇θ H̄_k,    H̄_k = mean of H(π(·|s_t)) over batch k's valid steps,
 
-exactly −∇(loss) of `engine.run_update` on that batch, before clipping: w comes from `estimators.policy_weights`
-called on the K batches as K "runs" of N episodes, so baselines and normalization are computed within each batch as
-in training. All estimators' directions on batch k are one product W_k Ψ_k ([E, S_k] × [S_k, P]).
+exactly −∇(loss) of `engine.run_update` on that batch, before clipping. w comes from the trainer's own
+`estimators.weights_from_signal`, called on the K batches as K "runs" of N episodes, so baselines and normalization
+are computed within each batch as in training. All estimators' directions are one contraction per layer,
+(W ⊙ A)ᵀ Δ ([E, in, S_k] × [S_k, out]); ψ itself ([S, P]) is never materialized. (`torch.func.vmap(grad(·))` gives
+the same ψ — the tests check both against a loop of `backward()` — but its first call imports torch._dynamo, ~4 s per
+process, and it materializes [S, P].)
 
 Estimators (rows, in this order): entropy_coef β ∈ {0, the run's β} (one level when the run's β is 0) × returns
 {full, rtg} × baseline {none, mean, loo, value, optimal} × normalize {none, returns, advantages} (`optimal`: none
-only; `loo` needs N ≥ 2). Labels are "returns/baseline/normalize/β" with β formatted `%g`.
+only; `loo` needs N ≥ 2). Labels are "returns/baseline/normalize/β", β formatted `%g` ("rtg/loo/none/0.01").
 
 * `value` uses the run's own critic (its `cohort.value` slice) when the run trains with baseline=value and the
-  estimator's critic target is the one that critic was fitted to (same `returns`, and standardized iff the run's
-  normalize is `returns`); otherwise a cross-fitted critic: a fresh one-hidden-layer tanh net (width
-  `CRITIC_WIDTH`, random input layer drawn from the probes stream, output layer by ridge regression on
-  half-standardized observations) fitted on one half of the pool (batches < K/2) and applied to the other, and vice
-  versa, so no episode's baseline has seen that episode. Column `critic` says which ("run" / "crossfit").
+  estimator's critic target is the one that critic is fitted to (same `returns`, standardized iff the run's
+  normalize is `returns`); otherwise a cross-fitted critic: a fresh one-hidden-layer tanh net (width `CRITIC_WIDTH`,
+  random input layer drawn from the probes stream, output layer by ridge regression) fitted on one half of the pool
+  (batches < K/2) and applied to the other half, and vice versa, so no episode's baseline has seen that episode.
+  Column `critic` says which ("run" / "crossfit").
 * `optimal` is the variance-optimal *constant* baseline of the single-episode estimator, one global constant per
-  returns kind (not per time step): with s_i = Σ_t ψ_{i,t} and a_i = Σ_t x_{i,t} ψ_{i,t},
-  b* = E[s·a]/E[‖s‖²] (= E[‖s‖² G₀]/E[‖s‖²] for full returns), estimated on one half of the pool and applied to the
-  other (cross-fitted, hence unbiased). Normalize none only.
+  returns kind (not per time step): with s_i = Σ_t ψ_{i,t} and a_i = Σ_t x_{i,t} ψ_{i,t}, b* = E[s·a]/E[‖s‖²]
+  (= E[‖s‖² G₀]/E[‖s‖²] for full returns), estimated on one half of the pool and applied to the other half
+  (cross-fitted, hence unbiased). Normalize none only.
 
-Statistics (`probe_statistics`, a pure function of the K directions), per estimator A with reference U = rtg/loo/none
-(rtg/none/none when N = 1) at the same β on the same batches:
+Statistics (`probe_statistics`, a pure function of the K directions d_k of an estimator and u_k of its reference):
 total_var = tr Cov(d) (unbiased, K−1); mean_sq_norm = ‖d̄‖² − total_var/K (unbiased for ‖E d‖²); snr =
 mean_sq_norm / total_var; pairwise_cos = mean over batch pairs k≠l of cos(d_k, d_l); cos_to_reference = mean over k
-of cos(d_k, ū_{−k}) where ū_{−k} is U averaged over the *other* K−1 batches (leave-one-batch-out: an independent
-reference from the same pool, so the cosine is not inflated by shared episodes; it is deflated by the reference's
-own noise); bias_sq_norm = ‖mean(d − u)‖² − tr Cov(d − u)/K, the unbiased paired estimate of ‖E d − E u‖².
+of cos(d_k, ū_{−k}), ū_{−k} the reference averaged over the *other* K−1 batches (leave-one-batch-out: independent of
+batch k, so the cosine is not inflated by shared episodes; the reference's own noise deflates it);
+bias_sq_norm = ‖mean(d − u)‖² − tr Cov(d − u)/K, the unbiased paired estimate of ‖E d − E u‖².
+
+The reference of an estimator is u_k = c·U_k + β∇H̄_k with U = rtg/loo/none at β = 0 (rtg/none/none when N = 1), the
+unbiased estimator, on the same batches. c = 1 without normalization. A normalized estimator divides by a batch
+standard deviation, so its large-N limit is ∇J/σ, not ∇J: there c = 1/σ with σ the pool's sample std of what it
+standardizes (the return signal for `returns`, the un-normalized advantage x − b for `advantages`), estimated on the
+whole pool (column `reference_scale`). Its bias_sq_norm is then the finite-N bias (from the batch mean and std being
+estimated from the batch itself), which vanishes as N grows; without the rescaling it would mostly measure σ.
 """
 
 from __future__ import annotations
@@ -99,9 +109,9 @@ def estimator_grid(entropy_coefs: Sequence[float], n_episodes: int) -> list[Esti
     return out
 
 
-def reference_of(e: Estimator, n_episodes: int) -> Estimator:
-    """The unbiased reference U at the same β: rtg/loo/none (rtg/none/none when N = 1)."""
-    return Estimator("rtg", "loo" if n_episodes >= 2 else "none", "none", e.entropy_coef)
+def reference_of(n_episodes: int) -> Estimator:
+    """The unbiased reference U (at β = 0): rtg/loo/none (rtg/none/none when N = 1)."""
+    return Estimator("rtg", "loo" if n_episodes >= 2 else "none", "none", 0.0)
 
 
 # ---- statistics: a pure function of the K batch directions ---------------------------------------------------------
@@ -147,8 +157,8 @@ def probe_statistics(d: np.ndarray, u: np.ndarray) -> dict[str, float]:
 # ---- per-step scores, as layer factors -----------------------------------------------------------------------------
 @dataclass
 class LayerScores:
-    """ψ_s of rows s = 1..S in factored form: for layer l (z_l = a_l W_l + b_l), ∂log π(a_s|o_s)/∂W_l = a_{l,s} ⊗ δ_{l,s}
-    and ∂/∂b_l = δ_{l,s}, with a_l [S, in_l] the layer's input and δ_l = ∂log π_s/∂z_{l,s} [S, out_l]."""
+    """ψ_s of rows s = 1..S in factored form: for layer l (z_l = a_l W_l + b_l), ∂log π(a_s|o_s)/∂W_l =
+    a_{l,s} ⊗ δ_{l,s} and ∂/∂b_l = δ_{l,s}, with a_l [S, in_l] the layer's input and δ_l = ∂log π_s/∂z_{l,s}."""
 
     inputs: list[Tensor]
     deltas: list[Tensor]
@@ -166,7 +176,7 @@ class LayerScores:
         return torch.cat(parts, dim=1)
 
     def episode_sums(self, mask: Tensor, w: Tensor | None = None) -> Tensor:
-        """Σ_t w_{i,t} ψ_{i,t} per episode, rows in (episode, step) order of mask [M, T]; w [S] or None (= 1) → [M, P]."""
+        """Σ_t w_{i,t} ψ_{i,t} per episode (rows in (episode, step) order of mask [M, T]; w [S], None = 1) → [M, P]."""
         parts = []
         for a, d in zip(self.inputs, self.deltas):
             if w is not None:
@@ -253,7 +263,7 @@ class PoolDirections:
     def reference(self, j: int) -> np.ndarray:
         """[K, P]: the reference for estimator j on each batch: c·(U's policy-gradient part) + β∇H̄_k."""
         e = self.estimators[j]
-        u0 = self.estimators.index(reference_of(Estimator(e.returns, e.baseline, e.normalize, 0.0), self.n_episodes))
+        u0 = self.estimators.index(reference_of(self.n_episodes))
         return self.scales[j] * self.directions[u0] + e.entropy_coef * self.entropy_grads
 
 
@@ -286,11 +296,13 @@ def pool_directions(cfg: RunConfig, head: Head, activation: str, pol: Sequence[T
     if own_kind is not None:
         with torch.no_grad():
             values[own_kind] = forward_single(list(val), rows_obs, activation)[:, 0]
+    rtg = est.reward_to_go(rewards, mask, cfg.gamma)  # once; the full return is its first step (as the trainer does)
+    signal = {"rtg": rtg, "full": rtg[..., :1] * mask}
     w_rows: dict[Estimator, Tensor] = {}
     targets: dict[tuple[str, bool], Tensor] = {}
     for e in weighted:
         if e.baseline != "value":
-            w, x = est.policy_weights(rewards, mask, cfg.gamma, e.returns, e.baseline, e.normalize)
+            w, x = est.weights_from_signal(signal[e.returns], mask, e.baseline, e.normalize)
             w_rows[e] = w[mask]
             targets[(e.returns, e.normalize == "returns")] = x[mask]
     kinds = sorted(targets)
@@ -300,7 +312,7 @@ def pool_directions(cfg: RunConfig, head: Head, activation: str, pol: Sequence[T
     for e in weighted:
         if e.baseline == "value":
             v = torch.zeros(shape).masked_scatter(mask, values[(e.returns, e.normalize == "returns")])
-            w_rows[e] = est.policy_weights(rewards, mask, cfg.gamma, e.returns, e.baseline, e.normalize, v)[0][mask]
+            w_rows[e] = est.weights_from_signal(signal[e.returns], mask, e.baseline, e.normalize, v)[0][mask]
     ones = Estimator("", "ones", "", 0.0)  # Σ_t ψ: the score direction the optimal baseline subtracts
     w_rows[ones] = torch.ones(rows_obs.shape[0])
     order = [*weighted, ones]
@@ -309,7 +321,7 @@ def pool_directions(cfg: RunConfig, head: Head, activation: str, pol: Sequence[T
     # 2. one pass over the batches: scores in factored form, contracted with every weight row
     beta = cfg.entropy_coef
     mask_pool = pool.mask[0]
-    g_rtg = est.reward_to_go(pool.rewards, pool.mask, cfg.gamma)[0][mask_pool].float()
+    g_rtg = rtg[mask].float()
     dirs_w, h_grads, s_ep, a_ep = [], [], [], []
     for k in range(k_batches):
         lo, hi = bounds[k], bounds[k + 1]
@@ -328,7 +340,7 @@ def pool_directions(cfg: RunConfig, head: Head, activation: str, pol: Sequence[T
     index = {e: j for j, e in enumerate(order)}
 
     # 3. the optimal constant baseline, cross-fitted between the halves: d = d_{returns/none/none} − b*·(1/N)Σ_t ψ
-    g0 = est.full_return(pool.rewards, pool.mask, cfg.gamma)[0, :, 0].double()
+    g0 = rtg[..., 0].reshape(-1).double()  # G₀ per episode [K·N]
     s_sq = (s_ep * s_ep).sum(dim=1)
     in_first = torch.arange(m_total) < half
     b_star: dict[str, Tensor] = {}
