@@ -7,8 +7,8 @@ and reported as exp(·) (a geometric-mean ratio). Checkpoints are probe updates;
 median env_steps of the runs at that update (runs reach an update at slightly different env steps).
 
 Every run's probes are drawn at that run's own current policy, so "mean across runs" averages over the policies the
-whole study visits. The runs are resampled jointly for all estimators (one draw of run weights per checkpoint), so
-the intervals of different estimators at one checkpoint share their resamples.
+whole study visits. The runs are resampled jointly for all estimators and checkpoints, so
+the intervals of different estimators and checkpoints share their resamples (one draw of runs per table).
 """
 
 from __future__ import annotations
@@ -17,8 +17,9 @@ import numpy as np
 import pandas as pd
 
 from ablations.config import VANILLA
-from ablations.report.load import format_level
-from ablations.report.stats import derive_rng, one_sample_expansion, percentile_ci, resampled_means
+from ablations.report.load import format_column, format_level
+from ablations.report.stats import (derive_rng, one_sample_expansion, percentile_ci, resample_counts,
+                                    resampled_means)
 
 PROBE_METRICS = ["total_var", "snr", "cos_to_reference", "bias_sq_norm"]
 ESTIMATOR_FIELDS = ["returns", "baseline", "normalize", "entropy_coef"]
@@ -32,27 +33,27 @@ def vanilla_estimator(probes: pd.DataFrame) -> str | None:
     """The label of the vanilla estimator (returns=full, baseline=none, normalize=none, entropy_coef=0), if probed."""
     sel = np.ones(len(probes), bool)
     for f in ESTIMATOR_FIELDS:
-        sel &= probes[f].map(format_level).to_numpy() == format_level(VANILLA[f])
+        sel &= format_column(probes[f]).to_numpy() == format_level(VANILLA[f])
     labels = probes.loc[sel, "estimator"].unique()
     return str(labels[0]) if len(labels) else None
 
 
 def _estimators(probes: pd.DataFrame) -> pd.DataFrame:
     est = probes[["estimator", *ESTIMATOR_FIELDS]].drop_duplicates("estimator")
-    return est.assign(**{f: est[f].map(format_level) for f in ESTIMATOR_FIELDS}).set_index("estimator")
+    return est.assign(**{f: format_column(est[f]) for f in ESTIMATOR_FIELDS}).set_index("estimator")
 
 
 def _checkpoint_steps(probes: pd.DataFrame) -> pd.Series:
     return probes.drop_duplicates(["run_id", "update"]).groupby("update")["env_steps"].median()
 
 
-def _intervals(values: np.ndarray, rng: np.random.Generator, n_resamples: int, level: float
+def _intervals(values: np.ndarray, counts: np.ndarray, level: float
                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(n, mean, low, high) per column of `values` [runs, K], NaN-aware, runs resampled jointly."""
+    """(n, mean, low, high) per column of `values` [runs, K], NaN-aware, runs resampled jointly by `counts`."""
     n = (~np.isnan(values)).sum(axis=0)
     with np.errstate(invalid="ignore"):
         mean = np.nanmean(np.where(n > 0, values, 0.0), axis=0) if values.size else np.zeros(values.shape[1])
-    boot = resampled_means(values, rng, n_resamples)
+    boot = resampled_means(values, None, len(counts), counts=counts)
     exp = [one_sample_expansion(int(k)) for k in n]
     low, high = percentile_ci(boot, level, (np.array([e[0] for e in exp]), np.array([e[1] for e in exp])))
     return n, np.where(n > 0, mean, np.nan), low, high
@@ -63,13 +64,14 @@ def gradvar_summary(probes: pd.DataFrame, *, seed: int = 0, n_resamples: int = 1
     """Long table: per estimator, checkpoint (update) and metric: n runs, mean across runs and its bootstrap CI."""
     info = _estimators(probes)
     steps = _checkpoint_steps(probes)
+    runs = sorted(probes["run_id"].unique())
+    counts = resample_counts(len(runs), n_resamples, derive_rng(seed, "gradvar"))  # one resample of runs for all
     frames = []
     for update, g in probes.groupby("update", sort=True):
         wide = g.pivot_table(index="run_id", columns="estimator", values=PROBE_METRICS, aggfunc="mean",
                              dropna=False)
-        wide = wide.reindex(columns=pd.MultiIndex.from_product([PROBE_METRICS, info.index]))
-        n, mean, low, high = _intervals(wide.to_numpy(float), derive_rng(seed, "gradvar", update), n_resamples,
-                                        level)
+        wide = wide.reindex(index=runs, columns=pd.MultiIndex.from_product([PROBE_METRICS, info.index]))
+        n, mean, low, high = _intervals(wide.to_numpy(float), counts, level)
         cols = wide.columns
         frame = pd.DataFrame({"estimator": cols.get_level_values(1), "metric": cols.get_level_values(0), "n": n,
                               "mean": mean, "ci_low": low, "ci_high": high})
@@ -98,11 +100,14 @@ def variance_ratios(probes: pd.DataFrame, *, seed: int = 0, n_resamples: int = 1
     logv = np.log(logv)
     logr = logv.sub(logv[ref], axis=0)  # [run × update, estimator]
     steps = _checkpoint_steps(probes)
+    runs = sorted(probes["run_id"].unique())
+    counts = resample_counts(len(runs), n_resamples, derive_rng(seed, "varratio"))
     frames = []
     groups = [(u, g.droplevel("update")) for u, g in logr.groupby(level="update", sort=True)]
     groups.append((-1, logr.groupby(level="run_id").mean()))
     for update, g in groups:
-        n, mean, low, high = _intervals(g.to_numpy(float), derive_rng(seed, "varratio", update), n_resamples, level)
+        g = g.reindex(runs)
+        n, mean, low, high = _intervals(g.to_numpy(float), counts, level)
         frames.append(pd.DataFrame({"estimator": g.columns, "update": update,
                                     "env_steps": float(steps[update]) if update >= 0 else np.nan,
                                     "n": n, "ratio": np.exp(mean), "ci_low": np.exp(low), "ci_high": np.exp(high)}))

@@ -93,6 +93,12 @@ def format_level(value: Any) -> str:
         return text
 
 
+def format_column(values: pd.Series) -> pd.Series:
+    """`format_level` applied to a column, once per distinct value."""
+    mapping = {v: format_level(v) for v in pd.unique(values)}
+    return values.map(mapping).fillna("").astype(object)
+
+
 def config_label(levels: dict[str, Any], factors: list[str]) -> str:
     """`returns/baseline/normalize/entropy_coef` levels joined with "/", like the probe estimator labels."""
     return "/".join(format_level(levels[f]) for f in factors) if factors else "all"
@@ -150,7 +156,7 @@ def infer_factors(runs: pd.DataFrame, manifest: dict[str, Any]) -> list[str]:
             raise ReportError(f"runs.csv: missing factor column(s) {missing} named in manifest.json study.factors")
         return list(declared)
     candidates = [c for c in CONFIG_COLUMNS if c in runs.columns and c not in NOT_FACTORS]
-    varying = [c for c in candidates if runs[c].map(format_level).nunique() > 1]
+    varying = [c for c in candidates if format_column(runs[c]).nunique() > 1]
     return sorted(varying, key=lambda c: (FACTOR_ORDER.index(c) if c in FACTOR_ORDER else len(FACTOR_ORDER),
                                           CONFIG_COLUMNS.index(c)))
 
@@ -170,7 +176,7 @@ def level_order(runs: pd.DataFrame, factors: list[str], manifest: dict[str, Any]
     declared = declared if isinstance(declared, dict) else {}
     out = {}
     for f in factors:
-        present = set(runs[f].map(format_level))
+        present = set(format_column(runs[f]))
         order = [format_level(v) for v in declared.get(f, []) if format_level(v) in present]
         rest = sorted(present - set(order), key=lambda lv: _level_key(f, lv))
         out[f] = list(dict.fromkeys(order + rest))
@@ -228,13 +234,13 @@ def load_results(results_dir: str | Path) -> Results:
     runs["error"] = runs["error"].fillna("").astype(str)
     factors = infer_factors(runs, manifest)
     for f in factors:
-        runs[f] = runs[f].map(format_level)
+        runs[f] = format_column(runs[f])
     levels = level_order(runs, factors, manifest)
     runs["config"] = [config_label(r, factors) for r in runs[factors].to_dict("records")] if factors else "all"
     reference, note = choose_reference(runs, factors, levels, manifest)
     if probes is not None:
         probes = probes.assign(run_id=probes["run_id"].astype(str),
-                               entropy_coef=probes["entropy_coef"].map(format_level),
+                               **{f: format_column(probes[f]) for f in ("returns", "baseline", "normalize", "entropy_coef")},
                                estimator=probes["estimator"].astype(str))
     if timings is not None:
         timings = timings.assign(run_id=timings["run_id"].astype(str))

@@ -36,6 +36,7 @@ def save(fig: plt.Figure, out_dir: Path, name: str) -> list[Path]:
     paths = [out_dir / f"{name}.png", out_dir / f"{name}.svg"]
     with plt.rc_context(STYLE):
         fig.savefig(paths[0], dpi=110, metadata={"Software": None})
+        fig.set_layout_engine("none")  # keep the layout computed for the PNG; don't solve it again for the SVG
         fig.savefig(paths[1], metadata={"Date": None, "Creator": None})
     plt.close(fig)
     return paths

@@ -116,12 +116,16 @@ def iqm(x: np.ndarray, axis: int = -1) -> np.ndarray:
     return sps.trim_mean(x, 0.25, axis=axis)
 
 
-def expanded_level(level: float, r: float, df: float) -> float:
-    """The bootstrap level whose two-sided normal quantile is r·t_{df, 1−α/2} (Hesterberg's expansion)."""
-    if not np.isfinite(df) or df <= 0 or not np.isfinite(r):
-        return level
-    z = r * sps.t.ppf(0.5 + level / 2, df)
-    return float(1 - 2 * sps.norm.sf(z))
+def expanded_level(level: float, r: float | np.ndarray, df: float | np.ndarray) -> float | np.ndarray:
+    """The bootstrap level whose two-sided normal quantile is r·t_{df, 1−α/2} (Hesterberg's expansion).
+
+    Element-wise over array `r`, `df`; where df ≤ 0 or r is not finite, the nominal `level`.
+    """
+    r_arr, df_arr = np.broadcast_arrays(np.asarray(r, float), np.asarray(df, float))
+    ok = np.isfinite(df_arr) & (df_arr > 0) & np.isfinite(r_arr)
+    z = r_arr * sps.t.ppf(0.5 + level / 2, np.where(ok, df_arr, 1.0))
+    out = np.where(ok, 1 - 2 * sps.norm.sf(z), level)
+    return float(out) if out.ndim == 0 else out
 
 
 def one_sample_expansion(n: int) -> tuple[float, float]:
@@ -180,44 +184,58 @@ def bootstrap_ci(samples: Sequence[np.ndarray], rng: np.random.Generator, *, sta
 
 def percentile_ci(boot: np.ndarray, level: float, expansion: tuple[np.ndarray, np.ndarray] | None = None
                   ) -> tuple[np.ndarray, np.ndarray]:
-    """Percentile interval of bootstrap draws `boot` [B, K] per column, optionally expanded per column."""
+    """Percentile interval of bootstrap draws `boot` [B, K] per column (NaN draws dropped), optionally expanded per
+    column with (r [K], df [K]); linear interpolation between order statistics, as `numpy.quantile`."""
     k = boot.shape[1]
     if expansion is None:
         conf = np.full(k, level)
     else:
-        conf = np.array([expanded_level(level, r, d) for r, d in zip(*expansion)])
-    lo_q, hi_q = (1 - conf) / 2, (1 + conf) / 2
-    sorted_boot = np.sort(boot, axis=0)
-    low = np.array([_quantile_sorted(sorted_boot[:, j], lo_q[j]) for j in range(k)])
-    high = np.array([_quantile_sorted(sorted_boot[:, j], hi_q[j]) for j in range(k)])
-    return low, high
+        conf = np.broadcast_to(expanded_level(level, *expansion), (k,))
+    sorted_boot = np.sort(boot, axis=0)  # NaN sort last
+    m = (~np.isnan(boot)).sum(axis=0)
+    return _quantile_sorted(sorted_boot, m, (1 - conf) / 2), _quantile_sorted(sorted_boot, m, (1 + conf) / 2)
 
 
-def _quantile_sorted(col: np.ndarray, q: float) -> float:
-    col = col[~np.isnan(col)]
-    if not col.size:
-        return np.nan
-    pos = q * (col.size - 1)
-    lo = int(np.floor(pos))
-    hi = min(lo + 1, col.size - 1)
-    return float(col[lo] + (col[hi] - col[lo]) * (pos - lo))
+def _quantile_sorted(sorted_boot: np.ndarray, m: np.ndarray, q: np.ndarray) -> np.ndarray:
+    pos = q * np.maximum(m - 1, 0)
+    lo = np.floor(pos).astype(int)
+    hi = np.minimum(lo + 1, np.maximum(m - 1, 0))
+    a = np.take_along_axis(sorted_boot, lo[None, :], axis=0)[0]
+    b = np.take_along_axis(sorted_boot, hi[None, :], axis=0)[0]
+    return np.where(m > 0, a + (b - a) * (pos - lo), np.nan)
 
 
-def resampled_means(values: np.ndarray, rng: np.random.Generator, n_resamples: int,
-                    chunk: int = 2_000) -> np.ndarray:
-    """Bootstrap means over rows of `values` [n, K] (NaN ignored) → [B, K]; rows drawn with replacement."""
+def resample_counts(n: int, size: int, rng: np.random.Generator) -> np.ndarray:
+    """[size, n] float32 counts: how often each of n items is drawn in each of `size` resamples of n with replacement."""
+    idx = rng.integers(0, n, size=(size, n))
+    flat = (idx + (np.arange(size) * n)[:, None]).ravel()
+    return np.bincount(flat, minlength=size * n).reshape(size, n).astype(np.float32)
+
+
+def resampled_means(values: np.ndarray, rng: np.random.Generator | None, n_resamples: int,
+                    chunk: int = 2_000, counts: np.ndarray | None = None) -> np.ndarray:
+    """Bootstrap means over rows of `values` [n, K] (NaN ignored) → [B, K]; rows drawn with replacement.
+
+    Each resample is a row of counts (`resample_counts`), so all K columns share the draws and the means are one
+    matrix product (float32 for speed; the resulting intervals differ from float64 by < 1e-6 relative).
+    Pass precomputed `counts` [B, n] to reuse one set of draws for several tables (then `rng` is unused).
+    """
     values = np.asarray(values, float)
     if values.ndim == 1:
         values = values[:, None]
     n = values.shape[0]
     present = ~np.isnan(values)
-    filled = np.where(present, values, 0.0)
+    complete = bool(present.all())
+    filled = np.where(present, values, 0.0).astype(np.float32)
+    weights = present.astype(np.float32)
+    n_resamples = len(counts) if counts is not None else n_resamples
     out = np.empty((n_resamples, values.shape[1]))
     for start in range(0, n_resamples, chunk):
         b = min(chunk, n_resamples - start)
-        counts = rng.multinomial(n, np.full(n, 1.0 / n), size=b).astype(float)
+        c = counts[start:start + b] if counts is not None else resample_counts(n, b, rng)
+        sums = c @ filled
         with np.errstate(invalid="ignore", divide="ignore"):
-            out[start:start + b] = (counts @ filled) / (counts @ present)
+            out[start:start + b] = sums / n if complete else sums / (c @ weights)
     return out
 
 
