@@ -9,8 +9,9 @@ Videos: one episode in a gymnasium env made with ``render_mode="rgb_array"`` (th
 backends, which are bit-exact to gymnasium), written with Pillow (GIF) or imageio's ffmpeg writer (MP4). The file
 holds the frame after reset and one frame after every step, so an episode of length T gives T + 1 frames
 (`frame_step` keeps every k-th of them). ``.gif`` needs Pillow; ``.mp4`` needs imageio and ffmpeg through
-``imageio-ffmpeg``: all come with ``pip install 'ablations[video]'``. Note that a GIF writer merges identical consecutive frames (Pillow adds up their durations),
-so a GIF of an episode with a still stretch has fewer frames than T + 1 while playing for the same time.
+``imageio-ffmpeg``: all come with ``pip install 'ablations[video]'``. Note that a GIF writer merges identical
+consecutive frames (Pillow adds up their durations), so a GIF of an episode with a still stretch has fewer frames
+than T + 1 while playing for the same time; an MP4 has exactly T + 1.
 """
 
 from __future__ import annotations
@@ -97,6 +98,7 @@ def evaluate_policy(config: RunConfig, params: Sequence[Tensor], episodes: int =
     """K = `episodes` episodes with the stochastic policy and K with the greedy one, from the same K start states."""
     if episodes < 1:
         raise ValueError(f"episodes={episodes} is invalid; allowed: an integer >= 1")
+    ensure_registered(config.env_id)
     spec = describe(config.env_id, config.preprocess)
     head = head_for(spec)
     params = [p.detach().float() for p in params]

@@ -11,12 +11,15 @@ whose two outcomes are mapped to those two env actions.
   episode is the first frame itself (the original script observes all zeros there instead). Actions are restricted
   to UP/DOWN, ALE's Pong actions 2 (RIGHT, which moves the paddle up) and 3 (LEFT, down).
 
-ALE environments (``ALE/...`` ids, from the optional ``ale-py``) are registered lazily by `ensure_registered`.
+`ensure_registered` makes optional environment families usable lazily: it registers the ALE ids (``ALE/...``, from
+the optional ``ale-py``) and imports Box2D (``LunarLander-v3`` etc., from ``gymnasium[box2d]``) without the
+import-time warnings that crash the interpreter under ``-W error``.
 """
 
 from __future__ import annotations
 
 import importlib
+import warnings
 from typing import Any
 
 import gymnasium as gym
@@ -78,23 +81,38 @@ PREPROCESSORS: dict[str, Preprocessor] = {
 # ---- lazy registration of optional environment families -------------------------------------------------------
 #: id namespace → (module that registers it on import, the extra that installs it).
 NAMESPACES: dict[str, tuple[str, str]] = {"ALE": ("ale_py", "atari")}
+#: Entry-point prefix of gymnasium's own ids that need Box2D (LunarLander, BipedalWalker, CarRacing).
+BOX2D_ENTRY_POINT = "gymnasium.envs.box2d"
 
 
 def ensure_registered(env_id: str) -> None:
-    """Import the module that registers `env_id`'s namespace (``ALE/...`` → ale_py), if it has one and isn't loaded.
+    """Make `env_id` usable: import the module that registers its namespace (``ALE/...`` → ale_py) if not loaded,
+    and import Box2D safely for gymnasium's Box2D ids.
 
-    Raise `ConfigError` naming the extra to install when that module is missing.
+    Raise `ConfigError` naming the extra to install when a needed module is missing. Ids of no known family are left
+    alone (gymnasium's own error names them later).
     """
     namespace = env_id.split("/", 1)[0] if "/" in env_id else None
-    if namespace not in NAMESPACES or namespace in _registered_namespaces():
-        return
-    module, extra = NAMESPACES[namespace]
+    if namespace in NAMESPACES and namespace not in _registered_namespaces():
+        module, extra = NAMESPACES[namespace]
+        gym.register_envs(_import_or_explain(module, extra, env_id))
+    spec = gym.registry.get(env_id)
+    if spec is not None and isinstance(spec.entry_point, str) and spec.entry_point.startswith(BOX2D_ENTRY_POINT):
+        # Box2D's SWIG bindings warn (DeprecationWarning: "builtin type SwigPyPacked has no __module__ attribute")
+        # while their C module initializes; with warnings turned into errors (pytest -W error) that exception
+        # crashes the interpreter (a segfault). Import it once with those warnings ignored.
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=r"builtin type \w+ has no __module__ attribute",
+                                    category=DeprecationWarning)
+            _import_or_explain("Box2D", "box2d", env_id)
+
+
+def _import_or_explain(module: str, extra: str, env_id: str) -> Any:
     try:
-        mod = importlib.import_module(module)
+        return importlib.import_module(module)
     except ImportError as exc:
         raise ConfigError(f"env_id={env_id!r} needs the optional package {module!r} ({exc}); "
                           f"install it with: pip install 'ablations[{extra}]'") from None
-    gym.register_envs(mod)
 
 
 def _registered_namespaces() -> set[str]:

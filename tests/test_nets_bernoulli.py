@@ -31,7 +31,7 @@ def test_log_prob_matches_hand_computed_values():
     out = torch.tensor(LOGITS, dtype=torch.float64).unsqueeze(-1)  # [4, 1]
     a = torch.tensor(ACTIONS, dtype=torch.float64).unsqueeze(-1)
     expected = [math.log(_sigmoid(x)) if ai == 1 else math.log(1 - _sigmoid(x)) for x, ai in zip(LOGITS, ACTIONS)]
-    # e.g. log σ(0.3) = −0.554355, log(1 − σ(−1.2)) = −0.263282, log(1 − σ(2)) = −2.126928, log σ(0) = −log 2
+    # log σ(.3) = −0.554355, log(1 − σ(−1.2)) = −0.263282, log(1 − σ(2)) = −2.126928, log σ(0) = −log 2
     assert head.log_prob(out, a).tolist() == pytest.approx(expected, abs=1e-12)
     assert expected[0] == pytest.approx(-0.5543552444685271, abs=1e-12)
     assert expected[3] == pytest.approx(-math.log(2), abs=1e-15)

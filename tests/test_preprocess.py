@@ -146,3 +146,39 @@ def test_ensure_registered_names_the_extra_when_ale_py_is_missing(monkeypatch):
     monkeypatch.setattr(preprocess.importlib, "import_module", no_module)
     with pytest.raises(ConfigError, match=r"ablations\[atari\]"):
         ensure_registered("ALE/Pong-v5")
+
+
+needs_box2d = pytest.mark.skipif(importlib.util.find_spec("Box2D") is None,
+                                 reason="Box2D not installed (pip install '.[box2d]')")
+
+
+@needs_box2d
+def test_box2d_imports_safely_with_warnings_as_errors():
+    """Box2D's SWIG module warns while it initializes; under -W error a plain import segfaults the interpreter."""
+    import subprocess
+    import sys
+
+    code = ("from ablations.preprocess import ensure_registered; ensure_registered('LunarLander-v3'); "
+            "import gymnasium as gym; env = gym.make('LunarLander-v3'); env.reset(seed=0); print('ok')")
+    out = subprocess.run([sys.executable, "-W", "error", "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr[-2000:]
+
+
+@needs_box2d
+def test_lunarlander_study_loads_and_trains(tmp_path):
+    from pathlib import Path
+
+    import torch
+
+    from ablations.engine import train_cohort
+    from ablations.study import expand, load_study
+
+    ensure_registered("LunarLander-v3")
+    configs = expand(load_study(Path(__file__).resolve().parents[1] / "studies" / "lunarlander.toml"))
+    assert len(configs) == 60 and len({c.seed for c in configs}) == 10
+    torch.set_num_threads(1)
+    cohort = [c.replace(total_steps=1_000, episodes_per_update=2, eval_episodes=1)
+              for c in configs if c.seed == 0][:3]
+    res = train_cohort(cohort)
+    assert [r["status"] for r in res.runs] == ["done"] * 3
+    assert all(np.isfinite(r["final_return"]) for r in res.runs)
