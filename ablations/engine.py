@@ -24,7 +24,8 @@ from torch import Tensor
 from . import estimators as est
 from .config import RunConfig
 from .envs import CohortEnv, EnvSpec, describe, make_cohort_env
-from .nets import Head, Params, forward_single, head_for, init_mlp, policy_sizes, value_sizes
+from .chunks import Chunks
+from .nets import Head, Params, forward_single, forward_stacked, head_for, init_mlp, policy_sizes, select, value_sizes
 from .rollout import Batch, collect
 from .seeding import RunStreams, draw_seed, run_streams
 
@@ -103,6 +104,22 @@ class CohortResult:
     probes: list[dict[str, Any]]
     wall_s: dict[str, float]
     policies: dict[str, list[Tensor]] = field(default_factory=dict)  # run_id → final policy parameters (no run dim)
+
+
+@dataclass
+class ValueFit:
+    """What the critic regresses on after an update: flat rows and, per value run, (r, offset, count, targets)."""
+
+    rows_obs: Tensor
+    runs: list[tuple[int, int, int, Tensor]]
+
+
+@dataclass
+class PolicyStep:
+    grads: list[Tensor]  # stacked [R, ...] policy gradients of the loss (zero for runs not in the update)
+    policy_loss: list[float]  # per active run
+    entropy: list[float]
+    fit: ValueFit
 
 
 @dataclass
@@ -199,30 +216,18 @@ class Trainer:
         batch = collect(co.env, np.asarray(active), seeds, co.policy, co.activation, co.head,
                         [co.runs[r].streams.actions for r in active])
         R = len(co.configs)
-        pol_params = [p.detach().requires_grad_(True) for p in co.policy]
-        pol_runs = list(zip(*[p.unbind(0) for p in pol_params]))
-        val_runs = list(zip(*[p.unbind(0) for p in co.value]))
-        # the reward-to-go recursion is elementwise, hence exact for any padding: run it once for the whole batch
-        gamma = torch.tensor([co.configs[r].gamma for r in active], dtype=batch.rewards.dtype)
-        rtg = est.reward_to_go(batch.rewards, batch.mask, gamma)
-        results: dict[int, RunUpdate] = {}
-        for j, r in enumerate(active):
-            mine = batch.run(j)
-            results[r] = run_update(co.configs[r], co.head, co.activation, pol_runs[r], val_runs[r], mine,
-                                    rtg[j: j + 1, :, : mine.mask.shape[-1]])
-        total = sum(u.loss for u in results.values())
-        grads = torch.autograd.grad(total, pol_params, allow_unused=True)
-        grads = [torch.zeros_like(p) if g is None else g for p, g in zip(pol_params, grads)]
+        step = self._policy_gradient(active, batch)
+        grads, values_fit = step.grads, step.fit
         norms = _per_run_norms(grads).numpy()
         ok = np.zeros(R, dtype=bool)
-        for r in active:
-            ok[r] = _finite(results[r].policy_loss) and math.isfinite(norms[r])
+        for j, r in enumerate(active):
+            ok[r] = _finite(step.policy_loss[j]) and math.isfinite(norms[r])
         clip = np.where(np.isfinite(norms) & (norms > self.max_grad_norm), self.max_grad_norm / (norms + 1e-6), 1.0)
         if (clip < 1).any():
             coef = torch.from_numpy(clip.astype(np.float32))
             grads = [g * coef.view((-1,) + (1,) * (g.dim() - 1)) for g in grads]
         self.popt.step(co.policy, grads, ok)
-        value_loss = self._fit_values(active, results, ok)
+        value_loss = self._fit_values(values_fit, ok)
 
         returns = batch.episode_returns().numpy()
         lengths = batch.lengths.numpy()
@@ -240,8 +245,8 @@ class Trainer:
                 "return_mean": float(ret.mean()),
                 "return_std": float(ret.std(ddof=1)) if len(ret) > 1 else math.nan,
                 "length_mean": float(lengths[j].mean()),
-                "policy_loss": results[r].policy_loss, "value_loss": value_loss.get(r, math.nan),
-                "entropy": results[r].entropy, "grad_norm": float(norms[r]),
+                "policy_loss": step.policy_loss[j], "value_loss": value_loss.get(r, math.nan),
+                "entropy": step.entropy[j], "grad_norm": float(norms[r]),
                 "terminated_frac": float(batch.terminated[j].double().mean()),
                 "truncated_frac": float(batch.truncated[j].double().mean()),
             })
@@ -254,29 +259,86 @@ class Trainer:
             self._maybe_probe(upd, only=[r for r in due if co.runs[r].updates == upd])
         return steps_total
 
-    def _fit_values(self, active: list[int], results: dict[int, RunUpdate], ok: np.ndarray) -> dict[int, float]:
+    def _policy_gradient(self, active: list[int], batch: Batch) -> "PolicyStep":
+        """Every active run's policy gradient (unclipped) from one chunked backward pass; see `chunks`.
+
+        The math is `run_update`'s, which stays as the per-run reference the tests compare against.
+        """
         co = self.cohort
-        fit = [r for r in active if co.configs[r].baseline == "value" and ok[r]]
-        if not fit:
+        cfgs = [co.configs[r] for r in active]
+        mask = batch.mask
+        counts = mask.sum(dim=(1, 2)).tolist()
+        offsets = np.concatenate([[0], np.cumsum(counts)[:-1]]).tolist()
+        n_rows = int(sum(counts))
+        rows_obs, rows_act = batch.obs[mask], batch.actions[mask]  # [L, ...] in (run, episode, step) order
+        layout = Chunks.build(active, counts, offsets, n_rows)
+        x = layout.gather(rows_obs)
+        # the reward-to-go recursion is elementwise, hence exact for any padding: run it once for the whole batch
+        gamma = torch.tensor([c.gamma for c in cfgs], dtype=batch.rewards.dtype)
+        rtg = est.reward_to_go(batch.rewards, mask, gamma)
+        values = None
+        if any(c.baseline == "value" for c in cfgs):
+            with torch.no_grad():
+                v = forward_stacked(select(co.value, layout.owner), x, co.activation)[..., 0]
+                values = torch.zeros(n_rows + 1).index_put_((layout.index,), v.reshape(-1))[:n_rows]
+        w_rows, targets, fit = [], [], []
+        for j, (c, r) in enumerate(zip(cfgs, active)):
+            t_j = int(batch.lengths[j].max())
+            m = mask[j: j + 1, :, :t_j]
+            sig = rtg[j: j + 1, :, :t_j]
+            sig = sig if c.returns == "rtg" else sig[..., :1] * m  # = est.return_signal(rewards, m, γ, returns)
+            vals = None
+            if c.baseline == "value":
+                vals = _grid(m, values[offsets[j]: offsets[j] + counts[j]])
+            w, target = est.weights_from_signal(sig, m, c.baseline, c.normalize, vals)
+            # REINFORCE surrogate −(1/N) Σ w log π, minus β × the mean entropy over valid steps
+            w_rows.append(w[m] / m.shape[1])
+            if c.baseline == "value":
+                fit.append((r, offsets[j], counts[j], target[m]))
+        pg_coef = layout.gather(torch.cat(w_rows))
+        beta = torch.tensor([c.entropy_coef / n for c, n in zip(cfgs, counts)], dtype=torch.float32)
+        ent_coef = beta.repeat_interleave(torch.tensor([b - a for a, b in layout.spans])).view(-1, 1)
+        params = [p.detach().requires_grad_(True) for p in co.policy]
+        out = forward_stacked(select(params, layout.owner), x, co.activation)
+        logp = co.head.log_prob(out, layout.gather(rows_act))
+        ent = co.head.entropy(out)
+        valid = layout.valid.to(logp.dtype)
+        pg = -pg_coef * logp * valid
+        total = pg.sum() - (ent_coef * ent * valid).sum()
+        grads = torch.autograd.grad(total, params, allow_unused=True)
+        grads = [torch.zeros_like(p) if g is None else g for p, g in zip(params, grads)]
+        ent_mean = layout.per_run_sum(ent * valid) / torch.tensor(counts, dtype=torch.float64)
+        fits = ValueFit(rows_obs, fit)
+        return PolicyStep(grads, layout.per_run_sum(pg).tolist(), ent_mean.tolist(), fits)
+
+    def _fit_values(self, fit: "ValueFit", ok: np.ndarray) -> dict[int, float]:
+        """`value_iters` Adam steps on each value run's MSE to its targets (one chunked pass per step)."""
+        co = self.cohort
+        runs = [f for f in fit.runs if ok[f[0]]]
+        if not runs:
             return {}
+        n_rows = fit.rows_obs.shape[0]
+        layout = Chunks.build([f[0] for f in runs], [f[2] for f in runs], [f[1] for f in runs], n_rows)
+        x = layout.gather(fit.rows_obs)
+        targets = torch.zeros(n_rows)
+        for r, off, cnt, tgt in runs:
+            targets[off: off + cnt] = tgt
+        y = layout.gather(targets)
+        inv_n = torch.tensor([1.0 / f[2] for f in runs], dtype=torch.float32)
+        coef = inv_n.repeat_interleave(torch.tensor([b - a for a, b in layout.spans])).view(-1, 1) * layout.valid
+        active = np.zeros(len(co.configs), dtype=bool)
+        active[[f[0] for f in runs]] = True
         first: dict[int, float] = {}
-        iters = co.configs[0].value_iters  # part of the cohort key
-        mask = np.zeros(len(co.configs), dtype=bool)
-        mask[fit] = True
-        for it in range(iters):
-            val_params = [p.detach().requires_grad_(True) for p in co.value]
-            val_runs = list(zip(*[p.unbind(0) for p in val_params]))
-            losses = []
-            for r in fit:
-                pred = forward_single(val_runs[r], results[r].rows, co.activation)[:, 0]
-                loss = ((pred - results[r].target_rows) ** 2).mean()
-                losses.append(loss)
-                if it == 0:
-                    first[r] = float(loss.detach())
-            grads = torch.autograd.grad(sum(losses), val_params, allow_unused=True)
-            grads = [torch.zeros_like(p) if g is None else g for p, g in zip(val_params, grads)]
+        for it in range(co.configs[0].value_iters):  # value_iters is part of the cohort key
+            params = [p.detach().requires_grad_(True) for p in co.value]
+            pred = forward_stacked(select(params, layout.owner), x, co.activation)[..., 0]
+            sq = coef * (pred - y) ** 2
+            grads = torch.autograd.grad(sq.sum(), params, allow_unused=True)
+            grads = [torch.zeros_like(p) if g is None else g for p, g in zip(params, grads)]
+            if it == 0:
+                first = dict(zip([f[0] for f in runs], layout.per_run_sum(sq).tolist()))
             finite = np.isfinite(_per_run_norms(grads).numpy())
-            self.vopt.step(co.value, grads, mask & finite)
+            self.vopt.step(co.value, grads, active & finite)
         return first
 
     # -- probes and evaluation ------------------------------------------------------------------------------------
