@@ -46,7 +46,9 @@ def run(
     address: Annotated[Optional[str], typer.Option(help="Ray cluster address (e.g. auto); with --executor ray.")] = None,
     retry_failed: Annotated[bool, typer.Option("--retry-failed", help="Also redo the runs recorded as failed.")] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the grid and cohorts; train and write nothing.")] = False,
-    cohort_size: Annotated[int, typer.Option(min=1, help="Most runs trained in lockstep by one worker.")] = DEFAULT_COHORT_SIZE,
+    cohort_size: Annotated[Optional[int], typer.Option(
+        min=1, help=f"Most runs trained in lockstep by one worker [default: up to {DEFAULT_COHORT_SIZE}, "
+                    "small enough to keep every worker busy].")] = None,
 ) -> None:
     """Train a study's runs (resuming what a previous run left), writing tidy CSVs to the results directory."""
     console = _console()
@@ -55,19 +57,21 @@ def run(
     except StudyError as exc:
         raise _fail(console, str(exc), 2) from None
     out = out if out is not None else Path("results") / spec.name
+    if out.exists() and not out.is_dir():
+        raise _fail(console, f"--out {out} exists and is not a directory", 2)
+    if address is not None and executor is not ExecutorName.ray:
+        raise _fail(console, "--address is for --executor ray", 2)
     try:
-        configs, todo = plan(spec, out, retry_failed=retry_failed, cohort_size=cohort_size)
+        ex = make_executor(executor.value, workers=workers, address=address, imports=spec.imports)
+        configs, todo = plan(spec, out, retry_failed=retry_failed, cohort_size=cohort_size,
+                             workers=getattr(ex, "workers", None))
         if out.is_dir():
             ResultsDir(out).check_compatible([c.run_id for c in configs], spec.path)
-    except StoreError as exc:
+    except (StoreError, ExecutorError) as exc:
         raise _fail(console, str(exc), 2) from None
     if dry_run:
         _print_plan(console, spec, configs, todo, out)
         return
-    try:
-        ex = make_executor(executor.value, workers=workers, address=address, imports=spec.imports)
-    except ExecutorError as exc:
-        raise _fail(console, str(exc), 2) from None
     console.print(f"{spec.name}: {len(configs)} runs, {sum(len(c.configs) for c in todo)} to train in {len(todo)} "
                   f"cohort(s) with the {ex.name} executor ({getattr(ex, 'workers', None) or 'cluster'} worker(s)) "
                   f"→ {out}")

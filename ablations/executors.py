@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ctypes
 import importlib
+import math
 import multiprocessing as mp
 import os
 import queue as queue_mod
@@ -283,18 +284,27 @@ class StudySummary:
     wall_s: float = 0.0
 
 
-def plan(study: Study, out: str | Path, *, retry_failed: bool = False,
-         cohort_size: int = DEFAULT_COHORT_SIZE) -> tuple[list[RunConfig], list[Cohort]]:
-    """The study's runs and the cohorts still to train in `out` (read-only)."""
+def auto_cohort_size(n_runs: int, workers: int | None) -> int:
+    """Cohorts of at most DEFAULT_COHORT_SIZE runs, small enough that every worker gets one."""
+    if not workers:
+        return DEFAULT_COHORT_SIZE
+    return max(1, min(DEFAULT_COHORT_SIZE, math.ceil(n_runs / workers)))
+
+
+def plan(study: Study, out: str | Path, *, retry_failed: bool = False, cohort_size: int | None = None,
+         workers: int | None = None) -> tuple[list[RunConfig], list[Cohort]]:
+    """The study's runs and the cohorts still to train in `out` (read-only). `cohort_size=None` picks
+    `auto_cohort_size` for `workers`; rows never depend on the cohort a run trains in (invariant 1)."""
     configs = expand(study)
     records = ResultsDir(out).records() if Path(out).is_dir() else {}
     todo = [c for c in configs if c.run_id not in records
             or (retry_failed and records[c.run_id].status == "failed")]
-    return configs, cohorts(todo, max_size=cohort_size)
+    size = cohort_size if cohort_size is not None else auto_cohort_size(len(todo), workers)
+    return configs, cohorts(todo, max_size=size)
 
 
 def run_study(study: Study, out: str | Path, executor: Any, *, retry_failed: bool = False,
-              cohort_size: int = DEFAULT_COHORT_SIZE, progress: Progress | None = None) -> StudySummary:
+              cohort_size: int | None = None, progress: Progress | None = None) -> StudySummary:
     """Train what `out` lacks (and the failed runs if `retry_failed`), one atomic part per cohort, then rebuild the
     combined CSVs. Holds the directory's lock throughout; raises `StoreError` if it is locked or incompatible."""
     progress = progress or NullProgress()
@@ -307,7 +317,8 @@ def run_study(study: Study, out: str | Path, executor: Any, *, retry_failed: boo
     with results.lock():
         results.check_compatible(run_ids, study.path)
         results.clean_incomplete()
-        _, todo = plan(study, out, retry_failed=retry_failed, cohort_size=cohort_size)
+        _, todo = plan(study, out, retry_failed=retry_failed, cohort_size=cohort_size,
+                       workers=getattr(executor, "workers", None))
         manifest = _manifest(results, study, configs, started, executor, cohort_size)
         invocation = manifest["invocations"][-1]
         results.write_manifest(manifest)
@@ -350,11 +361,11 @@ def summarize(results: ResultsDir, run_ids: Sequence[str], *, trained: int = 0, 
 
 
 def _manifest(results: ResultsDir, study: Study, configs: Sequence[RunConfig], started: str, executor: Any,
-              cohort_size: int) -> dict[str, Any]:
+              cohort_size: int | None) -> dict[str, Any]:
     previous = results.read_manifest() or {}
     invocations = list(previous.get("invocations", []))
     invocations.append({"started": started, "finished": None, "wall_s": None, "executor": executor.name,
-                        "workers": getattr(executor, "workers", None), "cohort_size": cohort_size,
+                        "workers": getattr(executor, "workers", None), "cohort_size": cohort_size or "auto",
                         "trained_runs": 0, "outcome": "running", "pid": os.getpid()})
     return {
         "study": study.spec(),

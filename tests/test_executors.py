@@ -93,3 +93,12 @@ def test_engine_ray_identical_to_serial(tmp_path: Path) -> None:
     summary = run_study(study, tmp_path / "ray", RayExecutor(workers=2), cohort_size=3)
     assert summary.counts["done"] == 8
     assert csv_bytes(tmp_path / "serial") == csv_bytes(tmp_path / "ray")
+
+
+def test_auto_cohort_size_keeps_every_worker_busy() -> None:
+    from ablations.executors import auto_cohort_size
+
+    assert auto_cohort_size(72, 2) == 36
+    assert auto_cohort_size(1440, 8) == 64
+    assert auto_cohort_size(3, 8) == 1
+    assert auto_cohort_size(100, None) == 64
