@@ -5,8 +5,9 @@ computes each run's loss on that run's own episodes (shapes depend on the run on
 backward pass yields every run's own gradient, then clips, checks and steps each run with its own Adam state and
 learning rate. A run whose loss or gradient is not finite is marked `diverged` and leaves the cohort.
 
-Per run and update, the policy loss is the Monte-Carlo REINFORCE surrogate −(1/N) Σ_{i,t} w_{i,t} log π(a_{i,t}|s_{i,t})
-minus β times the entropy averaged over valid steps; the critic (baseline `value`) is fitted afterwards by
+Per run and update, the policy loss is the REINFORCE surrogate averaged over the batch's L valid steps,
+−(1/L) Σ_{i,t} w_{i,t} log π(a_{i,t}|s_{i,t}), minus β times the entropy averaged over the same steps (so β means
+the same thing whatever the episode length; the direction equals the Monte-Carlo (1/N) Σ_i Σ_t form's); the critic (baseline `value`) is fitted afterwards by
 `value_iters` full-batch Adam steps on the mean squared error to the return signal, and is used detached.
 """
 
@@ -155,7 +156,7 @@ def run_update(cfg: RunConfig, head: Head, activation: str, pol: Sequence[Tensor
             values = _grid(mask, forward_single(val, rows, activation)[:, 0])
     x = rtg if cfg.returns == "rtg" else rtg[..., :1] * mask  # = est.return_signal(b.rewards, mask, γ, returns)
     w, target = est.weights_from_signal(x, mask, cfg.baseline, cfg.normalize, values)
-    pl = est.reduce(est.pg_terms(w, logp, mask), mask, "episode")[0]
+    pl = est.reduce(est.pg_terms(w, logp, mask), mask, "step")[0]
     h = est.reduce(ent, mask, "step")[0]
     loss = pl - cfg.entropy_coef * h if cfg.entropy_coef > 0 else pl
     return RunUpdate(loss, float(pl.detach()), float(h.detach()), rows, target[mask].detach())
@@ -291,8 +292,8 @@ class Trainer:
             if c.baseline == "value":
                 vals = _grid(m, values[offsets[j]: offsets[j] + counts[j]])
             w, target = est.weights_from_signal(sig, m, c.baseline, c.normalize, vals)
-            # REINFORCE surrogate −(1/N) Σ w log π, minus β × the mean entropy over valid steps
-            w_rows.append(w[m] / m.shape[1])
+            # REINFORCE surrogate −(1/L) Σ w log π over the L valid steps, minus β × their mean entropy
+            w_rows.append(w[m] / counts[j])
             if c.baseline == "value":
                 fit.append((r, offsets[j], counts[j], target[m]))
         pg_coef = layout.gather(torch.cat(w_rows))
