@@ -287,7 +287,7 @@ def fmt(x: float, digits: int = 3) -> str:
     if x == 0:
         return "0"
     mag = int(np.floor(np.log10(abs(x))))
-    decimals = max(0, min(6, digits - 1 - mag))
+    decimals = max(1 if abs(x) < 1000 else 0, min(6, digits - 1 - mag))
     return f"{x:,.{decimals}f}"
 
 

@@ -95,8 +95,9 @@ def format_level(value: Any) -> str:
 
 def format_column(values: pd.Series) -> pd.Series:
     """`format_level` applied to a column, once per distinct value."""
-    mapping = {v: format_level(v) for v in pd.unique(values)}
-    return values.map(mapping).fillna("").astype(object)
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    formatted = np.array([format_level(u) for u in uniques] + [""], dtype=object)  # code -1 (missing) → ""
+    return pd.Series(formatted[codes], index=values.index, dtype=object)
 
 
 def config_label(levels: dict[str, Any], factors: list[str]) -> str:
@@ -231,7 +232,7 @@ def load_results(results_dir: str | Path) -> Results:
     runs["status"] = runs["status"].astype(str).str.strip().str.lower()
     if "error" not in runs.columns:
         runs["error"] = ""
-    runs["error"] = runs["error"].fillna("").astype(str)
+    runs["error"] = pd.Series(["" if pd.isna(e) else str(e) for e in runs["error"]], index=runs.index, dtype=object)
     factors = infer_factors(runs, manifest)
     for f in factors:
         runs[f] = format_column(runs[f])

@@ -17,6 +17,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
+from ablations.config import AXES  # noqa: E402
 from ablations.report.effects import level_name  # noqa: E402
 
 STYLE = {"svg.hashsalt": "ablations-report", "axes.grid": True, "grid.alpha": 0.3, "axes.spines.top": False,
@@ -57,6 +58,12 @@ def _band(ax: plt.Axes, x: np.ndarray, g: pd.DataFrame, color, label: str, y: st
           style: str = "-") -> None:
     ax.plot(x, g[y], color=color, label=label, linestyle=style, linewidth=1.4)
     ax.fill_between(x, g["ci_low"], g["ci_high"], color=color, alpha=0.2, linewidth=0)
+
+
+def _axis_order(axis: str, values: pd.Series) -> list[str]:
+    """Distinct values in the order of `config.AXES[axis]`, unknown values last."""
+    known = AXES.get(axis, ())
+    return sorted(dict.fromkeys(values), key=lambda v: (known.index(v) if v in known else len(known), v))
 
 
 def _factor_panels(df: pd.DataFrame, levels: dict[str, list[str]], *, x: str, y: str, xlabel: str, ylabel: str,
@@ -155,9 +162,7 @@ def gradient_variance(summary: pd.DataFrame, *, metrics: Sequence[str] = ("total
     s = summary[summary["metric"].isin(metrics)]
     ent = sorted(s["entropy_coef"].unique(), key=float)
     s = s[s["entropy_coef"] == ent[0]]
-    norms = list(dict.fromkeys(s["normalize"]))
-    baselines = list(dict.fromkeys(s["baseline"]))
-    returns = list(dict.fromkeys(s["returns"]))
+    norms, baselines, returns = (_axis_order(name, s[name]) for name in ("normalize", "baseline", "returns"))
     colors = dict(zip(baselines, palette(len(baselines))))
     with plt.rc_context(STYLE):
         fig, axes = plt.subplots(len(metrics), len(norms), figsize=(4.2 * len(norms), 3.2 * len(metrics)),

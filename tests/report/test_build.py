@@ -1,0 +1,77 @@
+"""build_report end to end on small synthetic results: files, figures, determinism, missing data, planted effects."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+import pandas as pd
+import pytest
+
+from ablations.report import ReportError, build_report
+
+FIGURES = ["learning_curves", "final_return_by_config", "main_effects", "interactions", "gradient_variance",
+           "performance_profile"]
+
+
+def test_builds_readme_tables_and_every_figure(make_results: Callable[..., Path], tmp_path: Path) -> None:
+    results = make_results(probe_every=5, failed=1, diverged=1)
+    readme = build_report(results, tmp_path / "out", n_resamples=500)
+    assert readme == tmp_path / "out" / "README.md"
+    text = readme.read_text()
+    for name in FIGURES:
+        assert (tmp_path / "out" / "figures" / f"{name}.png").stat().st_size > 1000
+        assert (tmp_path / "out" / "figures" / f"{name}.svg").exists()
+        assert f"(figures/{name}.png)" in text
+    for section in ("## Summary", "## Methods", "## Missing data", "Holm", "Type II", "TTestIndPower", "BCa"):
+        assert section in text
+    for table in ("summary", "comparisons", "effects", "anova", "power", "gradvar", "variance_ratio", "missing"):
+        assert (tmp_path / "out" / "tables" / f"{table}.csv").exists()
+    missing = pd.read_csv(tmp_path / "out" / "tables" / "missing.csv")
+    assert sorted(missing["status"]) == ["diverged", "failed"]
+    assert "synthetic failure" in text
+
+
+def test_same_seed_is_byte_identical(make_results: Callable[..., Path], tmp_path: Path) -> None:
+    results = make_results()
+    a = build_report(results, tmp_path / "a", n_resamples=500, seed=5, figures=False)
+    b = build_report(results, tmp_path / "b", n_resamples=500, seed=5, figures=False)
+    c = build_report(results, tmp_path / "c", n_resamples=500, seed=6, figures=False)
+    assert a.read_bytes() == b.read_bytes()
+    for table in sorted((tmp_path / "a" / "tables").glob("*.csv")):
+        assert table.read_bytes() == (tmp_path / "b" / "tables" / table.name).read_bytes()
+    assert (tmp_path / "a" / "tables" / "summary.csv").read_bytes() != \
+        (tmp_path / "c" / "tables" / "summary.csv").read_bytes()
+
+
+def test_planted_main_effect_and_no_interaction(make_results: Callable[..., Path], tmp_path: Path) -> None:
+    results = make_results(seeds=15, main={("returns", "rtg"): 60.0}, noise=20.0, rng_seed=3)
+    build_report(results, tmp_path / "out", n_resamples=2_000, figures=False)
+    effects = pd.read_csv(tmp_path / "out" / "tables" / "effects.csv", keep_default_na=False, na_values=[""])
+    fr = effects[effects["metric"] == "final_return"]
+    rtg = fr[(fr["kind"] == "main") & (fr["factor"] == "returns")].iloc[0]
+    assert rtg["ci_low"] > 0 and rtg["p_holm"] < 0.05
+    inter = fr[fr["kind"] == "interaction"].iloc[0]
+    assert inter["ci_low"] < 0 < inter["ci_high"]
+    text = (tmp_path / "out" / "README.md").read_text()
+    assert "Using reward-to-go instead of full returns raises final return by" in text
+
+
+def test_bad_inputs_give_clear_errors(make_results: Callable[..., Path], tmp_path: Path) -> None:
+    results = make_results()
+    pd.read_csv(results / "runs.csv").drop(columns=["status"]).to_csv(results / "runs.csv", index=False)
+    with pytest.raises(ReportError, match=r"runs.csv.*status"):
+        build_report(results, tmp_path / "out")
+    with pytest.raises(ReportError, match="not found"):
+        build_report(tmp_path / "nowhere", tmp_path / "out")
+
+
+def test_default_out_dir_and_threshold_option(make_results: Callable[..., Path], tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    results = make_results(name="mystudy")
+    monkeypatch.chdir(tmp_path)
+    readme = build_report(results, n_resamples=300, threshold=100.0, figures=False)
+    assert readme.resolve() == (tmp_path / "report" / "mystudy" / "README.md").resolve()
+    threshold = pd.read_csv(tmp_path / "report" / "mystudy" / "tables" / "threshold.csv")
+    assert threshold["frac_reached"].max() > 0
+    assert "threshold from the --threshold option" in readme.read_text()

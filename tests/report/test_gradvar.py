@@ -1,0 +1,53 @@
+"""gradvar: per-estimator means across runs with CIs, and paired variance ratios to vanilla."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ablations.report import gradvar as gv
+
+
+def _probes(runs: int = 12, scale: float = 0.25, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    rows = []
+    for i in range(runs):
+        run_level = rng.lognormal(0, 1)  # large between-run variation that pairing removes
+        for update in (0, 10):
+            for label, (r, b), factor in (("full/none/none/0", ("full", "none"), 1.0),
+                                          ("rtg/value/none/0", ("rtg", "value"), scale)):
+                var = run_level * factor * rng.lognormal(0, 0.05)
+                rows.append(dict(run_id=f"r{i}", update=update, env_steps=1000 * update + i, estimator=label,
+                                 returns=r, baseline=b, normalize="none", entropy_coef="0", total_var=var,
+                                 snr=1 / var, cos_to_reference=0.9, bias_sq_norm=np.nan if b == "value" else 0.0))
+    return pd.DataFrame(rows)
+
+
+def test_vanilla_estimator_found() -> None:
+    assert gv.vanilla_estimator(_probes()) == "full/none/none/0"
+    assert gv.vanilla_estimator(_probes().query("returns == 'rtg'")) is None
+
+
+def test_summary_means_and_columns() -> None:
+    p = _probes()
+    out = gv.gradvar_summary(p, n_resamples=1_000)
+    assert list(out.columns) == gv.GRADVAR_COLUMNS
+    row = out[(out["estimator"] == "full/none/none/0") & (out["update"] == 10) & (out["metric"] == "total_var")]
+    expected = p[(p["estimator"] == "full/none/none/0") & (p["update"] == 10)]["total_var"].mean()
+    assert row["mean"].item() == pytest.approx(expected)
+    assert row["ci_low"].item() < expected < row["ci_high"].item()
+    assert row["env_steps"].item() == pytest.approx(np.median(10_000 + np.arange(12)))
+    nan_metric = out[(out["estimator"] == "rtg/value/none/0") & (out["metric"] == "bias_sq_norm")]
+    assert (nan_metric["n"] == 0).all() and nan_metric["mean"].isna().all()
+
+
+def test_variance_ratio_is_paired() -> None:
+    out = gv.variance_ratios(_probes(scale=0.25), n_resamples=2_000)
+    overall = out[(out["update"] == -1)].set_index("estimator")
+    assert overall.loc["full/none/none/0", "ratio"] == pytest.approx(1.0)
+    r = overall.loc["rtg/value/none/0"]
+    # pairing cancels the lognormal(0, 1) run effect: the CI is tight around 0.25
+    assert r["ratio"] == pytest.approx(0.25, rel=0.05)
+    assert 0.22 < r["ci_low"] < 0.25 < r["ci_high"] < 0.28
+    assert gv.variance_ratios(_probes().query("returns == 'rtg'")).empty
