@@ -35,7 +35,8 @@ def _resolve_run(results_dir: Path, run: str) -> Path:
 
 
 def eval(  # noqa: A001 - the command is called `eval`
-    results_dir: Annotated[Path, typer.Argument(help="A study's results directory (results/<study>).")],
+    results_dir: Annotated[Path, typer.Argument(metavar="RESULTS_DIR",
+                                                help="A study's results directory (results/<study>).")],
     run: Annotated[str, typer.Option("--run", help="The run id (or a unique prefix) whose policy to evaluate.")],
     episodes: Annotated[int, typer.Option(min=1, help="Episodes per mode (stochastic and greedy).")] = 10,
     video: Annotated[Path | None, typer.Option(help="Also record one episode: .gif (Pillow) or .mp4 (ffmpeg).")] = None,
