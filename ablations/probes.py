@@ -10,9 +10,9 @@ once per batch, in factored form: for an MLP layer z = a W + b, ψ restricted to
 δ_s = ∂log π_s/∂z_s, and one backward pass of Σ_s log π_s yields every δ_s (rows do not interact). Every estimator
 is a weighting of the same ψ; on batch k its update direction is
 
-    d_k = (1/N) Σ_{i∈k} Σ_t w_{i,t} ψ_{i,t} + β ∇θ H̄_k,    H̄_k = mean of H(π(·|s_t)) over batch k's valid steps,
+    d_k = (1/L_k) Σ_{i∈k} Σ_t w_{i,t} ψ_{i,t} + β ∇θ H̄_k,    L_k = batch k's valid steps, H̄_k their mean entropy,
 
-exactly −∇(loss) of `engine.run_update` on that batch, before clipping. w comes from the trainer's own
+exactly −∇(loss) of `engine.run_update` on that batch (the surrogate averaged over valid steps), before clipping. w comes from the trainer's own
 `estimators.weights_from_signal`, called on the K batches as K "runs" of N episodes, so baselines and normalization
 are computed within each batch as in training. All estimators' directions are one contraction per layer,
 (W ⊙ A)ᵀ Δ ([E, in, S_k] × [S_k, out]); ψ itself ([S, P]) is never materialized. (`torch.func.vmap(grad(·))` gives
@@ -115,43 +115,54 @@ def reference_of(n_episodes: int) -> Estimator:
 
 
 # ---- statistics: a pure function of the K batch directions ---------------------------------------------------------
-def _cos(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Row-wise cosines of a [K, P] and b [K, P]; NaN where either row is zero."""
-    na, nb = np.linalg.norm(a, axis=1), np.linalg.norm(b, axis=1)
-    den = na * nb
-    return np.where(den > 0, (a * b).sum(axis=1) / np.where(den > 0, den, 1.0), np.nan)
+def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    """num / den where den > 0, NaN elsewhere (no warnings)."""
+    num, den = np.broadcast_arrays(np.asarray(num, np.float64), np.asarray(den, np.float64))
+    return np.divide(num, den, out=np.full(num.shape, np.nan), where=den > 0)
 
 
-def _trace_cov(x: np.ndarray) -> float:
-    """tr Cov of the rows of x [K, P], unbiased (K − 1)."""
-    return float(((x - x.mean(axis=0)) ** 2).sum() / (x.shape[0] - 1))
+STATISTICS = ["total_var", "mean_sq_norm", "snr", "cos_to_reference", "pairwise_cos", "bias_sq_norm"]
 
 
-def probe_statistics(d: np.ndarray, u: np.ndarray) -> dict[str, float]:
-    """d [K, P]: one estimator's update direction on each of K disjoint batches; u [K, P]: the reference's on the same.
+def _sum(g: np.ndarray) -> np.ndarray:
+    return g.sum(axis=(-2, -1))
 
-    → total_var, mean_sq_norm, snr, pairwise_cos, cos_to_reference, bias_sq_norm (module docstring), as floats.
+
+def _trace(g: np.ndarray) -> np.ndarray:
+    return np.trace(g, axis1=-2, axis2=-1)
+
+
+def gram_statistics(dd: np.ndarray, du: np.ndarray, uu: np.ndarray) -> dict[str, np.ndarray]:
+    """The probe statistics from the Gram matrices of K batch directions d_k and references u_k, [..., K, K] each:
+    dd[k, l] = d_k·d_l, du[k, l] = d_k·u_l, uu[k, l] = u_k·u_l (see `probe_statistics`)."""
+    k = dd.shape[-1]
+    total_var = (_trace(dd) - _sum(dd) / k) / (k - 1)  # Σ_k ‖d_k − d̄‖² / (K − 1)
+    mean_sq = _sum(dd) / k**2 - total_var / k
+    norms = np.sqrt(np.maximum(np.diagonal(dd, axis1=-2, axis2=-1), 0.0))  # [..., K]
+    cos = dd * _ratio(1.0, norms[..., :, None] * norms[..., None, :])
+    pairwise = (_sum(cos) - _trace(cos)) / (k * (k - 1))
+    # batch k's reference: the other K − 1 batches, ū_{−k} = (Σ_l u_l − u_k)/(K − 1)
+    d_ref = (du.sum(axis=-1) - np.diagonal(du, axis1=-2, axis2=-1)) / (k - 1)
+    ref_sq = (_sum(uu)[..., None] - 2 * uu.sum(axis=-1) + np.diagonal(uu, axis1=-2, axis2=-1)) / (k - 1) ** 2
+    cos_ref = _ratio(d_ref, norms * np.sqrt(np.maximum(ref_sq, 0.0))).mean(axis=-1)
+    diff = dd - du - np.swapaxes(du, -1, -2) + uu  # Gram of d_k − u_k
+    bias = _sum(diff) / k**2 - (_trace(diff) - _sum(diff) / k) / (k - 1) / k
+    return {"total_var": total_var, "mean_sq_norm": mean_sq, "snr": _ratio(mean_sq, total_var),
+            "cos_to_reference": cos_ref, "pairwise_cos": pairwise, "bias_sq_norm": bias}
+
+
+def probe_statistics(d: np.ndarray, u: np.ndarray) -> dict[str, Any]:
+    """d [..., K, P]: an estimator's update direction on each of K disjoint batches; u: its reference's on the same.
+
+    → total_var, mean_sq_norm, snr, cos_to_reference, pairwise_cos, bias_sq_norm (module docstring): floats for
+    [K, P] inputs, arrays over the leading dimensions otherwise. NaN where a cosine or ratio has a zero denominator.
     """
     d, u = np.asarray(d, dtype=np.float64), np.asarray(u, dtype=np.float64)
-    if d.ndim != 2 or d.shape != u.shape or d.shape[0] < 2:
-        raise ValueError(f"expected two [K, P] arrays with K >= 2, got {d.shape} and {u.shape}")
-    k = d.shape[0]
-    mean = d.mean(axis=0)
-    total_var = _trace_cov(d)
-    mean_sq = float(mean @ mean) - total_var / k
-    norms = np.linalg.norm(d, axis=1)
-    unit = d / np.where(norms > 0, norms, 1.0)[:, None]
-    gram = unit @ unit.T
-    pairwise = float((gram.sum() - np.trace(gram)) / (k * (k - 1))) if (norms > 0).all() else math.nan
-    ref = (u.sum(axis=0) - u) / (k - 1)  # leave-one-batch-out reference for batch k
-    cos_ref = _cos(d, ref)
-    diff = d - u
-    dm = diff.mean(axis=0)
-    bias = float(dm @ dm) - _trace_cov(diff) / k
-    return {"total_var": total_var, "mean_sq_norm": mean_sq,
-            "snr": mean_sq / total_var if total_var > 0 else math.nan,
-            "cos_to_reference": float(cos_ref.mean()) if np.isfinite(cos_ref).all() else math.nan,
-            "pairwise_cos": pairwise, "bias_sq_norm": bias}
+    if d.ndim < 2 or d.shape != u.shape or d.shape[-2] < 2:
+        raise ValueError(f"expected two [..., K, P] arrays with K >= 2, got {d.shape} and {u.shape}")
+    t = np.swapaxes
+    out = gram_statistics(d @ t(d, -1, -2), d @ t(u, -1, -2), u @ t(u, -1, -2))
+    return {name: float(out[name]) if d.ndim == 2 else out[name] for name in STATISTICS}
 
 
 # ---- per-step scores, as layer factors -----------------------------------------------------------------------------
@@ -168,25 +179,46 @@ class LayerScores:
         return sum(a.shape[1] * d.shape[1] + d.shape[1] for a, d in zip(self.inputs, self.deltas))
 
     def contract(self, w: Tensor) -> Tensor:
-        """Σ_s w[e, s] ψ_s for weights w [E, S] → [E, P] (parameters flattened in order W₀, b₀, W₁, b₁, …)."""
+        """Σ_s w[e, s] ψ_s for weights w [E, S] → [E, P] (parameters flattened in order W₀, b₀, W₁, b₁, …).
+
+        Per layer (w ⊙ A)ᵀ Δ: [E, in, S] × [S, out], in chunks of rows of about `CHUNK_FLOATS` floats."""
+        widest = max(a.shape[1] for a in self.inputs)
+        step = max(16, CHUNK_FLOATS // max(1, w.shape[0] * widest))
         parts = []
         for a, d in zip(self.inputs, self.deltas):
-            parts.append(((w.unsqueeze(1) * a.T.unsqueeze(0)) @ d).reshape(w.shape[0], -1))  # [E, in, out]
-            parts.append(w @ d)
+            gw = sum((w[:, i:i + step].unsqueeze(1) * a[i:i + step].T.unsqueeze(0)) @ d[i:i + step]
+                     for i in range(0, a.shape[0], step))  # [E, in, out]
+            parts += [gw.reshape(w.shape[0], -1), w @ d]
         return torch.cat(parts, dim=1)
 
-    def episode_sums(self, mask: Tensor, w: Tensor | None = None) -> Tensor:
-        """Σ_t w_{i,t} ψ_{i,t} per episode (rows in (episode, step) order of mask [M, T]; w [S], None = 1) → [M, P]."""
-        parts = []
+    def contract_in_span(self, w: Tensor, basis: Tensor, tol: float = 1e-6) -> Tensor:
+        """`contract(w)` (float64 result) when most rows of w [E, S] lie in the span of a few rows `basis` [B, S]:
+        with Q an orthonormal basis of that span (QR, float64), w = C Qᵀ + R, and Σ_s w ψ_s = C (Qᵀ Ψ) + R Ψ, where
+        only the rows of R larger than `tol` relative to their row of w are contracted. Exact up to rounding; B + (a
+        few) rows are contracted instead of E."""
+        w, basis = w.double(), basis.double()
+        q = torch.linalg.qr(basis.T).Q  # [S, B'] orthonormal columns spanning the basis rows
+        coef = w @ q  # [E, B']
+        resid = w - coef @ q.T
+        far = resid.norm(dim=1) > tol * w.norm(dim=1)
+        g = self.contract(torch.cat([q.T, resid[far]]).float()).double()
+        out = coef @ g[: q.shape[1]]
+        out[far] += g[q.shape[1]:]
+        return out
+
+    def episode_sums(self, mask: Tensor, ws: Sequence[Tensor | None]) -> list[Tensor]:
+        """For each weighting w in ws ([S], or None = 1): Σ_t w_{i,t} ψ_{i,t} per episode → [M, P]; rows are in
+        (episode, step) order of mask [M, T]."""
+        out: list[list[Tensor]] = [[] for _ in ws]
         for a, d in zip(self.inputs, self.deltas):
-            if w is not None:
-                d = d * w.unsqueeze(1)
             a_pad = a.new_zeros(*mask.shape, a.shape[1])
-            d_pad = d.new_zeros(*mask.shape, d.shape[1])
-            a_pad[mask], d_pad[mask] = a, d
-            parts.append(torch.bmm(a_pad.transpose(1, 2), d_pad).reshape(mask.shape[0], -1))
-            parts.append(d_pad.sum(dim=1))
-        return torch.cat(parts, dim=1)
+            a_pad[mask] = a
+            a_t = a_pad.transpose(1, 2)
+            for j, w in enumerate(ws):
+                d_pad = d.new_zeros(*mask.shape, d.shape[1])
+                d_pad[mask] = d if w is None else d * w.unsqueeze(1)
+                out[j] += [torch.bmm(a_t, d_pad).reshape(mask.shape[0], -1), d_pad.sum(dim=1)]
+        return [torch.cat(parts, dim=1) for parts in out]
 
     def vectors(self) -> Tensor:
         """ψ itself, [S, P] (for tests and small problems: the probes never materialize it)."""
@@ -226,18 +258,18 @@ def crossfit_values(obs: Tensor, targets: Tensor, first_half: Tensor, gen: np.ra
     """Value predictions [S, C] for rows obs [S, D] with targets [S, C]: each half predicted by a critic fitted on the
     other half (`first_half` bool [S]). Critic: tanh(z W + c) with a random input layer (W ~ N(0, 1/D), c ~ U(−1, 1)
     drawn from `gen`), z the observations standardized with the fitting half's mean and std, output layer by ridge
-    regression on the centred targets (float64)."""
-    obs, targets = obs.double(), targets.double()
+    regression on the centred targets."""
+    obs, targets = obs.float(), targets.double()
     dim = obs.shape[1]
-    w = torch.from_numpy(gen.standard_normal((dim, CRITIC_WIDTH)) / math.sqrt(dim))
-    c = torch.from_numpy(gen.uniform(-1.0, 1.0, CRITIC_WIDTH))
+    w = torch.from_numpy(gen.standard_normal((dim, CRITIC_WIDTH)) / math.sqrt(dim)).float()
+    c = torch.from_numpy(gen.uniform(-1.0, 1.0, CRITIC_WIDTH)).float()
     out = torch.zeros_like(targets)
     for fit in (first_half, ~first_half):
         if not bool(fit.any()) or bool(fit.all()):
             continue
         mu, sd = obs[fit].mean(dim=0), obs[fit].std(dim=0, unbiased=False)
         sd = torch.where(sd > 1e-8, sd, torch.ones_like(sd))
-        feats = torch.tanh(((obs - mu) / sd) @ w + c)
+        feats = torch.tanh(((obs - mu) / sd) @ w + c).double()  # features in float32, regression in float64
         f_fit, y = feats[fit], targets[fit]
         f_mean, y_mean = f_fit.mean(dim=0), y.mean(dim=0)
         fc = f_fit - f_mean
@@ -250,21 +282,35 @@ def crossfit_values(obs: Tensor, targets: Tensor, first_half: Tensor, gen: np.ra
 # ---- one run's probe -----------------------------------------------------------------------------------------------
 @dataclass
 class PoolDirections:
-    """Every estimator's update direction on each of the K batches of one run's pool, and what the rows need."""
+    """Every estimator's update direction on each of the K batches of one run's pool, at β = 0, and ∇H̄_k: the
+    direction of an estimator at β is base + β·entropy_grads (the rows are `estimator_grid(betas, N)`)."""
 
-    estimators: list[Estimator]
-    directions: np.ndarray  # [E, K, P] float64: d_k per estimator (including its β∇H̄_k)
-    entropy_grads: np.ndarray  # [K, P] float64: ∇H̄_k (zeros when the run's β is 0)
-    scales: list[float]  # per estimator: the reference scale c (1/σ of what its normalization divides by; else 1)
-    critics: list[str]  # per estimator: "run", "crossfit" or ""
+    base: list[Estimator]  # the estimators at β = 0
+    directions: np.ndarray  # [E₀, K, P] float64: (1/L_k) Σ_{i∈k} Σ_t w ψ per estimator
+    entropy_grads: np.ndarray  # [K, P] float64: ∇θ H̄_k
+    betas: list[float]  # the entropy levels of the rows: 0 and the run's β
+    scales: list[float]  # per base estimator: the reference scale c (1/σ of what its normalization divides by; else 1)
+    critics: list[str]  # per base estimator: "run", "crossfit" or ""
     n_episodes: int  # N, episodes per batch
     pool_steps: int  # valid steps in the pool
 
-    def reference(self, j: int) -> np.ndarray:
-        """[K, P]: the reference for estimator j on each batch: c·(U's policy-gradient part) + β∇H̄_k."""
-        e = self.estimators[j]
-        u0 = self.estimators.index(reference_of(self.n_episodes))
-        return self.scales[j] * self.directions[u0] + e.entropy_coef * self.entropy_grads
+    def statistics(self) -> dict[str, np.ndarray]:
+        """The probe statistics of every row [len(betas) × E₀], from Gram matrices: with d = d₀ + βH and
+        u = c·U₀ + βH (U₀ the reference at β = 0), every Gram combines d₀d₀ᵀ, d₀U₀ᵀ, d₀Hᵀ, U₀U₀ᵀ, U₀Hᵀ and HHᵀ."""
+        d0, h = self.directions, self.entropy_grads
+        u0 = d0[self.base.index(reference_of(self.n_episodes))]
+        t = np.swapaxes
+        dd, du, dh = d0 @ t(d0, 1, 2), d0 @ u0.T, d0 @ h.T  # [E₀, K, K]
+        uu, uh, hh = u0 @ u0.T, u0 @ h.T, h @ h.T  # [K, K]
+        c = np.asarray(self.scales)[:, None, None]
+        out: dict[str, list[np.ndarray]] = {name: [] for name in STATISTICS}
+        for b in self.betas:
+            g_dd = dd + b * (dh + t(dh, 1, 2)) + b * b * hh
+            g_du = c * du + b * dh + c * b * uh.T + b * b * hh
+            g_uu = c * c * uu + c * b * (uh + uh.T) + b * b * hh
+            for name, v in gram_statistics(g_dd, g_du, g_uu).items():
+                out[name].append(v)
+        return {name: np.concatenate(v) for name, v in out.items()}
 
 
 def _std(x: Tensor) -> float:
@@ -316,7 +362,13 @@ def pool_directions(cfg: RunConfig, head: Head, activation: str, pol: Sequence[T
     ones = Estimator("", "ones", "", 0.0)  # Σ_t ψ: the score direction the optimal baseline subtracts
     w_rows[ones] = torch.ones(rows_obs.shape[0])
     order = [*weighted, ones]
-    weights = torch.stack([w_rows[e] for e in order]).float()  # [E_w, S]
+    weights = torch.stack([w_rows[e] for e in order]).double()  # [E_w, S]
+    # every weight row is (exactly, by construction) a combination of these, batch by batch: the return signals, their
+    # per-step batch means (mean/loo baselines), the mask and its per-step batch mean (standardization shifts), values
+    fm = mask.to(rtg.dtype)
+    basis = torch.stack([x[mask] for x in (signal["full"], est.mean_baseline(signal["full"], mask), rtg,
+                                           est.mean_baseline(rtg, mask), fm, est.mean_baseline(fm, mask))]
+                        + [values[kind] for kind in sorted(values)]).double()
 
     # 2. one pass over the batches: scores in factored form, contracted with every weight row
     beta = cfg.entropy_coef
@@ -326,20 +378,17 @@ def pool_directions(cfg: RunConfig, head: Head, activation: str, pol: Sequence[T
     for k in range(k_batches):
         lo, hi = bounds[k], bounds[k + 1]
         sc, h = layer_scores(head, activation, pol, rows_obs[lo:hi], rows_act[lo:hi], entropy=beta > 0)
-        step = max(16, CHUNK_FLOATS // (weights.shape[0] * max(a.shape[1] for a in sc.inputs)))
-        acc = sum(LayerScores([a[i:i + step] for a in sc.inputs], [d[i:i + step] for d in sc.deltas]).contract(
-            weights[:, lo + i: lo + min(i + step, hi - lo)]) for i in range(0, hi - lo, step))
-        dirs_w.append(acc / n)
+        dirs_w.append(sc.contract_in_span(weights[:, lo:hi], basis[:, lo:hi]) / (hi - lo))  # the trainer's 1/L_k
         h_grads.append(h if h is not None else torch.zeros(sc.num_params))
-        m_k = mask_pool[k * n: (k + 1) * n]
-        s_ep.append(sc.episode_sums(m_k))
-        a_ep.append(sc.episode_sums(m_k, g_rtg[lo:hi]))
-    d_w = torch.stack(dirs_w, dim=1).double()  # [E_w, K, P]
+        s_k, a_k = sc.episode_sums(mask_pool[k * n: (k + 1) * n], [None, g_rtg[lo:hi]])
+        s_ep.append(s_k)
+        a_ep.append(a_k)
+    d_w = torch.stack(dirs_w, dim=1)  # [E_w, K, P] float64
     h_grad = torch.stack(h_grads).double()  # [K, P]
     s_ep, a_ep = torch.cat(s_ep).double(), torch.cat(a_ep).double()  # [K·N, P]
     index = {e: j for j, e in enumerate(order)}
 
-    # 3. the optimal constant baseline, cross-fitted between the halves: d = d_{returns/none/none} − b*·(1/N)Σ_t ψ
+    # 3. the optimal constant baseline, cross-fitted between the halves: d = d_{returns/none/none} − b*·(1/L_k)Σ ψ
     g0 = rtg[..., 0].reshape(-1).double()  # G₀ per episode [K·N]
     s_sq = (s_ep * s_ep).sum(dim=1)
     in_first = torch.arange(m_total) < half
@@ -353,17 +402,14 @@ def pool_directions(cfg: RunConfig, head: Head, activation: str, pol: Sequence[T
             b[apply] = float(sa[fit].sum() / den) if den > 0 else 0.0
         b_star[ret] = b
 
-    # 4. the rows: every estimator at β = 0 and at the run's own β
-    betas = [0.0] if beta == 0 else [0.0, beta]
-    ests, dirs, scales, critics = [], [], [], []
-    for e in estimator_grid(betas, n):
-        e0 = Estimator(e.returns, e.baseline, e.normalize, 0.0)
+    # 4. every estimator at β = 0; the rows at the run's own β add β∇H̄_k
+    base = estimator_grid([0.0], n)
+    dirs, scales, critics = [], [], []
+    for e in base:
         if e.baseline == OPTIMAL:
-            d = d_w[index[Estimator(e.returns, "none", "none", 0.0)]] - b_star[e.returns] * d_w[index[ones]]
+            dirs.append(d_w[index[Estimator(e.returns, "none", "none", 0.0)]] - b_star[e.returns] * d_w[index[ones]])
         else:
-            d = d_w[index[e0]]
-        ests.append(e)
-        dirs.append(d + e.entropy_coef * h_grad if e.entropy_coef > 0 else d)
+            dirs.append(d_w[index[e]])
         if e.normalize == "returns":
             scales.append(1.0 / (_std(w_rows[Estimator(e.returns, "none", "none", 0.0)]) + est.EPS))
         elif e.normalize == "advantages":
@@ -374,21 +420,24 @@ def pool_directions(cfg: RunConfig, head: Head, activation: str, pol: Sequence[T
             critics.append("run" if (e.returns, e.normalize == "returns") == own_kind else "crossfit")
         else:
             critics.append("crossfit" if e.baseline == OPTIMAL else "")
-    return PoolDirections(ests, torch.stack(dirs).numpy(), h_grad.numpy(), scales, critics, n, int(bounds[-1]))
+    betas = [0.0] if beta == 0 else [0.0, beta]
+    return PoolDirections(base, torch.stack(dirs).numpy(), h_grad.numpy(), betas, scales, critics, n,
+                          int(bounds[-1]))
 
 
 def probe_rows(cfg: RunConfig, update: int, env_steps: int, pool: PoolDirections) -> list[dict[str, Any]]:
-    """probes.csv rows of one run at one checkpoint (DESIGN.md columns, then `reference_scale`, `critic`,
-    `pool_steps`)."""
+    """probes.csv rows of one run at one checkpoint, in `estimator_grid` order (DESIGN.md columns, then
+    `reference_scale`, `critic`, `pool_steps`)."""
+    stats = pool.statistics()
     rows = []
-    for j, e in enumerate(pool.estimators):
-        stats = probe_statistics(pool.directions[j], pool.reference(j))
+    for j, e in enumerate(estimator_grid(pool.betas, pool.n_episodes)):
+        b = j % len(pool.base)
         rows.append({"run_id": cfg.run_id, "update": int(update), "env_steps": int(env_steps),
                      "estimator": e.label, "returns": e.returns, "baseline": e.baseline, "normalize": e.normalize,
                      "entropy_coef": float(e.entropy_coef), "n_episodes": pool.n_episodes,
-                     "k_batches": int(pool.directions.shape[1]), **stats,
-                     "is_trained_estimator": e.trained_by(cfg), "reference_scale": float(pool.scales[j]),
-                     "critic": pool.critics[j], "pool_steps": pool.pool_steps})
+                     "k_batches": int(pool.directions.shape[1]), **{k: float(v[j]) for k, v in stats.items()},
+                     "is_trained_estimator": e.trained_by(cfg), "reference_scale": float(pool.scales[b]),
+                     "critic": pool.critics[b], "pool_steps": pool.pool_steps})
     return rows
 
 
