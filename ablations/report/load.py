@@ -26,7 +26,7 @@ class ReportError(ValueError):
 RUN_COLUMNS = ["run_id", "status", "env_steps", "updates", "final_return", "seed"]
 CURVE_COLUMNS = ["run_id", "update", "env_steps", "episodes", "return_mean", "return_std", "length_mean",
                  "policy_loss", "value_loss", "entropy", "grad_norm"]
-PROBE_COLUMNS = ["run_id", "update", "env_steps", "estimator", "returns", "baseline", "normalize", "entropy_coef",
+PROBE_COLUMNS = ["run_id", "update", "env_steps", "returns", "baseline", "normalize", "entropy_coef",
                  "n_episodes", "k_batches", "total_var", "mean_sq_norm", "snr", "cos_to_reference", "pairwise_cos",
                  "bias_sq_norm", "is_trained_estimator"]
 TIMING_COLUMNS = ["run_id", "wall_s"]
@@ -240,9 +240,12 @@ def load_results(results_dir: str | Path) -> Results:
     runs["config"] = [config_label(r, factors) for r in runs[factors].to_dict("records")] if factors else "all"
     reference, note = choose_reference(runs, factors, levels, manifest)
     if probes is not None:
-        probes = probes.assign(run_id=probes["run_id"].astype(str),
-                               **{f: format_column(probes[f]) for f in ("returns", "baseline", "normalize", "entropy_coef")},
-                               estimator=probes["estimator"].astype(str))
+        fields = ("returns", "baseline", "normalize", "entropy_coef")
+        probes = probes.assign(run_id=probes["run_id"].astype(str), **{f: format_column(probes[f]) for f in fields})
+        # the label is optional: without it, build "returns/baseline/normalize/entropy_coef" from the settings
+        probes["estimator"] = (probes["estimator"].astype(str) if "estimator" in probes.columns
+                               else probes["returns"] + "/" + probes["baseline"] + "/" + probes["normalize"] + "/"
+                               + probes["entropy_coef"])
     if timings is not None:
         timings = timings.assign(run_id=timings["run_id"].astype(str))
     study = str(study_spec(manifest).get("name") or (runs["study"].dropna().astype(str).iloc[0]

@@ -1,0 +1,52 @@
+"""plots: each figure function draws from computed tables; saving writes PNG + SVG without timestamps."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ablations.report import plots
+
+
+def _bands() -> pd.DataFrame:
+    x = np.linspace(100, 1000, 10)
+    return pd.concat([pd.DataFrame({"factor": "returns", "level": lv, "env_steps": x, "mean": x / 10 + k,
+                                    "ci_low": x / 10 + k - 5, "ci_high": x / 10 + k + 5})
+                      for k, lv in enumerate(["full", "rtg"])], ignore_index=True)
+
+
+def test_learning_curves_draw_the_given_bands(tmp_path: Path) -> None:
+    fig = plots.learning_curves(_bands(), {"returns": ["full", "rtg"]})
+    ax = fig.axes[0]
+    assert ax.get_xlabel() == "environment steps" and ax.get_ylabel() == "episode return"
+    np.testing.assert_allclose(ax.lines[0].get_ydata(), _bands()["mean"][:10])
+    assert len(ax.collections) == 2  # one CI band per level, exactly the table's
+    paths = plots.save(fig, tmp_path, "curves")
+    assert [p.suffix for p in paths] == [".png", ".svg"]
+
+
+def test_save_is_deterministic(tmp_path: Path) -> None:
+    a = plots.save(plots.learning_curves(_bands(), {"returns": ["full", "rtg"]}), tmp_path / "a", "f")
+    b = plots.save(plots.learning_curves(_bands(), {"returns": ["full", "rtg"]}), tmp_path / "b", "f")
+    assert a[1].read_bytes() == b[1].read_bytes()
+    assert a[0].read_bytes() == b[0].read_bytes()
+    assert b"<dc:date>" not in a[1].read_bytes()
+
+
+def test_config_estimates_marks_reference() -> None:
+    summary = pd.DataFrame({"config": ["a", "b"], "mean": [1.0, 2.0], "ci_low": [0.5, 1.5], "ci_high": [1.5, 2.5]})
+    fig = plots.config_estimates(summary, "a", xlabel="final return")
+    labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert labels == ["config", "reference"]
+    assert fig.axes[0].get_xlabel() == "final return"
+
+
+def test_gradient_variance_uses_log_scale() -> None:
+    rows = [dict(metric=m, estimator=f"{r}/none/none/0", returns=r, baseline="none", normalize="none",
+                 entropy_coef="0", env_steps=s, mean=v, ci_low=v / 2, ci_high=v * 2)
+            for m in ("total_var", "snr") for r in ("full", "rtg") for s, v in ((0, 10.0), (100, 5.0))]
+    fig = plots.gradient_variance(pd.DataFrame(rows))
+    assert all(ax.get_yscale() == "log" for ax in fig.axes)
+    assert fig.axes[0].get_xlabel() == "environment steps"
