@@ -129,10 +129,12 @@ def train(
         raise typer.Exit(code=1)
 
 
-from .cli_run import run, status  # noqa: E402 - the study commands live in their own module
+from .cli_eval import eval as eval_command  # noqa: E402 - the other commands live in their own modules
+from .cli_run import run, status  # noqa: E402
 
 app.command()(run)
 app.command()(status)
+app.command(name="eval")(eval_command)
 
 
 def main() -> None:  # pragma: no cover - console entry point

@@ -62,6 +62,9 @@ class CohortEnv(Protocol):
 
 
 def _registered(env_id: str) -> gym.envs.registration.EnvSpec:
+    from .preprocess import ensure_registered  # ALE ids register on first use; Box2D imports quietly
+
+    ensure_registered(env_id)
     try:
         return gym.spec(env_id)
     except Exception as exc:  # gymnasium raises several error types (NameNotFound, VersionNotFound, ...)
