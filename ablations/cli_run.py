@@ -85,7 +85,9 @@ def run(
     except KeyboardInterrupt:
         console.print(f"interrupted: finished cohorts are saved in {out}; run the same command again to resume")
         raise typer.Exit(130) from None
-    _print_summary(console, summary, retry_hint=_retry_command(study, out))
+    extra = f" --executor {executor.value}" if executor is not ExecutorName.local else ""
+    extra += f" --address {address}" if address else ""
+    _print_summary(console, summary, retry_hint=f"ablations run {study} --out {out}{extra} --retry-failed")
     if summary.counts["failed"]:
         raise typer.Exit(1)
 
@@ -115,10 +117,6 @@ def _print_summary(console: Console, summary: StudySummary, retry_hint: str | No
         console.print(table)
         if retry_hint:
             console.print(f"to redo only the failed runs: {retry_hint}")
-
-
-def _retry_command(study: str, out: Path) -> str:
-    return f"ablations run {study} --out {out} --retry-failed"
 
 
 def _print_plan(console: Console, study: Study, configs: list, todo: list, out: Path) -> None:
