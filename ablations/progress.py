@@ -61,16 +61,22 @@ class Progress:
 NullProgress = Progress
 
 
+def si(x: float) -> str:
+    """1234567 → '1.23M' (compact counts for the progress line)."""
+    for unit, scale in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if abs(x) >= scale:
+            return f"{x / scale:.3g}{unit}"
+    return f"{x:.0f}"
+
+
 class RichProgress(Progress):
     """A rich progress bar on `console`."""
 
     def __init__(self, console: Console | None = None, description: str = "training") -> None:
         super().__init__()
         self.bar = RichBar(
-            TextColumn("[bold]{task.description}"), BarColumn(), TaskProgressColumn(),
-            TextColumn("{task.completed:,.0f}/{task.total:,.0f} env steps"),
-            TextColumn("{task.fields[rate]}"), TimeRemainingColumn(),
-            TextColumn("runs: {task.fields[runs]}"),
+            TextColumn("[bold]{task.description}"), BarColumn(bar_width=16), TaskProgressColumn(),
+            TextColumn("{task.fields[steps]}"), TimeRemainingColumn(), TextColumn("{task.fields[runs]}"),
             console=console, transient=False,
         )
         self.description = description
@@ -79,17 +85,18 @@ class RichProgress(Progress):
     def start(self, todo: Sequence[Cohort], *, done_runs: int, total_runs: int) -> None:
         self.bar.start()
         self.task = self.bar.add_task(self.description, total=max(1, sum(c.env_steps for c in todo)),
-                                      rate="", runs="")
+                                      steps="", runs="")
         super().start(todo, done_runs=done_runs, total_runs=total_runs)
 
     def refresh(self) -> None:
         if self.task is None:
             return
         elapsed = max(1e-9, time.monotonic() - self.t0)
-        runs = f"{self.done} done, {self.failed} failed"
+        done = self.completed_steps
+        runs = f"runs {self.done}/{self.total_runs} done, {self.failed} failed"
         runs += f", {self.diverged} diverged" if self.diverged else ""
-        self.bar.update(self.task, completed=self.completed_steps,
-                        rate=f"{self.completed_steps / elapsed:,.0f} steps/s", runs=f"{runs} / {self.total_runs}")
+        self.bar.update(self.task, completed=done, runs=runs,
+                        steps=f"{si(done)}/{si(self.total_steps)} steps {si(done / elapsed)}/s")
 
     def stop(self) -> None:
         self.refresh()
