@@ -176,6 +176,9 @@ class LocalExecutor:
                     except BrokenProcessPool as exc:
                         raise ExecutorError(f"a worker process died ({exc}); finished cohorts are saved: run the "
                                             "same command again to resume") from None
+                    except Exception as exc:  # noqa: BLE001 - outside any run (e.g. an import): stop the study
+                        raise ExecutorError(f"cohort {futures[fut].id} could not run: {type(exc).__name__}: "
+                                            f"{exc}") from exc
             finished = True
         finally:
             if not finished:  # interrupted or failed: stop the workers now rather than finish their cohorts
@@ -244,7 +247,12 @@ class RayExecutor:
                 done, pending = ray.wait(pending, num_returns=1, timeout=0.2)
                 _drain_ray(progress_queue, on_progress)
                 for ref in done:
-                    yield ray.get(ref)
+                    try:
+                        result = ray.get(ref)
+                    except ray.exceptions.RayError as exc:
+                        raise ExecutorError(f"cohort {refs[ref].id} failed on Ray ({type(exc).__name__}: {exc}); "
+                                            "finished cohorts are saved: run the same command again to resume") from exc
+                    yield result
         finally:
             if owns:
                 ray.shutdown()

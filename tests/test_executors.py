@@ -102,3 +102,10 @@ def test_auto_cohort_size_keeps_every_worker_busy() -> None:
     assert auto_cohort_size(1440, 8) == 64
     assert auto_cohort_size(3, 8) == 1
     assert auto_cohort_size(100, None) == 64
+
+
+def test_pool_error_outside_a_run_is_an_executor_error(tmp_path: Path) -> None:
+    study = fake_study()
+    with pytest.raises(ExecutorError, match="could not run: ModuleNotFoundError"):
+        run_study(study, tmp_path, LocalExecutor(workers=2, trainer="tests.no_such_module:train"))
+    assert not (tmp_path / "cohorts").exists()
