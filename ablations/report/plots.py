@@ -157,9 +157,11 @@ def interactions(margins: pd.DataFrame, levels: dict[str, list[str]], *, ylabel:
 def gradient_variance(summary: pd.DataFrame, *, metrics: Sequence[str] = ("total_var", "snr")) -> plt.Figure:
     """Gradient variance and SNR vs env steps (log y), columns = normalize, colour = baseline, line style = returns.
 
-    With several entropy coefficients only the smallest is drawn (the caption says so).
+    With several entropy coefficients only the smallest is drawn (the title says so). Checkpoints probed in fewer
+    than half of the runs (late updates that only some runs reach) are left out: their means are from few runs.
     """
     s = summary[summary["metric"].isin(metrics)]
+    s = s[s["n"] >= 0.5 * s.groupby(["estimator", "metric"])["n"].transform("max")]
     ent = sorted(s["entropy_coef"].unique(), key=float)
     s = s[s["entropy_coef"] == ent[0]]
     norms, baselines, returns = (_axis_order(name, s[name]) for name in ("normalize", "baseline", "returns"))
@@ -180,8 +182,11 @@ def gradient_variance(summary: pd.DataFrame, *, metrics: Sequence[str] = ("total
                               style=LINESTYLES[returns.index(r) % len(LINESTYLES)])
                 ax.set_yscale("log")
                 ax.set(title=f"normalize={nz}", xlabel="environment steps", ylabel=labels.get(m, m))
-                if i == 0 and j == 0:
-                    ax.legend(title="baseline, returns", fontsize=7)
+        handles = {}
+        for ax in axes.flat:
+            for h, lab in zip(*ax.get_legend_handles_labels()):
+                handles.setdefault(lab, h)
+        fig.legend(list(handles.values()), list(handles), title="baseline, returns", loc="outside right upper")
     fig.suptitle(f"Gradient-estimator statistics across runs (entropy_coef={ent[0]}; 95% bootstrap CI)")
     return fig
 
