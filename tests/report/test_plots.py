@@ -45,7 +45,7 @@ def test_config_estimates_marks_reference() -> None:
 
 def test_gradient_variance_uses_log_scale() -> None:
     rows = [dict(metric=m, estimator=f"{r}/none/none/0", returns=r, baseline="none", normalize="none",
-                 entropy_coef="0", env_steps=s, mean=v, ci_low=v / 2, ci_high=v * 2)
+                 entropy_coef="0", env_steps=s, n=10, mean=v, ci_low=v / 2, ci_high=v * 2)
             for m in ("total_var", "snr") for r in ("full", "rtg") for s, v in ((0, 10.0), (100, 5.0))]
     fig = plots.gradient_variance(pd.DataFrame(rows))
     assert all(ax.get_yscale() == "log" for ax in fig.axes)
