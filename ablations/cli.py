@@ -139,3 +139,7 @@ app.command(name="eval")(eval_command)
 
 def main() -> None:  # pragma: no cover - console entry point
     app()
+
+
+if __name__ == "__main__":  # pragma: no cover - `python -m ablations.cli`
+    main()
