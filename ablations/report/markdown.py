@@ -133,12 +133,16 @@ def _tables_section(rep: "Report") -> list[str]:
         c = _with_ci(c)
         title = "All pairs" if rep.all_pairs else f"Each config vs the reference `{ref}`"
         for metric in [m for m in ("final_return", "auc") if m in rep.metrics]:
+            shown = c[c["metric"] == metric]
+            if rep.all_pairs:  # up to 1,128 pairs: show the smallest p_holm first, the rest stay in the CSV
+                shown = shown.sort_values(["p_holm", "config", "reference"], kind="stable")
             lines += [f"### {title}: {METRICS[metric][0].split(' (')[0]}", "",
-                      md_table(c[c["metric"] == metric],
+                      md_table(shown,
                                {"config": "config", "reference": "vs", "diff": "difference", "_ci": "95% CI",
                                 "p_welch": "p (Welch)", "p_holm": "p_holm", "p_mwu_holm": "p_holm (MWU)",
                                 "hedges_g": "Hedges' g", "prob_improvement": "P(improve)"},
-                               {"p_welch": _p, "p_holm": _p, "p_mwu_holm": _p}), ""]
+                               {"p_welch": _p, "p_holm": _p, "p_mwu_holm": _p},
+                               max_rows=60 if rep.all_pairs else None), ""]
     e = t["effects"]
     if len(e):
         main = _with_ci(e[e["kind"] == "main"])

@@ -75,3 +75,10 @@ def test_default_out_dir_and_threshold_option(make_results: Callable[..., Path],
     threshold = pd.read_csv(tmp_path / "report" / "mystudy" / "tables" / "threshold.csv")
     assert threshold["frac_reached"].max() > 0
     assert "threshold from the --threshold option" in readme.read_text()
+
+
+def test_all_pairs(make_results: Callable[..., Path], tmp_path: Path) -> None:
+    readme = build_report(make_results(), tmp_path / "out", n_resamples=300, all_pairs=True, figures=False)
+    comparisons = pd.read_csv(tmp_path / "out" / "tables" / "comparisons.csv")
+    assert len(comparisons[comparisons["metric"] == "final_return"]) == 6  # 4 configs → 6 pairs
+    assert "### All pairs: final return" in readme.read_text()
