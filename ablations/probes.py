@@ -160,8 +160,8 @@ def probe_statistics(d: np.ndarray, u: np.ndarray) -> dict[str, Any]:
     d, u = np.asarray(d, dtype=np.float64), np.asarray(u, dtype=np.float64)
     if d.ndim < 2 or d.shape != u.shape or d.shape[-2] < 2:
         raise ValueError(f"expected two [..., K, P] arrays with K >= 2, got {d.shape} and {u.shape}")
-    t = np.swapaxes
-    out = gram_statistics(d @ t(d, -1, -2), d @ t(u, -1, -2), u @ t(u, -1, -2))
+    dt, ut = torch.from_numpy(d), torch.from_numpy(u)
+    out = gram_statistics(*((a @ b.transpose(-1, -2)).numpy() for a, b in ((dt, dt), (dt, ut), (ut, ut))))
     return {name: float(out[name]) if d.ndim == 2 else out[name] for name in STATISTICS}
 
 
@@ -206,9 +206,25 @@ class LayerScores:
         out[far] += g[q.shape[1]:]
         return out
 
+    def rows(self, lo: int, hi: int) -> "LayerScores":
+        return LayerScores([a[lo:hi] for a in self.inputs], [d[lo:hi] for d in self.deltas])
+
     def episode_sums(self, mask: Tensor, ws: Sequence[Tensor | None]) -> list[Tensor]:
         """For each weighting w in ws ([S], or None = 1): Σ_t w_{i,t} ψ_{i,t} per episode → [M, P]; rows are in
-        (episode, step) order of mask [M, T]."""
+        (episode, step) order of mask [M, T]. Per layer a batched Aᵢᵀ Δᵢ over episodes, in chunks of episodes."""
+        lengths = mask.sum(dim=1)
+        offsets = [0, *torch.cumsum(lengths, 0).tolist()]
+        widest = max(a.shape[1] for a in self.inputs)
+        per = max(1, CHUNK_FLOATS // max(1, mask.shape[1] * widest))
+        chunks = []
+        for e0 in range(0, mask.shape[0], per):
+            e1 = min(e0 + per, mask.shape[0])
+            lo, hi = offsets[e0], offsets[e1]
+            m = mask[e0:e1, : int(lengths[e0:e1].max())]
+            chunks.append(self.rows(lo, hi)._padded_sums(m, [None if w is None else w[lo:hi] for w in ws]))
+        return [torch.cat([c[j] for c in chunks]) for j in range(len(ws))]
+
+    def _padded_sums(self, mask: Tensor, ws: Sequence[Tensor | None]) -> list[Tensor]:
         out: list[list[Tensor]] = [[] for _ in ws]
         for a, d in zip(self.inputs, self.deltas):
             a_pad = a.new_zeros(*mask.shape, a.shape[1])
@@ -230,27 +246,25 @@ class LayerScores:
 
 
 def layer_scores(head: Head, activation: str, params: Sequence[Tensor], obs: Tensor, actions: Tensor,
-                 entropy: bool = False) -> tuple[LayerScores, Tensor | None]:
+                 entropy: bool = False) -> tuple[LayerScores, LayerScores | None]:
     """Per-step scores of rows obs [S, D], actions [S(, A)] at one run's `params` (no run dimension), by one backward
     pass: each row's log π depends on its own row only, so ∂(Σ_s log π_s)/∂z_{l,s} = ∂log π_s/∂z_{l,s}. The forward is
-    `nets.forward_single`'s, step by step. With `entropy`, also ∇θ of the mean entropy over the rows → [P]."""
+    `nets.forward_single`'s, layer by layer. With `entropy`, also the per-step entropy gradients ∇θ H(π(·|s)), in the
+    same factored form."""
     act = ACTIVATIONS[activation]
-    ps = [p.detach().requires_grad_(entropy) for p in params]
+    ps = [p.detach() for p in params]
     n_layers = len(ps) // 2
     x, inputs, pre = obs, [], []
     for li in range(n_layers):
         inputs.append(x.detach())
-        z = x @ ps[2 * li] + ps[2 * li + 1]
-        if not entropy:
-            z.requires_grad_(True)
+        z = (x @ ps[2 * li] + ps[2 * li + 1]).requires_grad_(True) if li == 0 else x @ ps[2 * li] + ps[2 * li + 1]
         pre.append(z)
         x = act(z) if li < n_layers - 1 else z
     deltas = torch.autograd.grad(head.log_prob(x, actions).sum(), pre, retain_graph=entropy)
-    h_grad = None
+    h_scores = None
     if entropy:
-        gs = torch.autograd.grad(head.entropy(x).sum() / max(obs.shape[0], 1), ps)
-        h_grad = torch.cat([g.reshape(-1) for g in gs])
-    return LayerScores(inputs, [d.detach() for d in deltas]), h_grad
+        h_scores = LayerScores(inputs, list(torch.autograd.grad(head.entropy(x).sum(), pre)))
+    return LayerScores(inputs, list(deltas)), h_scores
 
 
 # ---- the cross-fitted critic ---------------------------------------------------------------------------------------
@@ -297,11 +311,12 @@ class PoolDirections:
     def statistics(self) -> dict[str, np.ndarray]:
         """The probe statistics of every row [len(betas) × E₀], from Gram matrices: with d = d₀ + βH and
         u = c·U₀ + βH (U₀ the reference at β = 0), every Gram combines d₀d₀ᵀ, d₀U₀ᵀ, d₀Hᵀ, U₀U₀ᵀ, U₀Hᵀ and HHᵀ."""
-        d0, h = self.directions, self.entropy_grads
+        d0, h = torch.from_numpy(self.directions), torch.from_numpy(self.entropy_grads)  # torch: one thread, BLAS
         u0 = d0[self.base.index(reference_of(self.n_episodes))]
+        dd, du, dh = (torch.bmm(d0, d0.transpose(1, 2)).numpy(), (d0 @ u0.T).numpy(),
+                      (d0 @ h.T).numpy())  # [E₀, K, K]
+        uu, uh, hh = (u0 @ u0.T).numpy(), (u0 @ h.T).numpy(), (h @ h.T).numpy()  # [K, K]
         t = np.swapaxes
-        dd, du, dh = d0 @ t(d0, 1, 2), d0 @ u0.T, d0 @ h.T  # [E₀, K, K]
-        uu, uh, hh = u0 @ u0.T, u0 @ h.T, h @ h.T  # [K, K]
         c = np.asarray(self.scales)[:, None, None]
         out: dict[str, list[np.ndarray]] = {name: [] for name in STATISTICS}
         for b in self.betas:
@@ -370,22 +385,18 @@ def pool_directions(cfg: RunConfig, head: Head, activation: str, pol: Sequence[T
                                            est.mean_baseline(rtg, mask), fm, est.mean_baseline(fm, mask))]
                         + [values[kind] for kind in sorted(values)]).double()
 
-    # 2. one pass over the batches: scores in factored form, contracted with every weight row
+    # 2. the scores of the whole pool in factored form; per batch, one contraction with every weight row
     beta = cfg.entropy_coef
     mask_pool = pool.mask[0]
-    g_rtg = rtg[mask].float()
-    dirs_w, h_grads, s_ep, a_ep = [], [], [], []
-    for k in range(k_batches):
-        lo, hi = bounds[k], bounds[k + 1]
-        sc, h = layer_scores(head, activation, pol, rows_obs[lo:hi], rows_act[lo:hi], entropy=beta > 0)
-        dirs_w.append(sc.contract_in_span(weights[:, lo:hi], basis[:, lo:hi]) / (hi - lo))  # the trainer's 1/L_k
-        h_grads.append(h if h is not None else torch.zeros(sc.num_params))
-        s_k, a_k = sc.episode_sums(mask_pool[k * n: (k + 1) * n], [None, g_rtg[lo:hi]])
-        s_ep.append(s_k)
-        a_ep.append(a_k)
-    d_w = torch.stack(dirs_w, dim=1)  # [E_w, K, P] float64
-    h_grad = torch.stack(h_grads).double()  # [K, P]
-    s_ep, a_ep = torch.cat(s_ep).double(), torch.cat(a_ep).double()  # [K·N, P]
+    sc, sc_h = layer_scores(head, activation, pol, rows_obs, rows_act, entropy=beta > 0)
+    lengths = torch.tensor([bounds[k + 1] - bounds[k] for k in range(k_batches)], dtype=torch.float64)[:, None]
+    d_w = torch.stack([sc.rows(lo, hi).contract_in_span(weights[:, lo:hi], basis[:, lo:hi])
+                       for lo, hi in zip(bounds[:-1], bounds[1:])], dim=1) / lengths  # [E_w, K, P]: the trainer's 1/L_k
+    s_ep, a_ep = (x.double() for x in sc.episode_sums(mask_pool, [None, rtg[mask].float()]))  # [K·N, P]
+    if sc_h is not None:  # ∇θ H̄_k: the per-step entropy gradients averaged over batch k's valid steps
+        h_grad = sc_h.episode_sums(mask_pool, [None])[0].double().reshape(k_batches, n, -1).sum(dim=1) / lengths
+    else:
+        h_grad = torch.zeros(k_batches, sc.num_params, dtype=torch.float64)
     index = {e: j for j, e in enumerate(order)}
 
     # 3. the optimal constant baseline, cross-fitted between the halves: d = d_{returns/none/none} − b*·(1/L_k)Σ ψ
