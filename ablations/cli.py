@@ -129,6 +129,30 @@ def train(
         raise typer.Exit(code=1)
 
 
+@app.command()
+def report(
+    results_dir: Annotated[Path, typer.Argument(help="A results directory (results/<study>).")],
+    out: Annotated[Optional[Path], typer.Option(help="Output directory [default: report/<study name>].")] = None,
+    seed: Annotated[Optional[int], typer.Option(
+        min=0, help="Seed of every bootstrap [default: the manifest's study.report.seed, else 0].")] = None,
+    resamples: Annotated[int, typer.Option(min=100, help="Bootstrap resamples per interval.")] = 10_000,
+    all_pairs: Annotated[bool, typer.Option(
+        "--all-pairs", help="Compare every pair of configs, not only each config vs the reference.")] = False,
+    threshold: Annotated[Optional[float], typer.Option(
+        help="Return threshold for 'env steps to threshold' [default: the manifest's study.report.threshold, "
+             "else 475 for CartPole, else the 75th percentile of final returns].")] = None,
+) -> None:
+    """Turn a results directory into tables, figures and a markdown report (report/<study>/README.md)."""
+    from .report import ReportError, build_report
+
+    try:
+        readme = build_report(results_dir, out, seed=seed, n_resamples=resamples, all_pairs=all_pairs,
+                              threshold=threshold)
+    except (ReportError, ValueError) as exc:
+        raise fail(exc) from None
+    typer.echo(str(readme))
+
+
 from .cli_eval import eval as eval_command  # noqa: E402 - the other commands live in their own modules
 from .cli_run import run, status  # noqa: E402
 
