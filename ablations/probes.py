@@ -211,30 +211,33 @@ class LayerScores:
 
     def episode_sums(self, mask: Tensor, ws: Sequence[Tensor | None]) -> list[Tensor]:
         """For each weighting w in ws ([S], or None = 1): Σ_t w_{i,t} ψ_{i,t} per episode → [M, P]; rows are in
-        (episode, step) order of mask [M, T]. Per layer a batched Aᵢᵀ Δᵢ over episodes, in chunks of episodes."""
+        (episode, step) order of mask [M, T]. Episodes are grouped by length, so that per layer each group is one
+        batched Aᵢᵀ Δᵢ without padding."""
         lengths = mask.sum(dim=1)
-        offsets = [0, *torch.cumsum(lengths, 0).tolist()]
-        widest = max(a.shape[1] for a in self.inputs)
-        per = max(1, CHUNK_FLOATS // max(1, mask.shape[1] * widest))
-        chunks = []
-        for e0 in range(0, mask.shape[0], per):
-            e1 = min(e0 + per, mask.shape[0])
-            lo, hi = offsets[e0], offsets[e1]
-            m = mask[e0:e1, : int(lengths[e0:e1].max())]
-            chunks.append(self.rows(lo, hi)._padded_sums(m, [None if w is None else w[lo:hi] for w in ws]))
-        return [torch.cat([c[j] for c in chunks]) for j in range(len(ws))]
-
-    def _padded_sums(self, mask: Tensor, ws: Sequence[Tensor | None]) -> list[Tensor]:
+        order = torch.argsort(lengths, stable=True)
+        starts = (torch.cumsum(lengths, 0) - lengths).tolist()
+        rows = torch.cat([torch.arange(starts[i], starts[i] + int(lengths[i])) for i in order.tolist()])
+        srt = LayerScores([a[rows] for a in self.inputs], [d[rows] for d in self.deltas])
+        ws = [None if w is None else w[rows] for w in ws]
         out: list[list[Tensor]] = [[] for _ in ws]
-        for a, d in zip(self.inputs, self.deltas):
-            a_pad = a.new_zeros(*mask.shape, a.shape[1])
-            a_pad[mask] = a
-            a_t = a_pad.transpose(1, 2)
-            for j, w in enumerate(ws):
-                d_pad = d.new_zeros(*mask.shape, d.shape[1])
-                d_pad[mask] = d if w is None else d * w.unsqueeze(1)
-                out[j] += [torch.bmm(a_t, d_pad).reshape(mask.shape[0], -1), d_pad.sum(dim=1)]
-        return [torch.cat(parts, dim=1) for parts in out]
+        lo = 0
+        for length, count in zip(*torch.unique_consecutive(lengths[order], return_counts=True)):
+            t, c = int(length), int(count)
+            hi = lo + t * c
+            for a, d in zip(srt.inputs, srt.deltas):
+                a_t = a[lo:hi].reshape(c, t, -1).transpose(1, 2)
+                for j, w in enumerate(ws):
+                    dw = d[lo:hi] if w is None else d[lo:hi] * w[lo:hi].unsqueeze(1)
+                    dw = dw.reshape(c, t, -1)
+                    out[j] += [torch.bmm(a_t, dw).reshape(c, -1), dw.sum(dim=1)]
+            lo = hi
+        n_layers = len(self.inputs)
+        inverse = torch.argsort(order)
+        result = []
+        for parts in out:  # parts: per length group, per layer (weights, bias) → regroup as [M, P]
+            groups = [torch.cat(parts[g: g + 2 * n_layers], dim=1) for g in range(0, len(parts), 2 * n_layers)]
+            result.append(torch.cat(groups)[inverse])
+        return result
 
     def vectors(self) -> Tensor:
         """ψ itself, [S, P] (for tests and small problems: the probes never materialize it)."""
