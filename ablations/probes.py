@@ -71,6 +71,8 @@ if TYPE_CHECKING:  # the engine imports this module lazily; avoid a cycle at imp
 
 #: Target size of one chunk of per-step scores, in floats (rows per chunk = this / number of parameters).
 CHUNK_FLOATS = 1 << 22
+#: Per-episode sums pad episodes of similar length together; padding may add this fraction of rows.
+PAD_SLACK = 0.25
 #: Hidden width of the cross-fitted critic, and its ridge penalty per fitted row.
 CRITIC_WIDTH = 64
 CRITIC_RIDGE = 1e-3
@@ -211,33 +213,45 @@ class LayerScores:
 
     def episode_sums(self, mask: Tensor, ws: Sequence[Tensor | None]) -> list[Tensor]:
         """For each weighting w in ws ([S], or None = 1): Σ_t w_{i,t} ψ_{i,t} per episode → [M, P]; rows are in
-        (episode, step) order of mask [M, T]. Episodes are grouped by length, so that per layer each group is one
-        batched Aᵢᵀ Δᵢ without padding."""
+        (episode, step) order of mask [M, T]. Per layer a batched Aᵢᵀ Δᵢ over episodes, which are sorted by length
+        and grouped so that padding adds at most `PAD_SLACK` of the rows and a group stays within `CHUNK_FLOATS`."""
         lengths = mask.sum(dim=1)
         order = torch.argsort(lengths, stable=True)
         starts = (torch.cumsum(lengths, 0) - lengths).tolist()
         rows = torch.cat([torch.arange(starts[i], starts[i] + int(lengths[i])) for i in order.tolist()])
         srt = LayerScores([a[rows] for a in self.inputs], [d[rows] for d in self.deltas])
         ws = [None if w is None else w[rows] for w in ws]
-        out: list[list[Tensor]] = [[] for _ in ws]
-        lo = 0
-        for length, count in zip(*torch.unique_consecutive(lengths[order], return_counts=True)):
-            t, c = int(length), int(count)
-            hi = lo + t * c
-            for a, d in zip(srt.inputs, srt.deltas):
-                a_t = a[lo:hi].reshape(c, t, -1).transpose(1, 2)
-                for j, w in enumerate(ws):
-                    dw = d[lo:hi] if w is None else d[lo:hi] * w[lo:hi].unsqueeze(1)
-                    dw = dw.reshape(c, t, -1)
-                    out[j] += [torch.bmm(a_t, dw).reshape(c, -1), dw.sum(dim=1)]
-            lo = hi
-        n_layers = len(self.inputs)
+        lens = lengths[order].numpy()
+        offsets = np.concatenate([[0], np.cumsum(lens)])
+        widest = max(a.shape[1] for a in self.inputs)
+        chunks, e0 = [], 0
+        while e0 < len(lens):  # the longest run of episodes from e0 whose padding and size stay within bounds
+            count = np.arange(1, len(lens) - e0 + 1)
+            padded = count * lens[e0:]  # sorted: the last episode of a group is its longest
+            ok = (padded <= (1 + PAD_SLACK) * (offsets[e0 + 1:] - offsets[e0])) & (padded * widest <= CHUNK_FLOATS)
+            e1 = e0 + max(1, int(np.argmin(ok)) if not ok.all() else len(ok))
+            lo, hi = int(offsets[e0]), int(offsets[e1])
+            m = torch.arange(int(lens[e1 - 1])).unsqueeze(0) < torch.from_numpy(lens[e0:e1]).unsqueeze(1)
+            chunks.append(srt.rows(lo, hi)._padded_sums(m, [None if w is None else w[lo:hi] for w in ws]))
+            e0 = e1
         inverse = torch.argsort(order)
-        result = []
-        for parts in out:  # parts: per length group, per layer (weights, bias) → regroup as [M, P]
-            groups = [torch.cat(parts[g: g + 2 * n_layers], dim=1) for g in range(0, len(parts), 2 * n_layers)]
-            result.append(torch.cat(groups)[inverse])
-        return result
+        return [torch.cat([c[j] for c in chunks])[inverse] for j in range(len(ws))]
+
+    def _padded_sums(self, mask: Tensor, ws: Sequence[Tensor | None]) -> list[Tensor]:
+        out: list[list[Tensor]] = [[] for _ in ws]
+        full = bool(mask.all())
+        for a, d in zip(self.inputs, self.deltas):
+            if full:
+                a_t = a.reshape(*mask.shape, -1).transpose(1, 2)
+            else:
+                a_pad = a.new_zeros(*mask.shape, a.shape[1])
+                a_pad[mask] = a
+                a_t = a_pad.transpose(1, 2)
+            d_pad = d.new_zeros(*mask.shape, d.shape[1])
+            for j, w in enumerate(ws):
+                d_pad[mask] = d if w is None else d * w.unsqueeze(1)
+                out[j] += [torch.bmm(a_t, d_pad).reshape(mask.shape[0], -1), d_pad.sum(dim=1)]
+        return [torch.cat(parts, dim=1) for parts in out]
 
     def vectors(self) -> Tensor:
         """ψ itself, [S, P] (for tests and small problems: the probes never materialize it)."""
