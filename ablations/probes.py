@@ -61,7 +61,7 @@ from torch import Tensor
 
 from . import estimators as est
 from .config import AXES, RunConfig
-from .envs import make_cohort_env
+from .envs import CohortEnv, make_cohort_env
 from .nets import ACTIVATIONS, Head, forward_single
 from .rollout import Batch, collect
 from .seeding import draw_seed
@@ -350,11 +350,12 @@ def _std(x: Tensor) -> float:
 
 
 def pool_directions(cfg: RunConfig, head: Head, activation: str, pol: Sequence[Tensor], val: Sequence[Tensor],
-                    pool: Batch, k_batches: int, gen: np.random.Generator) -> PoolDirections:
+                    pool: Batch, k_batches: int, gen: np.random.Generator,
+                    rtg: Tensor | None = None) -> PoolDirections:
     """One run's pool ([1, K·N, T] tensors) → every estimator's direction on each batch (module docstring).
 
     pol/val: the run's own policy and critic parameters (no run dimension); gen: the run's probes stream (for the
-    cross-fitted critic's random layer).
+    cross-fitted critic's random layer); rtg: the pool's reward-to-go on the same grid, if already computed.
     """
     m_total, t_len = pool.mask.shape[1], pool.mask.shape[2]
     if m_total % k_batches:
@@ -374,7 +375,8 @@ def pool_directions(cfg: RunConfig, head: Head, activation: str, pol: Sequence[T
     if own_kind is not None:
         with torch.no_grad():
             values[own_kind] = forward_single(list(val), rows_obs, activation)[:, 0]
-    rtg = est.reward_to_go(rewards, mask, cfg.gamma)  # once; the full return is its first step (as the trainer does)
+    # the reward-to-go once; the full return is its first step (as the trainer does)
+    rtg = est.reward_to_go(rewards, mask, cfg.gamma) if rtg is None else rtg.reshape(shape)
     signal = {"rtg": rtg, "full": rtg[..., :1] * mask}
     w_rows: dict[Estimator, Tensor] = {}
     targets: dict[tuple[str, bool], Tensor] = {}
@@ -470,15 +472,14 @@ def probe_rows(cfg: RunConfig, update: int, env_steps: int, pool: PoolDirections
 
 
 # ---- the engine's hook ---------------------------------------------------------------------------------------------
-def probe_env(cohort: "Cohort", num_envs: int):
-    """The cohort's probe environment (K·N episodes per run), made once and kept on the cohort."""
-    env = getattr(cohort, "probe_env", None)
-    if env is None or env.num_envs != num_envs:
-        if env is not None:
-            env.close()
-        env = make_cohort_env(cohort.configs, num_envs=num_envs)
-        cohort.probe_env = env
-    return env
+def probe_env(cohort: "Cohort", num_envs: int) -> CohortEnv:
+    """The cohort's probe environment (K·N episodes per run), made once and kept on the cohort (the trainer closes
+    it); the training env is never used, so a probe cannot change what training sees."""
+    if cohort.probe_env is None or cohort.probe_env.num_envs != num_envs:
+        if cohort.probe_env is not None:
+            cohort.probe_env.close()
+        cohort.probe_env = make_cohort_env(cohort.configs, num_envs=num_envs)
+    return cohort.probe_env
 
 
 def probe_checkpoint(cohort: "Cohort", runs: list[int], update: int) -> list[dict[str, Any]]:
@@ -495,11 +496,16 @@ def probe_checkpoint(cohort: "Cohort", runs: list[int], update: int) -> list[dic
     gens = [cohort.runs[r].streams.probes for r in runs]
     seeds = [draw_seed(g) for g in gens]
     pool = collect(env, np.asarray(runs), seeds, cohort.policy, cohort.activation, cohort.head, gens)
+    # the reward-to-go recursion is elementwise, hence exact for any padding: once for every probed run
+    gamma = torch.tensor([cohort.configs[r].gamma for r in runs], dtype=pool.rewards.dtype)
+    rtg = est.reward_to_go(pool.rewards, pool.mask, gamma)
     rows: list[dict[str, Any]] = []
     for j, r in enumerate(runs):
         cfg = cohort.configs[r]
         pol = [p[r].detach() for p in cohort.policy]
         val = [p[r].detach() for p in cohort.value]
-        dirs = pool_directions(cfg, cohort.head, cohort.activation, pol, val, pool.run(j), k, gens[j])
+        mine = pool.run(j)
+        dirs = pool_directions(cfg, cohort.head, cohort.activation, pol, val, mine, k, gens[j],
+                               rtg[j: j + 1, :, : mine.mask.shape[-1]])
         rows.extend(probe_rows(cfg, update, cohort.runs[r].env_steps, dirs))
     return rows

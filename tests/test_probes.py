@@ -329,3 +329,10 @@ def test_probe_rows_have_the_design_columns_in_a_deterministic_order():
         assert r["n_episodes"] == 4 and r["k_batches"] == 3
         assert r["total_var"] >= 0
     assert OPTIMAL in {r["baseline"] for r in rows}
+
+
+def test_one_episode_batches_drop_loo_and_use_the_unbiased_no_baseline_reference():
+    rows, pool = bandit_rows(0.4, 1, 50)
+    assert not any(r["baseline"] == "loo" for r in rows.values())
+    assert rows["rtg/none/none/0"]["bias_sq_norm"] == 0.0
+    assert all(math.isnan(rows[f"rtg/mean/{nz}/0"]["snr"]) for nz in ("none", "advantages"))  # w = x − x = 0
