@@ -6,18 +6,22 @@ training bit-identical) in a separate K×N-episode environment kept on the cohor
 batches of N episodes (episodes kN … kN+N−1 form batch k). Everything after the rollout uses the run's own data only.
 
 Per-step scores ψ_{i,t} = ∇θ log π(a_{i,t}|s_{i,t}) (policy parameters only, flattened W₀, b₀, W₁, …) are computed
-once per batch, in factored form: for an MLP layer z = a W + b, ψ restricted to W is the outer product a_s ⊗ δ_s with
-δ_s = ∂log π_s/∂z_s, and one backward pass of Σ_s log π_s yields every δ_s (rows do not interact). Every estimator
-is a weighting of the same ψ; on batch k its update direction is
+once for the pool, in factored form: for an MLP layer z = a W + b, ψ restricted to W is the outer product a_s ⊗ δ_s
+with δ_s = ∂log π_s/∂z_s, and one backward pass of Σ_s log π_s yields every δ_s (rows do not interact). Every
+estimator is a weighting of the same ψ; on batch k its update direction is
 
     d_k = (1/L_k) Σ_{i∈k} Σ_t w_{i,t} ψ_{i,t} + β ∇θ H̄_k,    L_k = batch k's valid steps, H̄_k their mean entropy,
 
-exactly −∇(loss) of `engine.run_update` on that batch (the surrogate averaged over valid steps), before clipping. w comes from the trainer's own
-`estimators.weights_from_signal`, called on the K batches as K "runs" of N episodes, so baselines and normalization
-are computed within each batch as in training. All estimators' directions are one contraction per layer,
-(W ⊙ A)ᵀ Δ ([E, in, S_k] × [S_k, out]); ψ itself ([S, P]) is never materialized. (`torch.func.vmap(grad(·))` gives
-the same ψ — the tests check both against a loop of `backward()` — but its first call imports torch._dynamo, ~4 s per
-process, and it materializes [S, P].)
+exactly −∇(loss) of `engine.run_update` on that batch (the surrogate averaged over valid steps), before clipping.
+w comes from the trainer's own `estimators.weights_from_signal`, called on the K batches as K "runs" of N episodes,
+so baselines and normalization are computed within each batch as in training.
+
+Cost. Σ_s w_{e,s} ψ_s is one contraction per layer, (w ⊙ A)ᵀ Δ; ψ itself ([S, P]) is never materialized. All 24
+weight rows of a batch are, by construction, combinations of 10 vectors (the two return signals and their per-step
+batch means, the mask and its per-step batch mean, four critics' values), so only an orthonormal basis of their span
+is contracted and the rows are recombined exactly (`LayerScores.contract_in_span`). The statistics come from K×K
+Gram matrices. `torch.func.vmap(grad(·))` gives the same ψ (the tests check both against a loop of `backward()`),
+but its first call imports torch._dynamo (~4 s per process) and it materializes [S, P].
 
 Estimators (rows, in this order): entropy_coef β ∈ {0, the run's β} (one level when the run's β is 0) × returns
 {full, rtg} × baseline {none, mean, loo, value, optimal} × normalize {none, returns, advantages} (`optimal`: none
@@ -45,8 +49,9 @@ The reference of an estimator is u_k = c·U_k + β∇H̄_k with U = rtg/loo/none
 unbiased estimator, on the same batches. c = 1 without normalization. A normalized estimator divides by a batch
 standard deviation, so its large-N limit is ∇J/σ, not ∇J: there c = 1/σ with σ the pool's sample std of what it
 standardizes (the return signal for `returns`, the un-normalized advantage x − b for `advantages`), estimated on the
-whole pool (column `reference_scale`). Its bias_sq_norm is then the finite-N bias (from the batch mean and std being
-estimated from the batch itself), which vanishes as N grows; without the rescaling it would mostly measure σ.
+whole pool (column `reference_scale`; 0 when σ = 0, as standardizing a constant gives 0). Its bias_sq_norm is then
+the finite-N bias (from the batch mean and std being estimated from the batch itself), which vanishes as N grows;
+without the rescaling it would mostly measure σ. cos_to_reference uses the same rescaled reference.
 """
 
 from __future__ import annotations
@@ -69,7 +74,7 @@ from .seeding import draw_seed
 if TYPE_CHECKING:  # the engine imports this module lazily; avoid a cycle at import time
     from .engine import Cohort
 
-#: Target size of one chunk of per-step scores, in floats (rows per chunk = this / number of parameters).
+#: Bound on the temporaries of a contraction or an episode group, in floats.
 CHUNK_FLOATS = 1 << 22
 #: Per-episode sums pad episodes of similar length together; padding may add this fraction of rows.
 PAD_SLACK = 0.25
@@ -345,8 +350,11 @@ class PoolDirections:
         return {name: np.concatenate(v) for name, v in out.items()}
 
 
-def _std(x: Tensor) -> float:
-    return float(x.double().std()) if x.numel() > 1 else 0.0
+def _inverse_std(x: Tensor) -> float:
+    """1/(σ + EPS) as `estimators.standardize` divides, σ the sample std of x; 0 when x is constant (standardizing
+    a constant gives 0, so the normalized estimator's limit is the zero direction)."""
+    sd = float(x.double().std()) if x.numel() > 1 else 0.0
+    return 1.0 / (sd + est.EPS) if sd > 0 else 0.0
 
 
 def pool_directions(cfg: RunConfig, head: Head, activation: str, pol: Sequence[Tensor], val: Sequence[Tensor],
@@ -441,9 +449,9 @@ def pool_directions(cfg: RunConfig, head: Head, activation: str, pol: Sequence[T
         else:
             dirs.append(d_w[index[e]])
         if e.normalize == "returns":
-            scales.append(1.0 / (_std(w_rows[Estimator(e.returns, "none", "none", 0.0)]) + est.EPS))
+            scales.append(_inverse_std(w_rows[Estimator(e.returns, "none", "none", 0.0)]))
         elif e.normalize == "advantages":
-            scales.append(1.0 / (_std(w_rows[Estimator(e.returns, e.baseline, "none", 0.0)]) + est.EPS))
+            scales.append(_inverse_std(w_rows[Estimator(e.returns, e.baseline, "none", 0.0)]))
         else:
             scales.append(1.0)
         if e.baseline == "value":

@@ -336,3 +336,18 @@ def test_one_episode_batches_drop_loo_and_use_the_unbiased_no_baseline_reference
     assert not any(r["baseline"] == "loo" for r in rows.values())
     assert rows["rtg/none/none/0"]["bias_sq_norm"] == 0.0
     assert all(math.isnan(rows[f"rtg/mean/{nz}/0"]["snr"]) for nz in ("none", "advantages"))  # w = x − x = 0
+
+
+def test_a_constant_return_signal_gives_zero_normalized_directions_and_a_zero_reference_scale():
+    n, k = 4, 6
+    pool = bandit_pool(0.5, n * k, np.random.default_rng(0))
+    pool.actions.fill_(1.0)
+    pool.rewards.fill_(1.0)  # every episode earns the same: σ = 0
+    config = RunConfig(episodes_per_update=n, probe_batches=k, returns="full", baseline="none", normalize="none")
+    dirs = pool_directions(config, Head("bernoulli", 1), "tanh", [torch.zeros(1, 1), torch.zeros(1)], [], pool, k,
+                           np.random.default_rng(1))
+    rows = {r["estimator"]: r for r in probe_rows(config, 0, 0, dirs)}
+    for label in ["full/none/returns/0", "rtg/mean/advantages/0", "full/loo/returns/0"]:
+        assert rows[label]["reference_scale"] == 0.0 and rows[label]["total_var"] == 0.0
+        assert rows[label]["bias_sq_norm"] == 0.0
+    assert rows["full/none/none/0"]["total_var"] == 0.0  # ψ = a − p = 0.5 always: d is constant
