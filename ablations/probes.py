@@ -335,18 +335,22 @@ class PoolDirections:
         u = c·U₀ + βH (U₀ the reference at β = 0), every Gram combines d₀d₀ᵀ, d₀U₀ᵀ, d₀Hᵀ, U₀U₀ᵀ, U₀Hᵀ and HHᵀ."""
         d0, h = torch.from_numpy(self.directions), torch.from_numpy(self.entropy_grads)  # torch: one thread, BLAS
         u0 = d0[self.base.index(reference_of(self.n_episodes))]
-        dd, du, dh = (torch.bmm(d0, d0.transpose(1, 2)).numpy(), (d0 @ u0.T).numpy(),
-                      (d0 @ h.T).numpy())  # [E₀, K, K]
         uu, uh, hh = (u0 @ u0.T).numpy(), (u0 @ h.T).numpy(), (h @ h.T).numpy()  # [K, K]
         t = np.swapaxes
-        c = np.asarray(self.scales)[:, None, None]
+        k = d0.shape[1]
+        step = max(1, CHUNK_FLOATS // (8 * k * k))  # estimators per chunk: the [·, K, K] temporaries stay bounded
         out: dict[str, list[np.ndarray]] = {name: [] for name in STATISTICS}
         for b in self.betas:
-            g_dd = dd + b * (dh + t(dh, 1, 2)) + b * b * hh
-            g_du = c * du + b * dh + c * b * uh.T + b * b * hh
-            g_uu = c * c * uu + c * b * (uh + uh.T) + b * b * hh
-            for name, v in gram_statistics(g_dd, g_du, g_uu).items():
-                out[name].append(v)
+            for lo in range(0, len(self.base), step):
+                d = d0[lo: lo + step]
+                dd, du, dh = (torch.bmm(d, d.transpose(1, 2)).numpy(), (d @ u0.T).numpy(),
+                              (d @ h.T).numpy())  # [chunk, K, K]
+                c = np.asarray(self.scales[lo: lo + step])[:, None, None]
+                g_dd = dd + b * (dh + t(dh, 1, 2)) + b * b * hh
+                g_du = c * du + b * dh + c * b * uh.T + b * b * hh
+                g_uu = c * c * uu + c * b * (uh + uh.T) + b * b * hh
+                for name, v in gram_statistics(g_dd, g_du, g_uu).items():
+                    out[name].append(v)
         return {name: np.concatenate(v) for name, v in out.items()}
 
 

@@ -133,7 +133,7 @@ def test_statistics_on_synthetic_bandit_scores_match_the_analytic_variances(p):
     """Bernoulli policy, one logit θ, r = 1{a=1}: ψ = a − p. The single-episode estimator ψ(r − b) has variance
     p(1−p)³ (b = 0), p(1−p)(1−2p)² (b = p) and 0 (b* = E[ψ²r]/E[ψ²] = 1 − p); a batch of N averages N of them."""
     rng = np.random.default_rng(1)
-    k, n = 4000, 4
+    k, n = 2000, 4
     a = (rng.random((k, n)) < p).astype(float)
     psi = a - p
     for b, expected in [(0.0, p * (1 - p) ** 3), (p, p * (1 - p) * (1 - 2 * p) ** 2), (1 - p, 0.0)]:
@@ -178,7 +178,7 @@ def bias_tolerance(pool, label_index, c=1.0):
 
 
 def test_bandit_variances_bias_and_mean_shrinkage_end_to_end():
-    p, n, k = 0.3, 4, 2000
+    p, n, k = 0.3, 4, 1000
     rows, pool = bandit_rows(p, n, k)
     idx = {e.label: j for j, e in enumerate(pool.base)}
     # the bias-only net: ψ = (0, a − p) (the weight sees a zero input), so the analytic variances apply directly
