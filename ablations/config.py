@@ -95,7 +95,7 @@ class RunConfig:
     def cohort_key(self) -> tuple[Any, ...]:
         """Runs with equal keys can train in one cohort: same env, network shapes and batch layout."""
         return (self.env_id, self.env_backend, self.preprocess, self.hidden, self.activation,
-                self.episodes_per_update, self.value_iters, self.probe_every, self.probe_batches,
+                self.episodes_per_update, self.value_iters, self.probe_batches,
                 self.eval_episodes, self.eval_greedy)
 
     def replace(self, **changes: Any) -> "RunConfig":

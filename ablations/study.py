@@ -43,7 +43,8 @@ from .config import ConfigError, RunConfig, field_names
 #: Default upper bound on the runs trained in lockstep by one worker.
 DEFAULT_COHORT_SIZE = 64
 
-TOP_LEVEL_KEYS = ("name", "description", "seeds", "imports", "fixed", "factors", "exclude", "sample", "report")
+TOP_LEVEL_KEYS = ("name", "description", "seeds", "probe_seeds", "imports", "fixed", "factors", "exclude", "sample",
+                  "report")
 REPORT_KEYS = ("reference", "threshold", "seed")
 SAMPLE_KEYS = ("k", "seed")
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -67,6 +68,7 @@ class Study:
     sample: Mapping[str, int] | None = None
     report: Mapping[str, Any] = field(default_factory=dict)
     imports: tuple[str, ...] = ()
+    probe_seeds: int | None = None  # probes only on each config's first k seeds (None: on every seed)
 
     def spec(self) -> dict[str, Any]:
         """The study as parsed, JSON-ready (for the manifest)."""
@@ -79,6 +81,7 @@ class Study:
             "sample": dict(self.sample) if self.sample else None,
             "report": _jsonable(dict(self.report)),
             "imports": list(self.imports),
+            "probe_seeds": self.probe_seeds,
         }
 
 
@@ -148,11 +151,17 @@ def parse_study(raw: Mapping[str, Any], *, where: str = "study") -> Study:
             raise StudyError(f"{where}: [factors] {key} repeats level(s) {dup}")
         factors[key] = tuple(levels)
     seeds = _parse_seeds(raw.get("seeds", 1), where)
+    probe_seeds = raw.get("probe_seeds")
+    if probe_seeds is not None and (isinstance(probe_seeds, bool) or not isinstance(probe_seeds, int)
+                                    or not 0 <= probe_seeds <= len(seeds)):
+        raise StudyError(f"{where}: key 'probe_seeds' = {probe_seeds!r} is invalid; allowed: an integer in "
+                         f"[0, {len(seeds)}] (how many of each config's seeds run the gradient-variance probes)")
     exclude = _parse_exclude(raw.get("exclude", []), factors, where)
     sample = _parse_sample(raw.get("sample"), where)
     report = _parse_report(raw.get("report", {}), where)
     study = Study(name=name, path=where, description=description, fixed=dict(fixed), factors=factors,
-                  seeds=seeds, exclude=exclude, sample=sample, report=report, imports=imports)
+                  seeds=seeds, exclude=exclude, sample=sample, report=report, imports=imports,
+                  probe_seeds=probe_seeds)
     validate_study(study)
     return study
 
@@ -305,9 +314,15 @@ def grid(study: Study) -> list[dict[str, Any]]:
 
 
 def expand(study: Study) -> list[RunConfig]:
-    """Every run of the study: grid points in order, seeds innermost. Pure and deterministic."""
+    """Every run of the study: grid points in order, seeds innermost. Pure and deterministic.
+
+    With `probe_seeds = k`, only each config's first k seeds keep the study's `probe_every`; the others train with
+    probes off (their training rows are the same either way: probes draw from their own stream).
+    """
+    probed = set(study.seeds if study.probe_seeds is None else study.seeds[: study.probe_seeds])
     try:
-        return [RunConfig.from_dict({**study.fixed, **point, "seed": seed}, where=study.path)
+        return [RunConfig.from_dict({**study.fixed, **point, "seed": seed,
+                                     **({} if seed in probed else {"probe_every": 0})}, where=study.path)
                 for point in grid(study) for seed in study.seeds]
     except (ConfigError, TypeError) as exc:
         raise StudyError(f"{study.path}: {_msg(exc)}") from None

@@ -177,3 +177,26 @@ def test_find_study_by_name_and_duplicates(tmp_path: Path) -> None:
         find_study("t", tmp_path)
     with pytest.raises(StudyError, match="no study named"):
         find_study("nope", tmp_path)
+
+
+def test_probe_seeds_keeps_probes_on_the_first_seeds_only(tmp_path):
+    from ablations.study import expand, load_study
+
+    path = tmp_path / "p.toml"
+    path.write_text('name = "p"\nseeds = 4\nprobe_seeds = 2\n[fixed]\nenv_id = "CartPole-v1"\nprobe_every = 5\n'
+                    '[factors]\nbaseline = ["none", "loo"]\n')
+    runs = expand(load_study(path))
+    assert [(r.baseline, r.seed, r.probe_every) for r in runs] == [
+        ("none", 0, 5), ("none", 1, 5), ("none", 2, 0), ("none", 3, 0),
+        ("loo", 0, 5), ("loo", 1, 5), ("loo", 2, 0), ("loo", 3, 0)]
+
+
+def test_probe_seeds_out_of_range_is_refused(tmp_path):
+    import pytest
+
+    from ablations.study import StudyError, load_study
+
+    path = tmp_path / "p.toml"
+    path.write_text('name = "p"\nseeds = 3\nprobe_seeds = 5\n[fixed]\nenv_id = "CartPole-v1"\n')
+    with pytest.raises(StudyError, match="probe_seeds.*allowed: an integer in \\[0, 3\\]"):
+        load_study(path)
