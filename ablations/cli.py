@@ -154,10 +154,13 @@ def report(
 
 
 from .cli_eval import eval as eval_command  # noqa: E402 - the other commands live in their own modules
+from .cli_publish import pack, reproduce  # noqa: E402
 from .cli_run import run, status  # noqa: E402
 
 app.command()(run)
 app.command()(status)
+app.command()(pack)
+app.command()(reproduce)
 app.command(name="eval")(eval_command)
 
 

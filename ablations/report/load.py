@@ -107,12 +107,15 @@ def config_label(levels: dict[str, Any], factors: list[str]) -> str:
 
 def read_table(path: Path, required: list[str], *, optional: bool = False) -> pd.DataFrame | None:
     """Read one CSV; a missing file (unless optional), a missing column or a non-numeric column is a `ReportError`."""
-    if not path.exists():
+    source = path
+    if not path.exists() and path.with_name(path.name + ".xz").exists():
+        source = path.with_name(path.name + ".xz")  # a published (packed) results directory
+    if not source.exists():
         if optional:
             return None
         raise ReportError(f"{path}: file not found (a results directory needs runs.csv and curves.csv)")
     try:
-        df = pd.read_csv(path, keep_default_na=True)
+        df = pd.read_csv(source, keep_default_na=True)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         raise ReportError(f"{path}: cannot be parsed as CSV ({exc})") from exc
     missing = [c for c in required if c not in df.columns]

@@ -1,0 +1,121 @@
+"""Publishing a study's results in the repository, and reproducing them.
+
+`pack` turns a finished results directory into what is committed: `runs.csv`, `timings.csv` and `manifest.json`
+as they are; `curves.csv` and `probes.csv` with floats rounded to `DIGITS` significant digits and xz-compressed
+(`*.csv.xz`, deterministic bytes); and `SHA256SUMS`, the hashes of the full-precision `runs.csv`, `curves.csv` and
+`probes.csv`. The cohort parts and the full-precision large files are removed.
+
+`reproduce` reruns the study from its file into a fresh directory and checks that the new full-precision CSVs have
+exactly the published hashes (bit-identical results) and that their packed form equals the committed files.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import lzma
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+DIGITS = 6
+PACKED = ("curves.csv", "probes.csv")  # rounded and compressed
+HASHED = ("runs.csv", "curves.csv", "probes.csv")
+SUMS = "SHA256SUMS"
+
+
+class PublishError(ValueError):
+    """The directory cannot be packed or reproduced as asked."""
+
+
+def sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def rounded_csv(text: str, digits: int = DIGITS) -> str:
+    """CSV text with every non-integer numeric cell rounded to `digits` significant digits (others verbatim)."""
+    df = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
+    for col in df.columns:
+        values = pd.to_numeric(df[col].replace("", np.nan), errors="coerce")
+        text_col = df[col]
+        is_num = values.notna() | (text_col == "")
+        if not bool(is_num.all()) or bool(text_col.str.fullmatch(r"-?\d*").all()):
+            continue  # not numeric, or integers: keep the text
+        arr = values.to_numpy(dtype=np.float64)
+        formatted = np.char.mod(f"%.{digits}g", arr).astype(object)
+        formatted[np.isnan(arr) & (text_col == "").to_numpy()] = ""
+        df[col] = formatted
+    return df.to_csv(index=False, lineterminator="\n")
+
+
+def _xz(text: str) -> bytes:
+    return lzma.compress(text.encode(), preset=9 | lzma.PRESET_EXTREME)
+
+
+def read_text(path: Path) -> str:
+    """A results CSV's text, from `name` or its packed `name.xz`."""
+    if path.exists():
+        return path.read_text(encoding="utf-8")
+    packed = path.with_name(path.name + ".xz")
+    if packed.exists():
+        return lzma.decompress(packed.read_bytes()).decode()
+    raise PublishError(f"{path}: file not found (nor {packed.name})")
+
+
+def pack(results_dir: str | Path, digits: int = DIGITS) -> dict[str, int]:
+    """Pack a finished results directory in place (see the module docstring) → bytes written per file."""
+    root = Path(results_dir)
+    for name in ("runs.csv", "curves.csv", "manifest.json"):
+        if not (root / name).exists():
+            raise PublishError(f"{root}: {name} is missing; pack a finished `ablations run` results directory")
+    sums = {name: sha256(root / name) for name in HASHED if (root / name).exists()}
+    (root / SUMS).write_text("".join(f"{h}  {n}\n" for n, h in sums.items()), encoding="utf-8")
+    written = {}
+    for name in PACKED:
+        src = root / name
+        if src.exists():
+            data = _xz(rounded_csv(src.read_text(encoding="utf-8"), digits))
+            (root / (name + ".xz")).write_bytes(data)
+            written[name + ".xz"] = len(data)
+            src.unlink()
+    shutil.rmtree(root / "cohorts", ignore_errors=True)
+    (root / ".lock").unlink(missing_ok=True)
+    return written
+
+
+@dataclass
+class FileCheck:
+    name: str
+    identical: bool
+    detail: str
+
+
+def compare(published: str | Path, fresh: str | Path, digits: int = DIGITS) -> list[FileCheck]:
+    """Check a fresh (unpacked) results directory against a published (packed) one."""
+    pub, new = Path(published), Path(fresh)
+    sums_path = pub / SUMS
+    if not sums_path.exists():
+        raise PublishError(f"{pub}: {SUMS} is missing; this directory was not packed with `ablations pack`")
+    sums = dict(reversed(line.split("  ", 1)) for line in sums_path.read_text().splitlines() if line.strip())
+    checks = []
+    for name, digest in sums.items():
+        path = new / name
+        if not path.exists():
+            checks.append(FileCheck(name, False, "missing in the fresh run"))
+            continue
+        got = sha256(path)
+        checks.append(FileCheck(name, got == digest, "sha256 matches the published full-precision file"
+                                if got == digest else f"sha256 {got[:16]}… differs from published {digest[:16]}…"))
+    for name in PACKED:
+        if not (pub / (name + ".xz")).exists():
+            continue
+        same = rounded_csv(read_text(new / name), digits) == read_text(pub / name)
+        checks.append(FileCheck(name + ".xz", same, "packed form identical" if same else "packed form differs"))
+    return checks
