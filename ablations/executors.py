@@ -292,11 +292,36 @@ class StudySummary:
     wall_s: float = 0.0
 
 
-def auto_cohort_size(n_runs: int, workers: int | None) -> int:
-    """Cohorts of at most DEFAULT_COHORT_SIZE runs, small enough that every worker gets one."""
-    if not workers:
-        return DEFAULT_COHORT_SIZE
-    return max(1, min(DEFAULT_COHORT_SIZE, math.ceil(n_runs / workers)))
+def available_memory() -> int:
+    """Bytes of memory available now (Linux /proc/meminfo MemAvailable; 8 GiB if unknown)."""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 8 * 2**30
+
+
+def run_bytes(cfg: RunConfig) -> int:
+    """A generous estimate of one run's peak memory inside a cohort: its rollout buffers (obs kept per step and
+    stacked once), the chunked update's activations and gradients, and the probe pool (K×N episodes) if probed."""
+    from .envs import describe
+
+    spec = describe(cfg.env_id, cfg.preprocess)
+    steps = min(spec.max_episode_steps or 10_000, 5_000)
+    train = cfg.episodes_per_update * (3 * spec.obs_dim + 6 * sum(cfg.hidden))  # obs copies, activations, grads
+    probe = cfg.episodes_per_update * cfg.probe_batches * (2 * spec.obs_dim + 2 * sum(cfg.hidden))
+    return 4 * steps * (train + (probe if cfg.probe_every else 0))
+
+
+def auto_cohort_size(n_runs: int, workers: int | None, per_run_bytes: int = 0) -> int:
+    """Cohorts of at most DEFAULT_COHORT_SIZE runs, small enough that every worker gets one, and that all workers'
+    cohorts together fit in half of the available memory."""
+    size = DEFAULT_COHORT_SIZE if not workers else max(1, min(DEFAULT_COHORT_SIZE, math.ceil(n_runs / workers)))
+    if per_run_bytes > 0:
+        size = min(size, max(1, available_memory() // 2 // max(1, workers or 1) // per_run_bytes))
+    return size
 
 
 def plan(study: Study, out: str | Path, *, retry_failed: bool = False, cohort_size: int | None = None,
@@ -307,7 +332,8 @@ def plan(study: Study, out: str | Path, *, retry_failed: bool = False, cohort_si
     records = ResultsDir(out).records() if Path(out).is_dir() else {}
     todo = [c for c in configs if c.run_id not in records
             or (retry_failed and records[c.run_id].status == "failed")]
-    size = cohort_size if cohort_size is not None else auto_cohort_size(len(todo), workers)
+    per_run = max((run_bytes(c) for c in {c.cohort_key(): c for c in todo}.values()), default=0)
+    size = cohort_size if cohort_size is not None else auto_cohort_size(len(todo), workers, per_run)
     return configs, cohorts(todo, max_size=size)
 
 

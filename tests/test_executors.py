@@ -109,3 +109,12 @@ def test_pool_error_outside_a_run_is_an_executor_error(tmp_path: Path) -> None:
     with pytest.raises(ExecutorError, match="could not run: ModuleNotFoundError"):
         run_study(study, tmp_path, LocalExecutor(workers=2, trainer="tests.no_such_module:train"))
     assert not (tmp_path / "cohorts").exists()
+
+
+def test_auto_cohort_size_respects_workers_and_memory():
+    from ablations.executors import auto_cohort_size, available_memory
+
+    assert auto_cohort_size(1440, 2) == 64 and auto_cohort_size(72, 2) == 36 and auto_cohort_size(3, 8) == 1
+    half_per_worker = available_memory() // 2 // 2
+    assert auto_cohort_size(1440, 2, per_run_bytes=half_per_worker // 5) == 5
+    assert auto_cohort_size(1440, 2, per_run_bytes=10 * half_per_worker) == 1
