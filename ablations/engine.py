@@ -282,7 +282,7 @@ class Trainer:
             with torch.no_grad():
                 v = forward_stacked(select(co.value, layout.owner), x, co.activation)[..., 0]
                 values = torch.zeros(n_rows + 1).index_put_((layout.index,), v.reshape(-1))[:n_rows]
-        w_rows, targets, fit = [], [], []
+        w_rows, fit = [], []
         for j, (c, r) in enumerate(zip(cfgs, active)):
             t_j = int(batch.lengths[j].max())
             m = mask[j: j + 1, :, :t_j]

@@ -28,10 +28,10 @@ from torch import Tensor
 
 from .config import RunConfig
 from .envs import EnvSpec, describe, make_cohort_env, preprocessor
-from .nets import Head, forward_single, head_for, policy_sizes
+from .nets import forward_single, head_for, policy_sizes
 from .policy_io import load_policy, policy_path
 from .preprocess import ensure_registered
-from .rollout import DEFAULT_MAX_STEPS, collect, to_env_actions
+from .rollout import DEFAULT_MAX_STEPS, action_tensors, collect, to_env_actions
 from .seeding import draw_seed
 
 #: Video writers by file extension: the modules the writer needs, and the hint printed when one is missing.
@@ -148,7 +148,7 @@ def render_episode(config: RunConfig, params: Sequence[Tensor], seed: int = 0, g
     env = gym.make(config.env_id, render_mode="rgb_array")
     if config.preprocess is not None:
         env = preprocessor(config.preprocess).wrap(env)
-    low, high, amap = _action_tensors(spec, head)
+    low, high, amap = action_tensors(spec, head)
     _, _, video_seq = np.random.SeedSequence(seed).spawn(3)
     gen = np.random.Generator(np.random.PCG64(video_seq))
     cap = max_steps or spec.max_episode_steps or DEFAULT_MAX_STEPS
@@ -174,16 +174,6 @@ def render_episode(config: RunConfig, params: Sequence[Tensor], seed: int = 0, g
     finally:
         env.close()
     return frames, t, total, fps
-
-
-def _action_tensors(spec: EnvSpec, head: Head) -> tuple[Tensor | None, Tensor | None, Tensor | None]:
-    low = high = amap = None
-    if head.kind == "gaussian":
-        low = torch.tensor(spec.action_low, dtype=torch.float32)
-        high = torch.tensor(spec.action_high, dtype=torch.float32)
-    if spec.action_map is not None:
-        amap = torch.tensor(spec.action_map, dtype=torch.long)
-    return low, high, amap
 
 
 def write_video(path: str | Path, frames: Sequence[np.ndarray], fps: float) -> Path:

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .envs import CohortEnv
+from .envs import CohortEnv, EnvSpec
 from .nets import Head, Params, forward_stacked, select
 
 NOISE_BLOCK = 64  # steps of action noise drawn at once from a run's stream
@@ -58,6 +58,17 @@ def to_env_actions(head: Head, actions: Tensor, low: Tensor | None, high: Tensor
     return actions
 
 
+def action_tensors(spec: EnvSpec, head: Head) -> tuple[Tensor | None, Tensor | None, Tensor | None]:
+    """(low, high, action_map) for `to_env_actions`: Box bounds of a Gaussian head, a Bernoulli choice's actions."""
+    low = high = amap = None
+    if head.kind == "gaussian":
+        low = torch.tensor(spec.action_low, dtype=torch.float32)
+        high = torch.tensor(spec.action_high, dtype=torch.float32)
+    if spec.action_map is not None:
+        amap = torch.tensor(spec.action_map, dtype=torch.long)
+    return low, high, amap
+
+
 def collect(env: CohortEnv, runs: np.ndarray, seeds: Sequence[int], params: Params, activation: str, head: Head,
             noise_gens: Sequence[np.random.Generator], *, greedy: bool = False,
             max_steps: int | None = None) -> Batch:
@@ -70,12 +81,7 @@ def collect(env: CohortEnv, runs: np.ndarray, seeds: Sequence[int], params: Para
     k, n = len(runs), env.num_envs
     cap_steps = max_steps or spec.max_episode_steps or DEFAULT_MAX_STEPS
     runs_t = torch.as_tensor(runs, dtype=torch.long)
-    low = high = amap = None
-    if head.kind == "gaussian":
-        low = torch.tensor(spec.action_low, dtype=torch.float32)
-        high = torch.tensor(spec.action_high, dtype=torch.float32)
-    if spec.action_map is not None:
-        amap = torch.tensor(spec.action_map, dtype=torch.long)
+    low, high, amap = action_tensors(spec, head)
 
     # Steps are kept per segment (a stretch of time with a constant set of active runs) and written once at the end.
     segments: list[tuple[Tensor, int, list[Tensor], list[Tensor], list[Tensor], list[Tensor], list[Tensor]]] = []
