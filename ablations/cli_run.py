@@ -17,7 +17,7 @@ from rich.text import Text
 
 from .executors import ExecutorError, StudySummary, make_executor, plan, run_study, summarize
 from .progress import RichProgress
-from .store import ResultsDir, StoreError
+from .store import ResultsDir, StoreError, read_table
 from .study import DEFAULT_COHORT_SIZE, Study, StudyError, find_study, grid, load_study
 
 
@@ -100,10 +100,26 @@ def status(results_dir: Annotated[Path, typer.Argument(help="A results directory
     if manifest is None:
         raise _fail(console, f"{results_dir} has no manifest.json: not a results directory of `ablations run`", 2)
     summary = summarize(results, manifest["run_ids"])
+    if not results.parts() and (results.root / "SHA256SUMS").exists():  # a packed, published directory
+        summary = _summary_from_runs_csv(results.root, manifest["run_ids"])
     holder = results.lock_holder()
     console.print(f"study {manifest['name']} ({manifest['study'].get('path', '?')}): {summary.total} runs"
                   + (f"; running now (pid {holder})" if holder else ""))
     _print_summary(console, summary, retry_hint=None)
+
+
+def _summary_from_runs_csv(root: Path, run_ids: list[str]) -> StudySummary:
+    """Counts from a packed directory's runs.csv (its cohort parts are gone)."""
+    rows = {r["run_id"]: r for r in read_table(root / "runs.csv").to_dict("records")}
+    counts = {"done": 0, "diverged": 0, "failed": 0, "pending": 0}
+    failed = []
+    for run_id in run_ids:
+        row = rows.get(run_id)
+        status = row["status"] if row else "pending"
+        counts[status] = counts.get(status, 0) + 1
+        if status == "failed":
+            failed.append((run_id, row["error"]))
+    return StudySummary(root, len(run_ids), 0, counts, failed)
 
 
 def _print_summary(console: Console, summary: StudySummary, retry_hint: str | None) -> None:

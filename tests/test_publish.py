@@ -42,6 +42,8 @@ def test_pack_then_reproduce_is_identical_and_detects_a_change(tmp_path):
     assert not (published / "cohorts").exists() and (published / "SHA256SUMS").exists()
     assert read_text(published / "curves.csv") == rounded_csv(full_curves)
     assert all(c.identical for c in compare(published, tmp_path / "fresh"))
+    res = runner.invoke(app, ["status", str(published)])
+    assert res.exit_code == 0 and "done 4, diverged 0, failed 0, pending 0" in " ".join(res.output.split())
     # the CLI reruns the study and finds it identical
     res = runner.invoke(app, ["reproduce", str(study), "--results", str(published), "--workers", "1"])
     assert res.exit_code == 0, res.output
