@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from ablations.report.effects import effect_sentence, fmt, format_p, significant
+from ablations.report.questions import answers
 from ablations.report.stats import FINAL_FRACTION, METRICS
 
 if TYPE_CHECKING:
@@ -103,6 +104,11 @@ def _findings(rep: "Report") -> list[str]:
     if not out:
         out.append("- No main effect or interaction on final return or AUC is significant after Holm correction.")
     return out
+
+
+def _questions(rep: "Report") -> list[str]:
+    lines = answers(rep.tables)
+    return ["## The tutorials' questions", "", *lines, ""] if lines else []
 
 
 def _figure(rep: "Report", name: str, caption: str) -> list[str]:
@@ -262,6 +268,7 @@ def render(rep: "Report") -> str:
     r = rep.results
     parts = [f"# Ablation report: {r.study}", "", "## Summary", "", *_summary_section(rep), "",
              "## Key findings", "", *_findings(rep), "",
+             *_questions(rep),
              "## Figures", "",
              *_figure(rep, "learning_curves", "Learning curves per factor level (mean return vs env steps)"),
              *_figure(rep, "final_return_by_config", "Final return per config (mean, 95% CI)"),
