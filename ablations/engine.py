@@ -1,14 +1,17 @@
 """The one training loop: a cohort of R runs trained in lockstep (rollout → estimators → update; probes at checkpoints).
 
-Runs in a cohort never interact (invariant 2). The rollout batches every active run's forward pass; the update
-computes each run's loss on that run's own episodes (shapes depend on the run only), sums the losses so that one
-backward pass yields every run's own gradient, then clips, checks and steps each run with its own Adam state and
-learning rate. A run whose loss or gradient is not finite is marked `diverged` and leaves the cohort.
+Runs in a cohort never interact (invariant 2). The rollout batches every active run's forward pass; the update cuts
+each run's valid steps into fixed-size chunks (`ablations.chunks`), so one batched pass serves the whole cohort while
+every shape a run touches depends on that run only; the per-run losses are summed so that one backward pass yields
+every run's own gradient; then each run is clipped, checked and stepped with its own Adam state and learning rate. A
+run whose loss or gradient is not finite is marked `diverged` and leaves the cohort.
 
 Per run and update, the policy loss is the REINFORCE surrogate averaged over the batch's L valid steps,
-−(1/L) Σ_{i,t} w_{i,t} log π(a_{i,t}|s_{i,t}), minus β times the entropy averaged over the same steps (so β means
-the same thing whatever the episode length; the direction equals the Monte-Carlo (1/N) Σ_i Σ_t form's); the critic (baseline `value`) is fitted afterwards by
-`value_iters` full-batch Adam steps on the mean squared error to the return signal, and is used detached.
+−(1/L) Σ_{i,t} w_{i,t} log π(a_{i,t}|s_{i,t}), minus β times the entropy averaged over the same steps (so β means the
+same thing whatever the episode length; the direction is the Monte-Carlo (1/N) Σ_i Σ_t form's). The critic (baseline
+`value`) is fitted afterwards by `value_iters` full-batch Adam steps on the mean squared error to the return signal,
+and is used detached. `run_update` is the plain per-run statement of the same math, the reference the tests hold the
+chunked path to.
 """
 
 from __future__ import annotations
@@ -24,8 +27,8 @@ from torch import Tensor
 
 from . import estimators as est
 from .config import RunConfig
-from .envs import CohortEnv, EnvSpec, describe, make_cohort_env
 from .chunks import Chunks
+from .envs import CohortEnv, EnvSpec, describe, make_cohort_env
 from .nets import Head, Params, forward_single, forward_stacked, head_for, init_mlp, policy_sizes, select, value_sizes
 from .rollout import Batch, collect
 from .seeding import RunStreams, draw_seed, run_streams
