@@ -119,11 +119,15 @@ def train(
     store.write_csv_atomic(out / "curves.csv", store.frame(res.curves))
     if res.probes:
         store.write_csv_atomic(out / "probes.csv", store.frame(res.probes))
+    from .policy_io import policy_path, save_policy
+
+    for cfg in configs:
+        save_policy(policy_path(out, cfg.run_id), cfg, res.policies[cfg.run_id])
     wall = time.perf_counter() - start
     for r in res.runs:
         err.print(f"  {r['run_id']} seed={r['seed']:<3} {r['status']:<8} final_return={r['final_return']:8.1f} "
                   f"eval_return={r['eval_return']:8.1f}")
-    err.print(f"wrote {out}/runs.csv, curves.csv in {wall:.1f}s "
+    err.print(f"wrote {out}/runs.csv, curves.csv, policies/ in {wall:.1f}s "
               f"({sum(r['env_steps'] for r in res.runs) / wall:,.0f} env steps/s)")
     if any(r["status"] != "done" for r in res.runs):
         raise typer.Exit(code=1)

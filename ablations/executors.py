@@ -27,6 +27,7 @@ from typing import Any, Callable, Iterator, Sequence
 
 from .config import RunConfig
 from .progress import NullProgress, Progress
+from .policy_io import policy_path, save_policy
 from .store import ResultsDir, failed_run_row, git_commit, host, now, versions
 from .study import DEFAULT_COHORT_SIZE, Cohort, Study, cohorts, expand
 
@@ -34,6 +35,10 @@ DEFAULT_TRAINER = "ablations.engine:train_cohort"
 #: Seconds between progress messages from a worker.
 PROGRESS_EVERY = 0.25
 ProgressFn = Callable[[str, int], None]  # (cohort_id, env_steps_delta)
+
+
+#: Studies with at most this many runs save each finished run's final policy (results/<study>/policies/<run_id>.pt).
+SAVE_POLICIES_MAX_RUNS = 100
 
 
 class ExecutorError(RuntimeError):
@@ -50,6 +55,7 @@ class CohortResult:
     probes: list[dict[str, Any]]
     wall_s: dict[str, float]
     retried_alone: bool = False
+    policies: dict[str, list[Any]] = field(default_factory=dict)  # run_id → final policy parameters
 
 
 # ---- the work of one cohort (runs in the worker) ---------------------------------------------------------------
@@ -71,7 +77,8 @@ def train_isolated(cohort_id: str, configs: Sequence[RunConfig], *, on_update: C
     if len(configs) > 1:
         try:
             res = train(configs, on_update=on_update)
-            return CohortResult(cohort_id, list(res.runs), list(res.curves), list(res.probes), dict(res.wall_s))
+            return CohortResult(cohort_id, list(res.runs), list(res.curves), list(res.probes), dict(res.wall_s),
+                                policies=dict(getattr(res, "policies", {})))
         except Exception:  # noqa: BLE001 - isolate below, run by run
             pass
     out = CohortResult(cohort_id, [], [], [], {}, retried_alone=len(configs) > 1)
@@ -87,6 +94,7 @@ def train_isolated(cohort_id: str, configs: Sequence[RunConfig], *, on_update: C
         out.curves += res.curves
         out.probes += res.probes
         out.wall_s.update(res.wall_s)
+        out.policies.update(getattr(res, "policies", {}))
     return out
 
 
@@ -360,7 +368,13 @@ def run_study(study: Study, out: str | Path, executor: Any, *, retry_failed: boo
         trained = 0
         try:
             progress.start(todo, done_runs=len(configs) - sum(len(c.configs) for c in todo), total_runs=len(configs))
+            by_id = {c.run_id: c for c in configs}
             for res in executor.map(todo, progress.steps):
+                if len(configs) <= SAVE_POLICIES_MAX_RUNS:  # before the part: a done part implies its policies
+                    for run in res.runs:
+                        if run["status"] == "done" and run["run_id"] in res.policies:
+                            save_policy(policy_path(out, run["run_id"]), by_id[run["run_id"]],
+                                        res.policies[run["run_id"]])
                 results.write_part(res.cohort_id, study.name, res.runs, res.curves, res.probes, res.wall_s)
                 trained += len(res.runs)
                 progress.cohort_done(res.cohort_id, [r["status"] for r in res.runs])

@@ -235,6 +235,19 @@ def write_tables(rep: Report, out_dir: Path) -> None:
         df.to_csv(table_dir / f"{name}.csv", index=False, float_format="%.10g", lineterminator="\n")
 
 
+def best_run_video(results_dir: Path, out: Path) -> str | None:
+    """A GIF of the best config's best seed (greedy policy, evaluation seed 0) when the study saved policies."""
+    if not (results_dir / "policies").is_dir():
+        return None
+    from ..evaluate import VideoError, record_best_video
+
+    try:
+        path = record_best_video(results_dir, out / "figures" / "best_run.gif", seed=0)
+    except VideoError:
+        return None
+    return None if path is None else "figures/best_run.gif"
+
+
 def build_report(results_dir: str | Path, out_dir: str | Path | None = None, *, seed: int | None = 0,
                  n_resamples: int = 10_000, all_pairs: bool = False, threshold: float | None = None,
                  level: float = 0.95, effect_sizes: Sequence[float] = (0.5, 0.8, 1.0, 1.5),
@@ -254,6 +267,9 @@ def build_report(results_dir: str | Path, out_dir: str | Path | None = None, *, 
     write_tables(rep, out)
     if figures:
         rep.figures = draw(rep, out)
+        video = best_run_video(Path(results_dir), out)
+        if video is not None:
+            rep.figures["best_run"] = video
     readme = out / "README.md"
     readme.write_text(render(rep), encoding="utf-8")
     return readme

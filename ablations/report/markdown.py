@@ -114,6 +114,8 @@ def _questions(rep: "Report") -> list[str]:
 def _figure(rep: "Report", name: str, caption: str) -> list[str]:
     if name not in rep.figures:
         return []
+    if rep.figures[name].endswith(".gif"):
+        return [f"![{caption}]({rep.figures[name]})", "", f"*{caption}*", ""]
     svg = rep.figures[name][:-4] + ".svg"
     return [f"![{caption}]({rep.figures[name]})", "", f"*{caption}* ([SVG]({svg}))", ""]
 
@@ -276,6 +278,7 @@ def render(rep: "Report") -> str:
              *_figure(rep, "interactions", "Interaction plots (marginal means of final return)"),
              *_figure(rep, "gradient_variance", "Gradient variance and SNR vs env steps (log scale)"),
              *_figure(rep, "performance_profile", "Performance profiles of final return"),
+             *_figure(rep, "best_run", "The best config's best seed: one greedy evaluation episode"),
              "## Tables", "", "All tables are also in [`tables/`](tables/) as CSV.", "",
              *_tables_section(rep), "## Methods", "", *_methods(rep), "", "## Missing data", "",
              *_missing_section(rep), ""]
