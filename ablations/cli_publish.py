@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from .cli_run import _console, _fail
+from .cli_run import _console, _fail, _study_or_exit
 
 
 def pack(results_dir: Annotated[Path, typer.Argument(help="A finished results directory (results/<study>).")],
@@ -39,13 +39,8 @@ def reproduce(
     from .executors import make_executor, run_study
     from .progress import RichProgress
     from .publish import PublishError, compare
-    from .study import StudyError, find_study, load_study
-
     console = _console()
-    try:
-        spec = load_study(find_study(study))
-    except StudyError as exc:
-        raise _fail(console, str(exc), 2) from None
+    spec = _study_or_exit(console, study)
     published = results or Path("results") / spec.name
     if not (published / "SHA256SUMS").exists():
         raise _fail(console, f"{published}: no SHA256SUMS; publish it first with `ablations pack {published}`", 2)

@@ -31,6 +31,14 @@ def _console(stderr: bool = False) -> Console:
     return Console(highlight=False, soft_wrap=True, markup=False, stderr=stderr)
 
 
+def _study_or_exit(console: Console, study: str) -> Study:
+    """Load and validate a study file (or name in studies/); a bad one exits with code 2 and the message."""
+    try:
+        return load_study(find_study(study))
+    except StudyError as exc:
+        raise _fail(console, str(exc), 2) from None
+
+
 def _fail(console: Console, message: str, code: int) -> typer.Exit:
     """Print `message` on stderr (literally: study keys like [factors] are not markup) → the exit to raise."""
     _console(stderr=True).print(Text.assemble(("error: ", "bold red"), message))
@@ -52,10 +60,7 @@ def run(
 ) -> None:
     """Train a study's runs (resuming what a previous run left), writing tidy CSVs to the results directory."""
     console = _console()
-    try:
-        spec = load_study(find_study(study))
-    except StudyError as exc:
-        raise _fail(console, str(exc), 2) from None
+    spec = _study_or_exit(console, study)
     out = out if out is not None else Path("results") / spec.name
     if out.exists() and not out.is_dir():
         raise _fail(console, f"--out {out} exists and is not a directory", 2)

@@ -69,11 +69,11 @@ def test_eval_prints_stochastic_and_greedy_returns_and_writes_a_playable_gif(res
     with Image.open(gif) as im:
         assert im.format == "GIF" and im.size == (600, 400)
         assert im.n_frames == distinct
+        first = np.asarray(im.convert("RGB"))
         durations = []
         for k in range(im.n_frames):
             im.seek(k)
             durations.append(im.info["duration"])
-            first = np.asarray(im.convert("RGB")) if k == 0 else first
     assert sum(durations) == (length + 1) * CARTPOLE_FRAME_MS
     assert np.abs(first.astype(int) - frames[0].astype(int)).mean() < 8  # the palette is close to the frame
 

@@ -36,7 +36,7 @@ def test_same_seed_is_byte_identical(make_results: Callable[..., Path], tmp_path
     results = make_results()
     a = build_report(results, tmp_path / "a", n_resamples=500, seed=5, figures=False)
     b = build_report(results, tmp_path / "b", n_resamples=500, seed=5, figures=False)
-    c = build_report(results, tmp_path / "c", n_resamples=500, seed=6, figures=False)
+    build_report(results, tmp_path / "c", n_resamples=500, seed=6, figures=False)
     assert a.read_bytes() == b.read_bytes()
     for table in sorted((tmp_path / "a" / "tables").glob("*.csv")):
         assert table.read_bytes() == (tmp_path / "b" / "tables" / table.name).read_bytes()
