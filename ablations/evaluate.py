@@ -145,6 +145,8 @@ def render_episode(config: RunConfig, params: Sequence[Tensor], seed: int = 0, g
     head = head_for(spec)
     params = [p.detach().float() for p in params]
     check_params(config, spec, params)
+    if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):  # headless: SDL needs no real display
+        os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
     env = gym.make(config.env_id, render_mode="rgb_array")
     if config.preprocess is not None:
         env = preprocessor(config.preprocess).wrap(env)

@@ -30,7 +30,7 @@ name = "small"
 seeds = 3
 [fixed]
 env_id = "CartPole-v1"
-total_steps = 2500
+total_steps = 8000  # long enough (~1 s a run) that a signal lands mid-study
 hidden = [16]
 eval_episodes = 2
 [factors]
