@@ -136,9 +136,16 @@ def test_failed_runs_are_isolated_and_retried_alone(tmp_path: Path, monkeypatch:
     assert after[after["run_id"].isin(done["run_id"])].equals(done)
 
 
+def _default_sigint() -> None:
+    """In the child: SIGINT back to its default, so Python turns it into KeyboardInterrupt even when the test
+    suite itself runs in a background job (which starts with SIGINT ignored, and Python keeps that)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _start(study: Path, out: Path, *extra: str) -> subprocess.Popen:
     return subprocess.Popen([*CLI, "run", str(study), "--out", str(out), *extra], env=env(), cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            preexec_fn=_default_sigint)
 
 
 def _wait_for_parts(proc: subprocess.Popen, out: Path, n: int, timeout: float = 120) -> None:
