@@ -84,6 +84,11 @@ class RunConfig:
         d["hidden"] = list(self.hidden)
         return d
 
+    def cells(self) -> dict[str, Any]:
+        """Every field and its value, in declaration order: the config columns of runs.csv (`store.format_cell`
+        renders a tuple as "64-64" and None as an empty cell)."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+
     def canonical_json(self) -> str:
         return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
 

@@ -403,15 +403,8 @@ def final_return(curves: list[dict[str, Any]], total_steps: int) -> float:
     return float(np.mean(tail))
 
 
-def config_row(cfg: RunConfig) -> dict[str, Any]:
-    """The config as flat CSV cells: hidden as '64-64', None as ''."""
-    row = cfg.to_dict()
-    row["hidden"] = "-".join(str(h) for h in cfg.hidden)
-    return {k: ("" if v is None else v) for k, v in row.items()}
-
-
 def run_row(s: RunState) -> dict[str, Any]:
-    return {"run_id": s.config.run_id, **config_row(s.config), "status": s.status, "error": s.error,
+    return {"run_id": s.config.run_id, **s.config.cells(), "status": s.status, "error": s.error,
             "env_steps": s.env_steps, "updates": s.updates,
             "final_return": final_return(s.curves, s.config.total_steps), "eval_return": s.eval_return}
 

@@ -82,15 +82,10 @@ def frame(rows: Sequence[Mapping[str, Any]], columns: Sequence[str] | None = Non
     return pd.DataFrame(data, columns=list(columns), dtype=object)
 
 
-def config_cells(cfg: RunConfig) -> dict[str, Any]:
-    """The RunConfig fields as the engine writes them in runs.csv (hidden "64-64", None "")."""
-    return {name: getattr(cfg, name) for name in CONFIG_COLUMNS}
-
-
 def failed_run_row(cfg: RunConfig, error: str) -> dict[str, Any]:
     """The runs.csv row of a run that raised."""
     return {"run_id": cfg.run_id, "status": "failed", "error": error, "env_steps": None, "updates": None,
-            "final_return": None, "eval_return": None, **config_cells(cfg)}
+            "final_return": None, "eval_return": None, **cfg.cells()}
 
 
 def read_table(path: Path) -> pd.DataFrame:

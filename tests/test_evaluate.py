@@ -16,7 +16,8 @@ from typer.testing import CliRunner
 from ablations import evaluate
 from ablations.cli_eval import eval as eval_command
 from ablations.config import RunConfig
-from ablations.engine import config_row, train_cohort
+from ablations.engine import train_cohort
+from ablations.store import frame, write_csv_atomic
 from ablations.evaluate import (VideoError, best_run, evaluate_policy, record_best_video, record_episode,
                                 render_episode)
 from ablations.policy_io import load_policy, policy_path, save_policy
@@ -143,11 +144,9 @@ def test_evaluation_refuses_parameters_of_another_network(results_dir):
 
 
 def _write_runs(root: Path, rows: list[tuple[RunConfig, str, float]]) -> None:
-    import pandas as pd
-
-    table = [{"run_id": c.run_id, "study": "t", "status": status, "final_return": ret, **config_row(c)}
+    table = [{"run_id": c.run_id, "study": "t", "status": status, "final_return": ret, **c.cells()}
              for c, status, ret in rows]
-    pd.DataFrame(table).to_csv(root / "runs.csv", index=False)
+    write_csv_atomic(root / "runs.csv", frame(table))
 
 
 def test_record_best_video_picks_the_best_configs_best_seed(results_dir, tmp_path):
