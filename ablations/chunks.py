@@ -47,6 +47,10 @@ class Chunks:
         padded = torch.cat([rows, rows.new_zeros((1, *rows.shape[1:]))])
         return padded.index_select(0, self.index).view(-1, CHUNK_ROWS, *rows.shape[1:])
 
+    def per_chunk(self, values: Tensor) -> Tensor:
+        """One value per run of the layout [len(spans)] → each chunk's run's value [C, 1] (broadcasts over rows)."""
+        return values.repeat_interleave(torch.tensor([b - a for a, b in self.spans])).view(-1, 1)
+
     def per_run_sum(self, x: Tensor) -> Tensor:
         """Σ over each run's chunk rows of x [C, CHUNK_ROWS] → [len(spans)] float64, summed chunk by chunk in order."""
         per_chunk = x.detach().double().sum(dim=1)

@@ -165,6 +165,12 @@ def run_update(cfg: RunConfig, head: Head, activation: str, pol: Sequence[Tensor
     return RunUpdate(loss, float(pl.detach()), float(h.detach()), rows, target[mask].detach())
 
 
+def _grads(loss: Tensor, params: Sequence[Tensor]) -> list[Tensor]:
+    """∂loss/∂params, zeros for parameters the loss does not reach."""
+    grads = torch.autograd.grad(loss, params, allow_unused=True)
+    return [torch.zeros_like(p) if g is None else g for p, g in zip(params, grads)]
+
+
 def _per_run_norms(grads: Sequence[Tensor]) -> Tensor:
     """‖g_r‖ over all parameters of each run → [R] (float64 accumulation)."""
     sq = sum(g.reshape(g.shape[0], -1).double().pow(2).sum(dim=1) for g in grads)
@@ -301,7 +307,7 @@ class Trainer:
                 fit.append((r, offsets[j], counts[j], target[m]))
         pg_coef = layout.gather(torch.cat(w_rows))
         beta = torch.tensor([c.entropy_coef / n for c, n in zip(cfgs, counts)], dtype=torch.float32)
-        ent_coef = beta.repeat_interleave(torch.tensor([b - a for a, b in layout.spans])).view(-1, 1)
+        ent_coef = layout.per_chunk(beta)
         params = [p.detach().requires_grad_(True) for p in co.policy]
         out = forward_stacked(select(params, layout.owner), x, co.activation)
         logp = co.head.log_prob(out, layout.gather(rows_act))
@@ -309,8 +315,7 @@ class Trainer:
         valid = layout.valid.to(logp.dtype)
         pg = -pg_coef * logp * valid
         total = pg.sum() - (ent_coef * ent * valid).sum()
-        grads = torch.autograd.grad(total, params, allow_unused=True)
-        grads = [torch.zeros_like(p) if g is None else g for p, g in zip(params, grads)]
+        grads = _grads(total, params)
         ent_mean = layout.per_run_sum(ent * valid) / torch.tensor(counts, dtype=torch.float64)
         fits = ValueFit(rows_obs, fit)
         return PolicyStep(grads, layout.per_run_sum(pg).tolist(), ent_mean.tolist(), fits)
@@ -329,7 +334,7 @@ class Trainer:
             targets[off: off + cnt] = tgt
         y = layout.gather(targets)
         inv_n = torch.tensor([1.0 / f[2] for f in runs], dtype=torch.float32)
-        coef = inv_n.repeat_interleave(torch.tensor([b - a for a, b in layout.spans])).view(-1, 1) * layout.valid
+        coef = layout.per_chunk(inv_n) * layout.valid
         active = np.zeros(len(co.configs), dtype=bool)
         active[[f[0] for f in runs]] = True
         first: dict[int, float] = {}
@@ -337,8 +342,7 @@ class Trainer:
             params = [p.detach().requires_grad_(True) for p in co.value]
             pred = forward_stacked(select(params, layout.owner), x, co.activation)[..., 0]
             sq = coef * (pred - y) ** 2
-            grads = torch.autograd.grad(sq.sum(), params, allow_unused=True)
-            grads = [torch.zeros_like(p) if g is None else g for p, g in zip(params, grads)]
+            grads = _grads(sq.sum(), params)
             if it == 0:
                 first = dict(zip([f[0] for f in runs], layout.per_run_sum(sq).tolist()))
             finite = np.isfinite(_per_run_norms(grads).numpy())

@@ -23,3 +23,8 @@ def test_a_runs_chunks_do_not_depend_on_other_runs():
     alone = Chunks.build([0], [200], [0], 200).gather(rows[:200])
     together = Chunks.build([1, 0], [300, 200], [0, 300], 500).gather(torch.cat([rows[200:], rows[:200]]))
     assert torch.equal(together[3:], alone)
+
+
+def test_per_chunk_broadcasts_each_runs_value_to_its_chunks():
+    lay = Chunks.build([5, 2], [3, CHUNK_ROWS + 1], [0, 3], 3 + CHUNK_ROWS + 1)
+    assert lay.per_chunk(torch.tensor([0.5, 2.0])).tolist() == [[0.5], [2.0], [2.0]]
