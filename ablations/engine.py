@@ -200,7 +200,7 @@ class Trainer:
         gens = [s.init for s in streams]
         policy = init_mlp(policy_sizes(spec, hidden), gens, out_gain=0.01)
         value = init_mlp(value_sizes(spec, hidden), gens, out_gain=1.0)
-        self.cohort = Cohort(configs, spec, head, make_cohort_env(configs), policy, value,
+        self.cohort = Cohort(configs, spec, head, make_cohort_env(configs, spec=spec), policy, value,
                              [RunState(c, s) for c, s in zip(configs, streams)])
         self.popt = PerRunAdam(policy, [c.policy_lr for c in configs])
         self.vopt = PerRunAdam(value, [c.value_lr for c in configs])
@@ -369,7 +369,7 @@ class Trainer:
         runs = [r for r, s in enumerate(co.runs) if s.status == "done"]
         if k == 0 or not runs:
             return
-        env = make_cohort_env(co.configs, num_envs=k)
+        env = make_cohort_env(co.configs, num_envs=k, spec=co.spec)
         try:
             seeds = [draw_seed(co.runs[r].streams.eval) for r in runs]
             batch = collect(env, np.asarray(runs), seeds, co.policy, co.activation, co.head,

@@ -163,15 +163,18 @@ def resolve_backend(cfg: RunConfig) -> Literal["native", "gymnasium"]:
     return "native" if has_native else "gymnasium"
 
 
-def make_cohort_env(configs: Sequence[RunConfig], num_envs: int | None = None) -> CohortEnv:
-    """The environments of one cohort (all configs share `cohort_key()`): N episodes per run unless `num_envs`."""
+def make_cohort_env(configs: Sequence[RunConfig], num_envs: int | None = None,
+                    spec: EnvSpec | None = None) -> CohortEnv:
+    """The environments of one cohort (all configs share `cohort_key()`): N episodes per run unless `num_envs`.
+
+    `spec`: the cohort's `describe(env_id, preprocess)` if the caller has it (saves making the env once more)."""
     first = configs[0]
     n = first.episodes_per_update if num_envs is None else num_envs
     if resolve_backend(first) == "native":
         from .native_envs import NATIVE_ENVS
 
         return NATIVE_ENVS[first.env_id](num_runs=len(configs), num_envs=n)
-    return GymnasiumCohortEnv(describe(first.env_id, first.preprocess), len(configs), n, first.preprocess)
+    return GymnasiumCohortEnv(spec or describe(first.env_id, first.preprocess), len(configs), n, first.preprocess)
 
 
 # ---- observation preprocessors (named, so a config stays plain data) -------------------------------------------

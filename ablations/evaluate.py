@@ -106,7 +106,7 @@ def evaluate_policy(config: RunConfig, params: Sequence[Tensor], episodes: int =
     stacked = [p.unsqueeze(0) for p in params]  # a cohort of one run
     env_gen, noise_gen = _streams(seed)
     reset_seed = draw_seed(env_gen)
-    env = make_cohort_env([config], num_envs=episodes)
+    env = make_cohort_env([config], num_envs=episodes, spec=spec)
     try:
         out = {}
         for greedy in (False, True):

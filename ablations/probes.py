@@ -490,7 +490,7 @@ def probe_env(cohort: "Cohort", num_envs: int) -> CohortEnv:
     if cohort.probe_env is None or cohort.probe_env.num_envs != num_envs:
         if cohort.probe_env is not None:
             cohort.probe_env.close()
-        cohort.probe_env = make_cohort_env(cohort.configs, num_envs=num_envs)
+        cohort.probe_env = make_cohort_env(cohort.configs, num_envs=num_envs, spec=cohort.spec)
     return cohort.probe_env
 
 
