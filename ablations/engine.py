@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -30,10 +30,12 @@ from .config import RunConfig
 from .chunks import Chunks
 from .envs import CohortEnv, EnvSpec, describe, make_cohort_env
 from .nets import Head, Params, forward_single, forward_stacked, head_for, init_mlp, policy_sizes, select, value_sizes
-from .rollout import Batch, collect
+from .rollout import Batch, Collector, collect
 from .seeding import RunStreams, draw_seed, run_streams
 
 BETAS = (0.9, 0.999)
+#: A waiting run is updated once this fraction of the cohort's running runs wait (see `Trainer.iterate`).
+UPDATE_FRACTION = 0.25
 ADAM_EPS = 1e-8
 
 
@@ -212,19 +214,50 @@ class Trainer:
         return [r for r, s in enumerate(self.cohort.runs) if s.status == "running"]
 
     def train(self, on_update: Callable[[int], None] | None = None) -> None:
-        self._maybe_probe(0)
-        while active := self.active():
-            steps = self.update(active)
+        for steps in self.iterate():
             if on_update is not None:
                 on_update(steps)
         self.evaluate()
 
+    def iterate(self) -> Iterator[int]:
+        """Train every run to the end of its budget, yielding the env steps of each group of updates.
+
+        The runs do not wait for each other: the rollout steps every run that is collecting (`rollout.Collector`);
+        a run whose N episodes have ended waits, out of the step batch, until `UPDATE_FRACTION` of the running runs
+        (or all that are left) are waiting, then they are updated together and start their next batch at once. A
+        run's numbers do not depend on when or with whom it is updated (invariant 1), only the speed does: batch-mates
+        are never stepped for the sake of one long episode, and updates still batch across runs.
+        """
+        co = self.cohort
+        self._maybe_probe(0)
+        col = Collector(co.env, co.policy, co.activation, co.head, range(len(co.configs)))
+        self._start(col, self.active())
+        ready: list[int] = []
+        while col.collecting or ready:
+            if col.collecting:
+                ready += col.step()
+            if ready and (not col.collecting or len(ready) >= UPDATE_FRACTION * (col.collecting + len(ready))):
+                group, ready = sorted(ready), []
+                steps = self._apply(group, col.take(group))
+                self._start(col, [r for r in group if co.runs[r].status == "running"])
+                yield steps
+
+    def _start(self, col: Collector, runs: list[int]) -> None:
+        """Start the next batch of `runs`: a reset seed and the action stream of each run's own streams."""
+        streams = [self.cohort.runs[r].streams for r in runs]
+        col.start(runs, [draw_seed(s.env) for s in streams], [s.actions for s in streams])
+
     def update(self, active: list[int]) -> int:
-        """One update of every run in `active` (cohort positions); returns the env steps collected."""
+        """One update of every run in `active` (cohort positions), collected together; returns the env steps."""
         co = self.cohort
         seeds = [draw_seed(co.runs[r].streams.env) for r in active]
         batch = collect(co.env, np.asarray(active), seeds, co.policy, co.activation, co.head,
                         [co.runs[r].streams.actions for r in active])
+        return self._apply(active, batch)
+
+    def _apply(self, active: list[int], batch: Batch) -> int:
+        """The update of runs `active` (cohort positions) from their batches (rows of `batch` in that order)."""
+        co = self.cohort
         R = len(co.configs)
         step = self._policy_gradient(active, batch)
         grads, values_fit = step.grads, step.fit

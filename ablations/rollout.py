@@ -8,6 +8,7 @@ from each run's own generator in fixed blocks of `NOISE_BLOCK` steps.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -69,6 +70,150 @@ def action_tensors(spec: EnvSpec, head: Head) -> tuple[Tensor | None, Tensor | N
     return low, high, amap
 
 
+class Collector:
+    """Lockstep collection in which runs join and leave at any step: the engine's rollout.
+
+    `start` resets some runs' N episodes (a seed and an action stream each); every `step` advances all collecting
+    runs by one step in one batched forward pass and one `env.step`; a run leaves the step batch as soon as its N
+    episodes have all ended, and `take` hands out its `Batch`. Runs therefore need not start together: the engine
+    restarts a run right after its own update while its cohort-mates are still mid-batch, so a step is never spent
+    on a run that is waiting for slower batch-mates, and neither a run's environment nor its random streams depend
+    on when, or with whom, it is stepped. Each step is recorded at the run's own step index, in buffers with a row
+    per (slot, step) that grow with the longest batch seen.
+    """
+
+    def __init__(self, env: CohortEnv, params: Params, activation: str, head: Head, slots: Sequence[int], *,
+                 greedy: bool = False, max_steps: int | None = None):
+        spec = env.spec
+        self.env, self.params, self.activation, self.head, self.greedy = env, params, activation, head, greedy
+        self.n = env.num_envs
+        self.cap = max_steps or spec.max_episode_steps or DEFAULT_MAX_STEPS
+        self.low, self.high, self.amap = action_tensors(spec, head)
+        self.slot = {int(r): i for i, r in enumerate(slots)}  # cohort position → buffer slot
+        n_slots = len(self.slot)
+        self.length = np.zeros(n_slots, dtype=np.int64)  # steps taken in each slot's current batch
+        self.gens: list[np.random.Generator | None] = [None] * n_slots
+        self.noise = torch.zeros(n_slots * NOISE_BLOCK, self.n, head.noise_dim)  # row slot·NOISE_BLOCK + t % BLOCK
+        self.finished: dict[int, int] = {}  # position → length of its completed batch, until taken
+        self.capacity = 0
+        self.bufs: list[Tensor] = []  # obs, actions, rewards, mask, terminated: row slot·capacity + t → [N, ...]
+        # the collecting runs, in step order, and their per-step state aligned with them
+        self.runs = np.zeros(0, dtype=np.int64)
+        self.slots = np.zeros(0, dtype=np.int64)
+        self.obs = torch.zeros(0, self.n, spec.obs_dim)
+        self.done = np.zeros((0, self.n), dtype=bool)
+        self._pol: Params | None = None  # params gathered for `runs`
+        self._grad = any(p.requires_grad for p in params)  # plain tensors need no `no_grad` (it costs ~5 µs a step)
+        self._pending: list[tuple[np.ndarray, tuple[Tensor, ...]]] = []  # steps recorded, not yet in the buffers
+
+    @property
+    def collecting(self) -> int:
+        return len(self.runs)
+
+    def start(self, runs: Sequence[int], seeds: Sequence[int], noise_gens: Sequence[np.random.Generator]) -> None:
+        """Reset the N episodes of `runs` (cohort positions, not collecting) and add them to the step batch."""
+        if not len(runs):
+            return
+        runs = np.asarray(runs, dtype=np.int64)
+        slots = np.array([self.slot[int(r)] for r in runs], dtype=np.int64)
+        obs = self.env.reset(runs, np.asarray(seeds, dtype=np.int64))
+        for s, g in zip(slots.tolist(), noise_gens):
+            self.gens[s] = g
+        self.length[slots] = 0
+        self.runs, self.slots = np.concatenate([self.runs, runs]), np.concatenate([self.slots, slots])
+        self.obs = torch.cat([self.obs, obs])
+        self.done = np.concatenate([self.done, np.zeros((len(runs), self.n), dtype=bool)])
+        self._pol = None
+
+    def step(self) -> list[int]:
+        """One step of every collecting run → the runs whose N episodes have now all ended (they leave the batch)."""
+        head, n, slots = self.head, self.n, self.slots
+        t = self.length[slots]
+        t_max = int(t.max())
+        if t_max >= self.capacity:
+            self._flush()
+            self._grow(t_max + 1)
+        if not self.greedy:
+            phase = t % NOISE_BLOCK
+            for s in slots[phase == 0].tolist():
+                block = head.draw_noise(self.gens[s], NOISE_BLOCK, n)
+                self.noise[s * NOISE_BLOCK: (s + 1) * NOISE_BLOCK] = torch.from_numpy(block)
+        if self._pol is None:
+            self._pol = select(self.params, torch.from_numpy(self.runs))
+        with torch.no_grad() if self._grad else contextlib.nullcontext():
+            out = forward_stacked(self._pol, self.obs, self.activation)
+            if self.greedy:
+                act = head.greedy(out)
+            else:
+                act = head.sample(out, self.noise.index_select(0, torch.from_numpy(slots * NOISE_BLOCK + phase)))
+        o, r, term, trunc = self.env.step(self.runs, to_env_actions(head, act, self.low, self.high, self.amap))
+        # per-episode flags in numpy (cheaper than torch on these small arrays; `.numpy()` shares memory)
+        term, ended = term.numpy(), (term | trunc).numpy()
+        if t_max + 1 >= self.cap:
+            ended = ended | (t + 1 >= self.cap)[:, None]
+        alive = ~self.done
+        if not self.bufs:
+            self._grow(self.capacity, act.dtype)
+        rew = r.numpy().astype(np.float32) * alive  # float32 · bool, as torch's `r.float() * alive`
+        self._pending.append((slots * self.capacity + t, (self.obs, act, torch.from_numpy(rew),
+                                                            torch.from_numpy(alive), torch.from_numpy(term & alive))))
+        self.done |= ended
+        self.length[slots] = t + 1
+        fin = self.done.all(axis=1)
+        if not fin.any():
+            self.obs = o
+            return []
+        ended = self.runs[fin].tolist()
+        for r, s in zip(ended, slots[fin].tolist()):
+            self.finished[r] = int(self.length[s])
+        keep = ~fin
+        keep_t = torch.from_numpy(keep)
+        self.runs, self.slots = self.runs[keep], slots[keep]
+        self.obs, self.done = o[keep_t], self.done[keep]
+        self._pol = [p[keep_t] for p in self._pol]
+        return ended
+
+    def _flush(self) -> None:
+        """Write the recorded steps into the buffers (one `index_copy_` per field for many steps)."""
+        if not self._pending:
+            return
+        rows = torch.from_numpy(np.concatenate([p[0] for p in self._pending]))
+        for f, buf in enumerate(self.bufs):
+            buf.index_copy_(0, rows, torch.cat([p[1][f] for p in self._pending]))
+        self._pending = []
+
+    def _grow(self, need: int, act_dtype: torch.dtype | None = None) -> None:
+        """Room for `need` steps per slot (buffers are made at the first step, once the actions' dtype is known)."""
+        if act_dtype is None and not self.bufs:
+            self.capacity = min(max(need, 64), max(need, self.cap))
+            return
+        cap = self.capacity if not self.bufs else min(max(need, 2 * self.capacity), max(need, self.cap))
+        spec, n_slots, n = self.env.spec, len(self.slot), self.n
+        old = self.bufs
+        dtypes = (torch.float32, act_dtype or old[1].dtype, torch.float32, torch.bool, torch.bool)
+        tails = ((spec.obs_dim,), self.head.action_shape(), (), (), ())
+        self.bufs = [torch.zeros((n_slots * cap, n, *tail), dtype=dt) for dt, tail in zip(dtypes, tails)]
+        for b_new, b_old in zip(self.bufs, old):
+            b_new.view(n_slots, cap, *b_new.shape[1:])[:, : self.capacity] = b_old.view(n_slots, self.capacity,
+                                                                                      *b_old.shape[1:])
+        self.capacity = cap
+
+    def take(self, runs: Sequence[int]) -> Batch:
+        """The completed batches of `runs` (in that order), padded to the longest; their buffer rows are cleared."""
+        self._flush()
+        lengths = [self.finished.pop(int(r)) for r in runs]
+        t = max(lengths)
+        idx = torch.tensor([self.slot[int(r)] for r in runs], dtype=torch.long)
+        out = []
+        for b in self.bufs:
+            per_slot = b.view(len(self.slot), self.capacity, *b.shape[1:])
+            out.append(per_slot[idx, :t].transpose(1, 2).contiguous())  # [k, N, t, ...]
+            per_slot[idx, :t] = 0
+        obs, act, rew, mask, term = out
+        terminated = term.any(dim=-1)
+        return Batch(obs, act, rew, mask, mask.sum(dim=-1), terminated, ~terminated)
+
+
 def collect(env: CohortEnv, runs: np.ndarray, seeds: Sequence[int], params: Params, activation: str, head: Head,
             noise_gens: Sequence[np.random.Generator], *, greedy: bool = False,
             max_steps: int | None = None) -> Batch:
@@ -76,58 +221,9 @@ def collect(env: CohortEnv, runs: np.ndarray, seeds: Sequence[int], params: Para
 
     seeds[j] resets run runs[j]; noise_gens[j] is that run's action stream (unused when greedy).
     """
-    spec = env.spec
-    runs = np.asarray(runs)
-    k, n = len(runs), env.num_envs
-    cap_steps = max_steps or spec.max_episode_steps or DEFAULT_MAX_STEPS
-    runs_t = torch.as_tensor(runs, dtype=torch.long)
-    low, high, amap = action_tensors(spec, head)
-
-    # Steps are kept per segment (a stretch of time with a constant set of active runs) and written once at the end.
-    segments: list[tuple[Tensor, int, list[Tensor], list[Tensor], list[Tensor], list[Tensor], list[Tensor]]] = []
-    active = torch.arange(k)  # positions (0..k-1) of runs still collecting
-    done = torch.zeros(k, n, dtype=torch.bool)  # of the active runs
-    noise = torch.zeros(k, NOISE_BLOCK, n, head.noise_dim)  # of the active runs
-    obs = env.reset(runs, np.asarray(seeds, dtype=np.int64))
-    pol = select(params, runs_t)
-    seg: tuple[list[Tensor], ...] = ([], [], [], [], [])
-    seg_start = 0
-    t = 0
-    with torch.no_grad():
-        while True:
-            if not greedy and t % NOISE_BLOCK == 0:
-                for j, g in enumerate(active.tolist()):
-                    noise[j] = torch.from_numpy(head.draw_noise(noise_gens[g], NOISE_BLOCK, n))
-            out = forward_stacked(pol, obs, activation)
-            act = head.greedy(out) if greedy else head.sample(out, noise[:, t % NOISE_BLOCK])
-            o, r, term, trunc = env.step(runs[active.numpy()], to_env_actions(head, act, low, high, amap))
-            alive = ~done
-            if t + 1 >= cap_steps:
-                trunc = torch.ones_like(trunc)
-            ended = alive & (term | trunc)
-            for lst, x in zip(seg, (obs, act, r.float() * alive, alive, alive & term)):
-                lst.append(x)
-            done = done | ended
-            t += 1
-            finished = done.all(dim=1)
-            if bool(finished.any()):
-                segments.append((active, seg_start, *seg))
-                seg, seg_start = ([], [], [], [], []), t
-                keep = ~finished
-                if not bool(keep.any()):
-                    break
-                active, done, noise, o = active[keep], done[keep], noise[keep], o[keep]
-                pol = select(params, runs_t[active])
-            obs = o
-
-    obs_buf = torch.zeros(k, n, t, spec.obs_dim)
-    act_buf = torch.zeros((k, n, t, *head.action_shape()), dtype=segments[0][3][0].dtype)
-    rew_buf = torch.zeros(k, n, t)
-    mask_buf = torch.zeros(k, n, t, dtype=torch.bool)
-    term_buf = torch.zeros(k, n, t, dtype=torch.bool)
-    for idx, t0, *lists in segments:
-        t1 = t0 + len(lists[0])
-        for buf, lst in zip((obs_buf, act_buf, rew_buf, mask_buf, term_buf), lists):
-            buf[idx, :, t0:t1] = torch.stack(lst, dim=2)
-    terminated = term_buf.any(dim=-1)
-    return Batch(obs_buf, act_buf, rew_buf, mask_buf, mask_buf.sum(dim=-1), terminated, ~terminated)
+    runs = [int(r) for r in np.asarray(runs)]
+    col = Collector(env, params, activation, head, runs, greedy=greedy, max_steps=max_steps)
+    col.start(runs, seeds, noise_gens)
+    while col.collecting:
+        col.step()
+    return col.take(runs)

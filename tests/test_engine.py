@@ -151,3 +151,19 @@ def test_native_and_gymnasium_backends_give_identical_rows(env_id):
     for table in ("curves", "runs", "probes"):
         a, b = strip(getattr(runs["native"], table)), strip(getattr(runs["gymnasium"], table))
         assert len(a) == len(b) > 0 and all(same(x, y) for x, y in zip(a, b)), table
+
+
+def test_desynchronized_training_equals_updating_the_whole_cohort_together():
+    """`train` updates runs in groups as their batches end (Trainer.iterate); every row equals the rows of the plain
+    loop that collects and updates all running runs together."""
+    from ablations.engine import Trainer
+
+    configs = [c.replace(total_steps=3000, eval_episodes=0) for c in MIXED]
+    together = Trainer(configs)
+    while active := together.active():
+        together.update(active)
+    desync = Trainer(configs)
+    groups = list(desync.iterate())
+    assert len(groups) > len(together.cohort.runs[0].curves)  # the runs were in fact updated in several groups
+    for a, b in zip(together.cohort.runs, desync.cohort.runs):
+        assert a.curves == b.curves and a.status == b.status
