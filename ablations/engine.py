@@ -207,6 +207,8 @@ class Trainer:
         self.popt = PerRunAdam(policy, [c.policy_lr for c in configs])
         self.vopt = PerRunAdam(value, [c.value_lr for c in configs])
         self.probe_rows: list[dict[str, Any]] = []
+        self._probes: tuple[Collector, Params, Params] | None = None  # pool collector, frozen policy and critic
+        self._probing: dict[int, tuple[int, int]] = {}  # run → (update, env steps) of the pool being collected
         self.max_grad_norm = np.array([c.max_grad_norm or math.inf for c in configs])
 
     # -- the loop -------------------------------------------------------------------------------------------------
@@ -226,11 +228,12 @@ class Trainer:
         a run whose N episodes have ended waits, out of the step batch, until `UPDATE_FRACTION` of the running runs
         (or all that are left) are waiting, then they are updated together and start their next batch at once. A
         run's numbers do not depend on when or with whom it is updated (invariant 1), only the speed does: batch-mates
-        are never stepped for the sake of one long episode, and updates still batch across runs.
+        are never stepped for the sake of one long episode, and updates still batch across runs. Probe pools are
+        collected the same way, alongside training, from a frozen copy of each probed run's checkpoint parameters.
         """
         co = self.cohort
-        self._maybe_probe(0)
-        col = Collector(co.env, co.policy, co.activation, co.head, range(len(co.configs)))
+        self._probe_start(self.active(), 0)
+        col = Collector(co.env, co.policy, co.activation, co.head)
         self._start(col, self.active())
         ready: list[int] = []
         while col.collecting or ready:
@@ -241,6 +244,49 @@ class Trainer:
                 steps = self._apply(group, col.take(group))
                 self._start(col, [r for r in group if co.runs[r].status == "running"])
                 yield steps
+            self._probe_step()
+        while self._probe_step():
+            pass
+
+    # -- probes: pools collected alongside training ---------------------------------------------------------------
+    def _probe_start(self, runs: list[int], update: int) -> None:
+        """Freeze the current policy and critic of the probed ones among `runs` and start collecting their pools."""
+        co = self.cohort
+        runs = [r for r in runs if co.configs[r].probe_every > 0]
+        if not runs:
+            return
+        if self._probes is None:
+            from .probes import probe_env  # the probes only ever read the cohort
+
+            cfg = co.configs[runs[0]]
+            env = probe_env(co, cfg.probe_batches * cfg.episodes_per_update)  # part of the cohort key
+            frozen = ([p.clone() for p in co.policy], [p.clone() for p in co.value])
+            self._probes = (Collector(env, frozen[0], co.activation, co.head), *frozen)
+        col, pol, val = self._probes
+        for r in runs:  # a pool still being collected (not before its run's next checkpoint, normally) ends first
+            while r in self._probing:
+                self._probe_step()
+        idx = torch.tensor(runs)
+        with torch.no_grad():
+            for frozen, live in zip((*pol, *val), (*co.policy, *co.value)):
+                frozen[idx] = live[idx]
+        gens = [co.runs[r].streams.probes for r in runs]
+        col.start(runs, [draw_seed(g) for g in gens], gens)
+        for r in runs:
+            self._probing[r] = (update, co.runs[r].env_steps)
+
+    def _probe_step(self) -> bool:
+        """One step of the probe pools being collected; rows for every pool that ends. → whether any is left."""
+        if self._probes is None or not self._probes[0].collecting:
+            return False
+        from .probes import run_probe
+
+        col, pol, val = self._probes
+        for r in col.step():
+            update, env_steps = self._probing.pop(r)
+            self.probe_rows.extend(run_probe(self.cohort, r, col.take([r]), [p[r] for p in pol], [p[r] for p in val],
+                                             update, env_steps))
+        return True
 
     def _start(self, col: Collector, runs: list[int]) -> None:
         """Start the next batch of `runs`: a reset seed and the action stream of each run's own streams."""
@@ -253,7 +299,10 @@ class Trainer:
         seeds = [draw_seed(co.runs[r].streams.env) for r in active]
         batch = collect(co.env, np.asarray(active), seeds, co.policy, co.activation, co.head,
                         [co.runs[r].streams.actions for r in active])
-        return self._apply(active, batch)
+        steps = self._apply(active, batch)
+        while self._probe_step():  # pools started by this update end before it returns
+            pass
+        return steps
 
     def _apply(self, active: list[int], batch: Batch) -> int:
         """The update of runs `active` (cohort positions) from their batches (rows of `batch` in that order)."""
@@ -298,8 +347,8 @@ class Trainer:
             elif s.env_steps >= s.config.total_steps:
                 s.status = "done"
         due = [r for r in active if co.runs[r].status == "running" and self._probe_due(r)]
-        for upd in sorted({co.runs[r].updates for r in due}):  # one call per checkpoint: one lockstep probe rollout
-            self._maybe_probe(upd, only=[r for r in due if co.runs[r].updates == upd])
+        for upd in sorted({co.runs[r].updates for r in due}):
+            self._probe_start([r for r in due if co.runs[r].updates == upd], upd)
         return steps_total
 
     def _policy_gradient(self, active: list[int], batch: Batch) -> "PolicyStep":
@@ -386,14 +435,6 @@ class Trainer:
     def _probe_due(self, r: int) -> bool:
         k = self.cohort.configs[r].probe_every
         return k > 0 and self.cohort.runs[r].updates % k == 0
-
-    def _maybe_probe(self, update: int, only: list[int] | None = None) -> None:
-        runs = only if only is not None else [r for r, c in enumerate(self.cohort.configs) if c.probe_every > 0]
-        if not runs:
-            return
-        from .probes import probe_checkpoint  # the probes only ever read the cohort
-
-        self.probe_rows.extend(probe_checkpoint(self.cohort, runs, update))
 
     def evaluate(self) -> None:
         """K evaluation episodes per finished run, from its own eval stream, with the final policy."""

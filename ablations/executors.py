@@ -300,6 +300,11 @@ class StudySummary:
     wall_s: float = 0.0
 
 
+#: Probe pools a cohort holds at once, for its memory estimate (pools take about one update's time, every
+#: `probe_every` updates, so few overlap).
+PROBE_POOLS = 4
+
+
 def available_memory() -> int:
     """Bytes of memory available now (Linux /proc/meminfo MemAvailable; 8 GiB if unknown)."""
     try:
@@ -312,23 +317,42 @@ def available_memory() -> int:
 
 
 def run_bytes(cfg: RunConfig) -> int:
-    """A generous estimate of one run's peak memory inside a cohort: its rollout buffers (obs kept per step and
-    stacked once), the chunked update's activations and gradients, and the probe pool (K×N episodes) if probed."""
+    """A generous estimate of one run's share of a cohort's peak memory: its rollout buffers (obs and the other
+    fields, kept per step and copied once into its batch) and the chunked update's activations and gradients."""
+    spec = _spec(cfg)
+    steps = min(spec.max_episode_steps or 10_000, 5_000)
+    return 4 * steps * cfg.episodes_per_update * (3 * spec.obs_dim + 6 * sum(cfg.hidden))
+
+
+def probe_bytes(cfg: RunConfig) -> int:
+    """A generous estimate of a cohort's probe memory: pools are collected alongside training, a few runs at a time
+    (`PROBE_POOLS`), and analysed one run at a time (per-step layer inputs and deltas of a K×N-episode pool)."""
+    if not cfg.probe_every:
+        return 0
+    spec = _spec(cfg)
+    steps = min(spec.max_episode_steps or 10_000, 5_000)
+    widths = [spec.obs_dim, *cfg.hidden]
+    return 4 * PROBE_POOLS * steps * cfg.episodes_per_update * cfg.probe_batches * (3 * spec.obs_dim + 4 * sum(widths))
+
+
+def _spec(cfg: RunConfig) -> Any:
     from .envs import describe
 
-    spec = describe(cfg.env_id, cfg.preprocess)
-    steps = min(spec.max_episode_steps or 10_000, 5_000)
-    train = cfg.episodes_per_update * (3 * spec.obs_dim + 6 * sum(cfg.hidden))  # obs copies, activations, grads
-    probe = cfg.episodes_per_update * cfg.probe_batches * (2 * spec.obs_dim + 2 * sum(cfg.hidden))
-    return 4 * steps * (train + (probe if cfg.probe_every else 0))
+    return describe(cfg.env_id, cfg.preprocess)
 
 
-def auto_cohort_size(n_runs: int, workers: int | None, per_run_bytes: int = 0) -> int:
-    """Cohorts of at most DEFAULT_COHORT_SIZE runs, small enough that every worker gets one, and that all workers'
-    cohorts together fit in half of the available memory."""
-    size = DEFAULT_COHORT_SIZE if not workers else max(1, min(DEFAULT_COHORT_SIZE, math.ceil(n_runs / workers)))
+def auto_cohort_size(n_runs: int, workers: int | None, per_run_bytes: int = 0, fixed_bytes: int = 0) -> int:
+    """Cohorts of at most DEFAULT_COHORT_SIZE runs, as many per worker for every worker (so no worker idles at the
+    end while another trains a last cohort), small enough that all workers' cohorts together (per_run_bytes per
+    run plus fixed_bytes per cohort) fit in half of the available memory."""
+    if workers:
+        per_worker = max(1, math.ceil(n_runs / workers))
+        size = max(1, math.ceil(per_worker / math.ceil(per_worker / DEFAULT_COHORT_SIZE)))
+    else:
+        size = DEFAULT_COHORT_SIZE
     if per_run_bytes > 0:
-        size = min(size, max(1, available_memory() // 2 // max(1, workers or 1) // per_run_bytes))
+        budget = available_memory() // 2 // max(1, workers or 1) - fixed_bytes
+        size = min(size, max(1, budget // per_run_bytes))
     return size
 
 
@@ -340,8 +364,10 @@ def plan(study: Study, out: str | Path, *, retry_failed: bool = False, cohort_si
     records = ResultsDir(out).records() if Path(out).is_dir() else {}
     todo = [c for c in configs if c.run_id not in records
             or (retry_failed and records[c.run_id].status == "failed")]
-    per_run = max((run_bytes(c) for c in {c.cohort_key(): c for c in todo}.values()), default=0)
-    size = cohort_size if cohort_size is not None else auto_cohort_size(len(todo), workers, per_run)
+    keys = {c.cohort_key(): c for c in todo}.values()
+    per_run = max((run_bytes(c) for c in keys), default=0)
+    fixed = max((probe_bytes(c) for c in keys), default=0)
+    size = cohort_size if cohort_size is not None else auto_cohort_size(len(todo), workers, per_run, fixed)
     return configs, cohorts(todo, max_size=size)
 
 

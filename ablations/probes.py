@@ -498,7 +498,9 @@ def probe_checkpoint(cohort: "Cohort", runs: list[int], update: int) -> list[dic
     """Probe `runs` (cohort positions) at their current policies → probes.csv rows, run by run in `runs` order.
 
     The pools of all `runs` are collected in one lockstep rollout (each run from its own probes stream, so a run's
-    pool does not depend on which runs are probed with it); everything after that is per run.
+    pool does not depend on which runs are probed with it); everything after that is per run (`run_probe`). The
+    engine does the same asynchronously (`Trainer.iterate`): pools are collected alongside training, from frozen
+    copies of the checkpoint's parameters.
     """
     if not runs:
         return []
@@ -508,16 +510,22 @@ def probe_checkpoint(cohort: "Cohort", runs: list[int], update: int) -> list[dic
     gens = [cohort.runs[r].streams.probes for r in runs]
     seeds = [draw_seed(g) for g in gens]
     pool = collect(env, np.asarray(runs), seeds, cohort.policy, cohort.activation, cohort.head, gens)
-    # the reward-to-go recursion is elementwise, hence exact for any padding: once for every probed run
-    gamma = torch.tensor([cohort.configs[r].gamma for r in runs], dtype=pool.rewards.dtype)
-    rtg = est.reward_to_go(pool.rewards, pool.mask, gamma)
     rows: list[dict[str, Any]] = []
     for j, r in enumerate(runs):
-        cfg = cohort.configs[r]
         pol = [p[r].detach() for p in cohort.policy]
         val = [p[r].detach() for p in cohort.value]
-        mine = pool.run(j)
-        dirs = pool_directions(cfg, cohort.head, cohort.activation, pol, val, mine, k, gens[j],
-                               rtg[j: j + 1, :, : mine.mask.shape[-1]])
-        rows.extend(probe_rows(cfg, update, cohort.runs[r].env_steps, dirs))
+        rows.extend(run_probe(cohort, r, pool.run(j), pol, val, update, cohort.runs[r].env_steps))
     return rows
+
+
+def run_probe(cohort: "Cohort", r: int, pool: Batch, pol: Sequence[Tensor], val: Sequence[Tensor], update: int,
+              env_steps: int) -> list[dict[str, Any]]:
+    """probes.csv rows of run r (cohort position) from its pool ([1, K·N, T] tensors) collected at the checkpoint's
+    policy and critic `pol`/`val` (the run's parameters, no run dimension). Draws the cross-fitted critic's random
+    layer from the run's probes stream, after the pool's seed and action noise."""
+    cfg = cohort.configs[r]
+    gamma = torch.tensor([cfg.gamma], dtype=pool.rewards.dtype)
+    rtg = est.reward_to_go(pool.rewards, pool.mask, gamma)  # elementwise recursion: exact for any padding
+    dirs = pool_directions(cfg, cohort.head, cohort.activation, pol, val, pool, cfg.probe_batches,
+                           cohort.runs[r].streams.probes, rtg)
+    return probe_rows(cfg, update, env_steps, dirs)

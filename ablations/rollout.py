@@ -78,25 +78,27 @@ class Collector:
     episodes have all ended, and `take` hands out its `Batch`. Runs therefore need not start together: the engine
     restarts a run right after its own update while its cohort-mates are still mid-batch, so a step is never spent
     on a run that is waiting for slower batch-mates, and neither a run's environment nor its random streams depend
-    on when, or with whom, it is stepped. Each step is recorded at the run's own step index, in buffers with a row
-    per (slot, step) that grow with the longest batch seen.
+    on when, or with whom, it is stepped. A started run holds a buffer slot until its batch is taken; each step is
+    recorded at the run's own step index (row slot·capacity + t), and the buffers grow with the number of runs
+    collecting at once and with the longest batch seen.
     """
 
-    def __init__(self, env: CohortEnv, params: Params, activation: str, head: Head, slots: Sequence[int], *,
-                 greedy: bool = False, max_steps: int | None = None):
+    def __init__(self, env: CohortEnv, params: Params, activation: str, head: Head, *, greedy: bool = False,
+                 max_steps: int | None = None):
         spec = env.spec
         self.env, self.params, self.activation, self.head, self.greedy = env, params, activation, head, greedy
         self.n = env.num_envs
         self.cap = max_steps or spec.max_episode_steps or DEFAULT_MAX_STEPS
         self.low, self.high, self.amap = action_tensors(spec, head)
-        self.slot = {int(r): i for i, r in enumerate(slots)}  # cohort position → buffer slot
-        n_slots = len(self.slot)
-        self.length = np.zeros(n_slots, dtype=np.int64)  # steps taken in each slot's current batch
-        self.gens: list[np.random.Generator | None] = [None] * n_slots
-        self.noise = torch.zeros(n_slots * NOISE_BLOCK, self.n, head.noise_dim)  # row slot·NOISE_BLOCK + t % BLOCK
+        self.slot: dict[int, int] = {}  # cohort position → its buffer slot, from `start` to `take`
+        self.free: list[int] = []
+        self.n_slots = 0  # slots the buffers hold
+        self.length = np.zeros(0, dtype=np.int64)  # steps taken in each slot's current batch
+        self.gens: list[np.random.Generator | None] = []
+        self.noise = torch.zeros(0, self.n, head.noise_dim)  # row slot·NOISE_BLOCK + t % NOISE_BLOCK
         self.finished: dict[int, int] = {}  # position → length of its completed batch, until taken
-        self.capacity = 0
-        self.bufs: list[Tensor] = []  # obs, actions, rewards, mask, terminated: row slot·capacity + t → [N, ...]
+        self.capacity = 64  # steps per slot
+        self.bufs: list[Tensor] = []  # obs, actions, rewards, mask, terminated [n_slots·capacity, N, ...]
         # the collecting runs, in step order, and their per-step state aligned with them
         self.runs = np.zeros(0, dtype=np.int64)
         self.slots = np.zeros(0, dtype=np.int64)
@@ -111,11 +113,18 @@ class Collector:
         return len(self.runs)
 
     def start(self, runs: Sequence[int], seeds: Sequence[int], noise_gens: Sequence[np.random.Generator]) -> None:
-        """Reset the N episodes of `runs` (cohort positions, not collecting) and add them to the step batch."""
+        """Reset the N episodes of `runs` (cohort positions, neither collecting nor waiting to be taken) and add them
+        to the step batch."""
         if not len(runs):
             return
         runs = np.asarray(runs, dtype=np.int64)
-        slots = np.array([self.slot[int(r)] for r in runs], dtype=np.int64)
+        for r in runs.tolist():
+            if r in self.slot:
+                raise ValueError(f"run {r} is already collecting or has a batch not yet taken")
+            if not self.free:
+                self._add_slots()
+            self.slot[r] = self.free.pop()
+        slots = np.array([self.slot[r] for r in runs.tolist()], dtype=np.int64)
         obs = self.env.reset(runs, np.asarray(seeds, dtype=np.int64))
         for s, g in zip(slots.tolist(), noise_gens):
             self.gens[s] = g
@@ -132,7 +141,7 @@ class Collector:
         t_max = int(t.max())
         if t_max >= self.capacity:
             self._flush()
-            self._grow(t_max + 1)
+            self._relayout(self.n_slots, min(max(t_max + 1, 2 * self.capacity), max(t_max + 1, self.cap)))
         if not self.greedy:
             phase = t % NOISE_BLOCK
             for s in slots[phase == 0].tolist():
@@ -153,7 +162,7 @@ class Collector:
             ended = ended | (t + 1 >= self.cap)[:, None]
         alive = ~self.done
         if not self.bufs:
-            self._grow(self.capacity, act.dtype)
+            self._make_buffers(act.dtype)
         rew = r.numpy().astype(np.float32) * alive  # float32 · bool, as torch's `r.float() * alive`
         self._pending.append((slots * self.capacity + t, (self.obs, act, torch.from_numpy(rew),
                                                             torch.from_numpy(alive), torch.from_numpy(term & alive))))
@@ -163,15 +172,61 @@ class Collector:
         if not fin.any():
             self.obs = o
             return []
-        ended = self.runs[fin].tolist()
-        for r, s in zip(ended, slots[fin].tolist()):
+        ended_runs = self.runs[fin].tolist()
+        for r, s in zip(ended_runs, slots[fin].tolist()):
             self.finished[r] = int(self.length[s])
         keep = ~fin
         keep_t = torch.from_numpy(keep)
         self.runs, self.slots = self.runs[keep], slots[keep]
         self.obs, self.done = o[keep_t], self.done[keep]
         self._pol = [p[keep_t] for p in self._pol]
-        return ended
+        return ended_runs
+
+    def take(self, runs: Sequence[int]) -> Batch:
+        """The completed batches of `runs` (in that order), padded to the longest; their slots are cleared and freed."""
+        self._flush()
+        lengths = [self.finished.pop(int(r)) for r in runs]
+        t = max(lengths)
+        slots = [self.slot.pop(int(r)) for r in runs]
+        idx = torch.tensor(slots, dtype=torch.long)
+        out = []
+        for b in self.bufs:
+            per_slot = b.view(self.n_slots, self.capacity, *b.shape[1:])
+            out.append(per_slot[idx, :t].transpose(1, 2).contiguous())  # [k, N, t, ...]
+            per_slot[idx, :t] = 0
+        self.free.extend(slots)
+        obs, act, rew, mask, term = out
+        terminated = term.any(dim=-1)
+        return Batch(obs, act, rew, mask, mask.sum(dim=-1), terminated, ~terminated)
+
+    # ---- buffers --------------------------------------------------------------------------------------------------
+    def _add_slots(self) -> None:
+        """Double the slots (at least one more): lengths, generators, noise and step buffers."""
+        old, new = self.n_slots, max(1, 2 * self.n_slots)
+        self._flush()
+        self.length = np.concatenate([self.length, np.zeros(new - old, dtype=np.int64)])
+        self.gens += [None] * (new - old)
+        self.noise = torch.cat([self.noise, torch.zeros((new - old) * NOISE_BLOCK, *self.noise.shape[1:])])
+        self.free.extend(range(new - 1, old - 1, -1))  # lowest slot first
+        if self.bufs:
+            self._relayout(new, self.capacity)
+        self.n_slots = new
+
+    def _make_buffers(self, act_dtype: torch.dtype) -> None:
+        """The step buffers, made at the first step, once the actions' dtype is known."""
+        spec, rows = self.env.spec, self.n_slots * self.capacity
+        self.bufs = [torch.zeros((rows, self.n, *tail), dtype=dt) for dt, tail in zip(
+            (torch.float32, act_dtype, torch.float32, torch.bool, torch.bool),
+            ((spec.obs_dim,), self.head.action_shape(), (), (), ()))]
+
+    def _relayout(self, n_slots: int, capacity: int) -> None:
+        """Buffers for n_slots × capacity rows, keeping what is recorded (call `_flush` first)."""
+        old, old_slots, old_cap = self.bufs, self.n_slots, self.capacity
+        self.bufs = [b.new_zeros((n_slots * capacity, *b.shape[1:])) for b in old]
+        for b_new, b_old in zip(self.bufs, old):
+            b_new.view(n_slots, capacity, *b_new.shape[1:])[:old_slots, :old_cap] = b_old.view(
+                old_slots, old_cap, *b_old.shape[1:])
+        self.capacity = capacity
 
     def _flush(self) -> None:
         """Write the recorded steps into the buffers (one `index_copy_` per field for many steps)."""
@@ -182,37 +237,6 @@ class Collector:
             buf.index_copy_(0, rows, torch.cat([p[1][f] for p in self._pending]))
         self._pending = []
 
-    def _grow(self, need: int, act_dtype: torch.dtype | None = None) -> None:
-        """Room for `need` steps per slot (buffers are made at the first step, once the actions' dtype is known)."""
-        if act_dtype is None and not self.bufs:
-            self.capacity = min(max(need, 64), max(need, self.cap))
-            return
-        cap = self.capacity if not self.bufs else min(max(need, 2 * self.capacity), max(need, self.cap))
-        spec, n_slots, n = self.env.spec, len(self.slot), self.n
-        old = self.bufs
-        dtypes = (torch.float32, act_dtype or old[1].dtype, torch.float32, torch.bool, torch.bool)
-        tails = ((spec.obs_dim,), self.head.action_shape(), (), (), ())
-        self.bufs = [torch.zeros((n_slots * cap, n, *tail), dtype=dt) for dt, tail in zip(dtypes, tails)]
-        for b_new, b_old in zip(self.bufs, old):
-            b_new.view(n_slots, cap, *b_new.shape[1:])[:, : self.capacity] = b_old.view(n_slots, self.capacity,
-                                                                                      *b_old.shape[1:])
-        self.capacity = cap
-
-    def take(self, runs: Sequence[int]) -> Batch:
-        """The completed batches of `runs` (in that order), padded to the longest; their buffer rows are cleared."""
-        self._flush()
-        lengths = [self.finished.pop(int(r)) for r in runs]
-        t = max(lengths)
-        idx = torch.tensor([self.slot[int(r)] for r in runs], dtype=torch.long)
-        out = []
-        for b in self.bufs:
-            per_slot = b.view(len(self.slot), self.capacity, *b.shape[1:])
-            out.append(per_slot[idx, :t].transpose(1, 2).contiguous())  # [k, N, t, ...]
-            per_slot[idx, :t] = 0
-        obs, act, rew, mask, term = out
-        terminated = term.any(dim=-1)
-        return Batch(obs, act, rew, mask, mask.sum(dim=-1), terminated, ~terminated)
-
 
 def collect(env: CohortEnv, runs: np.ndarray, seeds: Sequence[int], params: Params, activation: str, head: Head,
             noise_gens: Sequence[np.random.Generator], *, greedy: bool = False,
@@ -222,7 +246,7 @@ def collect(env: CohortEnv, runs: np.ndarray, seeds: Sequence[int], params: Para
     seeds[j] resets run runs[j]; noise_gens[j] is that run's action stream (unused when greedy).
     """
     runs = [int(r) for r in np.asarray(runs)]
-    col = Collector(env, params, activation, head, runs, greedy=greedy, max_steps=max_steps)
+    col = Collector(env, params, activation, head, greedy=greedy, max_steps=max_steps)
     col.start(runs, seeds, noise_gens)
     while col.collecting:
         col.step()

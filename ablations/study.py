@@ -41,7 +41,7 @@ import numpy as np
 from .config import ConfigError, RunConfig, field_names
 
 #: Default upper bound on the runs trained in lockstep by one worker.
-DEFAULT_COHORT_SIZE = 64
+DEFAULT_COHORT_SIZE = 256
 
 TOP_LEVEL_KEYS = ("name", "description", "seeds", "probe_seeds", "imports", "fixed", "factors", "exclude", "sample",
                   "report")
@@ -356,8 +356,9 @@ def cohort_id(run_ids: Sequence[str]) -> str:
 
 
 def cohorts(configs: Sequence[RunConfig], max_size: int = DEFAULT_COHORT_SIZE) -> list[Cohort]:
-    """Group runs by `cohort_key()` (groups in order of first appearance, runs in input order), splitting a group
-    larger than `max_size` into the fewest contiguous chunks of near-equal size."""
+    """Group runs by `cohort_key()` (groups in order of first appearance), splitting a group larger than `max_size`
+    into the fewest cohorts of near-equal size, dealt round-robin (cohort i gets runs i, i + n, i + 2n, … of its
+    group, in input order) so that every cohort gets the same mix of configs, and so about the same cost."""
     if max_size < 1:
         raise ValueError(f"max_size={max_size} is invalid; allowed: an integer >= 1")
     groups: dict[tuple, list[RunConfig]] = {}
@@ -366,12 +367,8 @@ def cohorts(configs: Sequence[RunConfig], max_size: int = DEFAULT_COHORT_SIZE) -
     out = []
     for members in groups.values():
         n_chunks = math.ceil(len(members) / max_size)
-        base, extra = divmod(len(members), n_chunks)
-        start = 0
         for i in range(n_chunks):
-            size = base + (1 if i < extra else 0)
-            chunk = tuple(members[start:start + size])
-            start += size
+            chunk = tuple(members[i::n_chunks])
             out.append(Cohort(cohort_id([c.run_id for c in chunk]), chunk))
     return out
 

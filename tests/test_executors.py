@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import math
 import sys
 from pathlib import Path
 
@@ -95,13 +96,19 @@ def test_engine_ray_identical_to_serial(tmp_path: Path) -> None:
     assert csv_bytes(tmp_path / "serial") == csv_bytes(tmp_path / "ray")
 
 
-def test_auto_cohort_size_keeps_every_worker_busy() -> None:
+def test_auto_cohort_size_gives_every_worker_the_same_number_of_cohorts() -> None:
     from ablations.executors import auto_cohort_size
+    from ablations.study import DEFAULT_COHORT_SIZE
 
-    assert auto_cohort_size(72, 2) == 36
-    assert auto_cohort_size(1440, 8) == 64
+    assert DEFAULT_COHORT_SIZE == 256
+    assert auto_cohort_size(72, 2) == 36  # one cohort per worker
+    assert auto_cohort_size(1440, 2) == 240  # 720 runs per worker: 3 cohorts of 240, not 256 + 256 + 208
+    assert auto_cohort_size(1440, 8) == 180
     assert auto_cohort_size(3, 8) == 1
-    assert auto_cohort_size(100, None) == 64
+    assert auto_cohort_size(1000, None) == 256
+    for n, w in [(1440, 2), (1000, 3), (97, 2), (5000, 8)]:
+        size = auto_cohort_size(n, w)
+        assert size <= 256 and math.ceil(n / size) % w == 0 or math.ceil(n / size) < w, (n, w, size)
 
 
 def test_pool_error_outside_a_run_is_an_executor_error(tmp_path: Path) -> None:
@@ -114,7 +121,7 @@ def test_pool_error_outside_a_run_is_an_executor_error(tmp_path: Path) -> None:
 def test_auto_cohort_size_respects_workers_and_memory():
     from ablations.executors import auto_cohort_size, available_memory
 
-    assert auto_cohort_size(1440, 2) == 64 and auto_cohort_size(72, 2) == 36 and auto_cohort_size(3, 8) == 1
     half_per_worker = available_memory() // 2 // 2
     assert auto_cohort_size(1440, 2, per_run_bytes=half_per_worker // 5) == 5
+    assert auto_cohort_size(1440, 2, per_run_bytes=half_per_worker // 10, fixed_bytes=half_per_worker // 2) == 5
     assert auto_cohort_size(1440, 2, per_run_bytes=10 * half_per_worker) == 1

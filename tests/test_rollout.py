@@ -57,7 +57,7 @@ def test_runs_that_join_mid_collection_get_the_batches_they_get_alone():
         return collect(env, np.array([r]), [seed], params, "tanh", head, [np.random.default_rng(gen_seed)]).run(0)
 
     env = CartPole(num_runs=3, num_envs=4)
-    col = Collector(env, params, "tanh", head, range(3))
+    col = Collector(env, params, "tanh", head)
     gens = {r: np.random.default_rng(100 + r) for r in range(3)}
     col.start([0], [10], [gens[0]])
     for _ in range(5):

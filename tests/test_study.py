@@ -96,13 +96,15 @@ def test_sampling_is_seeded_and_keeps_grid_order(tmp_path: Path) -> None:
     assert big == full
 
 
-def test_cohorts_group_by_key_and_split_evenly() -> None:
+def test_cohorts_group_by_key_and_deal_runs_evenly() -> None:
     configs = [RunConfig(seed=s, total_steps=100) for s in range(10)]
     configs += [RunConfig(seed=s, hidden=(8,), total_steps=100) for s in range(3)]
     out = cohorts(configs, max_size=4)
     assert [len(c.configs) for c in out] == [4, 3, 3, 3]
     assert [c.configs[0].hidden for c in out] == [(64, 64)] * 3 + [(8,)]
-    assert [r for c in out for r in c.run_ids] == [c.run_id for c in configs]
+    ids = [c.run_id for c in configs]
+    assert [list(c.run_ids) for c in out[:3]] == [ids[0:10:3], ids[1:10:3], ids[2:10:3]]  # dealt round-robin
+    assert sorted(r for c in out for r in c.run_ids) == sorted(ids)
     assert all(c.id == cohort_id(c.run_ids) for c in out)
     assert cohorts(configs, max_size=4) == out
     assert [len(c.configs) for c in cohorts(configs)] == [10, 3]
