@@ -68,18 +68,22 @@ class SeedStyle:
 
 
 class Engine:
-    """A cohort of R runs trained by the package's engine, one update per call."""
+    """A cohort of R runs trained by the package's engine (`Trainer.iterate`, as `train_cohort` runs it): one call
+    advances it by one group of updates."""
 
     def __init__(self, cfg: RunConfig, r: int):
         self.configs = [cfg.replace(seed=s) for s in range(r)]
+        self._fresh()
+
+    def _fresh(self) -> None:
         self.trainer = Trainer(self.configs)
+        self.groups = self.trainer.iterate()
 
     def update(self) -> int:
-        active = self.trainer.active()
-        if not active:  # budget exhausted: start a fresh cohort
-            self.trainer = Trainer(self.configs)
-            active = self.trainer.active()
-        return self.trainer.update(active)
+        for steps in self.groups:
+            return steps
+        self._fresh()  # budget exhausted: start a fresh cohort
+        return self.update()
 
 
 def measure(methods: dict[str, object], seconds: float) -> dict[str, tuple[int, float]]:

@@ -158,8 +158,10 @@ def test_desynchronized_training_equals_updating_the_whole_cohort_together():
     loop that collects and updates all running runs together."""
     from ablations.engine import Trainer
 
-    configs = [c.replace(total_steps=3000, eval_episodes=0) for c in MIXED]
+    configs = [c.replace(total_steps=3000, eval_episodes=0, probe_every=2 if i % 2 else 0, probe_batches=2)
+               for i, c in enumerate(MIXED)]
     together = Trainer(configs)
+    together._probe_start(together.active(), 0)
     while active := together.active():
         together.update(active)
     desync = Trainer(configs)
@@ -167,3 +169,7 @@ def test_desynchronized_training_equals_updating_the_whole_cohort_together():
     assert len(groups) > len(together.cohort.runs[0].curves)  # the runs were in fact updated in several groups
     for a, b in zip(together.cohort.runs, desync.cohort.runs):
         assert a.curves == b.curves and a.status == b.status
+    # probe pools collected alongside training, from frozen checkpoint parameters, give the same rows
+    key = lambda row: (row["run_id"], row["update"], row["estimator"])  # noqa: E731
+    assert len(desync.probe_rows) > 0
+    assert sorted(together.probe_rows, key=key) == sorted(desync.probe_rows, key=key)
