@@ -27,7 +27,7 @@ from torch import Tensor
 
 from . import estimators as est
 from .config import RunConfig
-from .chunks import Chunks
+from .chunks import CHUNK_ROWS, Chunks
 from .envs import CohortEnv, EnvSpec, describe, make_cohort_env
 from .nets import Head, Params, forward_single, forward_stacked, head_for, init_mlp, policy_sizes, select, value_sizes
 from .rollout import Batch, Collector, collect
@@ -36,6 +36,9 @@ from .seeding import RunStreams, draw_seed, run_streams
 BETAS = (0.9, 0.999)
 #: A waiting run is updated once this fraction of the cohort's running runs wait (see `Trainer.iterate`).
 UPDATE_FRACTION = 0.25
+#: Most runs updated in one batched pass: the update's activations and gathered weights grow with it (runs whose
+#: batches end at the same step, e.g. every CartPole run once all episodes last 500 steps, are updated in slices).
+MAX_UPDATE_GROUP = 64
 ADAM_EPS = 1e-8
 
 
@@ -208,7 +211,8 @@ class Trainer:
         self.vopt = PerRunAdam(value, [c.value_lr for c in configs])
         self.probe_rows: list[dict[str, Any]] = []
         self._probes: tuple[Collector, Params, Params] | None = None  # pool collector, frozen policy and critic
-        self._probing: dict[int, tuple[int, int]] = {}  # run → (update, env steps) of the pool being collected
+        self._probing: dict[int, tuple[int, int]] = {}  # run → (update, env steps) of its pool, queued or in flight
+        self._queued: list[int] = []  # runs whose pools start when the pools in flight have ended
         self.max_grad_norm = np.array([c.max_grad_norm or math.inf for c in configs])
 
     # -- the loop -------------------------------------------------------------------------------------------------
@@ -240,17 +244,25 @@ class Trainer:
             if col.collecting:
                 ready += col.step()
             if ready and (not col.collecting or len(ready) >= UPDATE_FRACTION * (col.collecting + len(ready))):
-                group, ready = sorted(ready), []
-                steps = self._apply(group, col.take(group))
-                self._start(col, [r for r in group if co.runs[r].status == "running"])
-                yield steps
+                ready.sort()
+                for lo in range(0, len(ready), MAX_UPDATE_GROUP):  # bounded groups: bounded update memory
+                    group = ready[lo: lo + MAX_UPDATE_GROUP]
+                    steps = self._apply(group, col.take(group))
+                    self._start(col, [r for r in group if co.runs[r].status == "running"])
+                    yield steps
+                ready = []
             self._probe_step()
         while self._probe_step():
             pass
 
     # -- probes: pools collected alongside training ---------------------------------------------------------------
     def _probe_start(self, runs: list[int], update: int) -> None:
-        """Freeze the current policy and critic of the probed ones among `runs` and start collecting their pools."""
+        """Freeze the current policy and critic of the probed ones among `runs` and queue their pools.
+
+        Queued pools start together once the pools in flight have ended (`_probe_step`), so that pools of runs whose
+        checkpoints come at different times still share rollout steps; a pool depends only on the frozen parameters
+        and the run's probes stream, not on when it is collected.
+        """
         co = self.cohort
         runs = [r for r in runs if co.configs[r].probe_every > 0]
         if not runs:
@@ -263,25 +275,31 @@ class Trainer:
             frozen = ([p.clone() for p in co.policy], [p.clone() for p in co.value])
             self._probes = (Collector(env, frozen[0], co.activation, co.head), *frozen)
         col, pol, val = self._probes
-        for r in runs:  # a pool still being collected (not before its run's next checkpoint, normally) ends first
+        for r in runs:  # a pool not yet collected (not before its run's next checkpoint, normally) ends first
             while r in self._probing:
                 self._probe_step()
         idx = torch.tensor(runs)
         with torch.no_grad():
             for frozen, live in zip((*pol, *val), (*co.policy, *co.value)):
                 frozen[idx] = live[idx]
-        gens = [co.runs[r].streams.probes for r in runs]
-        col.start(runs, [draw_seed(g) for g in gens], gens)
         for r in runs:
             self._probing[r] = (update, co.runs[r].env_steps)
+        self._queued += runs
 
     def _probe_step(self) -> bool:
-        """One step of the probe pools being collected; rows for every pool that ends. → whether any is left."""
-        if self._probes is None or not self._probes[0].collecting:
+        """One step of the probe pools in flight (starting the queued ones if none is); rows for every pool that
+        ends. → whether any pool is left."""
+        if self._probes is None:
             return False
+        col, pol, val = self._probes
+        if not col.collecting:
+            if not self._queued:
+                return False
+            gens = [self.cohort.runs[r].streams.probes for r in self._queued]
+            col.start(self._queued, [draw_seed(g) for g in gens], gens)
+            self._queued = []
         from .probes import run_probe
 
-        col, pol, val = self._probes
         for r in col.step():
             update, env_steps = self._probing.pop(r)
             self.probe_rows.extend(run_probe(self.cohort, r, col.take([r]), [p[r] for p in pol], [p[r] for p in val],
@@ -369,10 +387,13 @@ class Trainer:
         gamma = torch.tensor([c.gamma for c in cfgs], dtype=batch.rewards.dtype)
         rtg = est.reward_to_go(batch.rewards, mask, gamma)
         values = None
-        if any(c.baseline == "value" for c in cfgs):
+        critic = torch.tensor([c.baseline == "value" for c in cfgs])
+        if bool(critic.any()):  # V(s) on the chunks of the runs with a critic only
+            on = critic.repeat_interleave(torch.tensor([b - a for a, b in layout.spans]))
             with torch.no_grad():
-                v = forward_stacked(select(co.value, layout.owner), x, co.activation)[..., 0]
-                values = torch.zeros(n_rows + 1).index_put_((layout.index,), v.reshape(-1))[:n_rows]
+                v = forward_stacked(select(co.value, layout.owner[on]), x[on], co.activation)[..., 0]
+                index = layout.index.view(-1, CHUNK_ROWS)[on].reshape(-1)
+                values = torch.zeros(n_rows + 1).index_put_((index,), v.reshape(-1))[:n_rows]
         w_rows, fit = [], []
         for j, (c, r) in enumerate(zip(cfgs, active)):
             t_j = int(batch.lengths[j].max())
