@@ -52,25 +52,31 @@ class PerRunAdam:
         self.lr = np.asarray(lrs, dtype=np.float64)
 
     def step(self, params: Params, grads: Sequence[Tensor], active: np.ndarray) -> None:
-        """Update the runs where `active` (bool [R]) is True; the others are left bit-for-bit untouched."""
-        self.t[active] += 1
-        t = np.maximum(self.t, 1)
+        """Update the runs where `active` (bool [R]) is True; the others are left bit-for-bit untouched.
+
+        Only the active runs' rows are read and written: Adam is elementwise, so the bits do not depend on which
+        other runs are stepped with them."""
+        rows = np.flatnonzero(active)
+        if not len(rows):
+            return
+        self.t[rows] += 1
+        t = self.t[rows]
         b1, b2 = BETAS
         with np.errstate(over="ignore"):  # an absurd learning rate overflows to inf: the run then diverges, visibly
-            step_size = torch.from_numpy((self.lr / (1 - b1 ** t)).astype(np.float32))
+            step_size = torch.from_numpy((self.lr[rows] / (1 - b1 ** t)).astype(np.float32))
         bc2_sqrt = torch.from_numpy(np.sqrt(1 - b2 ** t).astype(np.float32))
-        act = torch.from_numpy(active)
+        idx = torch.from_numpy(rows)
         with torch.no_grad():
             for p, g, m, v in zip(params, grads, self.m, self.v):
                 shape = (-1,) + (1,) * (p.dim() - 1)
-                keep = act.view(shape)
-                m_new = m * b1 + g * (1 - b1)  # plain ops only: no fused kernels whose bits could vary with size
-                v_new = v * b2 + (g * g) * (1 - b2)
+                g_a = g.index_select(0, idx)
+                m_new = m.index_select(0, idx) * b1 + g_a * (1 - b1)  # plain ops: no fused kernels
+                v_new = v.index_select(0, idx) * b2 + (g_a * g_a) * (1 - b2)
                 denom = v_new.sqrt() / bc2_sqrt.view(shape) + ADAM_EPS
-                p_new = p - step_size.view(shape) * (m_new / denom)
-                m.copy_(torch.where(keep, m_new, m))
-                v.copy_(torch.where(keep, v_new, v))
-                p.copy_(torch.where(keep, p_new, p))
+                p_new = p.index_select(0, idx) - step_size.view(shape) * (m_new / denom)
+                m.index_copy_(0, idx, m_new)
+                v.index_copy_(0, idx, v_new)
+                p.index_copy_(0, idx, p_new)
 
 
 @dataclass
@@ -328,7 +334,8 @@ class Trainer:
         R = len(co.configs)
         step = self._policy_gradient(active, batch)
         grads, values_fit = step.grads, step.fit
-        norms = _per_run_norms(grads).numpy()
+        norms = np.zeros(R)  # of the runs in this update only (a row's norm does not depend on the other rows)
+        norms[active] = _per_run_norms([g.index_select(0, torch.tensor(active)) for g in grads]).numpy()
         ok = np.zeros(R, dtype=bool)
         for j, r in enumerate(active):
             ok[r] = _finite(step.policy_loss[j]) and math.isfinite(norms[r])
@@ -439,7 +446,9 @@ class Trainer:
         inv_n = torch.tensor([1.0 / f[2] for f in runs], dtype=torch.float32)
         coef = layout.per_chunk(inv_n) * layout.valid
         active = np.zeros(len(co.configs), dtype=bool)
-        active[[f[0] for f in runs]] = True
+        rows = [f[0] for f in runs]
+        active[rows] = True
+        rows_t = torch.tensor(rows)
         first: dict[int, float] = {}
         for it in range(co.configs[0].value_iters):  # value_iters is part of the cohort key
             params = [p.detach().requires_grad_(True) for p in co.value]
@@ -448,7 +457,8 @@ class Trainer:
             grads = _grads(sq.sum(), params)
             if it == 0:
                 first = dict(zip([f[0] for f in runs], layout.per_run_sum(sq).tolist()))
-            finite = np.isfinite(_per_run_norms(grads).numpy())
+            finite = np.zeros_like(active)
+            finite[rows] = np.isfinite(_per_run_norms([g.index_select(0, rows_t) for g in grads]).numpy())
             self.vopt.step(co.value, grads, active & finite)
         return first
 
