@@ -11,12 +11,12 @@ from typing import Annotated
 import typer
 
 from .config import ConfigError
-from .evaluate import VideoError, evaluate_policy, record_episode
-from .policy_io import PolicyFileError, load_policy, policy_path
 
 
 def _resolve_run(results_dir: Path, run: str) -> Path:
     """The policy file of `run`: an exact run id, or a unique prefix of one."""
+    from .policy_io import policy_path
+
     exact = policy_path(results_dir, run)
     if exact.is_file():
         return exact
@@ -43,12 +43,13 @@ def eval(  # noqa: A001 - the command is called `eval`
     seed: Annotated[int, typer.Option(min=0, help="Seed of the evaluation episodes and the video.")] = 0,
 ) -> None:
     """Evaluate a saved policy: mean ± std return over K episodes, stochastic and greedy; optionally a video."""
+    from .evaluate import VideoError, check_video_writer, evaluate_policy, record_episode  # torch: only when used
+    from .policy_io import PolicyFileError, load_policy
+
     path = _resolve_run(results_dir, run)
     try:
         config, params = load_policy(path)
         if video is not None:
-            from .evaluate import check_video_writer
-
             check_video_writer(video)  # before spending time on the evaluation episodes
         result = evaluate_policy(config, params, episodes, seed)
         typer.echo(result.summary())

@@ -55,8 +55,8 @@ def run(
     retry_failed: Annotated[bool, typer.Option("--retry-failed", help="Also redo the runs recorded as failed.")] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the grid and cohorts; train and write nothing.")] = False,
     cohort_size: Annotated[Optional[int], typer.Option(
-        min=1, help=f"Most runs trained in lockstep by one worker [default: up to {DEFAULT_COHORT_SIZE}, "
-                    "small enough to keep every worker busy].")] = None,
+        min=1, help=f"Most runs trained together by one worker [default: up to {DEFAULT_COHORT_SIZE}, "
+                    "the same number of cohorts for every worker, within half of the free memory].")] = None,
 ) -> None:
     """Train a study's runs (resuming what a previous run left), writing tidy CSVs to the results directory."""
     console = _console()

@@ -1,6 +1,8 @@
-"""The one training loop: a cohort of R runs trained in lockstep (rollout → estimators → update; probes at checkpoints).
+"""The one training loop: a cohort of R runs trained together (rollout → estimators → update; probes at checkpoints).
 
-Runs in a cohort never interact (invariant 2). The rollout batches every active run's forward pass; the update cuts
+Runs in a cohort never interact (invariant 2). The rollout batches every collecting run's forward pass and env step,
+but does not hold the runs in lockstep: a run is updated as soon as its own batch has ended (in groups, with the
+other runs waiting at that moment) and starts its next batch at once (`Trainer.iterate`). The update cuts
 each run's valid steps into fixed-size chunks (`ablations.chunks`), so one batched pass serves the whole cohort while
 every shape a run touches depends on that run only; the per-run losses are summed so that one backward pass yields
 every run's own gradient; then each run is clipped, checked and stepped with its own Adam state and learning rate. A
@@ -118,7 +120,7 @@ class CohortResult:
     curves: list[dict[str, Any]]
     probes: list[dict[str, Any]]
     wall_s: dict[str, float]
-    policies: dict[str, list[Tensor]] = field(default_factory=dict)  # run_id → final policy parameters (no run dim)
+    policies: dict[str, list[np.ndarray]] = field(default_factory=dict)  # run_id → final policy parameters (no run dim)
 
 
 @dataclass
@@ -499,7 +501,7 @@ class Trainer:
             runs.append(run_row(s))
             curves.extend(s.curves)
             wall_s[s.config.run_id] = wall * s.env_steps / total_steps
-        policies = {s.config.run_id: [p[r].clone() for p in self.cohort.policy]
+        policies = {s.config.run_id: [p[r].numpy().copy() for p in self.cohort.policy]  # numpy: no torch to unpickle
                     for r, s in enumerate(self.cohort.runs)}
         return CohortResult(runs, curves, self.probe_rows, wall_s, policies)
 

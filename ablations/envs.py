@@ -14,13 +14,15 @@ Spaces decide the policy kind: `Discrete` → Categorical, `Box` → diagonal Ga
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Literal, Protocol, Sequence
+from typing import TYPE_CHECKING, Callable, Literal, Protocol, Sequence
 
 import gymnasium as gym
 import numpy as np
-import torch
 
 from .config import ConfigError, RunConfig
+
+if TYPE_CHECKING:
+    import torch
 
 PolicyKind = Literal["categorical", "gaussian", "bernoulli"]
 
@@ -120,10 +122,14 @@ class GymnasiumCohortEnv:
         self._envs = [_make_vec(spec.env_id, num_envs, preprocess) for _ in range(num_runs)]
 
     def reset(self, runs: np.ndarray, seeds: np.ndarray) -> torch.Tensor:
+        import torch  # here, not at import: the driver of a study reads env specs without loading torch
+
         obs = [self._envs[r].reset(seed=int(s))[0] for r, s in zip(runs, seeds)]
         return torch.from_numpy(np.stack(obs).reshape(len(runs), self.num_envs, -1).astype(np.float32))
 
     def step(self, runs: np.ndarray, actions: torch.Tensor):
+        import torch
+
         acts = actions.numpy()
         obs, rew, term, trunc = [], [], [], []
         for j, r in enumerate(runs):

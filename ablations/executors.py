@@ -27,7 +27,6 @@ from typing import Any, Callable, Iterator, Sequence
 
 from .config import RunConfig
 from .progress import NullProgress, Progress
-from .policy_io import policy_path, save_policy
 from .store import ResultsDir, failed_run_row, git_commit, host, now, versions
 from .study import DEFAULT_COHORT_SIZE, Cohort, Study, cohorts, expand
 
@@ -397,6 +396,8 @@ def run_study(study: Study, out: str | Path, executor: Any, *, retry_failed: boo
             by_id = {c.run_id: c for c in configs}
             for res in executor.map(todo, progress.steps):
                 if len(configs) <= SAVE_POLICIES_MAX_RUNS:  # before the part: a done part implies its policies
+                    from .policy_io import policy_path, save_policy  # torch: only in a driver that saves policies
+
                     for run in res.runs:
                         if run["status"] == "done" and run["run_id"] in res.policies:
                             save_policy(policy_path(out, run["run_id"]), by_id[run["run_id"]],

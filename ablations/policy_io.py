@@ -18,6 +18,7 @@ import tempfile
 from pathlib import Path
 from typing import Sequence
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -36,7 +37,7 @@ def policy_path(results_dir: str | Path, run_id: str) -> Path:
     return Path(results_dir) / "policies" / f"{run_id}{SUFFIX}"
 
 
-def save_policy(path: str | Path, config: RunConfig, params: Sequence[Tensor]) -> Path:
+def save_policy(path: str | Path, config: RunConfig, params: Sequence[Tensor | np.ndarray]) -> Path:
     """Write `config` and one run's `params` ([W0, b0, ...], no run dimension) to `path` atomically → `path`.
 
     Creates the parent directory. Tensors are detached, copied to contiguous CPU memory (so a slice never drags its
@@ -48,7 +49,7 @@ def save_policy(path: str | Path, config: RunConfig, params: Sequence[Tensor]) -
         "format": FORMAT,
         "run_id": config.run_id,
         "config": config.canonical_json(),
-        "params": [p.detach().to("cpu").clone().contiguous() for p in params],
+        "params": [torch.as_tensor(p).detach().to("cpu").clone().contiguous() for p in params],
     }
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:

@@ -497,7 +497,7 @@ def probe_env(cohort: "Cohort", num_envs: int) -> CohortEnv:
 def probe_checkpoint(cohort: "Cohort", runs: list[int], update: int) -> list[dict[str, Any]]:
     """Probe `runs` (cohort positions) at their current policies → probes.csv rows, run by run in `runs` order.
 
-    The pools of all `runs` are collected in one lockstep rollout (each run from its own probes stream, so a run's
+    The pools of all `runs` are collected in one rollout (each run from its own probes stream, so a run's
     pool does not depend on which runs are probed with it); everything after that is per run (`run_probe`). The
     engine does the same asynchronously (`Trainer.iterate`): pools are collected alongside training, from frozen
     copies of the checkpoint's parameters.

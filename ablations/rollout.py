@@ -1,9 +1,10 @@
-"""Collect N complete episodes per run, for several runs in lockstep, without autograd.
+"""Collect N complete episodes per run, for several runs at once, without autograd.
 
 The result is padded `[k, N, T, ...]` tensors with a mask (True on real steps); `terminated` and `truncated` are
-kept apart (invariant 4). A run leaves the per-step batch as soon as all of its N episodes have ended (compaction),
-so neither its environment nor its random streams are touched by how long its batch-mates take. Action noise comes
-from each run's own generator in fixed blocks of `NOISE_BLOCK` steps.
+kept apart (invariant 4). `Collector` steps every collecting run together; runs join (`start`) and leave (when all
+of their N episodes have ended) at any step, so neither a run's environment nor its random streams are touched by
+how long its batch-mates take or when they started. `collect` is one batch of a fixed set of runs. Action noise comes
+from each run's own generator in fixed blocks of `NOISE_BLOCK` steps of that run's batch.
 """
 
 from __future__ import annotations

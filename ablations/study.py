@@ -40,8 +40,8 @@ import numpy as np
 
 from .config import ConfigError, RunConfig, field_names
 
-#: Default upper bound on the runs trained in lockstep by one worker.
-DEFAULT_COHORT_SIZE = 256
+#: Default upper bound on the runs trained together by one worker (one cohort).
+DEFAULT_COHORT_SIZE = 128
 
 TOP_LEVEL_KEYS = ("name", "description", "seeds", "probe_seeds", "imports", "fixed", "factors", "exclude", "sample",
                   "report")
@@ -87,7 +87,7 @@ class Study:
 
 @dataclass(frozen=True)
 class Cohort:
-    """Runs that share `cohort_key()` and train in lockstep; `id` is derived from the run_ids (stable)."""
+    """Runs that share `cohort_key()` and train together; `id` is derived from the run_ids (stable)."""
 
     id: str
     configs: tuple[RunConfig, ...]

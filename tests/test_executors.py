@@ -100,15 +100,15 @@ def test_auto_cohort_size_gives_every_worker_the_same_number_of_cohorts() -> Non
     from ablations.executors import auto_cohort_size
     from ablations.study import DEFAULT_COHORT_SIZE
 
-    assert DEFAULT_COHORT_SIZE == 256
+    assert DEFAULT_COHORT_SIZE == 128
     assert auto_cohort_size(72, 2) == 36  # one cohort per worker
-    assert auto_cohort_size(1440, 2) == 240  # 720 runs per worker: 3 cohorts of 240, not 256 + 256 + 208
-    assert auto_cohort_size(1440, 8) == 180
+    assert auto_cohort_size(1440, 2) == 120  # 720 runs per worker: 6 cohorts of 120, not 5 of 128 and one of 80
+    assert auto_cohort_size(1440, 8) == 90
     assert auto_cohort_size(3, 8) == 1
-    assert auto_cohort_size(1000, None) == 256
+    assert auto_cohort_size(1000, None) == 128
     for n, w in [(1440, 2), (1000, 3), (97, 2), (5000, 8)]:
         size = auto_cohort_size(n, w)
-        assert size <= 256 and math.ceil(n / size) % w == 0 or math.ceil(n / size) < w, (n, w, size)
+        assert size <= 128 and math.ceil(n / size) % w == 0 or math.ceil(n / size) < w, (n, w, size)
 
 
 def test_pool_error_outside_a_run_is_an_executor_error(tmp_path: Path) -> None:
