@@ -125,3 +125,15 @@ def test_auto_cohort_size_respects_workers_and_memory():
     assert auto_cohort_size(1440, 2, per_run_bytes=half_per_worker // 5) == 5
     assert auto_cohort_size(1440, 2, per_run_bytes=half_per_worker // 10, fixed_bytes=half_per_worker // 2) == 5
     assert auto_cohort_size(1440, 2, per_run_bytes=10 * half_per_worker) == 1
+
+
+def test_the_study_driver_does_not_load_torch() -> None:
+    """The driver plans, receives rows (and numpy policies) and writes CSVs: ~250 MB of torch stay in the workers."""
+    import subprocess
+
+    code = ("import sys, ablations.cli; from ablations.executors import plan; from ablations.study import load_study; "
+            "plan(load_study('studies/quick.toml'), '/nonexistent', workers=2); "
+            "print('torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=Path(__file__).resolve().parents[1])
+    assert out.stdout.strip() == "False"
