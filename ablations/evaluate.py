@@ -29,7 +29,7 @@ from torch import Tensor
 from .config import RunConfig
 from .envs import EnvSpec, describe, make_cohort_env, preprocessor
 from .nets import forward_single, head_for, policy_sizes
-from .policy_io import load_policy, policy_path
+from .policy_io import as_tensor, load_policy, policy_path
 from .preprocess import ensure_registered
 from .rollout import DEFAULT_MAX_STEPS, action_tensors, collect, to_env_actions
 from .seeding import draw_seed
@@ -101,7 +101,7 @@ def evaluate_policy(config: RunConfig, params: Sequence[Tensor], episodes: int =
     ensure_registered(config.env_id)
     spec = describe(config.env_id, config.preprocess)
     head = head_for(spec)
-    params = [torch.as_tensor(p).detach().float() for p in params]  # tensors or numpy arrays (CohortResult)
+    params = [as_tensor(p).detach().float() for p in params]  # tensors or numpy arrays (CohortResult)
     check_params(config, spec, params)
     stacked = [p.unsqueeze(0) for p in params]  # a cohort of one run
     env_gen, noise_gen = _streams(seed)
@@ -143,7 +143,7 @@ def render_episode(config: RunConfig, params: Sequence[Tensor], seed: int = 0, g
     ensure_registered(config.env_id)
     spec = describe(config.env_id, config.preprocess)
     head = head_for(spec)
-    params = [torch.as_tensor(p).detach().float() for p in params]  # tensors or numpy arrays (CohortResult)
+    params = [as_tensor(p).detach().float() for p in params]  # tensors or numpy arrays (CohortResult)
     check_params(config, spec, params)
     if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):  # headless: SDL needs no real display
         os.environ.setdefault("SDL_VIDEODRIVER", "dummy")

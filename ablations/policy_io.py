@@ -37,6 +37,12 @@ def policy_path(results_dir: str | Path, run_id: str) -> Path:
     return Path(results_dir) / "policies" / f"{run_id}{SUFFIX}"
 
 
+def as_tensor(p: Tensor | np.ndarray) -> Tensor:
+    """A parameter as a tensor: numpy arrays (how a `CohortResult` carries them; read-only when Ray hands them over)
+    are copied."""
+    return torch.from_numpy(np.array(p)) if isinstance(p, np.ndarray) else p
+
+
 def save_policy(path: str | Path, config: RunConfig, params: Sequence[Tensor | np.ndarray]) -> Path:
     """Write `config` and one run's `params` ([W0, b0, ...], no run dimension) to `path` atomically → `path`.
 
@@ -49,7 +55,7 @@ def save_policy(path: str | Path, config: RunConfig, params: Sequence[Tensor | n
         "format": FORMAT,
         "run_id": config.run_id,
         "config": config.canonical_json(),
-        "params": [torch.as_tensor(p).detach().to("cpu").clone().contiguous() for p in params],
+        "params": [as_tensor(p).detach().to("cpu").clone().contiguous() for p in params],
     }
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
