@@ -41,6 +41,8 @@ UPDATE_FRACTION = 0.25
 #: Most runs updated in one batched pass: the update's activations and gathered weights grow with it (runs whose
 #: batches end at the same step, e.g. every CartPole run once all episodes last 500 steps, are updated in slices).
 MAX_UPDATE_GROUP = 64
+#: Most probe pools collected at once (each holds K×N episodes in the rollout buffers until it is analysed).
+PROBE_WAVE = 6
 ADAM_EPS = 1e-8
 
 
@@ -303,9 +305,9 @@ class Trainer:
         if not col.collecting:
             if not self._queued:
                 return False
-            gens = [self.cohort.runs[r].streams.probes for r in self._queued]
-            col.start(self._queued, [draw_seed(g) for g in gens], gens)
-            self._queued = []
+            wave, self._queued = self._queued[:PROBE_WAVE], self._queued[PROBE_WAVE:]
+            gens = [self.cohort.runs[r].streams.probes for r in wave]
+            col.start(wave, [draw_seed(g) for g in gens], gens)
         from .probes import run_probe
 
         for r in col.step():
