@@ -32,6 +32,7 @@ from .config import RunConfig
 from .chunks import CHUNK_ROWS, Chunks
 from .envs import CohortEnv, EnvSpec, describe, make_cohort_env
 from .nets import Head, Params, forward_single, forward_stacked, head_for, init_mlp, policy_sizes, select, value_sizes
+from .probes import probe_env, run_probe
 from .rollout import Batch, Collector, collect
 from .seeding import RunStreams, draw_seed, run_streams
 
@@ -186,9 +187,11 @@ def _grads(loss: Tensor, params: Sequence[Tensor]) -> list[Tensor]:
     return [torch.zeros_like(p) if g is None else g for p, g in zip(params, grads)]
 
 
-def _per_run_norms(grads: Sequence[Tensor]) -> Tensor:
-    """‖g_r‖ over all parameters of each run → [R] (float64 accumulation)."""
-    sq = sum(g.reshape(g.shape[0], -1).double().pow(2).sum(dim=1) for g in grads)
+def _per_run_norms(grads: Sequence[Tensor], rows: Sequence[int]) -> Tensor:
+    """‖g_r‖ over all parameters of each run r in `rows` → [len(rows)] (float64 accumulation; a run's norm does not
+    depend on which other rows are reduced with it)."""
+    idx = torch.tensor(rows, dtype=torch.long)
+    sq = sum(g.index_select(0, idx).reshape(len(rows), -1).double().pow(2).sum(dim=1) for g in grads)
     return sq.sqrt()
 
 
@@ -278,8 +281,6 @@ class Trainer:
         if not runs:
             return
         if self._probes is None:
-            from .probes import probe_env  # the probes only ever read the cohort
-
             cfg = co.configs[runs[0]]
             env = probe_env(co, cfg.probe_batches * cfg.episodes_per_update)  # part of the cohort key
             frozen = ([p.clone() for p in co.policy], [p.clone() for p in co.value])
@@ -308,8 +309,6 @@ class Trainer:
             wave, self._queued = self._queued[:PROBE_WAVE], self._queued[PROBE_WAVE:]
             gens = [self.cohort.runs[r].streams.probes for r in wave]
             col.start(wave, [draw_seed(g) for g in gens], gens)
-        from .probes import run_probe
-
         for r in col.step():
             update, env_steps = self._probing.pop(r)
             self.probe_rows.extend(run_probe(self.cohort, r, col.take([r]), [p[r] for p in pol], [p[r] for p in val],
@@ -338,8 +337,8 @@ class Trainer:
         R = len(co.configs)
         step = self._policy_gradient(active, batch)
         grads, values_fit = step.grads, step.fit
-        norms = np.zeros(R)  # of the runs in this update only (a row's norm does not depend on the other rows)
-        norms[active] = _per_run_norms([g.index_select(0, torch.tensor(active)) for g in grads]).numpy()
+        norms = np.zeros(R)  # of the runs in this update only
+        norms[active] = _per_run_norms(grads, active).numpy()
         ok = np.zeros(R, dtype=bool)
         for j, r in enumerate(active):
             ok[r] = _finite(step.policy_loss[j]) and math.isfinite(norms[r])
@@ -400,7 +399,7 @@ class Trainer:
         values = None
         critic = torch.tensor([c.baseline == "value" for c in cfgs])
         if bool(critic.any()):  # V(s) on the chunks of the runs with a critic only
-            on = critic.repeat_interleave(torch.tensor([b - a for a, b in layout.spans]))
+            on = layout.per_chunk(critic).view(-1)
             with torch.no_grad():
                 v = forward_stacked(select(co.value, layout.owner[on]), x[on], co.activation)[..., 0]
                 index = layout.index.view(-1, CHUNK_ROWS)[on].reshape(-1)
@@ -452,7 +451,6 @@ class Trainer:
         active = np.zeros(len(co.configs), dtype=bool)
         rows = [f[0] for f in runs]
         active[rows] = True
-        rows_t = torch.tensor(rows)
         first: dict[int, float] = {}
         for it in range(co.configs[0].value_iters):  # value_iters is part of the cohort key
             params = [p.detach().requires_grad_(True) for p in co.value]
@@ -462,7 +460,7 @@ class Trainer:
             if it == 0:
                 first = dict(zip([f[0] for f in runs], layout.per_run_sum(sq).tolist()))
             finite = np.zeros_like(active)
-            finite[rows] = np.isfinite(_per_run_norms([g.index_select(0, rows_t) for g in grads]).numpy())
+            finite[rows] = np.isfinite(_per_run_norms(grads, rows).numpy())
             self.vopt.step(co.value, grads, active & finite)
         return first
 

@@ -36,16 +36,9 @@ def _gamma(gamma: float | Tensor, x: Tensor) -> Tensor:
 def reward_to_go(rewards: Tensor, mask: Tensor, gamma: float | Tensor) -> Tensor:
     """G_t = Σ_{k≥t} γ^{k−t} r_k, per episode (zero on padding)."""
     m = _check(rewards, mask)
-    if rewards.requires_grad or rewards.dtype not in (torch.float32, torch.float64):
-        g = _gamma(gamma, rewards)
-        out = torch.zeros_like(rewards)
-        acc = torch.zeros_like(rewards[..., 0])
-        for t in range(rewards.shape[-1] - 1, -1, -1):  # elementwise recursion: exact whatever the padding length
-            acc = (rewards[..., t] + g * acc) * m[..., t]
-            out[..., t] = acc
-        return out
-    # the same recursion, the same IEEE operations in the same order, in numpy on time-major copies (a numpy ufunc
-    # on these small slices costs ~1 µs against torch's ~4 µs, and the loop is as long as the longest episode)
+    # elementwise recursion, exact whatever the padding length; in numpy on time-major copies (a ufunc on these small
+    # slices costs ~1 µs against torch's ~4 µs, and the loop is as long as the longest episode). Rewards are data:
+    # no gradient flows through them.
     r = rewards.detach().permute(2, 0, 1).contiguous().numpy()
     mt = m.permute(2, 0, 1).contiguous().numpy()
     g = _gamma(gamma, rewards).numpy()

@@ -23,12 +23,15 @@ from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
 from .config import RunConfig
 from .progress import NullProgress, Progress
 from .store import ResultsDir, failed_run_row, git_commit, host, now, versions
 from .study import DEFAULT_COHORT_SIZE, Cohort, Study, cohorts, expand
+
+if TYPE_CHECKING:
+    from .envs import EnvSpec
 
 DEFAULT_TRAINER = "ablations.engine:train_cohort"
 #: Seconds between progress messages from a worker.
@@ -315,29 +318,22 @@ def available_memory() -> int:
     return 8 * 2**30
 
 
-def run_bytes(cfg: RunConfig) -> int:
+def run_bytes(cfg: RunConfig, spec: EnvSpec) -> int:
     """A generous estimate of one run's share of a cohort's peak memory: its rollout buffers (obs and the other
-    fields, kept per step and copied once into its batch) and the chunked update's activations and gradients."""
-    spec = _spec(cfg)
+    fields, kept per step and copied once into its batch) and the chunked update's activations and gradients.
+    spec: `describe(cfg.env_id, cfg.preprocess)`."""
     steps = min(spec.max_episode_steps or 10_000, 5_000)
     return 4 * steps * cfg.episodes_per_update * (3 * spec.obs_dim + 6 * sum(cfg.hidden))
 
 
-def probe_bytes(cfg: RunConfig) -> int:
+def probe_bytes(cfg: RunConfig, spec: EnvSpec) -> int:
     """A generous estimate of a cohort's probe memory: pools are collected alongside training, a few runs at a time
     (`PROBE_POOLS`), and analysed one run at a time (per-step layer inputs and deltas of a K×N-episode pool)."""
     if not cfg.probe_every:
         return 0
-    spec = _spec(cfg)
     steps = min(spec.max_episode_steps or 10_000, 5_000)
     widths = [spec.obs_dim, *cfg.hidden]
     return 4 * PROBE_POOLS * steps * cfg.episodes_per_update * cfg.probe_batches * (3 * spec.obs_dim + 4 * sum(widths))
-
-
-def _spec(cfg: RunConfig) -> Any:
-    from .envs import describe
-
-    return describe(cfg.env_id, cfg.preprocess)
 
 
 def auto_cohort_size(n_runs: int, workers: int | None, per_run_bytes: int = 0, fixed_bytes: int = 0) -> int:
@@ -363,9 +359,11 @@ def plan(study: Study, out: str | Path, *, retry_failed: bool = False, cohort_si
     records = ResultsDir(out).records() if Path(out).is_dir() else {}
     todo = [c for c in configs if c.run_id not in records
             or (retry_failed and records[c.run_id].status == "failed")]
-    keys = {c.cohort_key(): c for c in todo}.values()
-    per_run = max((run_bytes(c) for c in keys), default=0)
-    fixed = max((probe_bytes(c) for c in keys), default=0)
+    from .envs import describe
+
+    keys = [(c, describe(c.env_id, c.preprocess)) for c in {c.cohort_key(): c for c in todo}.values()]
+    per_run = max((run_bytes(c, spec) for c, spec in keys), default=0)
+    fixed = max((probe_bytes(c, spec) for c, spec in keys), default=0)
     size = cohort_size if cohort_size is not None else auto_cohort_size(len(todo), workers, per_run, fixed)
     return configs, cohorts(todo, max_size=size)
 

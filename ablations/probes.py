@@ -71,7 +71,7 @@ from .nets import ACTIVATIONS, Head, forward_single
 from .rollout import Batch, collect
 from .seeding import draw_seed
 
-if TYPE_CHECKING:  # the engine imports this module lazily; avoid a cycle at import time
+if TYPE_CHECKING:  # the engine imports this module; importing the engine back would be a cycle
     from .engine import Cohort
 
 #: Bound on the temporaries of a contraction or an episode group, in floats.

@@ -98,7 +98,7 @@ class Collector:
         self.gens: list[np.random.Generator | None] = []
         self.noise = torch.zeros(0, self.n, head.noise_dim)  # row slot·NOISE_BLOCK + t % NOISE_BLOCK
         self.finished: dict[int, int] = {}  # position → length of its completed batch, until taken
-        self.capacity = 64  # steps per slot
+        self.capacity = min(64, self.cap)  # steps per slot
         self.bufs: list[Tensor] = []  # obs, actions, rewards, mask, terminated [n_slots·capacity, N, ...]
         # the collecting runs, in step order, and their per-step state aligned with them
         self.runs = np.zeros(0, dtype=np.int64)
