@@ -83,11 +83,10 @@ def train(
     out: Annotated[Path, typer.Option(help="Output directory for runs.csv and curves.csv.")] = Path("results/train"),
 ) -> None:
     """Train one configuration over several seeds, as one cohort; write runs.csv, curves.csv (and probes.csv)."""
-    import torch
-
     from . import store
     from .engine import train_cohort
     from .envs import describe, resolve_backend
+    from .executors import configure_worker
 
     try:
         configs = [RunConfig(env_id=env, seed=s, returns=returns, baseline=baseline, normalize=normalize,  # type: ignore[arg-type]
@@ -102,7 +101,7 @@ def train(
         raise fail(exc)
     if out.exists() and not out.is_dir():
         raise fail(ConfigError(f"out={str(out)!r} exists and is not a directory"))
-    torch.set_num_threads(1)
+    configure_worker()
     total = sum(c.total_steps for c in configs)
     err.print(f"training {len(configs)} runs of {env} ({resolved} backend) as one cohort, {steps:,} steps each")
     start = time.perf_counter()

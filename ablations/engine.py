@@ -41,7 +41,7 @@ BETAS = (0.9, 0.999)
 UPDATE_FRACTION = 0.25
 #: Most runs updated in one batched pass: the update's activations and gathered weights grow with it (runs whose
 #: batches end at the same step, e.g. every CartPole run once all episodes last 500 steps, are updated in slices).
-MAX_UPDATE_GROUP = 64
+MAX_UPDATE_GROUP = 32
 #: Most probe pools collected at once (each holds K×N episodes in the rollout buffers until it is analysed).
 PROBE_WAVE = 6
 ADAM_EPS = 1e-8

@@ -177,10 +177,10 @@ class Collector:
         for r, s in zip(ended_runs, slots[fin].tolist()):
             self.finished[r] = int(self.length[s])
         keep = ~fin
-        keep_t = torch.from_numpy(keep)
+        rows = torch.from_numpy(np.flatnonzero(keep))  # index_select: no boolean-mask `nonzero` per tensor
         self.runs, self.slots = self.runs[keep], slots[keep]
-        self.obs, self.done = o[keep_t], self.done[keep]
-        self._pol = [p[keep_t] for p in self._pol]
+        self.obs, self.done = o.index_select(0, rows), self.done[keep]
+        self._pol = [p.index_select(0, rows) for p in self._pol]
         return ended_runs
 
     def take(self, runs: Sequence[int]) -> Batch:

@@ -24,6 +24,7 @@ import contextlib
 import datetime as _dt
 import errno
 import fcntl
+import importlib.metadata
 import json
 import os
 import platform
@@ -352,12 +353,14 @@ def versions() -> dict[str, str]:
 
     out = {"ablations": __version__, "python": platform.python_version()}
     for name in ("torch", "gymnasium", "numpy", "pandas", "ray"):
-        module = sys.modules.get(name)
-        if module is None and name != "ray":
-            with contextlib.suppress(ImportError):
-                module = __import__(name)
-        if module is not None:
-            out[name] = str(getattr(module, "__version__", "unknown"))
+        if name == "ray" and name not in sys.modules:  # recorded when the study used it
+            continue
+        try:  # the installed distribution's version: importing torch would cost the driver ~200 MiB
+            out[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            module = sys.modules.get(name)
+            if module is not None:
+                out[name] = str(getattr(module, "__version__", "unknown"))
     return out
 
 

@@ -1,7 +1,9 @@
 """Wall time and peak memory of a whole study, end to end through the CLI (`ablations run`).
 
-Peak memory is the largest total resident set size of the driver and all its worker processes, sampled every
-0.2 s from /proc (Linux). The study runs in a fresh results directory unless --out names one (a rerun resumes).
+Peak memory is the largest total resident set size (RSS) of the driver and all its worker processes, sampled every
+0.2 s from /proc (Linux): pages of shared libraries (libtorch) count once per process, so it is an upper bound. The
+peak total proportional set size (PSS, shared pages split between the processes that map them) is printed beside it.
+The study runs in a fresh results directory unless --out names one (a rerun resumes).
 
     python benchmarks/study_time.py                                  # studies/cartpole_factorial.toml
     python benchmarks/study_time.py studies/quick.toml --workers 2
@@ -32,16 +34,21 @@ def _children(pid: int) -> list[int]:
     return out
 
 
-def _rss_bytes(pids: list[int]) -> int:
-    total = 0
-    for p in pids:
-        try:
-            for line in Path(f"/proc/{p}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    total += int(line.split()[1]) * 1024
-        except OSError:
-            pass
-    return total
+def _kib_field(path: str, field: str) -> int:
+    """Bytes of a "<field>: <n> kB" line of a /proc file (0 if the process is gone)."""
+    try:
+        for line in Path(path).read_text().splitlines():
+            if line.startswith(field):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
+def _memory_bytes(pids: list[int]) -> tuple[int, int]:
+    """(Σ RSS, Σ PSS) over pids."""
+    return (sum(_kib_field(f"/proc/{p}/status", "VmRSS:") for p in pids),
+            sum(_kib_field(f"/proc/{p}/smaps_rollup", "Pss:") for p in pids))
 
 
 def main() -> None:
@@ -49,21 +56,26 @@ def main() -> None:
     ap.add_argument("study", nargs="?", default="studies/cartpole_factorial.toml")
     ap.add_argument("--out", default=None, help="results directory (default: a fresh temporary one)")
     ap.add_argument("--workers", type=int, default=None)
+    ap.add_argument("--cohort-size", type=int, default=None)
     args = ap.parse_args()
     out = args.out or tempfile.mkdtemp(prefix="study_time_")
     cmd = [sys.executable, "-m", "ablations.cli", "run", args.study, "--out", out]
     if args.workers:
         cmd += ["--workers", str(args.workers)]
+    if args.cohort_size:
+        cmd += ["--cohort-size", str(args.cohort_size)]
     print("$", " ".join(cmd), flush=True)
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, env={**os.environ, "COLUMNS": "120"})
-    peak = 0
+    peak = peak_pss = 0
     while proc.poll() is None:
-        peak = max(peak, _rss_bytes(_children(proc.pid)))
+        rss, pss = _memory_bytes(_children(proc.pid))
+        peak, peak_pss = max(peak, rss), max(peak_pss, pss)
         time.sleep(0.2)
     wall = time.perf_counter() - start
     print(f"{args.study}: exit {proc.returncode}, wall {wall:.1f} s ({wall / 60:.1f} min), "
-          f"peak memory {peak / 2**30:.2f} GiB over driver + workers, {os.cpu_count()} cores; results in {out}")
+          f"peak memory {peak / 2**30:.2f} GiB RSS ({peak_pss / 2**30:.2f} GiB PSS) over driver + workers, "
+          f"{os.cpu_count()} cores; results in {out}")
     sys.exit(proc.returncode)
 
 

@@ -20,6 +20,7 @@ from torch import nn
 
 from ablations.config import RunConfig
 from ablations.engine import Trainer
+from ablations.executors import configure_worker
 
 
 class SeedStyle:
@@ -109,7 +110,7 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=15.0, help="measured time per method")
     ap.add_argument("--backends", default="gymnasium,native")
     args = ap.parse_args()
-    torch.set_num_threads(1)
+    configure_worker()  # as every training process: one torch thread, glibc malloc keeps freed memory
     cfg = RunConfig(env_id=args.env, episodes_per_update=args.episodes, hidden=tuple(int(h) for h in args.hidden.split("-")),
                     baseline="none", returns="rtg", normalize="advantages", total_steps=10**9, eval_episodes=0)
     methods: dict[str, object] = {"seed-style": SeedStyle(cfg)}

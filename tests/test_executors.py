@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import math
 import sys
 from pathlib import Path
@@ -127,13 +128,21 @@ def test_auto_cohort_size_respects_workers_and_memory():
     assert auto_cohort_size(1440, 2, per_run_bytes=10 * half_per_worker) == 1
 
 
-def test_the_study_driver_does_not_load_torch() -> None:
-    """The driver plans, receives rows (and numpy policies) and writes CSVs: ~250 MB of torch stay in the workers."""
+def test_the_study_driver_does_not_load_torch(tmp_path: Path) -> None:
+    """The driver plans, writes the manifest (with torch's version), receives rows and writes CSVs: ~200 MiB of torch
+    stay in the workers. (A study of at most SAVE_POLICIES_MAX_RUNS runs saves .pt policies, which needs torch; so does
+    the in-process executor of `--workers 1`.)"""
     import subprocess
 
-    code = ("import sys, ablations.cli; from ablations.executors import plan; from ablations.study import load_study; "
-            "plan(load_study('studies/quick.toml'), '/nonexistent', workers=2); "
+    study = tmp_path / "many.toml"
+    study.write_text('name = "many"\nseeds = 51\n[fixed]\nenv_id = "CartPole-v1"\ntotal_steps = 100\n'
+                     'episodes_per_update = 2\nhidden = [4]\neval_episodes = 0\n[factors]\nreturns = ["rtg", "full"]\n')
+    code = ("import sys; from ablations.cli import app\n"
+            f"sys.argv = ['ablations', 'run', {str(study)!r}, '--out', {str(tmp_path / 'out')!r}, '--workers', '2']\n"
+            "try:\n    app()\nexcept SystemExit as e:\n    assert not e.code, e.code\n"
             "print('torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          cwd=Path(__file__).resolve().parents[1])
-    assert out.stdout.strip() == "False"
+    assert out.stdout.strip().splitlines()[-1] == "False"
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    assert manifest["versions"]["torch"] and manifest["counts"]["done"] == 102
