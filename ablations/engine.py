@@ -440,7 +440,8 @@ class Trainer:
         if not runs:
             return {}
         n_rows = fit.rows_obs.shape[0]
-        layout = Chunks.build([f[0] for f in runs], [f[2] for f in runs], [f[1] for f in runs], n_rows)
+        rows = [f[0] for f in runs]
+        layout = Chunks.build(rows, [f[2] for f in runs], [f[1] for f in runs], n_rows)
         x = layout.gather(fit.rows_obs)
         targets = torch.zeros(n_rows)
         for r, off, cnt, tgt in runs:
@@ -449,7 +450,6 @@ class Trainer:
         inv_n = torch.tensor([1.0 / f[2] for f in runs], dtype=torch.float32)
         coef = layout.per_chunk(inv_n) * layout.valid
         active = np.zeros(len(co.configs), dtype=bool)
-        rows = [f[0] for f in runs]
         active[rows] = True
         first: dict[int, float] = {}
         for it in range(co.configs[0].value_iters):  # value_iters is part of the cohort key
@@ -458,7 +458,7 @@ class Trainer:
             sq = coef * (pred - y) ** 2
             grads = _grads(sq.sum(), params)
             if it == 0:
-                first = dict(zip([f[0] for f in runs], layout.per_run_sum(sq).tolist()))
+                first = dict(zip(rows, layout.per_run_sum(sq).tolist()))
             finite = np.zeros_like(active)
             finite[rows] = np.isfinite(_per_run_norms(grads, rows).numpy())
             self.vopt.step(co.value, grads, active & finite)

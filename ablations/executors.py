@@ -161,7 +161,8 @@ _QUEUE: Any = None
 
 
 def _init_worker(progress_queue: Any) -> None:
-    """Pool worker: one torch thread, ignore Ctrl-C (the driver stops us), die with the driver."""
+    """Pool worker: ignore Ctrl-C (the driver stops us), die with the driver (each task sets up torch and the
+    allocator in `train_isolated`)."""
     global _QUEUE
     _QUEUE = progress_queue
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -169,7 +170,6 @@ def _init_worker(progress_queue: Any) -> None:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
     except (OSError, AttributeError):
         pass
-    configure_worker()
 
 
 def _pool_task(cohort_id: str, configs: Sequence[RunConfig], trainer: str, imports: Sequence[str]) -> CohortResult:

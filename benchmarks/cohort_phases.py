@@ -27,24 +27,30 @@ from ablations.executors import configure_worker
 from ablations.study import cohorts, expand, load_study
 
 
+def _exp_tanh_values(z: torch.Tensor) -> torch.Tensor:
+    return (z * 2).exp_().add_(1).reciprocal_().mul_(-2).add_(1)
+
+
+class _ExpTanh(torch.autograd.Function):
+    """The values of `_exp_tanh_values`, with torch's own tanh backward from the saved output."""
+
+    @staticmethod
+    def forward(ctx: Any, z: torch.Tensor) -> torch.Tensor:
+        y = _exp_tanh_values(z)
+        ctx.save_for_backward(y)
+        return y
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> torch.Tensor:
+        return torch.ops.aten.tanh_backward(grad, ctx.saved_tensors[0])
+
+
 def exp_tanh(x: torch.Tensor) -> torch.Tensor:
     """tanh(x) = 1 − 2/(e^{2x} + 1): ~1.7 ns/element against torch.tanh's ~3.2 on this machine's CPU, within 1.8e-7
     absolute, bits independent of the element's position (unlike torch.sigmoid's scalar tail). Changes results."""
-
-    class _ExpTanh(torch.autograd.Function):
-        @staticmethod
-        def forward(ctx: Any, z: torch.Tensor) -> torch.Tensor:
-            y = (z * 2).exp_().add_(1).reciprocal_().mul_(-2).add_(1)
-            ctx.save_for_backward(y)
-            return y
-
-        @staticmethod
-        def backward(ctx: Any, grad: torch.Tensor) -> torch.Tensor:
-            return torch.ops.aten.tanh_backward(grad, ctx.saved_tensors[0])
-
     if torch.is_grad_enabled() and x.requires_grad:
         return _ExpTanh.apply(x)
-    return (x * 2).exp_().add_(1).reciprocal_().mul_(-2).add_(1)
+    return _exp_tanh_values(x)
 
 
 def timed(owner: Any, name: str, label: str, totals: dict[str, float]) -> None:
