@@ -60,7 +60,7 @@ class RunConfig:
     activation: Activation = "tanh"
     # --- environments
     env_backend: EnvBackend = "auto"
-    preprocess: str | None = None  # a named observation preprocessor (see ablations.envs.PREPROCESSORS)
+    preprocess: str | None = None  # a named observation preprocessor (see ablations.envs.preprocess.PREPROCESSORS)
     # --- evaluation at the end of training: K episodes from a separate stream
     eval_episodes: int = 10
     eval_greedy: bool = True  # argmax / mean action; False samples from the policy

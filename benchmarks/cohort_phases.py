@@ -22,9 +22,10 @@ from typing import Any, Callable
 
 import torch
 
-from ablations import engine, nets, probes, rollout
-from ablations.executors import configure_worker
-from ablations.study import cohorts, expand, load_study
+from ablations.probes import variance as probes
+from ablations.train import engine, nets, rollout
+from ablations.study.executors import configure_worker
+from ablations.study.design import cohorts, expand, load_study
 
 
 def _exp_tanh_values(z: torch.Tensor) -> torch.Tensor:

@@ -12,7 +12,7 @@ import time
 import numpy as np
 import torch
 
-from ablations.native_envs import NATIVE_ENVS
+from ablations.envs.native import NATIVE_ENVS
 
 
 def _per_call(fn, min_time: float = 0.1, repeats: int = 5) -> float:

@@ -19,8 +19,8 @@ import torch
 from torch import nn
 
 from ablations.config import RunConfig
-from ablations.engine import Trainer
-from ablations.executors import configure_worker
+from ablations.train.engine import Trainer
+from ablations.study.executors import configure_worker
 
 
 class SeedStyle:

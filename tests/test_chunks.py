@@ -1,6 +1,6 @@
 import torch
 
-from ablations.chunks import CHUNK_ROWS, Chunks
+from ablations.train.chunks import CHUNK_ROWS, Chunks
 
 
 def test_layout_by_hand():

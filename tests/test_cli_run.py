@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from ablations.cli_run import standalone_app
-from ablations.executors import SerialExecutor, run_study
-from ablations.store import DONE_MARKER, read_table
-from ablations.study import load_study
+from ablations.cli.run import standalone_app
+from ablations.study.executors import SerialExecutor, run_study
+from ablations.study.store import DONE_MARKER, read_table
+from ablations.study.design import load_study
 
 ROOT = Path(__file__).resolve().parents[1]
 CLI = [sys.executable, "-c", "from ablations.cli import app; app()"]

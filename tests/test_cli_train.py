@@ -2,7 +2,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from ablations.cli import app, parse_seeds
+from ablations.cli.app import app, parse_seeds
 from ablations.config import ConfigError
 
 runner = CliRunner()

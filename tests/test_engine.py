@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from ablations.config import RunConfig
-from ablations.engine import PerRunAdam, train_cohort
+from ablations.train.engine import PerRunAdam, train_cohort
 
 BASE = RunConfig(seed=3, total_steps=4000, eval_episodes=3, max_grad_norm=1.0, hidden=(32, 32))
 MIXED = [BASE.replace(seed=s, baseline=b, returns=rt, normalize=n, entropy_coef=e, policy_lr=lr, gamma=g)
@@ -113,9 +113,9 @@ def test_cartpole_learns_with_the_default_config():
 
 
 def test_chunked_update_matches_the_per_run_reference():
-    from ablations.engine import Trainer, run_update
-    from ablations.rollout import collect
-    from ablations.seeding import draw_seed
+    from ablations.train.engine import Trainer, run_update
+    from ablations.train.rollout import collect
+    from ablations.train.seeding import draw_seed
 
     trainer = Trainer(MIXED)
     co = trainer.cohort
@@ -125,7 +125,7 @@ def test_chunked_update_matches_the_per_run_reference():
     batch = collect(co.env, np.asarray(active), [draw_seed(co.runs[r].streams.env) for r in active], co.policy,
                     co.activation, co.head, [co.runs[r].streams.actions for r in active])
     step = trainer._policy_gradient(active, batch)
-    from ablations import estimators as est
+    from ablations.train import estimators as est
     for j, r in enumerate(active):
         pol = [p[r].detach().clone().requires_grad_(True) for p in co.policy]
         val = [p[r] for p in co.value]
@@ -156,7 +156,7 @@ def test_native_and_gymnasium_backends_give_identical_rows(env_id):
 def test_desynchronized_training_equals_updating_the_whole_cohort_together():
     """`train` updates runs in groups as their batches end (Trainer.iterate); every row equals the rows of the plain
     loop that collects and updates all running runs together."""
-    from ablations.engine import Trainer
+    from ablations.train.engine import Trainer
 
     configs = [c.replace(total_steps=3000, eval_episodes=0, probe_every=2 if i % 2 else 0, probe_batches=2)
                for i, c in enumerate(MIXED)]

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from ablations import estimators as est
+from ablations.train import estimators as est
 
 
 def grid(*episodes, t=None):

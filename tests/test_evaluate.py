@@ -13,14 +13,14 @@ import torch
 import typer
 from typer.testing import CliRunner
 
-from ablations import evaluate
-from ablations.cli_eval import eval as eval_command
+from ablations.evaluate import episodes as evaluate
+from ablations.cli.eval import eval as eval_command
 from ablations.config import RunConfig
-from ablations.engine import train_cohort
-from ablations.store import frame, write_csv_atomic
-from ablations.evaluate import (VideoError, best_run, evaluate_policy, record_best_video, record_episode,
+from ablations.train.engine import train_cohort
+from ablations.study.store import frame, write_csv_atomic
+from ablations.evaluate.episodes import (VideoError, best_run, evaluate_policy, record_best_video, record_episode,
                                 render_episode)
-from ablations.policy_io import load_policy, policy_path, save_policy
+from ablations.evaluate.policy_io import load_policy, policy_path, save_policy
 
 Image = pytest.importorskip("PIL.Image", reason="GIF videos need the video extra (pillow)")
 

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from ablations.executors import (ExecutorError, LocalExecutor, RayExecutor, SerialExecutor, make_executor,
+from ablations.study.executors import (ExecutorError, LocalExecutor, RayExecutor, SerialExecutor, make_executor,
                                  run_study)
-from ablations.progress import Progress
-from ablations.store import read_table
-from ablations.study import Study, parse_study
+from ablations.study.progress import Progress
+from ablations.study.store import read_table
+from ablations.study.design import Study, parse_study
 
 FAKE = "tests.failing_env:fake_train_cohort"
 TABLES = ("runs", "curves", "probes")
@@ -98,8 +98,8 @@ def test_engine_ray_identical_to_serial(tmp_path: Path) -> None:
 
 
 def test_auto_cohort_size_gives_every_worker_the_same_number_of_cohorts() -> None:
-    from ablations.executors import auto_cohort_size
-    from ablations.study import DEFAULT_COHORT_SIZE
+    from ablations.study.executors import auto_cohort_size
+    from ablations.study.design import DEFAULT_COHORT_SIZE
 
     assert DEFAULT_COHORT_SIZE == 128
     assert auto_cohort_size(72, 2) == 36  # one cohort per worker
@@ -120,7 +120,7 @@ def test_pool_error_outside_a_run_is_an_executor_error(tmp_path: Path) -> None:
 
 
 def test_auto_cohort_size_respects_workers_and_memory():
-    from ablations.executors import auto_cohort_size, available_memory
+    from ablations.study.executors import auto_cohort_size, available_memory
 
     half_per_worker = available_memory() // 2 // 2
     assert auto_cohort_size(1440, 2, per_run_bytes=half_per_worker // 5) == 5

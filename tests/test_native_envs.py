@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from ablations.envs import GymnasiumCohortEnv, describe
-from ablations.native_envs import NATIVE_ENVS, pcg64_doubles
+from ablations.envs.registry import GymnasiumCohortEnv, describe
+from ablations.envs.native import NATIVE_ENVS, pcg64_doubles
 
 ENV_IDS = sorted(NATIVE_ENVS)
 CORE_IDS = ["CartPole-v1", "Acrobot-v1", "Pendulum-v1", "MountainCar-v0"]

@@ -5,7 +5,7 @@ import pytest
 import torch
 from torch.distributions import Bernoulli, Categorical, Normal
 
-from ablations.nets import LOG_STD_MAX, Head, forward_single, forward_stacked, init_mlp, select
+from ablations.train.nets import LOG_STD_MAX, Head, forward_single, forward_stacked, init_mlp, select
 
 
 def gens(*seeds):

@@ -11,12 +11,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from ablations import preprocess
+from ablations.envs import preprocess
 from ablations.config import RunConfig
-from ablations.engine import train_cohort
-from ablations.envs import Preprocessor, describe
-from ablations.nets import Head
-from ablations.rollout import to_env_actions
+from ablations.train.engine import train_cohort
+from ablations.envs.registry import Preprocessor, describe
+from ablations.train.nets import Head
+from ablations.train.rollout import to_env_actions
 
 LOGITS = [0.3, -1.2, 2.0, 0.0]
 ACTIONS = [1.0, 0.0, 0.0, 1.0]

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from ablations import policy_io
+from ablations.evaluate import policy_io
 from ablations.config import RunConfig
-from ablations.policy_io import PolicyFileError, load_policy, policy_path, save_policy
+from ablations.evaluate.policy_io import PolicyFileError, load_policy, policy_path, save_policy
 
 CFG = RunConfig(env_id="CartPole-v1", seed=3, hidden=(8,), returns="full", baseline="none")
 

@@ -9,10 +9,10 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
-from ablations import preprocess
+from ablations.envs import preprocess
 from ablations.config import ConfigError
-from ablations.envs import preprocessor
-from ablations.preprocess import PongFrameDifference, ensure_registered, pong_frame
+from ablations.envs.registry import preprocessor
+from ablations.envs.preprocess import PongFrameDifference, ensure_registered, pong_frame
 
 BACKGROUND = (144, 72, 17)  # Pong's playing field
 BACKGROUND_2 = (109, 118, 43)  # the other background colour erased by pg-pong
@@ -158,7 +158,7 @@ def test_box2d_imports_safely_with_warnings_as_errors():
     import subprocess
     import sys
 
-    code = ("from ablations.preprocess import ensure_registered; ensure_registered('LunarLander-v3'); "
+    code = ("from ablations.envs.preprocess import ensure_registered; ensure_registered('LunarLander-v3'); "
             "import gymnasium as gym; env = gym.make('LunarLander-v3'); env.reset(seed=0); print('ok')")
     out = subprocess.run([sys.executable, "-W", "error", "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr[-2000:]
@@ -170,8 +170,8 @@ def test_lunarlander_study_loads_and_trains(tmp_path):
 
     import torch
 
-    from ablations.engine import train_cohort
-    from ablations.study import expand, load_study
+    from ablations.train.engine import train_cohort
+    from ablations.study.design import expand, load_study
 
     ensure_registered("LunarLander-v3")
     configs = expand(load_study(Path(__file__).resolve().parents[1] / "studies" / "lunarlander.toml"))

@@ -4,14 +4,14 @@ import numpy as np
 import pytest
 import torch
 
-from ablations import estimators as est
+from ablations.train import estimators as est
 from ablations.config import RunConfig
-from ablations.engine import run_update, train_cohort
-from ablations.envs import make_cohort_env
-from ablations.nets import Head, init_mlp
-from ablations.probes import (OPTIMAL, Estimator, estimator_grid, layer_scores, pool_directions, probe_rows,
+from ablations.train.engine import run_update, train_cohort
+from ablations.envs.registry import make_cohort_env
+from ablations.train.nets import Head, init_mlp
+from ablations.probes.variance import (OPTIMAL, Estimator, estimator_grid, layer_scores, pool_directions, probe_rows,
                               probe_statistics)
-from ablations.rollout import Batch, collect
+from ablations.train.rollout import Batch, collect
 
 
 # ---- helpers ---------------------------------------------------------------------------------------------------------
@@ -71,7 +71,7 @@ def test_per_episode_scores_equal_a_loop_of_backward_and_torch_func(kind, obs_di
     onehot = (episode.unsqueeze(0) == torch.arange(len(lengths)).unsqueeze(1)).float()
     by_contraction = scores.contract(onehot)
     psi = scores.vectors()
-    from ablations.nets import forward_single
+    from ablations.train.nets import forward_single
     loop = []
     for i in range(len(lengths)):
         ps = [p.detach().clone().requires_grad_(True) for p in params]
@@ -245,8 +245,8 @@ def test_returns_normalization_has_a_bias_that_shrinks_with_n():
 def test_the_trained_estimators_direction_is_minus_the_trainers_loss_gradient(cfg):
     cfg = cfg.replace(episodes_per_update=3, probe_batches=4, hidden=(8, 8), gamma=0.95)
     k, n = cfg.probe_batches, cfg.episodes_per_update
-    from ablations.envs import describe
-    from ablations.nets import head_for, policy_sizes, value_sizes
+    from ablations.envs.registry import describe
+    from ablations.train.nets import head_for, policy_sizes, value_sizes
     spec = describe(cfg.env_id)
     head = head_for(spec)
     gen = torch.Generator().manual_seed(5)

@@ -4,7 +4,7 @@ import shutil
 from typer.testing import CliRunner
 
 from ablations.cli import app
-from ablations.publish import compare, pack, read_text, rounded_csv
+from ablations.study.publish import compare, pack, read_text, rounded_csv
 
 runner = CliRunner()
 

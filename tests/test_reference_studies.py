@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from ablations.publish import SUMS
+from ablations.study.publish import SUMS
 from ablations.report import build_report
 
 REPO = Path(__file__).resolve().parents[1]

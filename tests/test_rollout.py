@@ -1,9 +1,9 @@
 import numpy as np
 import torch
 
-from ablations.envs import GymnasiumCohortEnv, describe
-from ablations.nets import Head, init_mlp, policy_sizes
-from ablations.rollout import collect
+from ablations.envs.registry import GymnasiumCohortEnv, describe
+from ablations.train.nets import Head, init_mlp, policy_sizes
+from ablations.train.rollout import collect
 
 
 def _collect(env_id, runs, seeds, n=3, backend_seed=0):
@@ -45,8 +45,8 @@ def test_a_runs_episodes_do_not_depend_on_its_batch_mates():
 def test_runs_that_join_mid_collection_get_the_batches_they_get_alone():
     """The engine's Collector: a run started while others are mid-batch, or restarted right after its own batch,
     records exactly the episodes it records alone (same env seed, same action stream)."""
-    from ablations.native_envs import CartPole
-    from ablations.rollout import Collector
+    from ablations.envs.native import CartPole
+    from ablations.train.rollout import Collector
 
     spec = CartPole.spec
     params = init_mlp(policy_sizes(spec, (16,)), [torch.Generator().manual_seed(s) for s in range(3)], 0.01)

@@ -4,7 +4,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from ablations.cli import app
-from ablations.policy_io import load_policy
+from ablations.evaluate.policy_io import load_policy
 
 runner = CliRunner()
 

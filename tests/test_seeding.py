@@ -1,7 +1,7 @@
 import numpy as np
 import torch
 
-from ablations.seeding import STREAM_NAMES, draw_seed, run_streams
+from ablations.train.seeding import STREAM_NAMES, draw_seed, run_streams
 
 
 def test_streams_are_reproducible_and_distinct():

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from ablations.config import RunConfig
-from ablations.store import (DONE_MARKER, ResultsDir, StoreError, failed_run_row, format_cell, frame, read_table,
+from ablations.study.store import (DONE_MARKER, ResultsDir, StoreError, failed_run_row, format_cell, frame, read_table,
                              write_text_atomic)
 from tests.failing_env import fake_train_cohort
 

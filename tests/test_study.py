@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from ablations.config import RunConfig
-from ablations.study import Study, StudyError, cohort_id, cohorts, expand, find_study, grid, load_study
+from ablations.study.design import Study, StudyError, cohort_id, cohorts, expand, find_study, grid, load_study
 
 ROOT = Path(__file__).resolve().parents[1]
 STUDIES = ROOT / "studies"
@@ -113,7 +113,7 @@ def test_cohorts_group_by_key_and_deal_runs_evenly() -> None:
 
 
 def test_run_ids_stable_across_processes_and_hash_seeds() -> None:
-    code = ("import json; from ablations.study import load_study, expand, cohorts; "
+    code = ("import json; from ablations.study.design import load_study, expand, cohorts; "
             f"s = load_study({str(STUDIES / 'quick.toml')!r}); c = expand(s); "
             "print(json.dumps([[x.run_id for x in c], [k.id for k in cohorts(c)]]))")
     outputs = []
@@ -182,7 +182,7 @@ def test_find_study_by_name_and_duplicates(tmp_path: Path) -> None:
 
 
 def test_probe_seeds_keeps_probes_on_the_first_seeds_only(tmp_path):
-    from ablations.study import expand, load_study
+    from ablations.study.design import expand, load_study
 
     path = tmp_path / "p.toml"
     path.write_text('name = "p"\nseeds = 4\nprobe_seeds = 2\n[fixed]\nenv_id = "CartPole-v1"\nprobe_every = 5\n'
@@ -196,7 +196,7 @@ def test_probe_seeds_keeps_probes_on_the_first_seeds_only(tmp_path):
 def test_probe_seeds_out_of_range_is_refused(tmp_path):
     import pytest
 
-    from ablations.study import StudyError, load_study
+    from ablations.study.design import StudyError, load_study
 
     path = tmp_path / "p.toml"
     path.write_text('name = "p"\nseeds = 3\nprobe_seeds = 5\n[fixed]\nenv_id = "CartPole-v1"\n')

@@ -239,7 +239,7 @@ def best_run_video(results_dir: Path, out: Path) -> str | None:
     """A GIF of the best config's best seed (greedy policy, evaluation seed 0) when the study saved policies."""
     if not (results_dir / "policies").is_dir():
         return None
-    from ..evaluate import VideoError, record_best_video
+    from ..evaluate.episodes import VideoError, record_best_video
 
     try:
         path = record_best_video(results_dir, out / "figures" / "best_run.gif", seed=0)

@@ -1,4 +1,4 @@
-"""The `ablations report` command, once the lead registers it in ablations/cli.py (skipped until then)."""
+"""The `ablations report` command, once the lead registers it in ablations/cli/app.py (skipped until then)."""
 
 from __future__ import annotations
 

@@ -26,13 +26,13 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .config import RunConfig
-from .envs import EnvSpec, describe, make_cohort_env, preprocessor
-from .nets import forward_single, head_for, policy_sizes
+from ..config import RunConfig
+from ..envs.registry import EnvSpec, describe, make_cohort_env, preprocessor
+from ..train.nets import forward_single, head_for, policy_sizes
 from .policy_io import as_tensor, load_policy, policy_path
-from .preprocess import ensure_registered
-from .rollout import DEFAULT_MAX_STEPS, action_tensors, collect, to_env_actions
-from .seeding import draw_seed
+from ..envs.preprocess import ensure_registered
+from ..train.rollout import DEFAULT_MAX_STEPS, action_tensors, collect, to_env_actions
+from ..train.seeding import draw_seed
 
 #: Video writers by file extension: the modules the writer needs, and the hint printed when one is missing.
 VIDEO_WRITERS: dict[str, tuple[tuple[str, ...], str]] = {
@@ -244,7 +244,7 @@ def best_run(results_dir: str | Path) -> list[str]:
     done runs in runs.csv (configs compared on every RunConfig column but `seed`), its seeds by `final_return`."""
     import pandas as pd
 
-    from .config import CONFIG_COLUMNS
+    from ..config import CONFIG_COLUMNS
 
     runs_csv = Path(results_dir) / "runs.csv"
     if not runs_csv.is_file():

@@ -12,7 +12,7 @@ from typing import Sequence
 from rich.console import Console
 from rich.progress import BarColumn, Progress as RichBar, TaskProgressColumn, TextColumn, TimeRemainingColumn
 
-from .study import Cohort
+from .design import Cohort
 
 
 class Progress:

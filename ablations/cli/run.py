@@ -15,10 +15,10 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from .executors import ExecutorError, StudySummary, make_executor, plan, run_study, summarize
-from .progress import RichProgress
-from .store import ResultsDir, StoreError, read_table
-from .study import DEFAULT_COHORT_SIZE, Study, StudyError, find_study, grid, load_study
+from ..study.executors import ExecutorError, StudySummary, make_executor, plan, run_study, summarize
+from ..study.progress import RichProgress
+from ..study.store import ResultsDir, StoreError, read_table
+from ..study.design import DEFAULT_COHORT_SIZE, Study, StudyError, find_study, grid, load_study
 
 
 class ExecutorName(str, Enum):

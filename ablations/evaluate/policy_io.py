@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .config import RunConfig
+from ..config import RunConfig
 
 FORMAT = "ablations.policy/1"
 SUFFIX = ".pt"

@@ -3,7 +3,7 @@
 Runs in a cohort never interact (invariant 2). The rollout batches every collecting run's forward pass and env step,
 but does not hold the runs in lockstep: a run is updated as soon as its own batch has ended (in groups, with the
 other runs waiting at that moment) and starts its next batch at once (`Trainer.iterate`). The update cuts
-each run's valid steps into fixed-size chunks (`ablations.chunks`), so one batched pass serves the whole cohort while
+each run's valid steps into fixed-size chunks (`ablations.train.chunks`), so one batched pass serves the whole cohort while
 every shape a run touches depends on that run only; the per-run losses are summed so that one backward pass yields
 every run's own gradient; then each run is clipped, checked and stepped with its own Adam state and learning rate. A
 run whose loss or gradient is not finite is marked `diverged` and leaves the cohort.
@@ -28,11 +28,11 @@ import torch
 from torch import Tensor
 
 from . import estimators as est
-from .config import RunConfig
+from ..config import RunConfig
 from .chunks import CHUNK_ROWS, Chunks
-from .envs import CohortEnv, EnvSpec, describe, make_cohort_env
+from ..envs.registry import CohortEnv, EnvSpec, describe, make_cohort_env
 from .nets import Head, Params, forward_single, forward_stacked, head_for, init_mlp, policy_sizes, select, value_sizes
-from .probes import probe_env, run_probe
+from ..probes.variance import probe_env, run_probe
 from .rollout import Batch, Collector, collect
 from .seeding import RunStreams, draw_seed, run_streams
 

@@ -30,7 +30,7 @@ from typing import ClassVar
 import numpy as np
 import torch
 
-from .envs import EnvSpec
+from .registry import EnvSpec
 
 _PI = math.pi
 

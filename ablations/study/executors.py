@@ -25,15 +25,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
-from .config import RunConfig
+from ..config import RunConfig
 from .progress import NullProgress, Progress
 from .store import ResultsDir, failed_run_row, git_commit, host, now, versions
-from .study import DEFAULT_COHORT_SIZE, Cohort, Study, cohorts, expand
+from .design import DEFAULT_COHORT_SIZE, Cohort, Study, cohorts, expand
 
 if TYPE_CHECKING:
-    from .envs import EnvSpec
+    from ..envs.registry import EnvSpec
 
-DEFAULT_TRAINER = "ablations.engine:train_cohort"
+DEFAULT_TRAINER = "ablations.train.engine:train_cohort"
 #: Seconds between progress messages from a worker.
 PROGRESS_EVERY = 0.25
 ProgressFn = Callable[[str, int], None]  # (cohort_id, env_steps_delta)
@@ -380,7 +380,7 @@ def plan(study: Study, out: str | Path, *, retry_failed: bool = False, cohort_si
     records = ResultsDir(out).records() if Path(out).is_dir() else {}
     todo = [c for c in configs if c.run_id not in records
             or (retry_failed and records[c.run_id].status == "failed")]
-    from .envs import describe
+    from ..envs.registry import describe
 
     keys = [(c, describe(c.env_id, c.preprocess)) for c in {c.cohort_key(): c for c in todo}.values()]
     per_run = max((run_bytes(c, spec) for c, spec in keys), default=0)
@@ -415,7 +415,7 @@ def run_study(study: Study, out: str | Path, executor: Any, *, retry_failed: boo
             by_id = {c.run_id: c for c in configs}
             for res in executor.map(todo, progress.steps):
                 if len(configs) <= SAVE_POLICIES_MAX_RUNS:  # before the part: a done part implies its policies
-                    from .policy_io import policy_path, save_policy  # torch: only in a driver that saves policies
+                    from ..evaluate.policy_io import policy_path, save_policy  # torch: only in a driver that saves policies
 
                     for run in res.runs:
                         if run["status"] == "done" and run["run_id"] in res.policies:

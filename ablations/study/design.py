@@ -38,7 +38,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from .config import ConfigError, RunConfig, field_names
+from ..config import ConfigError, RunConfig, field_names
 
 #: Default upper bound on the runs trained together by one worker (one cohort).
 DEFAULT_COHORT_SIZE = 128
@@ -258,7 +258,7 @@ def _parse_report(value: Any, where: str) -> dict[str, Any]:
 
 def validate_study(study: Study) -> None:
     """Build every level and every run, and describe each environment once; raise `StudyError` naming the key."""
-    from .envs import describe
+    from ..envs.registry import describe
 
     where = study.path
     base = dict(study.fixed)
@@ -288,7 +288,7 @@ def validate_study(study: Study) -> None:
         try:
             describe(cfg.env_id, cfg.preprocess)
             if cfg.env_backend != "auto":
-                from .envs import resolve_backend
+                from ..envs.registry import resolve_backend
                 resolve_backend(cfg)
         except ConfigError as exc:
             key = ("[factors] env_id" if "env_id" in study.factors

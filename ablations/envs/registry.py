@@ -6,7 +6,7 @@ A `CohortEnv` holds the environments of every run of a cohort. The engine asks i
 * `GymnasiumCohortEnv`: one gymnasium vector env per run (the id's own vectorized implementation where it has one,
   `SyncVectorEnv` otherwise). Every update starts with `reset(seed=s)`, `s` drawn from the run's env stream, so what
   happens between updates (autoresets of finished sub-envs) never leaks into the next update.
-* native batched torch implementations (`ablations.native_envs`), which step all R×N episodes at once.
+* native batched torch implementations (`ablations.envs.native`), which step all R×N episodes at once.
 
 Spaces decide the policy kind: `Discrete` → Categorical, `Box` → diagonal Gaussian, `MultiBinary`/binary → Bernoulli.
 """
@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Callable, Literal, Protocol, Sequence
 import gymnasium as gym
 import numpy as np
 
-from .config import ConfigError, RunConfig
+from ..config import ConfigError, RunConfig
 
 if TYPE_CHECKING:
     import torch
@@ -151,7 +151,7 @@ class GymnasiumCohortEnv:
 
 def native_available(env_id: str) -> bool:
     try:
-        from .native_envs import NATIVE_ENVS
+        from .native import NATIVE_ENVS
     except ImportError:
         return False
     return env_id in NATIVE_ENVS
@@ -163,7 +163,7 @@ def resolve_backend(cfg: RunConfig) -> Literal["native", "gymnasium"]:
         return "gymnasium"
     has_native = cfg.preprocess is None and native_available(cfg.env_id)
     if cfg.env_backend == "native" and not has_native:
-        from .native_envs import NATIVE_ENVS  # noqa: F401 - re-raise below with the allowed list
+        from .native import NATIVE_ENVS  # noqa: F401 - re-raise below with the allowed list
         raise ConfigError(f"env_backend='native' is not available for env_id={cfg.env_id!r}; "
                           f"native ids: {sorted(NATIVE_ENVS)}; use env_backend='gymnasium' or 'auto'")
     return "native" if has_native else "gymnasium"
@@ -177,7 +177,7 @@ def make_cohort_env(configs: Sequence[RunConfig], num_envs: int | None = None,
     first = configs[0]
     n = first.episodes_per_update if num_envs is None else num_envs
     if resolve_backend(first) == "native":
-        from .native_envs import NATIVE_ENVS
+        from .native import NATIVE_ENVS
 
         return NATIVE_ENVS[first.env_id](num_runs=len(configs), num_envs=n)
     return GymnasiumCohortEnv(spec or describe(first.env_id, first.preprocess), len(configs), n, first.preprocess)

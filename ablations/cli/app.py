@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from .config import AXES, ConfigError, RunConfig
+from ..config import AXES, ConfigError, RunConfig
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Which policy-gradient design choices matter, and why: seeded REINFORCE ablations.")
@@ -83,10 +83,10 @@ def train(
     out: Annotated[Path, typer.Option(help="Output directory for runs.csv and curves.csv.")] = Path("results/train"),
 ) -> None:
     """Train one configuration over several seeds, as one cohort; write runs.csv, curves.csv (and probes.csv)."""
-    from . import store
-    from .engine import train_cohort
-    from .envs import describe, resolve_backend
-    from .executors import configure_worker
+    from ..study import store
+    from ..train.engine import train_cohort
+    from ..envs.registry import describe, resolve_backend
+    from ..study.executors import configure_worker
 
     try:
         configs = [RunConfig(env_id=env, seed=s, returns=returns, baseline=baseline, normalize=normalize,  # type: ignore[arg-type]
@@ -118,7 +118,7 @@ def train(
     store.write_csv_atomic(out / "curves.csv", store.frame(res.curves))
     if res.probes:
         store.write_csv_atomic(out / "probes.csv", store.frame(res.probes))
-    from .policy_io import policy_path, save_policy
+    from ..evaluate.policy_io import policy_path, save_policy
 
     for cfg in configs:
         save_policy(policy_path(out, cfg.run_id), cfg, res.policies[cfg.run_id])
@@ -146,7 +146,7 @@ def report(
              "else 475 for CartPole, else the 75th percentile of final returns].")] = None,
 ) -> None:
     """Turn a results directory into tables, figures and a markdown report (report/<study>/README.md)."""
-    from .report import ReportError, build_report
+    from ..report import ReportError, build_report
 
     try:
         readme = build_report(results_dir, out, seed=seed, n_resamples=resamples, all_pairs=all_pairs,
@@ -156,9 +156,9 @@ def report(
     typer.echo(str(readme))
 
 
-from .cli_eval import eval as eval_command  # noqa: E402 - the other commands live in their own modules
-from .cli_publish import pack, reproduce  # noqa: E402
-from .cli_run import run, status  # noqa: E402
+from .eval import eval as eval_command  # noqa: E402 - the other commands live in their own modules
+from .publish import pack, reproduce  # noqa: E402
+from .run import run, status  # noqa: E402
 
 app.command()(run)
 app.command()(status)
@@ -171,5 +171,5 @@ def main() -> None:  # pragma: no cover - console entry point
     app()
 
 
-if __name__ == "__main__":  # pragma: no cover - `python -m ablations.cli`
+if __name__ == "__main__":  # pragma: no cover - `python -m ablations.cli.app`
     main()

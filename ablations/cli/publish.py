@@ -9,15 +9,15 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from .cli_run import _console, _fail, _study_or_exit
+from .run import _console, _fail, _study_or_exit
 
 
 def pack(results_dir: Annotated[Path, typer.Argument(help="A finished results directory (results/<study>).")],
          digits: Annotated[int, typer.Option(min=3, max=17, help="Significant digits kept in the packed CSVs.")] = 6,
          ) -> None:
     """Pack results for committing: hashes of the full-precision CSVs, rounded + xz-compressed curves and probes."""
-    from .publish import PublishError
-    from .publish import pack as do_pack
+    from ..study.publish import PublishError
+    from ..study.publish import pack as do_pack
 
     console = _console()
     try:
@@ -36,9 +36,9 @@ def reproduce(
     keep: Annotated[Optional[Path], typer.Option(help="Write the fresh results here (kept) instead of a temp dir.")] = None,
 ) -> None:
     """Rerun a published study from its file and check the new CSVs are identical to the committed ones."""
-    from .executors import make_executor, run_study
-    from .progress import RichProgress
-    from .publish import PublishError, compare
+    from ..study.executors import make_executor, run_study
+    from ..study.progress import RichProgress
+    from ..study.publish import PublishError, compare
     console = _console()
     spec = _study_or_exit(console, study)
     published = results or Path("results") / spec.name

@@ -1,6 +1,6 @@
 """Named observation preprocessors (and binary action restrictions) that a `RunConfig.preprocess` can select.
 
-A config names its preprocessor (``preprocess = "pong"``), so it stays plain data; `ablations.envs` applies the
+A config names its preprocessor (``preprocess = "pong"``), so it stays plain data; `ablations.envs.registry` applies the
 preprocessor's `wrap` to every sub-environment and, when it sets `binary_actions`, gives the policy a Bernoulli head
 whose two outcomes are mapped to those two env actions.
 
@@ -25,8 +25,8 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from .config import ConfigError
-from .envs import Preprocessor
+from ..config import ConfigError
+from .registry import Preprocessor
 
 # ---- Pong ("pg-pong") ------------------------------------------------------------------------------------------
 PONG_FRAME_SHAPE = (210, 160, 3)  # ALE's RGB screen

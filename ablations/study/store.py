@@ -39,7 +39,7 @@ from typing import Any, Iterable, Iterator, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from .config import CONFIG_COLUMNS, RunConfig
+from ..config import CONFIG_COLUMNS, RunConfig
 
 #: runs.csv: these columns first, then every RunConfig field, then any other engine column (sorted).
 RUNS_LEADING = ["run_id", "study", "status", "error", "env_steps", "updates", "final_return", "eval_return"]
@@ -349,7 +349,7 @@ def runs_columns(columns: Iterable[str]) -> list[str]:
 # ---- provenance ------------------------------------------------------------------------------------------------
 def versions() -> dict[str, str]:
     """Package and library versions for the manifest."""
-    from . import __version__
+    from .. import __version__
 
     out = {"ablations": __version__, "python": platform.python_version()}
     for name in ("torch", "gymnasium", "numpy", "pandas", "ray"):

@@ -10,12 +10,12 @@ from typing import Annotated
 
 import typer
 
-from .config import ConfigError
+from ..config import ConfigError
 
 
 def _resolve_run(results_dir: Path, run: str) -> Path:
     """The policy file of `run`: an exact run id, or a unique prefix of one."""
-    from .policy_io import policy_path
+    from ..evaluate.policy_io import policy_path
 
     exact = policy_path(results_dir, run)
     if exact.is_file():
@@ -43,8 +43,8 @@ def eval(  # noqa: A001 - the command is called `eval`
     seed: Annotated[int, typer.Option(min=0, help="Seed of the evaluation episodes and the video.")] = 0,
 ) -> None:
     """Evaluate a saved policy: mean ± std return over K episodes, stochastic and greedy; optionally a video."""
-    from .evaluate import VideoError, check_video_writer, evaluate_policy, record_episode  # torch: only when used
-    from .policy_io import PolicyFileError, load_policy
+    from ..evaluate.episodes import VideoError, check_video_writer, evaluate_policy, record_episode  # torch: only when used
+    from ..evaluate.policy_io import PolicyFileError, load_policy
 
     path = _resolve_run(results_dir, run)
     try:

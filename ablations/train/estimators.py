@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .config import Baseline, Normalize, Returns
+from ..config import Baseline, Normalize, Returns
 
 EPS = 1e-8
 

@@ -64,15 +64,15 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from . import estimators as est
-from .config import AXES, RunConfig
-from .envs import CohortEnv, make_cohort_env
-from .nets import ACTIVATIONS, Head, forward_single
-from .rollout import Batch, collect
-from .seeding import draw_seed
+from ..train import estimators as est
+from ..config import AXES, RunConfig
+from ..envs.registry import CohortEnv, make_cohort_env
+from ..train.nets import ACTIVATIONS, Head, forward_single
+from ..train.rollout import Batch, collect
+from ..train.seeding import draw_seed
 
 if TYPE_CHECKING:  # the engine imports this module; importing the engine back would be a cycle
-    from .engine import Cohort
+    from ..train.engine import Cohort
 
 #: Bound on the temporaries of a contraction or an episode group, in floats.
 CHUNK_FLOATS = 1 << 22
