@@ -14,7 +14,8 @@ import torch.nn.functional as F
 from ablations.envs import preprocess
 from ablations.config import RunConfig
 from ablations.train.engine import train_cohort
-from ablations.envs.registry import Preprocessor, describe
+from ablations.envs.registry import describe
+from ablations.envs.spec import Preprocessor
 from ablations.train.nets import Head
 from ablations.train.rollout import to_env_actions
 

@@ -1,6 +1,6 @@
 """`ablations eval RESULTS_DIR --run RUN_ID [--episodes K] [--video PATH] [--seed S]`: a saved policy, evaluated.
 
-A plain Typer command function (registered on the app in `ablations.cli`): parse, call `ablations.evaluate`, print.
+A plain Typer command function (registered on the app in `ablations.cli.app`): parse, call `ablations.evaluate`, print.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The `run` and `status` commands (registered on the Typer app by `ablations.cli`). Thin: parse, call the library.
+"""The `run` and `status` commands (registered on the Typer app by `ablations.cli.app`). Thin: parse, call the library.
 
 Exit codes: 0 all runs done (or diverged: a result, not an error); 1 some runs failed; 2 bad study file or unusable
 results directory; 3 the results directory is locked by another run; 130 interrupted (rerun to resume).
@@ -164,7 +164,7 @@ def _print_plan(console: Console, study: Study, configs: list, todo: list, out: 
 
 
 def standalone_app() -> typer.Typer:
-    """A Typer app with just these two commands (tests; `ablations.cli` registers them on the real app)."""
+    """A Typer app with just these two commands (tests; `ablations.cli.app` registers them on the real app)."""
     app = typer.Typer(add_completion=False, no_args_is_help=True)
     app.command()(run)
     app.command()(status)

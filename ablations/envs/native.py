@@ -1,6 +1,6 @@
 """Native batched implementations of gymnasium's classic-control environments: R runs × N episodes stepped at once.
 
-Each class implements the `CohortEnv` protocol of `ablations.envs` and reproduces the gymnasium backend
+Each class implements the `CohortEnv` protocol of `ablations.envs.spec` and reproduces the gymnasium backend
 (`GymnasiumCohortEnv`) bit for bit: the same initial states for the same seeds, the same float64 physics in the same
 order of operations, the same float32 observations, rewards and flags.
 
@@ -30,7 +30,7 @@ from typing import ClassVar
 import numpy as np
 import torch
 
-from .registry import EnvSpec
+from .spec import EnvSpec
 
 _PI = math.pi
 

@@ -26,7 +26,7 @@ import gymnasium as gym
 import numpy as np
 
 from ..config import ConfigError
-from .registry import Preprocessor
+from .spec import Preprocessor
 
 # ---- Pong ("pg-pong") ------------------------------------------------------------------------------------------
 PONG_FRAME_SHAPE = (210, 160, 3)  # ALE's RGB screen

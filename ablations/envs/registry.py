@@ -13,55 +13,16 @@ Spaces decide the policy kind: `Discrete` → Categorical, `Box` → diagonal Ga
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable, Literal, Protocol, Sequence
+from typing import TYPE_CHECKING, Literal, Sequence
 
 import gymnasium as gym
 import numpy as np
 
 from ..config import ConfigError, RunConfig
+from .spec import CohortEnv, EnvSpec, Preprocessor
 
 if TYPE_CHECKING:
     import torch
-
-PolicyKind = Literal["categorical", "gaussian", "bernoulli"]
-
-
-@dataclass(frozen=True)
-class EnvSpec:
-    """What the engine needs to know about an environment (after preprocessing)."""
-
-    env_id: str
-    obs_dim: int
-    kind: PolicyKind
-    act_dim: int  # Categorical: number of actions; Gaussian: action dimension; Bernoulli: number of binary choices
-    max_episode_steps: int | None
-    action_low: tuple[float, ...] | None = None  # Box bounds (Gaussian only)
-    action_high: tuple[float, ...] | None = None
-    action_map: tuple[int, ...] | None = None  # Bernoulli over a Discrete space: env action for 0 and for 1
-
-
-class CohortEnv(Protocol):
-    """R runs × N episodes. Indices in `runs` are positions 0..R-1 in the cohort."""
-
-    spec: EnvSpec
-    num_runs: int
-    num_envs: int
-
-    def reset(self, runs: np.ndarray, seeds: np.ndarray) -> torch.Tensor:
-        """Reset all N episodes of `runs` (int array [k]) with one seed each (int array [k]) → obs float32 [k, N, D]."""
-        ...
-
-    def step(self, runs: np.ndarray, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Step `runs` → (obs float32 [k,N,D], reward float64 [k,N], terminated bool [k,N], truncated bool [k,N]).
-
-        `actions` is int64 [k, N] (Categorical), float32 [k, N, A] already clipped to the bounds (Gaussian) or int64
-        [k, N] env actions (Bernoulli, mapped by the engine). Outputs of episodes that already ended are ignored.
-        """
-        ...
-
-    def close(self) -> None: ...
-
 
 def _registered(env_id: str) -> gym.envs.registration.EnvSpec:
     from .preprocess import ensure_registered  # ALE ids register on first use; Box2D imports quietly
@@ -184,13 +145,6 @@ def make_cohort_env(configs: Sequence[RunConfig], num_envs: int | None = None,
 
 
 # ---- observation preprocessors (named, so a config stays plain data) -------------------------------------------
-@dataclass(frozen=True)
-class Preprocessor:
-    name: str
-    wrap: Callable[[gym.Env], gym.Env]
-    binary_actions: tuple[int, int] | None = None  # restrict a Discrete space to two env actions (Bernoulli)
-
-
 def _registry() -> dict[str, Preprocessor]:
     from . import preprocess as pp  # imported lazily: optional dependencies live there
 

@@ -27,7 +27,8 @@ import torch
 from torch import Tensor
 
 from ..config import RunConfig
-from ..envs.registry import EnvSpec, describe, make_cohort_env, preprocessor
+from ..envs.registry import describe, make_cohort_env, preprocessor
+from ..envs.spec import EnvSpec
 from ..train.nets import forward_single, head_for, policy_sizes
 from .policy_io import as_tensor, load_policy, policy_path
 from ..envs.preprocess import ensure_registered

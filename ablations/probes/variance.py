@@ -58,7 +58,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import torch
@@ -66,13 +66,12 @@ from torch import Tensor
 
 from ..train import estimators as est
 from ..config import AXES, RunConfig
-from ..envs.registry import CohortEnv, make_cohort_env
+from ..envs.registry import make_cohort_env
+from ..envs.spec import CohortEnv
+from ..train.cohort import Cohort
 from ..train.nets import ACTIVATIONS, Head, forward_single
 from ..train.rollout import Batch, collect
 from ..train.seeding import draw_seed
-
-if TYPE_CHECKING:  # the engine imports this module; importing the engine back would be a cycle
-    from ..train.engine import Cohort
 
 #: Bound on the temporaries of a contraction or an episode group, in floats.
 CHUNK_FLOATS = 1 << 22

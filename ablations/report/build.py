@@ -8,7 +8,6 @@ that every bootstrap derives from, defaults read from the manifest). Computing l
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -21,28 +20,9 @@ from ablations.report import plots
 from ablations.report import stats as st
 from ablations.report.load import Results, load_results, study_spec
 from ablations.report.markdown import render
+from ablations.report.model import Report
 
 FIGURE_METRIC = "final_return"
-
-
-@dataclass
-class Report:
-    """Everything the markdown needs: the loaded results, the settings, the tables and the figure paths."""
-
-    results: Results
-    seed: int
-    n_resamples: int
-    level: float
-    all_pairs: bool
-    budget: float
-    grid: np.ndarray
-    threshold: float
-    threshold_source: str
-    metrics: list[str]
-    n_seeds: int
-    tables: dict[str, pd.DataFrame] = field(default_factory=dict)
-    figures: dict[str, str] = field(default_factory=dict)  # name → relative PNG path
-    notes: list[str] = field(default_factory=list)
 
 
 def _report_setting(results: Results, key: str) -> Any:

@@ -6,17 +6,15 @@ clock, so the same tables give the same README (the only times shown are the man
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable
+from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
 
 from ablations.report.effects import effect_sentence, fmt, format_p, significant
+from ablations.report.model import Report
 from ablations.report.questions import answers
 from ablations.report.stats import FINAL_FRACTION, METRICS
-
-if TYPE_CHECKING:
-    from ablations.report.build import Report
 
 
 def md_table(df: pd.DataFrame, columns: dict[str, str], formats: dict[str, Callable[[Any], str]] | None = None,

@@ -31,7 +31,7 @@ from .store import ResultsDir, failed_run_row, git_commit, host, now, versions
 from .design import DEFAULT_COHORT_SIZE, Cohort, Study, cohorts, expand
 
 if TYPE_CHECKING:
-    from ..envs.registry import EnvSpec
+    from ..envs.spec import EnvSpec
 
 DEFAULT_TRAINER = "ablations.train.engine:train_cohort"
 #: Seconds between progress messages from a worker.

@@ -30,11 +30,12 @@ from torch import Tensor
 from . import estimators as est
 from ..config import RunConfig
 from .chunks import CHUNK_ROWS, Chunks
-from ..envs.registry import CohortEnv, EnvSpec, describe, make_cohort_env
+from .cohort import Cohort, RunState
+from ..envs.registry import describe, make_cohort_env
 from .nets import Head, Params, forward_single, forward_stacked, head_for, init_mlp, policy_sizes, select, value_sizes
 from ..probes.variance import probe_env, run_probe
 from .rollout import Batch, Collector, collect
-from .seeding import RunStreams, draw_seed, run_streams
+from .seeding import draw_seed, run_streams
 
 BETAS = (0.9, 0.999)
 #: A waiting run is updated once this fraction of the cohort's running runs wait (see `Trainer.iterate`).
@@ -82,39 +83,6 @@ class PerRunAdam:
                 m.index_copy_(0, idx, m_new)
                 v.index_copy_(0, idx, v_new)
                 p.index_copy_(0, idx, p_new)
-
-
-@dataclass
-class RunState:
-    """Book-keeping of one run of the cohort."""
-
-    config: RunConfig
-    streams: RunStreams
-    env_steps: int = 0
-    episodes: int = 0
-    updates: int = 0
-    status: str = "running"
-    error: str = ""
-    curves: list[dict[str, Any]] = field(default_factory=list)
-    eval_return: float = math.nan
-
-
-@dataclass
-class Cohort:
-    """Everything a probe checkpoint may read: the cohort's envs, networks and per-run state."""
-
-    configs: list[RunConfig]
-    spec: EnvSpec
-    head: Head
-    env: CohortEnv
-    policy: Params
-    value: Params
-    runs: list[RunState]
-    probe_env: CohortEnv | None = None  # K·N episodes per run, made by the first probe (ablations.probes)
-
-    @property
-    def activation(self) -> str:
-        return self.configs[0].activation
 
 
 @dataclass

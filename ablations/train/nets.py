@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ..envs.registry import EnvSpec, PolicyKind
+from ..envs.spec import EnvSpec, PolicyKind
 
 LOG_STD_MIN, LOG_STD_MAX = -5.0, 2.0
 ACTIVATIONS: dict[str, Callable[[Tensor], Tensor]] = {"tanh": torch.tanh, "relu": torch.relu}

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..envs.registry import CohortEnv, EnvSpec
+from ..envs.spec import CohortEnv, EnvSpec
 from .nets import Head, Params, forward_stacked, select
 
 NOISE_BLOCK = 64  # steps of action noise drawn at once from a run's stream
