@@ -1,6 +1,6 @@
 """ablations: seeded REINFORCE factorials with honest statistics.
 
-Data flows one way: studies/*.toml → `study` → `RunConfig`s → cohorts → executor → `engine` → results/ CSVs →
+Data flows one way: studies/*.toml → `study` → `RunConfig`s → cohorts → executor → `train` → results/ CSVs →
 `report` → report/.
 """
 

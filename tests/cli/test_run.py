@@ -19,7 +19,7 @@ from ablations.study.executors import SerialExecutor, run_study
 from ablations.study.store import DONE_MARKER, read_table
 from ablations.study.design import load_study
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 CLI = [sys.executable, "-c", "from ablations.cli import app; app()"]
 TABLES = ("runs", "curves", "probes")
 runner = CliRunner()

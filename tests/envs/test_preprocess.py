@@ -174,7 +174,7 @@ def test_lunarlander_study_loads_and_trains(tmp_path):
     from ablations.study.design import expand, load_study
 
     ensure_registered("LunarLander-v3")
-    configs = expand(load_study(Path(__file__).resolve().parents[1] / "studies" / "lunarlander.toml"))
+    configs = expand(load_study(Path(__file__).resolve().parents[2] / "studies" / "lunarlander.toml"))
     assert len(configs) == 60 and len({c.seed for c in configs}) == 10
     torch.set_num_threads(1)
     cohort = [c.replace(total_steps=1_000, episodes_per_update=2, eval_episodes=1)

@@ -141,7 +141,7 @@ def test_chunked_update_matches_the_per_run_reference():
 
 @pytest.mark.parametrize("env_id", ["CartPole-v1", "Acrobot-v1", "Pendulum-v1", "MountainCar-v0"])
 def test_native_and_gymnasium_backends_give_identical_rows(env_id):
-    """The native physics is bit-exact (tests/test_native_envs.py), and both backends reset from the same seeds,
+    """The native physics is bit-exact (tests/envs/test_native.py), and both backends reset from the same seeds,
     so whole training runs agree to the bit (rows differ only in run_id and the env_backend column)."""
     base = RunConfig(env_id=env_id, total_steps=1500 if env_id == "CartPole-v1" else 1200, episodes_per_update=3,
                      hidden=(16,), eval_episodes=2, baseline="value", probe_every=2, probe_batches=2)

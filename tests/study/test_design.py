@@ -13,7 +13,7 @@ import pytest
 from ablations.config import RunConfig
 from ablations.study.design import Study, StudyError, cohort_id, cohorts, expand, find_study, grid, load_study
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 STUDIES = ROOT / "studies"
 
 BASE = """

@@ -17,7 +17,7 @@ from ablations.envs.registry import describe  # noqa: E402
 from ablations.evaluate.episodes import evaluate_policy  # noqa: E402
 from ablations.study.design import expand, load_study  # noqa: E402
 
-STUDY = Path(__file__).resolve().parents[1] / "studies" / "pong.toml"
+STUDY = Path(__file__).resolve().parents[2] / "studies" / "pong.toml"
 
 
 def test_pong_study_trains_a_few_updates():

@@ -142,7 +142,7 @@ def test_the_study_driver_does_not_load_torch(tmp_path: Path) -> None:
             "try:\n    app()\nexcept SystemExit as e:\n    assert not e.code, e.code\n"
             "print('torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                         cwd=Path(__file__).resolve().parents[1])
+                         cwd=Path(__file__).resolve().parents[2])
     assert out.stdout.strip().splitlines()[-1] == "False"
     manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
     assert manifest["versions"]["torch"] and manifest["counts"]["done"] == 102

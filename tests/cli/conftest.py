@@ -1,0 +1,3 @@
+"""Fixtures for the command tests: the report tests' synthetic results directories."""
+
+from tests.report.conftest import make_results  # noqa: F401
