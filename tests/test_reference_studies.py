@@ -1,7 +1,15 @@
-"""The committed reports are produced by the committed code from the committed results."""
+"""The committed reports are produced by the committed code from the committed results.
 
+Bytes are promised on one machine class only (README "Guarantees"): numpy and BLAS pick SIMD kernels by CPU, so a
+sum or a quantile may differ in its last bits on another machine. Against the committed files the tables must match
+within `RTOL` (and the README up to its printed digits); regenerated twice here they must match byte for byte.
+"""
+
+import re
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 
 from ablations.study.publish import SUMS
@@ -9,10 +17,51 @@ from ablations.report import build_report
 
 REPO = Path(__file__).resolve().parents[1]
 PUBLISHED = ["cartpole_factorial", "acrobot", "pendulum"]
+RTOL = 1e-5  # measured across an AVX2 and an AVX-512 machine: at most 6e-6 (bootstrap quantiles of gradvar)
+NUMBER = re.compile(r"-?\d+(?:\.\d+)?(?:e[-+]?\d+)?")
 
 
 def _published(name: str) -> bool:
     return (REPO / "results" / name / SUMS).exists() and (REPO / "report" / name / "README.md").exists()
+
+
+def assert_tables_close(got: Path, want: Path) -> None:
+    """Same columns and text cells; numeric cells within RTOL (absolute 1e-9 × the column's scale near 0)."""
+    a, b = pd.read_csv(want), pd.read_csv(got)
+    assert list(a.columns) == list(b.columns) and len(a) == len(b), want.name
+    numeric = a.select_dtypes("number").columns
+    pd.testing.assert_frame_equal(a.drop(columns=numeric), b.drop(columns=numeric), obj=want.name)
+    for col in numeric:
+        x, y = a[col].to_numpy(float), b[col].to_numpy(float)
+        scale = max(float(np.nanmax(np.abs(x[np.isfinite(x)]))) if np.isfinite(x).any() else 1.0, 1.0)
+        same = np.isclose(x, y, rtol=RTOL, atol=1e-9 * scale, equal_nan=True) | (x == y)
+        assert same.all(), f"{want.name}[{col}] rows {np.flatnonzero(~same)[:5]}: {x[~same][:3]} vs {y[~same][:3]}"
+
+
+def assert_text_close(got: str, want: str) -> None:
+    """The same text, numbers allowed to differ by one unit of their last printed digit (or RTOL)."""
+    g_lines, w_lines = got.splitlines(), want.splitlines()
+    assert len(g_lines) == len(w_lines)
+    for g, w in zip(g_lines, w_lines):
+        if g == w:
+            continue
+        assert NUMBER.sub("#", g) == NUMBER.sub("#", w), f"{w!r} → {g!r}"
+        for x, y in zip(NUMBER.findall(g), NUMBER.findall(w)):
+            decimals = len(y.split("e")[0].partition(".")[2])
+            assert abs(float(x) - float(y)) <= 10.0 ** -decimals + RTOL * abs(float(y)), f"{w!r} → {g!r}"
+
+
+def test_assert_tables_close_fails_on_a_real_difference(tmp_path):
+    want, got = tmp_path / "want.csv", tmp_path / "got.csv"
+    want.write_text("a,b\nx,1.0\ny,2.0\n")
+    got.write_text("a,b\nx,1.0\ny,2.0000001\n")
+    assert_tables_close(got, want)
+    got.write_text("a,b\nx,1.0\ny,2.001\n")
+    with pytest.raises(AssertionError):
+        assert_tables_close(got, want)
+    with pytest.raises(AssertionError):
+        assert_text_close("p = 0.12 and g = 3", "p = 0.12 and g = 5")
+    assert_text_close("p = 0.13", "p = 0.12")
 
 
 @pytest.mark.parametrize("name", PUBLISHED)
@@ -23,12 +72,21 @@ def test_committed_report_tables_regenerate_from_committed_results(name, tmp_pat
     committed = sorted((REPO / "report" / name / "tables").glob("*.csv"))
     assert committed
     for table in committed:
-        assert (tmp_path / name / "tables" / table.name).read_bytes() == table.read_bytes(), table.name
+        assert_tables_close(tmp_path / name / "tables" / table.name, table)
+
+
+def test_report_tables_are_byte_identical_on_one_machine(tmp_path):
+    if not _published("acrobot"):
+        pytest.skip("results/acrobot is not committed")
+    for out in ("a", "b"):
+        build_report(REPO / "results" / "acrobot", tmp_path / out, seed=None, figures=False)
+    for table in sorted((tmp_path / "a" / "tables").glob("*.csv")):
+        assert table.read_bytes() == (tmp_path / "b" / "tables" / table.name).read_bytes(), table.name
 
 
 @pytest.mark.slow
-def test_committed_cartpole_report_regenerates_byte_for_byte(tmp_path):
+def test_committed_cartpole_report_regenerates(tmp_path):
     if not _published("cartpole_factorial"):
         pytest.skip("results/cartpole_factorial is not committed")
     readme = build_report(REPO / "results" / "cartpole_factorial", tmp_path / "r", seed=None)
-    assert readme.read_bytes() == (REPO / "report" / "cartpole_factorial" / "README.md").read_bytes()
+    assert_text_close(readme.read_text(), (REPO / "report" / "cartpole_factorial" / "README.md").read_text())

@@ -8,6 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from .run import _console, _fail, _study_or_exit
 
@@ -34,11 +35,20 @@ def reproduce(
     results: Annotated[Optional[Path], typer.Option(help="The published results [default: results/<name>].")] = None,
     workers: Annotated[Optional[int], typer.Option(min=1, help="Worker processes [default: all cores].")] = None,
     keep: Annotated[Optional[Path], typer.Option(help="Write the fresh results here (kept) instead of a temp dir.")] = None,
+    alpha: Annotated[float, typer.Option(min=0.001, max=0.2, help="Significance level of the statistical "
+                                         "comparison (another machine class).")] = 0.05,
+    margin: Annotated[float, typer.Option(min=0.01, help="Equivalence margin of the overall shift, in within-config "
+                                          "SDs (another machine class).")] = 0.5,
 ) -> None:
-    """Rerun a published study from its file and check the new CSVs are identical to the committed ones."""
+    """Rerun a published study and check it: bit-identical; or, on another machine class, statistically the same.
+
+    Exit 0: bit-identical, or (another machine class) the statistical comparison agrees. Exit 1: the bits differ on
+    the same machine class (a regression), or the statistical comparison disagrees."""
     from ..study.executors import make_executor, run_study
     from ..study.progress import RichProgress
-    from ..study.publish import PublishError, compare
+    from ..study.publish import PublishError, compare, machine_match
+    from ..study.store import ResultsDir
+
     console = _console()
     spec = _study_or_exit(console, study)
     published = results or Path("results") / spec.name
@@ -53,9 +63,55 @@ def reproduce(
             checks = compare(published, out)
         except PublishError as exc:
             raise _fail(console, str(exc), 2) from None
-    table = Table("file", "identical", "detail", title=f"{spec.name}: fresh run vs {published}")
-    for c in checks:
-        table.add_row(c.name, "yes" if c.identical else "[bold red]NO[/]", c.detail)
-    console.print(table)
-    if not all(c.identical for c in checks):
+        table = Table("file", "identical", "detail", title=f"{spec.name}: fresh run vs {published}")
+        for c in checks:
+            table.add_row(c.name, Text("yes", "green") if c.identical else Text("NO", "bold red"), c.detail)
+        console.print(table)
+        if all(c.identical for c in checks):
+            console.print(Text.assemble(("bit-identical", "bold green"), " to the published results."))
+            return
+        match = machine_match(ResultsDir(published).read_manifest(), ResultsDir(out).read_manifest())
+        if match.same:
+            raise _fail(console, f"not bit-identical on {match.describe()}: same code paths, other bits — a "
+                        "regression (or a change of the study or the package since publishing).", 1)
+        console.print(f"Not bit-identical, as expected on {match.describe()}. Comparing statistically instead.")
+        agreed = _statistical_check(console, published, out, alpha=alpha, margin=margin)
+    if not agreed:
         raise typer.Exit(code=1)
+
+
+def _statistical_check(console, published: Path, fresh: Path, *, alpha: float, margin: float) -> bool:
+    """Print `report.agreement`'s three checks; True if the results agree."""
+    from ..report.agreement import agreement
+    from ..report.load import ReportError, load_results
+
+    try:
+        pub, new = load_results(published), load_results(fresh)
+        agr = agreement(pub, new, alpha=alpha, margin=margin)
+    except (ReportError, ValueError) as exc:
+        raise _fail(console, f"cannot compare the results statistically: {exc}", 2) from None
+    t = Table("config", "n", "published", "fresh", "p (Mann–Whitney)", "p_holm", "differs",
+              title=f"1. {agr.metric} per config (Holm over {len(agr.configs)} configs, α = {alpha})")
+    for r in agr.configs.itertuples():
+        t.add_row(r.config, f"{r.n_published}/{r.n_fresh}", f"{r.mean_published:.4g}", f"{r.mean_fresh:.4g}",
+                  f"{r.p_mannwhitney:.3g}", f"{r.p_holm:.3g}", Text("YES", "bold red") if r.differs else "no")
+    console.print(t)
+    s = agr.shift
+    console.print(f"2. overall shift (fresh − published, seed-blocked): {s['estimate']:.4g} "
+                  f"[{s['ci_low']:.4g}, {s['ci_high']:.4g}] ({s['ci_level']:.0%} CI, {s['n_seeds']} seeds); "
+                  f"equivalence margin ±{s['margin']:.4g} ({margin} × within-config SD {s['sd_within']:.4g}): "
+                  + ("inside" if s["equivalent"] else "NOT inside"))
+    v = agr.verdicts
+    flips = v[v["verdict_published"] != v["verdict_fresh"]]
+    console.print(f"3. report verdicts on {agr.metric}: {len(v) - len(flips)} of {len(v)} the same, "
+                  f"{int(v['reversed'].sum())} reversed, {len(flips) - int(v['reversed'].sum())} significant in "
+                  "one only (by chance near the threshold; not a failure)")
+    if agr.agree:
+        console.print(Text.assemble(("statistically the same", "bold green"),
+                                    f": no config differs, the overall shift is inside the margin and no verdict "
+                                    f"is reversed (exit 0)."))
+    else:
+        console.print(Text.assemble(("statistically different", "bold red"), ":"))
+        for problem in agr.problems:
+            console.print(f"- {problem}")
+    return agr.agree

@@ -8,8 +8,11 @@ How bit-exactness is kept:
 * The state lives in a float64 torch tensor `[R, N, state_dim]`; the physics runs in numpy on a zero-copy view of it.
   numpy's elementwise `cos`/`sin` are glibc's, exactly what gymnasium's scalar code calls, whereas torch's vectorized
   (SLEEF) `cos`/`sin` differ from glibc by one ulp in ~0.1% of inputs, which chaotic dynamics (Acrobot) amplify.
-* Where gymnasium squares a numpy *scalar* (`x**2`, a libm `pow` call that is not always `x*x`), we call
-  `np.power(x, twos)` with an array exponent, which takes the same `pow` path; `np.square` where gymnasium does.
+* Where gymnasium squares a numpy *scalar* (`x**2`: libm's `pow(x, 2)`, or `powf` for float32, which differ from
+  `x*x` in the last bit for ~0.1% of inputs), `_libm_square` calls that same libm function element by element.
+  numpy's *array* power is avoided: on AVX-512 CPUs numpy dispatches it to SIMD kernels (SVML) that differ from
+  libm for ~3% of inputs, so its bits would depend on the CPU (`benchmarks/simd_paths.py` measures this).
+  `np.square` where gymnasium does.
 * float32 arithmetic that gymnasium does under NumPy 2 promotion rules (Pendulum's torque terms) is done in float32.
 * Initial states are drawn with the very generators gymnasium builds: `Generator(PCG64(SeedSequence(seed)))`, one per
   run for ids with a vector entry point (CartPole, `reset(seed=s)` of `CartPoleVectorEnv`), one per episode seeded
@@ -39,6 +42,17 @@ def _components(states: np.ndarray) -> np.ndarray:
     """[..., S] → [S, ...], each component contiguous: faster ufuncs, and the same numpy inner loop as gymnasium's
     scalars take on any CPU (numpy may dispatch contiguous float64 cos/sin to SIMD code, strided ones to libm)."""
     return states.transpose(states.ndim - 1, *range(states.ndim - 1)).copy()
+
+
+_LIBM_POW = np.frompyfunc(math.pow, 2, 1)  # libm's pow on each element (a ufunc: no state)
+
+
+def _libm_square(x: np.ndarray) -> np.ndarray:
+    """`x**2` as gymnasium computes it on numpy scalars, on every CPU: libm's `pow(x, 2)` for float64 (what numpy's
+    scalar power calls, and `math.pow`), numpy's scalar float32 power (`powf`) for float32."""
+    if x.dtype == np.float32:
+        return np.array([v ** 2 for v in x.ravel()], dtype=np.float32).reshape(x.shape)
+    return _LIBM_POW(x, 2.0).astype(np.float64)
 
 
 def _generator(seed: int) -> np.random.Generator:
@@ -314,8 +328,8 @@ class Acrobot(_ClassicControl):
         return np.stack([np.cos(s0), np.sin(s0), np.cos(s1), np.sin(s1), s2, s3],
                         axis=-1).astype(np.float32)
 
-    def _dsdt(self, theta1, theta2, dtheta1, dtheta2, a, two):
-        """`AcrobotEnv._dsdt` on arrays, same order of operations; `x**2` of a numpy scalar is `pow(x, two)`."""
+    def _dsdt(self, theta1, theta2, dtheta1, dtheta2, a):
+        """`AcrobotEnv._dsdt` on arrays, same order of operations; `x**2` of a numpy scalar is libm's `pow(x, 2)`."""
         m1, m2 = self.LINK_MASS_1, self.LINK_MASS_2
         l1 = self.LINK_LENGTH_1
         lc1, lc2 = self.LINK_COM_POS_1, self.LINK_COM_POS_2
@@ -326,25 +340,24 @@ class Acrobot(_ClassicControl):
         d1 = m1 * lc1**2 + m2 * (l1**2 + lc2**2 + 2 * l1 * lc2 * cos2) + I1 + I2
         d2 = m2 * (lc2**2 + l1 * lc2 * cos2) + I2
         phi2 = m2 * lc2 * g * np.cos(theta1 + theta2 - pi / 2.0)
-        phi1 = (-m2 * l1 * lc2 * np.power(dtheta2, two) * sin2
+        phi1 = (-m2 * l1 * lc2 * _libm_square(dtheta2) * sin2
                 - 2 * m2 * l1 * lc2 * dtheta2 * dtheta1 * sin2
                 + (m1 * lc1 + m2 * l1) * g * np.cos(theta1 - pi / 2)
                 + phi2)
-        ddtheta2 = (a + d2 / d1 * phi1 - m2 * l1 * lc2 * np.power(dtheta1, two) * sin2 - phi2) / (
-            m2 * lc2**2 + I2 - np.power(d2, two) / d1)
+        ddtheta2 = (a + d2 / d1 * phi1 - m2 * l1 * lc2 * _libm_square(dtheta1) * sin2 - phi2) / (
+            m2 * lc2**2 + I2 - _libm_square(d2) / d1)
         ddtheta1 = -(d2 * ddtheta2 + phi1) / d1
         return dtheta1, dtheta2, ddtheta1, ddtheta2
 
     def _dynamics(self, s, a):
         torque = self.AVAIL_TORQUE[a]
-        two = np.full(torque.shape, 2.0)
         y0 = tuple(_components(s))
         dt = self.dt - 0  # rk4(derivs, y0, [0, dt])
         dt2 = dt / 2.0
-        k1 = self._dsdt(*y0, torque, two)
-        k2 = self._dsdt(*(y + dt2 * k for y, k in zip(y0, k1)), torque, two)
-        k3 = self._dsdt(*(y + dt2 * k for y, k in zip(y0, k2)), torque, two)
-        k4 = self._dsdt(*(y + dt * k for y, k in zip(y0, k3)), torque, two)
+        k1 = self._dsdt(*y0, torque)
+        k2 = self._dsdt(*(y + dt2 * k for y, k in zip(y0, k1)), torque)
+        k3 = self._dsdt(*(y + dt2 * k for y, k in zip(y0, k2)), torque)
+        k4 = self._dsdt(*(y + dt * k for y, k in zip(y0, k3)), torque)
         new = np.empty_like(s)
         for j in range(4):
             np.add(y0[j], dt / 6.0 * (k1[j] + 2 * k2[j] + 2 * k3[j] + k4[j]), out=new[..., j])
@@ -387,10 +400,9 @@ class Pendulum(_ClassicControl):
         th, thdot = _components(s)
         g, m, l, dt = self.g, self.m, self.l, self.dt
         u = np.clip(a[..., 0].astype(np.float32), -self.max_torque, self.max_torque)  # float32, as gymnasium's
-        two = np.full(th.shape, 2.0)
         # `0.001 * (u**2)` and `3.0 / (m * l**2) * u` are float32 products (NumPy 2 promotion of a python float)
-        costs = (np.power((th + np.pi) % (2 * np.pi) - np.pi, two) + 0.1 * np.power(thdot, two)
-                 + np.float32(0.001) * np.power(u, two.astype(np.float32)))
+        costs = (_libm_square((th + np.pi) % (2 * np.pi) - np.pi) + 0.1 * _libm_square(thdot)
+                 + np.float32(0.001) * _libm_square(u))
         newthdot = thdot + (3 * g / (2 * l) * np.sin(th) + np.float32(3.0 / (m * l**2)) * u) * dt
         newthdot = np.clip(newthdot, -self.max_speed, self.max_speed)
         newth = th + newthdot * dt

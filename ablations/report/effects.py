@@ -162,6 +162,9 @@ def _effect_rows(cells: Cells, specs: list[dict[str, Any]], boot: np.ndarray, si
         return pd.DataFrame(columns=EFFECT_COLUMNS)
     W = np.stack([s["w"] for s in specs], axis=1)  # [C, E]
     est = cells.means @ W
+    # a contrast of identical cells (aliased configs) is 0 up to the dot product's rounding, which depends on the
+    # BLAS kernel the CPU gets: within that bound it is 0 on every machine
+    est = np.where(np.abs(est) <= 64 * np.finfo(float).eps * (np.abs(cells.means) @ np.abs(W)), 0.0, est)
     low, high = percentile_ci(boot @ W, level, _expansion(cells, W, dof))
     with np.errstate(invalid="ignore", divide="ignore"):
         se = np.sqrt(sigma2 * ((W ** 2).T @ (1 / cells.n)))

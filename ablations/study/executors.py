@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
 from ..config import RunConfig
+from .machine import describe as describe_machine
 from .progress import NullProgress, Progress
 from .store import ResultsDir, failed_run_row, git_commit, host, now, versions
 from .design import DEFAULT_COHORT_SIZE, Cohort, Study, cohorts, expand
@@ -58,6 +59,7 @@ class CohortResult:
     wall_s: dict[str, float]
     retried_alone: bool = False
     policies: dict[str, list[Any]] = field(default_factory=dict)  # run_id → final policy parameters
+    machine: dict[str, Any] = field(default_factory=dict)  # the worker's `machine.describe()`: what decides the bits
 
 
 # ---- the work of one cohort (runs in the worker) ---------------------------------------------------------------
@@ -99,14 +101,15 @@ def train_isolated(cohort_id: str, configs: Sequence[RunConfig], *, on_update: C
         importlib.import_module(module)
     train = _load(trainer)
     configs = list(configs)
+    where = describe_machine()
     if len(configs) > 1:
         try:
             res = train(configs, on_update=on_update)
             return CohortResult(cohort_id, list(res.runs), list(res.curves), list(res.probes), dict(res.wall_s),
-                                policies=dict(getattr(res, "policies", {})))
+                                policies=dict(getattr(res, "policies", {})), machine=where)
         except Exception:  # noqa: BLE001 - isolate below, run by run
             pass
-    out = CohortResult(cohort_id, [], [], [], {}, retried_alone=len(configs) > 1)
+    out = CohortResult(cohort_id, [], [], [], {}, retried_alone=len(configs) > 1, machine=where)
     for cfg in configs:
         start = time.perf_counter()
         try:
@@ -421,7 +424,8 @@ def run_study(study: Study, out: str | Path, executor: Any, *, retry_failed: boo
                         if run["status"] == "done" and run["run_id"] in res.policies:
                             save_policy(policy_path(out, run["run_id"]), by_id[run["run_id"]],
                                         res.policies[run["run_id"]])
-                results.write_part(res.cohort_id, study.name, res.runs, res.curves, res.probes, res.wall_s)
+                results.write_part(res.cohort_id, study.name, res.runs, res.curves, res.probes, res.wall_s,
+                                   machine=res.machine)
                 trained += len(res.runs)
                 progress.cohort_done(res.cohort_id, [r["status"] for r in res.runs])
             outcome = "finished"
@@ -435,7 +439,7 @@ def run_study(study: Study, out: str | Path, executor: Any, *, retry_failed: boo
             manifest.update(finished=invocation["finished"],
                             wall_s=round(sum(i.get("wall_s") or 0.0 for i in manifest["invocations"]), 3),
                             status="complete" if summary.counts["pending"] == 0 else "incomplete",
-                            counts=summary.counts)
+                            counts=summary.counts, machines=results.machines(run_ids))
             results.write_manifest(manifest)
     return summary
 

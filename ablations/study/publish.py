@@ -6,7 +6,9 @@ as they are; `curves.csv` and `probes.csv` with floats rounded to `DIGITS` signi
 `probes.csv`. The cohort parts and the full-precision large files are removed.
 
 `reproduce` reruns the study from its file into a fresh directory and checks that the new full-precision CSVs have
-exactly the published hashes (bit-identical results) and that their packed form equals the committed files.
+exactly the published hashes (bit-identical results) and that their packed form equals the committed files. Bits are
+only promised on the same machine class (`ablations.study.machine`): `machine_match` says whether the published manifest's
+class is this machine's; if not, the CLI compares the results statistically (`ablations.report.agreement`).
 """
 
 from __future__ import annotations
@@ -17,9 +19,12 @@ import lzma
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Mapping
 
 import numpy as np
 import pandas as pd
+
+from .machine import CLASS_FIELDS
 
 DIGITS = 6
 PACKED = ("curves.csv", "probes.csv")  # rounded and compressed
@@ -119,3 +124,37 @@ def compare(published: str | Path, fresh: str | Path, digits: int = DIGITS) -> l
         same = rounded_csv(read_text(new / name), digits) == read_text(pub / name)
         checks.append(FileCheck(name + ".xz", same, "packed form identical" if same else "packed form differs"))
     return checks
+
+
+@dataclass
+class MachineMatch:
+    """Were the published results and the fresh run made by the same machine class (`ablations.study.machine`)?"""
+
+    same: bool
+    published: list[str]  # class keys in the published manifest ("unknown" where it predates machine records)
+    fresh: list[str]
+    differences: dict[str, tuple[Any, Any]]  # field → (published, fresh), for a single class on each side
+
+    def describe(self) -> str:
+        if self.same:
+            return f"the same machine class as the published results ({', '.join(self.fresh)})"
+        if not self.published or "unknown" in self.published:
+            return ("the published manifest does not record the machine class that made it, so this machine "
+                    f"({', '.join(self.fresh)}) cannot be assumed to follow the same code paths")
+        diff = "; ".join(f"{k}: {a!r} → {b!r}" for k, a, b in ((k, *v) for k, v in self.differences.items()))
+        return (f"another machine class (published {', '.join(self.published)}, here {', '.join(self.fresh)}"
+                + (f": {diff}" if diff else "") + ")")
+
+
+def machine_match(published_manifest: Mapping[str, Any] | None,
+                  fresh_manifest: Mapping[str, Any] | None) -> MachineMatch:
+    """Compare the `machines` recorded in two manifests (see `ResultsDir.machines`)."""
+    pub = dict((published_manifest or {}).get("machines") or {})
+    new = dict((fresh_manifest or {}).get("machines") or {})
+    pub_keys, new_keys = sorted(pub) or ["unknown"], sorted(new) or ["unknown"]
+    same = pub_keys == new_keys and "unknown" not in pub_keys
+    differences: dict[str, tuple[Any, Any]] = {}
+    if len(pub) == 1 and len(new) == 1:
+        (a,), (b,) = pub.values(), new.values()
+        differences = {k: (a.get(k), b.get(k)) for k in CLASS_FIELDS if a.get(k) != b.get(k)}
+    return MachineMatch(same, pub_keys, new_keys, differences)

@@ -4,9 +4,11 @@ Layout of ``results/<study>/``::
 
     manifest.json                       study spec, run_ids, versions, git commit, host, times
     runs.csv curves.csv probes.csv      combined, rebuilt from the parts in the study's expansion order
-    timings.csv                         run_id, wall_s (wall time lives here, so runs.csv is reproducible)
+    timings.csv                         run_id, wall_s, machine (the class key of the machine that trained it:
+                                        wall time and machine live here, so runs.csv is reproducible)
     .lock                               flock'ed for the whole of `ablations run`; holds the holder's pid
-    cohorts/<seq>-<cohort_id>/          one part per trained cohort: the four CSVs, then DONE.json LAST
+    cohorts/<seq>-<cohort_id>/          one part per trained cohort: the four CSVs, then DONE.json LAST (with the
+                                        worker's `machine.describe()`)
 
 A part is written in a temporary directory, renamed into place, and only then marked done (DESIGN.md invariant 6);
 anything without DONE.json is debris from an interrupted run and is removed under the lock. A run's record is the
@@ -32,7 +34,7 @@ import shutil
 import socket
 import subprocess
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping, Sequence
 
@@ -40,6 +42,7 @@ import numpy as np
 import pandas as pd
 
 from ..config import CONFIG_COLUMNS, RunConfig
+from .machine import class_key
 
 #: runs.csv: these columns first, then every RunConfig field, then any other engine column (sorted).
 RUNS_LEADING = ["run_id", "study", "status", "error", "env_steps", "updates", "final_return", "eval_return"]
@@ -49,7 +52,7 @@ CURVES_COLUMNS = ["run_id", "update", "env_steps", "episodes", "return_mean", "r
 PROBES_COLUMNS = ["run_id", "update", "env_steps", "returns", "baseline", "normalize", "entropy_coef", "n_episodes",
                   "k_batches", "total_var", "mean_sq_norm", "snr", "cos_to_reference", "pairwise_cos",
                   "bias_sq_norm", "is_trained_estimator"]
-TIMINGS_COLUMNS = ["run_id", "wall_s"]
+TIMINGS_COLUMNS = ["run_id", "wall_s", "machine"]
 TABLES = ("runs", "curves", "probes", "timings")
 STATUSES = ("done", "diverged", "failed")
 DONE_MARKER = "DONE.json"
@@ -143,6 +146,7 @@ class Part:
     path: Path
     seq: int
     runs: dict[str, dict[str, str]]  # run_id → {"status", "error"}
+    machine: dict[str, Any] = field(default_factory=dict)  # the worker's `machine.describe()` ({} if unrecorded)
 
 
 @dataclass
@@ -230,7 +234,7 @@ class ResultsDir:
                 continue
             info = json.loads(marker.read_text(encoding="utf-8"))
             out.append(Part(path, int(info["seq"]), {r["run_id"]: {"status": r["status"], "error": r["error"]}
-                                                     for r in info["runs"]}))
+                                                     for r in info["runs"]}, info.get("machine") or {}))
         return sorted(out, key=lambda p: p.seq)
 
     def records(self) -> dict[str, RunRecord]:
@@ -252,8 +256,9 @@ class ResultsDir:
 
     def write_part(self, cohort_id: str, study: str, runs: Sequence[Mapping[str, Any]],
                    curves: Sequence[Mapping[str, Any]], probes: Sequence[Mapping[str, Any]],
-                   wall_s: Mapping[str, float]) -> Part:
-        """Write one cohort's rows atomically; the done marker goes last."""
+                   wall_s: Mapping[str, float], machine: Mapping[str, Any] | None = None) -> Part:
+        """Write one cohort's rows atomically; the done marker goes last. `machine`: the worker's
+        `machine.describe()`, kept in the marker, its `class_key` in timings.csv."""
         self.parts_dir.mkdir(parents=True, exist_ok=True)
         seq = self._next_seq()
         final = self.parts_dir / f"{seq:06d}-{cohort_id}"
@@ -263,12 +268,13 @@ class ResultsDir:
         tmp.mkdir()
         runs = [{"run_id": r["run_id"], "study": study, **{k: v for k, v in r.items() if k != "run_id"}}
                 for r in runs]
+        key = class_key(machine) if machine else ""
         tables = {
             "runs": frame(runs, runs_columns(k for r in runs for k in r)),
             "curves": frame(curves, None if curves else CURVES_COLUMNS),
             "probes": frame(probes, None if probes else PROBES_COLUMNS),
-            "timings": frame([{"run_id": r["run_id"], "wall_s": wall_s.get(r["run_id"])} for r in runs],
-                             TIMINGS_COLUMNS),
+            "timings": frame([{"run_id": r["run_id"], "wall_s": wall_s.get(r["run_id"]), "machine": key}
+                              for r in runs], TIMINGS_COLUMNS),
         }
         for name, df in tables.items():
             with open(tmp / f"{name}.csv", "w", encoding="utf-8", newline="") as fh:
@@ -277,11 +283,27 @@ class ResultsDir:
                 os.fsync(fh.fileno())
         os.rename(tmp, final)
         _fsync_dir(self.parts_dir)
-        info = {"seq": seq, "cohort_id": cohort_id, "finished": now(),
+        info = {"seq": seq, "cohort_id": cohort_id, "finished": now(), "machine": dict(machine or {}),
                 "runs": [{"run_id": r["run_id"], "status": format_cell(r.get("status")),
                           "error": format_cell(r.get("error"))} for r in runs]}
         write_json_atomic(final / DONE_MARKER, info)
-        return Part(final, seq, {r["run_id"]: {"status": r["status"], "error": r["error"]} for r in info["runs"]})
+        return Part(final, seq, {r["run_id"]: {"status": r["status"], "error": r["error"]} for r in info["runs"]},
+                    info["machine"])
+
+    def machines(self, run_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """The machine classes that trained the latest record of each of `run_ids`: class key → the worker's
+        `machine.describe()` with the number of runs it trained (`runs`). Parts written before machines were
+        recorded count under the key "unknown"."""
+        out: dict[str, dict[str, Any]] = {}
+        records = self.records()
+        for run_id in run_ids:
+            rec = records.get(run_id)
+            if rec is None:
+                continue
+            key = class_key(rec.part.machine) if rec.part.machine else "unknown"
+            entry = out.setdefault(key, {**rec.part.machine, "runs": 0})
+            entry["runs"] += 1
+        return out
 
     # -- combined tables -----------------------------------------------------------------------------------------
     def combine(self, run_order: Sequence[str]) -> dict[str, int]:

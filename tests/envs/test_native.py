@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import gymnasium as gym
 import numpy as np
 import pytest
 import torch
 
 from ablations.envs.registry import GymnasiumCohortEnv, describe
-from ablations.envs.native import NATIVE_ENVS, pcg64_doubles
+from ablations.envs.native import NATIVE_ENVS, _libm_square, pcg64_doubles
+from ablations.study.machine import numpy_simd
 
 ENV_IDS = sorted(NATIVE_ENVS)
 CORE_IDS = ["CartPole-v1", "Acrobot-v1", "Pendulum-v1", "MountainCar-v0"]
@@ -252,3 +257,30 @@ def test_reset_vectorized_seeding_matches_gymnasium_backend(env_id):
             assert torch.equal(native.reset(runs, seeds), oracle.reset(runs, seeds))
     finally:
         oracle.close()
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_libm_square_is_gymnasiums_scalar_power(dtype):
+    """gymnasium squares numpy scalars (`x**2`: libm's pow / powf); `_libm_square` gives those bits for arrays, where
+    numpy's array power would not on AVX-512 CPUs (SVML)."""
+    x = np.random.default_rng(0).uniform(-30, 30, 50_000).astype(dtype)
+    want = np.array([v ** 2 for v in x], dtype=dtype)
+    got = _libm_square(x.reshape(100, 500))
+    assert got.dtype == dtype and got.shape == (100, 500)
+    assert np.array_equal(got.ravel(), want)
+    assert (want != x * x).any()  # pow(x, 2) is not x*x: the test would notice a shortcut
+
+
+def test_native_envs_match_gymnasium_at_every_numpy_simd_level():
+    """The oracle tests again in subprocesses with numpy's dispatched SIMD levels switched off one by one (on an AVX-512
+    CPU: AVX-512, then AVX2 too), so that one machine checks the paths other CPUs take."""
+    found = numpy_simd()
+    settings = [" ".join(found[i:]) for i in range(len(found) - 1, -1, -1)]
+    if not settings:
+        pytest.skip("numpy dispatches to no SIMD target above its baseline here")
+    for disabled in settings:
+        res = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", __file__, "-k",
+                              "(matches_gymnasium or time_limit) and not simd_level"],
+                             env={**os.environ, "NPY_DISABLE_CPU_FEATURES": disabled}, capture_output=True, text=True)
+        assert res.returncode == 0, f"NPY_DISABLE_CPU_FEATURES={disabled!r}:\n{res.stdout[-3000:]}"
+        assert " passed" in res.stdout and "failed" not in res.stdout

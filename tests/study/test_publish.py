@@ -63,3 +63,57 @@ def test_the_report_reads_a_packed_directory(tmp_path):
     assert res.exit_code == 0, res.output
     assert (tmp_path / "rep" / "README.md").exists()
     assert lzma.decompress((tmp_path / "a" / "probes.csv.xz").read_bytes()).startswith(b"run_id,")
+
+
+def test_reproduce_tells_identical_regression_and_another_machine_class(tmp_path):
+    """The three endings of `reproduce`: bit-identical (0); other bits on the same machine class (1); another machine
+    class → the statistical comparison, which agrees for the same data (0) and disagrees for shifted data (1)."""
+    import json
+
+    study = tmp_path / "tiny_pub.toml"
+    study.write_text(STUDY)
+    published = tmp_path / "a"
+    assert runner.invoke(app, ["run", str(study), "--out", str(published), "--workers", "1"]).exit_code == 0
+    manifest = json.loads((published / "manifest.json").read_text())
+    (key, info), = manifest["machines"].items()  # one machine class, with its run count
+    assert info["runs"] == 4 and info["numpy_simd"] is not None and len(key) == 12
+    timings = (published / "timings.csv").read_text().splitlines()
+    assert timings[0] == "run_id,wall_s,machine" and all(line.endswith("," + key) for line in timings[1:])
+    pack(published)
+
+    def reproduce():
+        return runner.invoke(app, ["reproduce", str(study), "--results", str(published), "--workers", "1"])
+
+    res = reproduce()
+    assert res.exit_code == 0 and "bit-identical" in res.output, res.output
+    sums = published / "SHA256SUMS"
+    sums.write_text(sums.read_text().replace(sums.read_text()[:8], "00000000", 1))  # "other bits" in runs.csv
+    res = reproduce()
+    assert res.exit_code == 1 and "regression" in " ".join(res.output.split()), res.output
+    manifest["machines"] = {"0123456789ab": {**info, "cpu": "Another CPU", "numpy_simd": ["X86_V3"]}}
+    (published / "manifest.json").write_text(json.dumps(manifest))
+    res = reproduce()
+    out = " ".join(res.output.split())
+    assert res.exit_code == 0 and "another machine class" in out and "statistically the same" in out, res.output
+    assert "numpy_simd" in out and "'Another CPU'" in out  # says what differs
+    runs = published / "runs.csv"
+    lines = runs.read_text().splitlines()
+    col = lines[0].split(",").index("final_return")
+    shifted = [lines[0]] + [",".join(c if i != col else str(float(c) + 1000) for i, c in enumerate(l.split(",")))
+                            for l in lines[1:]]
+    runs.write_text("\n".join(shifted) + "\n")
+    res = reproduce()
+    assert res.exit_code == 1 and "statistically different" in res.output and "overall shift" in res.output, res.output
+
+
+def test_machine_match_by_hand():
+    from ablations.study.publish import machine_match
+
+    a = {"cpu": "A", "numpy_simd": ["X86_V3"], "torch_cpu_capability": "AVX2", "runs": 3}
+    b = {**a, "numpy_simd": ["X86_V3", "X86_V4"]}
+    same = machine_match({"machines": {"k1": a}}, {"machines": {"k1": a}})
+    assert same.same and same.differences == {}
+    other = machine_match({"machines": {"k1": a}}, {"machines": {"k2": b}})
+    assert not other.same and other.differences == {"numpy_simd": (["X86_V3"], ["X86_V3", "X86_V4"])}
+    old = machine_match({"versions": {}}, {"machines": {"k1": a}})  # published before machines were recorded
+    assert not old.same and old.published == ["unknown"] and "does not record" in old.describe()
