@@ -39,6 +39,7 @@ OPS = {  # name → (dtype, array op, scalar op as gymnasium writes it)
                                             lambda v: v ** 2),
     "x**2 f64 (libm pow per element)": (np.float64, lambda x: np.frompyfunc(math.pow, 2, 1)(x, 2.0).astype(float),
                                         lambda v: v ** 2),
+    "x**2 f64 (np.float_power)": (np.float64, lambda x: np.float_power(x, 2.0), lambda v: v ** 2),
     "np.square f64": (np.float64, np.square, lambda v: np.square(v)),
     "remainder f64": (np.float64, lambda x: x % (2 * np.pi), lambda v: v % (2 * np.pi)),
     "exp f64": (np.float64, lambda x: np.exp(x / 10), lambda v: np.exp(v / 10)),

@@ -9,9 +9,11 @@ How bit-exactness is kept:
   numpy's elementwise `cos`/`sin` are glibc's, exactly what gymnasium's scalar code calls, whereas torch's vectorized
   (SLEEF) `cos`/`sin` differ from glibc by one ulp in ~0.1% of inputs, which chaotic dynamics (Acrobot) amplify.
 * Where gymnasium squares a numpy *scalar* (`x**2`: libm's `pow(x, 2)`, or `powf` for float32, which differ from
-  `x*x` in the last bit for ~0.1% of inputs), `_libm_square` calls that same libm function element by element.
-  numpy's *array* power is avoided: on AVX-512 CPUs numpy dispatches it to SIMD kernels (SVML) that differ from
-  libm for ~3% of inputs, so its bits would depend on the CPU (`benchmarks/simd_paths.py` measures this).
+  `x*x` in the last bit for ~0.1% of inputs), `_libm_square` calls that same libm function element by element:
+  `np.float_power` for float64 (its loop calls libm's `pow` on every CPU: numpy dispatches no SIMD kernel for it),
+  numpy's scalar power per element for float32. `np.power` is avoided: on AVX-512 CPUs numpy dispatches it to SIMD
+  kernels (SVML) that differ from libm for ~3% of inputs, so its bits would depend on the CPU
+  (`benchmarks/simd_paths.py` measures both).
   `np.square` where gymnasium does.
 * float32 arithmetic that gymnasium does under NumPy 2 promotion rules (Pendulum's torque terms) is done in float32.
 * Initial states are drawn with the very generators gymnasium builds: `Generator(PCG64(SeedSequence(seed)))`, one per
@@ -44,15 +46,12 @@ def _components(states: np.ndarray) -> np.ndarray:
     return states.transpose(states.ndim - 1, *range(states.ndim - 1)).copy()
 
 
-_LIBM_POW = np.frompyfunc(math.pow, 2, 1)  # libm's pow on each element (a ufunc: no state)
-
-
 def _libm_square(x: np.ndarray) -> np.ndarray:
     """`x**2` as gymnasium computes it on numpy scalars, on every CPU: libm's `pow(x, 2)` for float64 (what numpy's
-    scalar power calls, and `math.pow`), numpy's scalar float32 power (`powf`) for float32."""
-    if x.dtype == np.float32:
+    scalar power calls, and `np.float_power`'s loop), numpy's scalar float32 power (`powf`) for float32."""
+    if x.dtype == np.float32:  # float_power would compute in float64: powf is not float32(pow)
         return np.array([v ** 2 for v in x.ravel()], dtype=np.float32).reshape(x.shape)
-    return _LIBM_POW(x, 2.0).astype(np.float64)
+    return np.float_power(x, 2.0)
 
 
 def _generator(seed: int) -> np.random.Generator:
