@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.table import Table
+from rich.table import Column, Table
 from rich.text import Text
 
 from .run import _console, _fail, _study_or_exit
@@ -72,9 +72,10 @@ def reproduce(
             return
         match = machine_match(ResultsDir(published).read_manifest(), ResultsDir(out).read_manifest())
         if match.same:
-            raise _fail(console, f"not bit-identical on {match.describe()}: same code paths, other bits — a "
+            raise _fail(console, f"not bit-identical, but {match.describe()}: same code paths, other bits — a "
                         "regression (or a change of the study or the package since publishing).", 1)
-        console.print(f"Not bit-identical, as expected on {match.describe()}. Comparing statistically instead.")
+        console.print(f"Not bit-identical, as can happen across machines: {match.describe()}. "
+                      "Comparing statistically instead.")
         agreed = _statistical_check(console, published, out, alpha=alpha, margin=margin)
     if not agreed:
         raise typer.Exit(code=1)
@@ -90,8 +91,9 @@ def _statistical_check(console, published: Path, fresh: Path, *, alpha: float, m
         agr = agreement(pub, new, alpha=alpha, margin=margin)
     except (ReportError, ValueError) as exc:
         raise _fail(console, f"cannot compare the results statistically: {exc}", 2) from None
-    t = Table("config", "n", "published", "fresh", "p (Mann–Whitney)", "p_holm", "differs",
+    t = Table("n", "published", "fresh", "p (Mann–Whitney)", "p_holm", "differs",
               title=f"1. {agr.metric} per config (Holm over {len(agr.configs)} configs, α = {alpha})")
+    t.columns.insert(0, Column("config", overflow="fold", min_width=max([8, *(len(c) for c in agr.configs["config"])])))
     for r in agr.configs.itertuples():
         t.add_row(r.config, f"{r.n_published}/{r.n_fresh}", f"{r.mean_published:.4g}", f"{r.mean_fresh:.4g}",
                   f"{r.p_mannwhitney:.3g}", f"{r.p_holm:.3g}", Text("YES", "bold red") if r.differs else "no")

@@ -136,13 +136,14 @@ class MachineMatch:
     differences: dict[str, tuple[Any, Any]]  # field → (published, fresh), for a single class on each side
 
     def describe(self) -> str:
+        """A sentence: which machine class made the published results and which made the fresh ones."""
         if self.same:
-            return f"the same machine class as the published results ({', '.join(self.fresh)})"
+            return f"this machine is of the same class as the one that made the published results ({self.fresh[0]})"
         if not self.published or "unknown" in self.published:
             return ("the published manifest does not record the machine class that made it, so this machine "
                     f"({', '.join(self.fresh)}) cannot be assumed to follow the same code paths")
         diff = "; ".join(f"{k}: {a!r} → {b!r}" for k, a, b in ((k, *v) for k, v in self.differences.items()))
-        return (f"another machine class (published {', '.join(self.published)}, here {', '.join(self.fresh)}"
+        return (f"this is another machine class (published {', '.join(self.published)}, here {', '.join(self.fresh)}"
                 + (f": {diff}" if diff else "") + ")")
 
 
