@@ -56,7 +56,8 @@ def reproduce(
         raise _fail(console, f"{published}: no SHA256SUMS; publish it first with `ablations pack {published}`", 2)
     with tempfile.TemporaryDirectory(prefix=f"reproduce_{spec.name}_") as tmp:
         out = keep or Path(tmp) / spec.name
-        ex = make_executor("local", workers=workers, imports=spec.imports)
+        ex = make_executor("local", workers=workers, imports=spec.imports,
+                           import_paths=spec.import_paths)
         console.print(f"reproducing {spec.name} into {out} and comparing with {published}")
         run_study(spec, out, ex, progress=RichProgress(console, spec.name))
         try:

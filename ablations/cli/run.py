@@ -67,7 +67,8 @@ def run(
     if address is not None and executor is not ExecutorName.ray:
         raise _fail(console, "--address is for --executor ray", 2)
     try:
-        ex = make_executor(executor.value, workers=workers, address=address, imports=spec.imports)
+        ex = make_executor(executor.value, workers=workers, address=address, imports=spec.imports,
+                           import_paths=spec.import_paths)
         configs, todo = plan(spec, out, retry_failed=retry_failed, cohort_size=cohort_size,
                              workers=getattr(ex, "workers", None))
         if out.is_dir():

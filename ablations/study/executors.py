@@ -94,11 +94,14 @@ def _load(trainer: str) -> Callable[..., Any]:
 
 
 def train_isolated(cohort_id: str, configs: Sequence[RunConfig], *, on_update: Callable[[int], None] | None = None,
-                   trainer: str = DEFAULT_TRAINER, imports: Sequence[str] = ()) -> CohortResult:
-    """Train a cohort; if it raises, train each run alone and record the ones that still raise as failed."""
+                   trainer: str = DEFAULT_TRAINER, imports: Sequence[str] = (),
+                   import_paths: Sequence[str] = ()) -> CohortResult:
+    """Train a cohort; if it raises, train each run alone and record the ones that still raise as failed.
+    `imports`: modules that register custom env ids, imported with `import_paths` first on sys.path."""
+    from ..envs.registry import import_modules
+
     configure_worker()
-    for module in imports:
-        importlib.import_module(module)
+    import_modules(imports, import_paths)
     train = _load(trainer)
     configs = list(configs)
     where = describe_machine()
@@ -151,12 +154,13 @@ class SerialExecutor:
     name = "serial"
     workers = 1
 
-    def __init__(self, trainer: str = DEFAULT_TRAINER, imports: Sequence[str] = ()):
-        self.trainer, self.imports = trainer, tuple(imports)
+    def __init__(self, trainer: str = DEFAULT_TRAINER, imports: Sequence[str] = (), import_paths: Sequence[str] = ()):
+        self.trainer, self.imports, self.import_paths = trainer, tuple(imports), tuple(import_paths)
 
     def map(self, todo: Sequence[Cohort], on_progress: ProgressFn) -> Iterator[CohortResult]:
         for cohort in todo:
             yield train_isolated(cohort.id, cohort.configs, trainer=self.trainer, imports=self.imports,
+                                 import_paths=self.import_paths,
                                  on_update=lambda d, cid=cohort.id: on_progress(cid, d))
 
 
@@ -175,9 +179,11 @@ def _init_worker(progress_queue: Any) -> None:
         pass
 
 
-def _pool_task(cohort_id: str, configs: Sequence[RunConfig], trainer: str, imports: Sequence[str]) -> CohortResult:
+def _pool_task(cohort_id: str, configs: Sequence[RunConfig], trainer: str, imports: Sequence[str],
+               import_paths: Sequence[str] = ()) -> CohortResult:
     on_update = _Throttled(cohort_id, _QUEUE.put) if _QUEUE is not None else None
-    return train_isolated(cohort_id, configs, on_update=on_update, trainer=trainer, imports=imports)
+    return train_isolated(cohort_id, configs, on_update=on_update, trainer=trainer, imports=imports,
+                          import_paths=import_paths)
 
 
 class LocalExecutor:
@@ -186,9 +192,10 @@ class LocalExecutor:
     name = "local"
 
     def __init__(self, workers: int | None = None, trainer: str = DEFAULT_TRAINER, imports: Sequence[str] = (),
-                 start_method: str = "spawn"):
+                 start_method: str = "spawn", import_paths: Sequence[str] = ()):
         self.workers = workers or os.cpu_count() or 1
         self.trainer, self.imports, self.start_method = trainer, tuple(imports), start_method
+        self.import_paths = tuple(import_paths)
 
     def map(self, todo: Sequence[Cohort], on_progress: ProgressFn) -> Iterator[CohortResult]:
         if not todo:
@@ -199,7 +206,8 @@ class LocalExecutor:
                                    initializer=_init_worker, initargs=(progress_queue,))
         finished = False
         try:
-            futures = {pool.submit(_pool_task, c.id, c.configs, self.trainer, self.imports): c for c in todo}
+            futures = {pool.submit(_pool_task, c.id, c.configs, self.trainer, self.imports, self.import_paths): c
+                       for c in todo}
             pending = set(futures)
             while pending:
                 done, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
@@ -242,9 +250,10 @@ def _ray_module() -> Any:
 
 
 def _ray_task(cohort_id: str, configs: Sequence[RunConfig], trainer: str, imports: Sequence[str],
-              progress_queue: Any) -> CohortResult:
+              progress_queue: Any, import_paths: Sequence[str] = ()) -> CohortResult:
     on_update = _Throttled(cohort_id, progress_queue.put_nowait) if progress_queue is not None else None
-    return train_isolated(cohort_id, configs, on_update=on_update, trainer=trainer, imports=imports)
+    return train_isolated(cohort_id, configs, on_update=on_update, trainer=trainer, imports=imports,
+                          import_paths=import_paths)
 
 
 class RayExecutor:
@@ -253,9 +262,10 @@ class RayExecutor:
     name = "ray"
 
     def __init__(self, address: str | None = None, workers: int | None = None, trainer: str = DEFAULT_TRAINER,
-                 imports: Sequence[str] = (), max_retries: int = 3):
+                 imports: Sequence[str] = (), max_retries: int = 3, import_paths: Sequence[str] = ()):
         self.ray = _ray_module()
         self.address, self.trainer, self.imports, self.max_retries = address, trainer, tuple(imports), max_retries
+        self.import_paths = tuple(import_paths)
         self.workers = workers or (os.cpu_count() or 1 if address is None else None)
 
     def map(self, todo: Sequence[Cohort], on_progress: ProgressFn) -> Iterator[CohortResult]:
@@ -275,7 +285,8 @@ class RayExecutor:
 
             progress_queue = Queue()
             task = ray.remote(num_cpus=1, max_retries=self.max_retries)(_ray_task)
-            refs = {task.remote(c.id, c.configs, self.trainer, self.imports, progress_queue): c for c in todo}
+            refs = {task.remote(c.id, c.configs, self.trainer, self.imports, progress_queue, self.import_paths): c
+                    for c in todo}
             pending = list(refs)
             while pending:
                 done, pending = ray.wait(pending, num_returns=1, timeout=0.2)
@@ -302,14 +313,16 @@ def _drain_ray(progress_queue: Any, on_progress: ProgressFn) -> None:
 
 
 def make_executor(name: str = "local", *, workers: int | None = None, address: str | None = None,
-                  trainer: str = DEFAULT_TRAINER, imports: Sequence[str] = ()) -> Any:
-    """`local` (a pool; `workers=1` means serial in-process), `serial`, or `ray`."""
+                  trainer: str = DEFAULT_TRAINER, imports: Sequence[str] = (), import_paths: Sequence[str] = ()) -> Any:
+    """`local` (a pool; `workers=1` means serial in-process), `serial`, or `ray`. `imports`: modules that register
+    custom env ids (imported in every worker, `import_paths` first on sys.path)."""
+    kw = {"trainer": trainer, "imports": imports, "import_paths": import_paths}
     if name == "ray":
-        return RayExecutor(address=address, workers=workers, trainer=trainer, imports=imports)
+        return RayExecutor(address=address, workers=workers, **kw)
     if name == "serial" or (name == "local" and workers == 1):
-        return SerialExecutor(trainer=trainer, imports=imports)
+        return SerialExecutor(**kw)
     if name == "local":
-        return LocalExecutor(workers=workers, trainer=trainer, imports=imports)
+        return LocalExecutor(workers=workers, **kw)
     raise ExecutorError(f"executor={name!r} is unknown; allowed: local | serial | ray")
 
 
@@ -423,7 +436,8 @@ def run_study(study: Study, out: str | Path, executor: Any, *, retry_failed: boo
                     for run in res.runs:
                         if run["status"] == "done" and run["run_id"] in res.policies:
                             save_policy(policy_path(out, run["run_id"]), by_id[run["run_id"]],
-                                        res.policies[run["run_id"]])
+                                        res.policies[run["run_id"]], imports=study.imports,
+                                        import_paths=study.import_paths)
                 results.write_part(res.cohort_id, study.name, res.runs, res.curves, res.probes, res.wall_s,
                                    machine=res.machine)
                 trained += len(res.runs)
