@@ -27,8 +27,8 @@ pure functions: the same study gives the same runs in the same order, with the s
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
-import importlib
 import itertools
 import math
 import re
@@ -39,7 +39,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from ..config import ConfigError, RunConfig, field_names
+from ..config import AXES, ConfigError, RunConfig, field_names
 
 #: Default upper bound on the runs trained together by one worker (one cohort).
 DEFAULT_COHORT_SIZE = 128
@@ -126,7 +126,7 @@ def load_study(path: str | Path) -> Study:
 
 
 #: Most runs a study may expand to (a guard against a typo such as `seeds = 1000000`).
-MAX_RUNS = 200_000
+MAX_RUNS = 100_000
 
 
 def parse_study(raw: Mapping[str, Any], *, where: str = "study", base_dir: str | Path | None = None) -> Study:
@@ -190,6 +190,45 @@ def parse_study(raw: Mapping[str, Any], *, where: str = "study", base_dir: str |
                                                                                              factors) else ())
     validate_study(study)
     return study
+
+
+def parse_overrides(items: Sequence[str]) -> dict[str, Any]:
+    """["total_steps=2000", "hidden=[8]"] → {"total_steps": 2000, "hidden": [8]} (values are TOML; a bare word is a
+    string); raise `StudyError` naming the item."""
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise StudyError(f"--set {item!r} is invalid; allowed: FIELD=VALUE, e.g. --set total_steps=2000")
+        try:
+            out[key] = tomllib.loads(f"v = {text.strip()}")["v"]
+        except tomllib.TOMLDecodeError:
+            out[key] = text.strip()
+    return out
+
+
+def with_overrides(study: Study, overrides: Mapping[str, Any]) -> Study:
+    """The study with `overrides` merged into [fixed], validated again (a swept field cannot be overridden)."""
+    where = f"{study.path} (with --set)"
+    bad = [k for k in overrides if k not in field_names() or k == "seed"]
+    if bad:
+        raise StudyError(f"--set: unknown field(s) {bad}; allowed: {[f for f in field_names() if f != 'seed']}")
+    swept = [k for k in overrides if k in study.factors]
+    if swept:
+        raise StudyError(f"--set: {swept} are swept in [factors] of {study.path}; allowed: fields that are not "
+                         f"factors ({list(study.factors)} are)")
+    new = dataclasses.replace(study, fixed={**study.fixed, **overrides}, path=where)
+    validate_study(new)
+    return dataclasses.replace(new, path=study.path)
+
+
+def unswept_defaults(study: Study) -> dict[str, Any]:
+    """The ablation axes (and entropy_coef) the study neither fixes nor sweeps, with the `RunConfig` defaults they
+    take."""
+    default = RunConfig()
+    return {k: getattr(default, k) for k in (*AXES, "entropy_coef")
+            if k not in study.fixed and k not in study.factors}
 
 
 def _custom(imports: Sequence[str], fixed: Mapping[str, Any], factors: Mapping[str, Sequence[Any]]) -> bool:

@@ -19,6 +19,8 @@ import os
 import queue as queue_mod
 import signal
 import time
+
+import pandas as pd
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
@@ -337,6 +339,9 @@ class StudySummary:
     counts: dict[str, int] = field(default_factory=dict)  # done / diverged / failed / pending
     failed: list[tuple[str, str]] = field(default_factory=list)  # (run_id, error)
     wall_s: float = 0.0
+    discarded: list[tuple[str, str]] = field(default_factory=list)  # (part, problem): corrupt parts, trained again
+    env_steps: int = 0  # env steps the runs actually took (a run may overshoot its budget; see `budget_overshoot`)
+    budget_steps: int = 0  # the budget: sum of total_steps of the runs that have rows
 
 
 #: Probe pools a cohort holds at once, for its memory estimate (pools take about one update's time, every
@@ -388,6 +393,21 @@ def auto_cohort_size(n_runs: int, workers: int | None, per_run_bytes: int = 0, f
     return size
 
 
+def check_memory(keys: Sequence[tuple[RunConfig, "EnvSpec"]], workers: int | None) -> None:
+    """Refuse, before anything trains, a config whose single run cannot fit in its worker's share of half the free
+    memory (a cohort of one run: its rollout, update, probe and parameter estimates)."""
+    budget = available_memory() // 2 // max(1, workers or 1)
+    for cfg, spec in keys:
+        sizes = [spec.obs_dim, *cfg.hidden, spec.act_dim]
+        params = 4 * 4 * sum(a * b + b for a, b in zip(sizes, sizes[1:]))  # weights, grads, two Adam moments
+        need = run_bytes(cfg, spec) + probe_bytes(cfg, spec) + params
+        if need > budget:
+            raise ExecutorError(f"hidden={list(cfg.hidden)}, episodes_per_update={cfg.episodes_per_update} on "
+                                f"{cfg.env_id}: one run needs about {need / 2**30:.1f} GiB, more than a worker's "
+                                f"share of half the free memory ({budget / 2**30:.1f} GiB); allowed: smaller "
+                                "hidden layers or fewer episodes per update (or fewer --workers)")
+
+
 def plan(study: Study, out: str | Path, *, retry_failed: bool = False, cohort_size: int | None = None,
          workers: int | None = None) -> tuple[list[RunConfig], list[Cohort]]:
     """The study's runs and the cohorts still to train in `out` (read-only). `cohort_size=None` picks
@@ -401,6 +421,7 @@ def plan(study: Study, out: str | Path, *, retry_failed: bool = False, cohort_si
     keys = [(c, describe(c.env_id, c.preprocess)) for c in {c.cohort_key(): c for c in todo}.values()]
     per_run = max((run_bytes(c, spec) for c, spec in keys), default=0)
     fixed = max((probe_bytes(c, spec) for c, spec in keys), default=0)
+    check_memory(keys, workers)
     size = cohort_size if cohort_size is not None else auto_cohort_size(len(todo), workers, per_run, fixed)
     return configs, cohorts(todo, max_size=size)
 
@@ -419,6 +440,10 @@ def run_study(study: Study, out: str | Path, executor: Any, *, retry_failed: boo
     with results.lock():
         results.check_compatible(run_ids, study.path)
         results.clean_incomplete()
+        discarded = [(str(path), problem) for path, problem in results.verify_parts()]
+        if discarded:
+            progress.warn(f"{len(discarded)} cohort part(s) did not match their checksums and will be trained "
+                          "again: " + "; ".join(f"{p}: {why}" for p, why in discarded))
         _, todo = plan(study, out, retry_failed=retry_failed, cohort_size=cohort_size,
                        workers=getattr(executor, "workers", None))
         manifest = _manifest(results, study, configs, started, executor, cohort_size)
@@ -441,14 +466,17 @@ def run_study(study: Study, out: str | Path, executor: Any, *, retry_failed: boo
                 results.write_part(res.cohort_id, study.name, res.runs, res.curves, res.probes, res.wall_s,
                                    machine=res.machine)
                 trained += len(res.runs)
-                progress.cohort_done(res.cohort_id, [r["status"] for r in res.runs])
+                progress.cohort_done(res.cohort_id, [r["status"] for r in res.runs],
+                                     env_steps=sum(int(r.get("env_steps") or 0) for r in res.runs))
             outcome = "finished"
         finally:
             progress.stop()
             wall = time.perf_counter() - t0
             if outcome == "finished":
                 results.combine(run_ids)
+                manifest["files"] = results.combined_files()
             summary = summarize(results, run_ids, trained=trained, wall_s=wall)
+            summary.discarded = discarded
             invocation.update(finished=now(), wall_s=round(wall, 3), trained_runs=trained, outcome=outcome)
             manifest.update(finished=invocation["finished"],
                             wall_s=round(sum(i.get("wall_s") or 0.0 for i in manifest["invocations"]), 3),
@@ -469,7 +497,26 @@ def summarize(results: ResultsDir, run_ids: Sequence[str], *, trained: int = 0, 
         counts[status] = counts.get(status, 0) + 1
         if status == "failed":
             failed.append((run_id, rec.error))
-    return StudySummary(results.root, len(run_ids), trained, counts, failed, wall_s)
+    steps, budget = _steps(results, set(run_ids), records)
+    return StudySummary(results.root, len(run_ids), trained, counts, failed, wall_s, env_steps=steps,
+                        budget_steps=budget)
+
+
+def _steps(results: ResultsDir, run_ids: set[str], records: dict) -> tuple[int, int]:
+    """(env steps taken, budget) over the runs of `run_ids` that have a row with env_steps."""
+    from .store import read_table
+
+    steps = budget = 0
+    for part in {id(r.part): r.part for r in records.values()}.values():
+        df = read_table(part.path / "runs.csv")
+        if not len(df) or "env_steps" not in df or "total_steps" not in df:
+            continue
+        latest = [records[r].part.path == part.path and r in run_ids for r in df["run_id"]]
+        df = df[latest]
+        df = df[df["env_steps"] != ""]
+        steps += int(pd.to_numeric(df["env_steps"]).sum())
+        budget += int(pd.to_numeric(df["total_steps"]).sum())
+    return steps, budget
 
 
 def _manifest(results: ResultsDir, study: Study, configs: Sequence[RunConfig], started: str, executor: Any,
