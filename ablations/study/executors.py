@@ -169,7 +169,7 @@ class SerialExecutor:
 _QUEUE: Any = None
 
 
-def _init_worker(progress_queue: Any) -> None:
+def _init_worker(progress_queue: Any, driver_pid: int | None = None) -> None:
     """Pool worker: ignore Ctrl-C (the driver stops us), die with the driver (each task sets up torch and the
     allocator in `train_isolated`)."""
     global _QUEUE
@@ -179,6 +179,8 @@ def _init_worker(progress_queue: Any) -> None:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
     except (OSError, AttributeError):
         pass
+    if driver_pid is not None and os.getppid() != driver_pid:  # the driver died before prctl: it cannot fire
+        os._exit(1)
 
 
 def _pool_task(cohort_id: str, configs: Sequence[RunConfig], trainer: str, imports: Sequence[str],
@@ -205,7 +207,7 @@ class LocalExecutor:
         ctx = mp.get_context(self.start_method)
         progress_queue = ctx.Queue()
         pool = ProcessPoolExecutor(max_workers=min(self.workers, len(todo)), mp_context=ctx,
-                                   initializer=_init_worker, initargs=(progress_queue,))
+                                   initializer=_init_worker, initargs=(progress_queue, os.getpid()))
         finished = False
         try:
             futures = {pool.submit(_pool_task, c.id, c.configs, self.trainer, self.imports, self.import_paths): c
@@ -393,7 +395,7 @@ def auto_cohort_size(n_runs: int, workers: int | None, per_run_bytes: int = 0, f
     return size
 
 
-def check_memory(keys: Sequence[tuple[RunConfig, "EnvSpec"]], workers: int | None) -> None:
+def check_memory(keys: Sequence[tuple[RunConfig, "EnvSpec"]], workers: int | None, where: str = "study") -> None:
     """Refuse, before anything trains, a config whose single run cannot fit in its worker's share of half the free
     memory (a cohort of one run: its rollout, update, probe and parameter estimates)."""
     budget = available_memory() // 2 // max(1, workers or 1)
@@ -402,7 +404,7 @@ def check_memory(keys: Sequence[tuple[RunConfig, "EnvSpec"]], workers: int | Non
         params = 4 * 4 * sum(a * b + b for a, b in zip(sizes, sizes[1:]))  # weights, grads, two Adam moments
         need = run_bytes(cfg, spec) + probe_bytes(cfg, spec) + params
         if need > budget:
-            raise ExecutorError(f"hidden={list(cfg.hidden)}, episodes_per_update={cfg.episodes_per_update} on "
+            raise ExecutorError(f"{where}: hidden={list(cfg.hidden)}, episodes_per_update={cfg.episodes_per_update} on "
                                 f"{cfg.env_id}: one run needs about {need / 2**30:.1f} GiB, more than a worker's "
                                 f"share of half the free memory ({budget / 2**30:.1f} GiB); allowed: smaller "
                                 "hidden layers or fewer episodes per update (or fewer --workers)")
@@ -421,7 +423,7 @@ def plan(study: Study, out: str | Path, *, retry_failed: bool = False, cohort_si
     keys = [(c, describe(c.env_id, c.preprocess)) for c in {c.cohort_key(): c for c in todo}.values()]
     per_run = max((run_bytes(c, spec) for c, spec in keys), default=0)
     fixed = max((probe_bytes(c, spec) for c, spec in keys), default=0)
-    check_memory(keys, workers)
+    check_memory(keys, workers, study.path)
     size = cohort_size if cohort_size is not None else auto_cohort_size(len(todo), workers, per_run, fixed)
     return configs, cohorts(todo, max_size=size)
 
