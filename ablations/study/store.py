@@ -282,7 +282,7 @@ class ResultsDir:
         return removed
 
     def parts(self) -> list[Part]:
-        """Done parts, by sequence number."""
+        """Done parts, by sequence number (a part whose DONE.json is unreadable is not done)."""
         out = []
         if not self.parts_dir.is_dir():
             return out
@@ -290,14 +290,12 @@ class ResultsDir:
             marker = path / DONE_MARKER
             if path.name.startswith(".") or not marker.exists():
                 continue
-            info = read_json(marker, "the part's done marker")
-            try:
+            try:  # a corrupt marker: the part counts as not done (`verify_parts` removes it under the lock)
+                info = read_json(marker, "the part's done marker")
                 runs = {r["run_id"]: {"status": r["status"], "error": r["error"]} for r in info["runs"]}
                 seq = int(info["seq"])
-            except (KeyError, TypeError, ValueError):
-                redo = _REDO["the part's done marker"]
-                raise CorruptError(f"{marker}: not a done marker of `ablations run` (no 'seq' and 'runs'); {redo}"
-                                   ) from None
+            except (CorruptError, KeyError, TypeError, ValueError):
+                continue
             out.append(Part(path, seq, runs, info.get("machine") or {}, info.get("files") or {}))
         return sorted(out, key=lambda p: p.seq)
 
