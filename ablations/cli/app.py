@@ -13,7 +13,7 @@ from .report import report
 from .run import run, status
 from .train import train
 
-app = typer.Typer(add_completion=False, no_args_is_help=True,
+app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
                   help="Which policy-gradient design choices matter, and why: seeded REINFORCE ablations.")
 
 

@@ -46,17 +46,23 @@ def eval(  # noqa: A001 - the command is called `eval`
     from ..evaluate.episodes import VideoError, check_video_writer, evaluate_policy, record_episode  # torch: only when used
     from ..evaluate.policy_io import PolicyFileError, load_policy
 
+    if video is not None:
+        try:
+            check_video_writer(video)  # a bad --video is bad input: before any work, exit 2
+        except VideoError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--video") from None
     path = _resolve_run(results_dir, run)
     try:
         config, params = load_policy(path)
-        if video is not None:
-            check_video_writer(video)  # before spending time on the evaluation episodes
         result = evaluate_policy(config, params, episodes, seed)
         typer.echo(result.summary())
         if video is not None:
             info = record_episode(config, params, video, seed=seed)
             typer.echo(f"video: {info.path} ({info.frames} frames = 1 after reset + {info.length} steps, "
                        f"greedy policy, return {info.episode_return:.2f})")
-    except (PolicyFileError, ConfigError, VideoError, ValueError) as exc:
+    except (PolicyFileError, ConfigError) as exc:  # an unreadable policy file or an env this machine cannot make
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(code=2) from None
+    except (VideoError, ValueError, OSError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(code=1) from None

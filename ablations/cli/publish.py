@@ -15,6 +15,9 @@ from .run import _console, _fail, _study_or_exit
 
 def pack(results_dir: Annotated[Path, typer.Argument(help="A finished results directory (results/<study>).")],
          digits: Annotated[int, typer.Option(min=3, max=17, help="Significant digits kept in the packed CSVs.")] = 6,
+         delete_sources: Annotated[bool, typer.Option(
+             "--delete-sources", help="Also delete the full-precision curves.csv, probes.csv and the cohort parts "
+                                      "(what is committed is then only the packed files).")] = False,
          ) -> None:
     """Pack results for committing: hashes of the full-precision CSVs, rounded + xz-compressed curves and probes."""
     from ..study.publish import PublishError
@@ -22,12 +25,16 @@ def pack(results_dir: Annotated[Path, typer.Argument(help="A finished results di
 
     console = _console()
     try:
-        written = do_pack(results_dir, digits)
+        written = do_pack(results_dir, digits, delete_sources=delete_sources)
     except PublishError as exc:
         raise _fail(console, str(exc), 2) from None
     for name, size in written.items():
         console.print(f"{results_dir}/{name}: {size / 2**20:.2f} MiB")
-    console.print(f"{results_dir}/SHA256SUMS written; cohort parts removed")
+    if delete_sources:
+        console.print(f"{results_dir}/SHA256SUMS written; full-precision curves.csv, probes.csv and cohorts/ deleted")
+    else:
+        console.print(f"{results_dir}/SHA256SUMS written; the full-precision curves.csv, probes.csv and cohorts/ "
+                      "are kept: add --delete-sources to delete them before committing")
 
 
 def reproduce(
@@ -56,7 +63,8 @@ def reproduce(
         raise _fail(console, f"{published}: no SHA256SUMS; publish it first with `ablations pack {published}`", 2)
     with tempfile.TemporaryDirectory(prefix=f"reproduce_{spec.name}_") as tmp:
         out = keep or Path(tmp) / spec.name
-        ex = make_executor("local", workers=workers, imports=spec.imports)
+        ex = make_executor("local", workers=workers, imports=spec.imports,
+                           import_paths=spec.import_paths)
         console.print(f"reproducing {spec.name} into {out} and comparing with {published}")
         run_study(spec, out, ex, progress=RichProgress(console, spec.name))
         try:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Optional, Sequence
 
 import typer
 from rich.console import Console
@@ -18,7 +18,8 @@ from rich.text import Text
 from ..study.executors import ExecutorError, StudySummary, make_executor, plan, run_study, summarize
 from ..study.progress import RichProgress
 from ..study.store import ResultsDir, StoreError, read_table
-from ..study.design import DEFAULT_COHORT_SIZE, Study, StudyError, find_study, grid, load_study
+from ..study.design import (DEFAULT_COHORT_SIZE, Study, StudyError, find_study, grid, load_study, parse_overrides,
+                            unswept_defaults, with_overrides)
 
 
 class ExecutorName(str, Enum):
@@ -31,10 +32,12 @@ def _console(stderr: bool = False) -> Console:
     return Console(highlight=False, soft_wrap=True, markup=False, stderr=stderr)
 
 
-def _study_or_exit(console: Console, study: str) -> Study:
-    """Load and validate a study file (or name in studies/); a bad one exits with code 2 and the message."""
+def _study_or_exit(console: Console, study: str, overrides: Sequence[str] = ()) -> Study:
+    """Load and validate a study file (or name in studies/), with `--set FIELD=VALUE` overrides of [fixed]; a bad
+    one exits with code 2 and the message."""
     try:
-        return load_study(find_study(study))
+        spec = load_study(find_study(study))
+        return with_overrides(spec, parse_overrides(overrides)) if overrides else spec
     except StudyError as exc:
         raise _fail(console, str(exc), 2) from None
 
@@ -57,21 +60,29 @@ def run(
     cohort_size: Annotated[Optional[int], typer.Option(
         min=1, help=f"Most runs trained together by one worker [default: up to {DEFAULT_COHORT_SIZE}, "
                     "the same number of cohorts for every worker, within half of the free memory].")] = None,
+    set_: Annotated[Optional[list[str]], typer.Option(
+        "--set", metavar="FIELD=VALUE", help="Override a [fixed] field of the study (a TOML value), e.g. "
+                                             "--set total_steps=2000; repeatable. The run ids change with it.")] = None,
 ) -> None:
     """Train a study's runs (resuming what a previous run left), writing tidy CSVs to the results directory."""
     console = _console()
-    spec = _study_or_exit(console, study)
+    spec = _study_or_exit(console, study, set_ or ())
+    named = out is not None
     out = out if out is not None else Path("results") / spec.name
+    what = f"--out {out}" if named else f"the results directory {out} (the default, results/<name>)"
     if out.exists() and not out.is_dir():
-        raise _fail(console, f"--out {out} exists and is not a directory", 2)
+        raise _fail(console, f"{what} exists and is not a directory; give --out a directory", 2)
     if address is not None and executor is not ExecutorName.ray:
         raise _fail(console, "--address is for --executor ray", 2)
     try:
-        ex = make_executor(executor.value, workers=workers, address=address, imports=spec.imports)
+        ex = make_executor(executor.value, workers=workers, address=address, imports=spec.imports,
+                           import_paths=spec.import_paths)
         configs, todo = plan(spec, out, retry_failed=retry_failed, cohort_size=cohort_size,
                              workers=getattr(ex, "workers", None))
         if out.is_dir():
             ResultsDir(out).check_compatible([c.run_id for c in configs], spec.path)
+        if not dry_run:
+            ResultsDir(out).check_writable()
     except (StoreError, ExecutorError) as exc:
         raise _fail(console, str(exc), 2) from None
     if dry_run:
@@ -85,6 +96,9 @@ def run(
                             progress=RichProgress(console, spec.name))
     except StoreError as exc:
         raise _fail(console, str(exc), 3 if "in use" in str(exc) else 2) from None
+    except OSError as exc:
+        raise _fail(console, f"{out}: cannot write the results ({exc.strerror or exc}: {exc.filename}); "
+                    "free space or choose another --out, then run the same command again to resume", 2) from None
     except ExecutorError as exc:
         raise _fail(console, str(exc), 1) from None
     except KeyboardInterrupt:
@@ -101,10 +115,13 @@ def status(results_dir: Annotated[Path, typer.Argument(help="A results directory
     """What is done, failed and pending in a results directory (and whether a run holds it now)."""
     console = _console()
     results = ResultsDir(results_dir)
-    manifest = results.read_manifest()
-    if manifest is None:
-        raise _fail(console, f"{results_dir} has no manifest.json: not a results directory of `ablations run`", 2)
-    summary = summarize(results, manifest["run_ids"])
+    try:
+        manifest = results.read_manifest()
+        if manifest is None:
+            raise StoreError(f"{results_dir} has no manifest.json: not a results directory of `ablations run`")
+        summary = summarize(results, manifest["run_ids"])
+    except StoreError as exc:
+        raise _fail(console, str(exc), 2) from None
     if not results.parts() and (results.root / "SHA256SUMS").exists():  # a packed, published directory
         summary = _summary_from_runs_csv(results.root, manifest["run_ids"])
     holder = results.lock_holder()
@@ -131,6 +148,10 @@ def _print_summary(console: Console, summary: StudySummary, retry_hint: str | No
     c = summary.counts
     console.print(f"done {c['done']}, diverged {c['diverged']}, failed {c['failed']}, pending {c['pending']} "
                   f"(of {summary.total})" + (f" in {summary.wall_s:.1f} s" if summary.wall_s else ""))
+    if summary.env_steps > summary.budget_steps > 0:
+        console.print(f"env steps: {summary.env_steps:,} taken for a budget of {summary.budget_steps:,} "
+                      f"(+{summary.env_steps / summary.budget_steps - 1:.1%}: a run stops after the first update "
+                      "that reaches its budget, and an update's N episodes are always complete)")
     if summary.failed:
         table = Table("run_id", "error", title="failed runs")
         for run_id, error in summary.failed:
@@ -156,7 +177,9 @@ def _print_plan(console: Console, study: Study, configs: list, todo: list, out: 
         cohort_table.add_row(cohort.id, str(len(cohort.configs)), cohort.configs[0].env_id, f"{cohort.env_steps:,}")
     console.print(cohort_table)
     fixed = ", ".join(f"{k}={v!r}" for k, v in study.fixed.items())
-    console.print(f"fixed: {fixed or '(defaults)'}")
+    console.print(f"fixed: {fixed or '(none)'}")
+    console.print("defaults (neither fixed nor swept): "
+                  + ", ".join(f"{k}={v!r}" for k, v in unswept_defaults(study).items()))
     console.print(f"{len(points)} configs × {len(study.seeds)} seeds = {len(configs)} runs; "
                   f"{sum(len(c.configs) for c in todo)} to train in {len(todo)} cohort(s); "
                   f"{sum(c.env_steps for c in todo):,} env steps (of {sum(c.total_steps for c in configs):,}); "

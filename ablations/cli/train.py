@@ -12,8 +12,21 @@ from ..config import AXES, ConfigError, RunConfig
 from .common import err, fail, parse_hidden, parse_seeds, progress_bar
 
 
+def _check_writable(out: Path) -> None:
+    from ..study.store import ResultsDir, StoreError
+
+    try:
+        ResultsDir(out).check_writable()
+    except StoreError as exc:
+        raise fail(exc) from None
+
+
 def train(
-    env: Annotated[str, typer.Option(help="A gymnasium environment id.")] = "CartPole-v1",
+    env: Annotated[str, typer.Option(help="A gymnasium environment id, or 'module:Env-v0' (imports the module "
+                                          "first).")] = "CartPole-v1",
+    import_: Annotated[Optional[list[str]], typer.Option(
+        "--import", metavar="MODULE", help="Import MODULE first (it registers a custom env id; the current "
+                                           "directory is importable); repeatable.")] = None,
     seeds: Annotated[str, typer.Option(help="Seeds: '0-7', '0,3,5' or '4'.")] = "0-7",
     returns: Annotated[str, typer.Option(help=f"Return signal: {' | '.join(AXES['returns'])}.")] = "rtg",
     baseline: Annotated[str, typer.Option(help=f"Baseline: {' | '.join(AXES['baseline'])}.")] = "value",
@@ -30,7 +43,8 @@ def train(
     backend: Annotated[str, typer.Option("--env-backend", help="auto | native | gymnasium.")] = "auto",
     probe_every: Annotated[int, typer.Option(help="Gradient-variance probes every k updates (0 = off).")] = 0,
     eval_episodes: Annotated[int, typer.Option(help="Evaluation episodes at the end (0 = none).")] = 10,
-    out: Annotated[Path, typer.Option(help="Output directory for runs.csv and curves.csv.")] = Path("results/train"),
+    out: Annotated[Path, typer.Option(help="Output directory for runs.csv and curves.csv; must not hold results "
+                                           "already.")] = Path("results/train"),
 ) -> None:
     """Train one configuration over several seeds, as one cohort; write runs.csv, curves.csv (and probes.csv)."""
     from ..study import store
@@ -38,7 +52,11 @@ def train(
     from ..envs.registry import describe, resolve_backend
     from ..study.executors import configure_worker
 
+    imports, import_paths = list(import_ or []), [str(Path.cwd())] if import_ or ":" in env else []
     try:
+        from ..envs.registry import import_modules
+
+        import_modules(imports, import_paths)
         configs = [RunConfig(env_id=env, seed=s, returns=returns, baseline=baseline, normalize=normalize,  # type: ignore[arg-type]
                              entropy_coef=entropy_coef, total_steps=steps, episodes_per_update=episodes,
                              gamma=gamma, policy_lr=lr, value_lr=value_lr, hidden=parse_hidden(hidden),
@@ -50,7 +68,12 @@ def train(
     except ConfigError as exc:
         raise fail(exc)
     if out.exists() and not out.is_dir():
-        raise fail(ConfigError(f"out={str(out)!r} exists and is not a directory"))
+        raise fail(ConfigError(f"--out {out} exists and is not a directory; give --out a directory"))
+    taken = [n for n in ("runs.csv", "curves.csv", "probes.csv", "policies") if (out / n).exists()]
+    if taken:
+        raise fail(ConfigError(f"--out {out} already holds results ({', '.join(taken)}); a second `train` would "
+                               "replace them: choose another --out, or move the old results away"))
+    _check_writable(out)
     configure_worker()
     total = sum(c.total_steps for c in configs)
     err.print(f"training {len(configs)} runs of {env} ({resolved} backend) as one cohort, {steps:,} steps each")
@@ -58,9 +81,13 @@ def train(
     with progress_bar() as bar:
         task = bar.add_task("env steps", total=total, rate="")
 
-        def on_update(n: int) -> None:
-            done = bar.tasks[0].completed + n
-            bar.update(task, completed=min(done, total), rate=f"{done / (time.perf_counter() - start):,.0f} steps/s")
+        taken_steps = 0
+
+        def on_update(n: int) -> None:  # the bar counts real steps (a run's last update may pass its budget)
+            nonlocal taken_steps
+            taken_steps += n
+            bar.update(task, completed=min(taken_steps, total),
+                       rate=f"{taken_steps:,} steps, {taken_steps / (time.perf_counter() - start):,.0f} steps/s")
 
         res = train_cohort(configs, on_update=on_update)
     out.mkdir(parents=True, exist_ok=True)
@@ -71,12 +98,15 @@ def train(
     from ..evaluate.policy_io import policy_path, save_policy
 
     for cfg in configs:
-        save_policy(policy_path(out, cfg.run_id), cfg, res.policies[cfg.run_id])
+        save_policy(policy_path(out, cfg.run_id), cfg, res.policies[cfg.run_id], imports=imports,
+                    import_paths=import_paths)
     wall = time.perf_counter() - start
     for r in res.runs:
         err.print(f"  {r['run_id']} seed={r['seed']:<3} {r['status']:<8} final_return={r['final_return']:8.1f} "
                   f"eval_return={r['eval_return']:8.1f}")
-    err.print(f"wrote {out}/runs.csv, curves.csv, policies/ in {wall:.1f}s "
-              f"({sum(r['env_steps'] for r in res.runs) / wall:,.0f} env steps/s)")
+    steps = sum(r["env_steps"] or 0 for r in res.runs)
+    err.print(f"wrote {out}/runs.csv, curves.csv, policies/ in {wall:.1f}s ({steps / wall:,.0f} env steps/s; "
+              f"{steps:,} env steps for a budget of {total:,}: a run stops after the first update that reaches its "
+              "budget)")
     if any(r["status"] != "done" for r in res.runs):
         raise typer.Exit(code=1)

@@ -13,6 +13,9 @@ Spaces decide the policy kind: `Discrete` → Categorical, `Box` → diagonal Ga
 
 from __future__ import annotations
 
+import importlib
+import sys
+from pathlib import Path
 from typing import TYPE_CHECKING, Literal, Sequence
 
 import gymnasium as gym
@@ -24,22 +27,58 @@ from .spec import CohortEnv, EnvSpec, Preprocessor
 if TYPE_CHECKING:
     import torch
 
+def import_modules(modules: Sequence[str], paths: Sequence[str | Path] = ()) -> None:
+    """Import `modules` (each registers custom gymnasium ids as a side effect), with `paths` put first on
+    `sys.path` (a study file's folder). Importing runs the module's code, as any Python import does.
+    Raise `ConfigError` naming the module if one cannot be imported."""
+    for path in paths:
+        path = str(Path(path).resolve())
+        if path not in sys.path:
+            sys.path.insert(0, path)
+    for module in modules:
+        try:
+            importlib.import_module(module)
+        except Exception as exc:  # noqa: BLE001 - any error in the user's module is a bad input
+            hint = (f"; put {module.replace('.', '/')}.py beside the study file, install it, or add its folder "
+                    "to PYTHONPATH" if isinstance(exc, ModuleNotFoundError) else "")
+            raise ConfigError(f"cannot import {module!r} ({type(exc).__name__}: {exc}){hint}") from None
+
+
+def split_env_id(env_id: str) -> tuple[str | None, str]:
+    """gymnasium's ``module:Env-v0`` form → (module, "Env-v0"); a plain id → (None, id)."""
+    module, sep, name = env_id.partition(":")
+    return (module, name) if sep else (None, env_id)
+
+
 def _registered(env_id: str) -> gym.envs.registration.EnvSpec:
     from .preprocess import ensure_registered  # ALE ids register on first use; Box2D imports quietly
 
-    ensure_registered(env_id)
+    module, name = split_env_id(env_id)
+    if module is not None:
+        if not module or not name:
+            raise ConfigError(f"env_id={env_id!r} is invalid; allowed: a gymnasium id such as CartPole-v1, or "
+                              "'module:Env-v0' (a module that registers Env-v0 when imported)")
+        try:
+            import_modules([module])
+        except ConfigError as exc:
+            raise ConfigError(f"env_id={env_id!r}: {exc}") from None
+    ensure_registered(name)
     try:
-        return gym.spec(env_id)
+        return gym.spec(name)
     except Exception as exc:  # gymnasium raises several error types (NameNotFound, VersionNotFound, ...)
-        raise ConfigError(f"env_id={env_id!r} is not a registered gymnasium environment ({exc})") from None
+        hint = ("" if module is not None else "; a custom env needs its module imported first: `imports = "
+                "[\"my_env\"]` in the study file, `--import my_env` on the command line, or the id "
+                "'my_env:MyEnv-v0'")
+        raise ConfigError(f"env_id={env_id!r} is not a registered gymnasium environment ({exc}){hint}") from None
 
 
 def _make_vec(env_id: str, num_envs: int, preprocess: str | None) -> gym.vector.VectorEnv:
     spec = _registered(env_id)
+    name = split_env_id(env_id)[1]
     if preprocess is None and spec.vector_entry_point is not None:
-        return gym.make_vec(env_id, num_envs=num_envs, vectorization_mode="vector_entry_point")
+        return gym.make_vec(name, num_envs=num_envs, vectorization_mode="vector_entry_point")
     wrappers = [] if preprocess is None else [preprocessor(preprocess).wrap]
-    return gym.make_vec(env_id, num_envs=num_envs, vectorization_mode="sync", wrappers=wrappers)
+    return gym.make_vec(name, num_envs=num_envs, vectorization_mode="sync", wrappers=wrappers)
 
 
 def describe(env_id: str, preprocess: str | None = None) -> EnvSpec:

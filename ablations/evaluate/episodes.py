@@ -26,11 +26,11 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..config import RunConfig
-from ..envs.registry import describe, make_cohort_env, preprocessor
+from ..config import ConfigError, RunConfig
+from ..envs.registry import describe, make_cohort_env, preprocessor, split_env_id
 from ..envs.spec import EnvSpec
 from ..train.nets import forward_single, head_for, policy_sizes
-from .policy_io import as_tensor, load_policy, policy_path
+from .policy_io import PolicyFileError, as_tensor, load_policy, policy_path
 from ..envs.preprocess import ensure_registered
 from ..train.rollout import DEFAULT_MAX_STEPS, action_tensors, collect, to_env_actions
 from ..train.seeding import draw_seed
@@ -148,7 +148,7 @@ def render_episode(config: RunConfig, params: Sequence[Tensor], seed: int = 0, g
     check_params(config, spec, params)
     if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):  # headless: SDL needs no real display
         os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
-    env = gym.make(config.env_id, render_mode="rgb_array")
+    env = gym.make(split_env_id(config.env_id)[1], render_mode="rgb_array")
     if config.preprocess is not None:
         env = preprocessor(config.preprocess).wrap(env)
     low, high, amap = action_tensors(spec, head)
@@ -276,5 +276,8 @@ def record_best_video(results_dir: str | Path, out_path: str | Path, seed: int =
     """
     for run_id in best_run(results_dir):
         if policy_path(results_dir, run_id).is_file():
-            return record_saved(results_dir, run_id, out_path, seed, greedy, frame_step).path
+            try:
+                return record_saved(results_dir, run_id, out_path, seed, greedy, frame_step).path
+            except (ConfigError, PolicyFileError) as exc:  # the env cannot be made here: a report without video
+                raise VideoError(f"no video of run {run_id}: {exc}") from None
     return None

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..config import RunConfig
+from ..config import ConfigError, RunConfig
 
 FORMAT = "ablations.policy/1"
 SUFFIX = ".pt"
@@ -43,10 +43,12 @@ def as_tensor(p: Tensor | np.ndarray) -> Tensor:
     return torch.from_numpy(np.array(p)) if isinstance(p, np.ndarray) else p
 
 
-def save_policy(path: str | Path, config: RunConfig, params: Sequence[Tensor | np.ndarray]) -> Path:
+def save_policy(path: str | Path, config: RunConfig, params: Sequence[Tensor | np.ndarray], *,
+                imports: Sequence[str] = (), import_paths: Sequence[str | Path] = ()) -> Path:
     """Write `config` and one run's `params` ([W0, b0, ...], no run dimension) to `path` atomically → `path`.
 
-    Creates the parent directory. Tensors are detached, copied to contiguous CPU memory (so a slice never drags its
+    `imports` / `import_paths`: the modules (and folders put on `sys.path`) that register a custom env id;
+    `load_policy` imports them again, so `eval` and `report` can make the env. Creates the parent directory. Tensors are detached, copied to contiguous CPU memory (so a slice never drags its
     whole cohort's storage into the file) and stored in their own dtype.
     """
     path = Path(path)
@@ -57,6 +59,9 @@ def save_policy(path: str | Path, config: RunConfig, params: Sequence[Tensor | n
         "config": config.canonical_json(),
         "params": [as_tensor(p).detach().to("cpu").clone().contiguous() for p in params],
     }
+    if imports or import_paths:
+        payload["imports"] = list(imports)
+        payload["import_paths"] = [str(Path(p).resolve()) for p in import_paths]
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
@@ -87,6 +92,14 @@ def load_policy(path: str | Path) -> tuple[RunConfig, list[Tensor]]:
     if config.run_id != payload.get("run_id"):
         raise PolicyFileError(f"{path}: the stored config hashes to run_id {config.run_id}, but the file says "
                               f"{payload.get('run_id')!r} (written by a different version of RunConfig?)")
+    imports, paths = payload.get("imports", []), payload.get("import_paths", [])
+    if imports or paths:
+        from ..envs.registry import import_modules
+
+        try:
+            import_modules(imports, [p for p in paths if Path(p).is_dir()])
+        except ConfigError as exc:
+            raise PolicyFileError(f"{path}: the policy's environment needs {imports}: {exc}") from None
     params = payload["params"]
     if not isinstance(params, list) or not all(isinstance(p, Tensor) for p in params) or len(params) % 2:
         raise PolicyFileError(f"{path}: 'params' must be a list [W0, b0, W1, b1, ...] of tensors")

@@ -219,6 +219,12 @@ def load_results(results_dir: str | Path) -> Results:
     if not path.is_dir():
         raise ReportError(f"{path}: results directory not found")
     manifest = read_manifest(path / "manifest.json")
+    from ablations.study.store import CorruptError, verify_combined  # the checksums `ablations run` recorded
+
+    try:
+        verify_combined(path, manifest)
+    except CorruptError as exc:
+        raise ReportError(str(exc)) from None
     runs = read_table(path / "runs.csv", RUN_COLUMNS)
     curves = read_table(path / "curves.csv", CURVE_COLUMNS)
     probes = read_table(path / "probes.csv", PROBE_COLUMNS, optional=True)

@@ -5,7 +5,8 @@ A study file (``studies/*.toml``)::
     name = "quick"                      # the results directory is results/<name>
     description = "..."
     seeds = 3                           # seeds 0..2, or an explicit list [0, 5, 7]
-    imports = ["mypkg.envs"]            # optional: modules that register custom gymnasium ids
+    imports = ["my_env"]                # optional: modules that register custom gymnasium ids (the study
+                                        # file's folder is importable); importing runs the module's code
     [fixed]                             # any RunConfig field
     env_id = "CartPole-v1"
     [factors]                           # any RunConfig field -> list of levels; crossed in file order
@@ -26,8 +27,8 @@ pure functions: the same study gives the same runs in the same order, with the s
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
-import importlib
 import itertools
 import math
 import re
@@ -38,7 +39,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from ..config import ConfigError, RunConfig, field_names
+from ..config import AXES, ConfigError, RunConfig, field_names
 
 #: Default upper bound on the runs trained together by one worker (one cohort).
 DEFAULT_COHORT_SIZE = 128
@@ -69,6 +70,7 @@ class Study:
     report: Mapping[str, Any] = field(default_factory=dict)
     imports: tuple[str, ...] = ()
     probe_seeds: int | None = None  # probes only on each config's first k seeds (None: on every seed)
+    import_paths: tuple[str, ...] = ()  # folders put on sys.path before `imports` (the study file's own)
 
     def spec(self) -> dict[str, Any]:
         """The study as parsed, JSON-ready (for the manifest)."""
@@ -81,6 +83,7 @@ class Study:
             "sample": dict(self.sample) if self.sample else None,
             "report": _jsonable(dict(self.report)),
             "imports": list(self.imports),
+            **({"import_paths": list(self.import_paths)} if self.import_paths else {}),
             "probe_seeds": self.probe_seeds,
         }
 
@@ -110,13 +113,27 @@ def load_study(path: str | Path) -> Study:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise StudyError(f"{where}: no such study file") from None
+    except IsADirectoryError:
+        raise StudyError(f"{where}: is a directory; allowed: a study file (studies/<name>.toml)") from None
+    except UnicodeDecodeError as exc:
+        raise StudyError(f"{where}: not UTF-8 text ({exc.reason} at byte {exc.start}); save the study file as "
+                         "UTF-8 (TOML files are UTF-8)") from None
+    except OSError as exc:
+        raise StudyError(f"{where}: cannot read the study file ({exc.strerror or exc})") from None
     except tomllib.TOMLDecodeError as exc:
         raise StudyError(f"{where}: TOML syntax error: {exc}") from None
-    return parse_study(raw, where=where)
+    return parse_study(raw, where=where, base_dir=path.resolve().parent)
 
 
-def parse_study(raw: Mapping[str, Any], *, where: str = "study") -> Study:
-    """Validate a parsed TOML mapping → `Study` (also builds every run and describes every environment)."""
+#: Most runs a study may expand to (a guard against a typo such as `seeds = 1000000`).
+MAX_RUNS = 100_000
+
+
+def parse_study(raw: Mapping[str, Any], *, where: str = "study", base_dir: str | Path | None = None) -> Study:
+    """Validate a parsed TOML mapping → `Study` (also builds every run and describes every environment).
+
+    `base_dir` (the study file's folder) is put on `sys.path` before `imports` are imported, so an env module that
+    sits beside the study file needs no PYTHONPATH."""
     unknown = [k for k in raw if k not in TOP_LEVEL_KEYS]
     if unknown:
         raise StudyError(f"{where}: unknown top-level key(s) {unknown}; allowed: {list(TOP_LEVEL_KEYS)}")
@@ -127,7 +144,10 @@ def parse_study(raw: Mapping[str, Any], *, where: str = "study") -> Study:
     description = raw.get("description", "")
     if not isinstance(description, str):
         raise StudyError(f"{where}: key 'description' must be a string")
-    imports = _parse_imports(raw.get("imports", []), where)
+    if base_dir is not None:  # the study's folder is importable: env modules beside the study file need no PYTHONPATH
+        from ..envs.registry import import_modules
+        import_modules([], [base_dir])
+    imports = _parse_imports(raw.get("imports", []), where, base_dir)
     fields = field_names()
     fixed = _table(raw, "fixed", where)
     factors_raw = _table(raw, "factors", where)
@@ -151,6 +171,10 @@ def parse_study(raw: Mapping[str, Any], *, where: str = "study") -> Study:
             raise StudyError(f"{where}: [factors] {key} repeats level(s) {dup}")
         factors[key] = tuple(levels)
     seeds = _parse_seeds(raw.get("seeds", 1), where)
+    n_points = math.prod(len(v) for v in factors.values())
+    if n_points * len(seeds) > MAX_RUNS:
+        raise StudyError(f"{where}: key 'seeds' = {len(seeds):,} seeds × {n_points:,} factor combinations = "
+                         f"{n_points * len(seeds):,} runs; allowed: at most {MAX_RUNS:,} runs per study")
     probe_seeds = raw.get("probe_seeds")
     if probe_seeds is not None and (isinstance(probe_seeds, bool) or not isinstance(probe_seeds, int)
                                     or not 0 <= probe_seeds <= len(seeds)):
@@ -161,9 +185,56 @@ def parse_study(raw: Mapping[str, Any], *, where: str = "study") -> Study:
     report = _parse_report(raw.get("report", {}), where)
     study = Study(name=name, path=where, description=description, fixed=dict(fixed), factors=factors,
                   seeds=seeds, exclude=exclude, sample=sample, report=report, imports=imports,
-                  probe_seeds=probe_seeds)
+                  probe_seeds=probe_seeds,
+                  import_paths=(str(Path(base_dir).resolve()),) if base_dir is not None and _custom(imports, fixed,
+                                                                                             factors) else ())
     validate_study(study)
     return study
+
+
+def parse_overrides(items: Sequence[str]) -> dict[str, Any]:
+    """["total_steps=2000", "hidden=[8]"] → {"total_steps": 2000, "hidden": [8]} (values are TOML; a bare word is a
+    string); raise `StudyError` naming the item."""
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise StudyError(f"--set {item!r} is invalid; allowed: FIELD=VALUE, e.g. --set total_steps=2000")
+        try:
+            out[key] = tomllib.loads(f"v = {text.strip()}")["v"]
+        except tomllib.TOMLDecodeError:
+            out[key] = text.strip()
+    return out
+
+
+def with_overrides(study: Study, overrides: Mapping[str, Any]) -> Study:
+    """The study with `overrides` merged into [fixed], validated again (a swept field cannot be overridden)."""
+    where = f"{study.path} (with --set)"
+    bad = [k for k in overrides if k not in field_names() or k == "seed"]
+    if bad:
+        raise StudyError(f"--set: unknown field(s) {bad}; allowed: {[f for f in field_names() if f != 'seed']}")
+    swept = [k for k in overrides if k in study.factors]
+    if swept:
+        raise StudyError(f"--set: {swept} are swept in [factors] of {study.path}; allowed: fields that are not "
+                         f"factors ({list(study.factors)} are)")
+    new = dataclasses.replace(study, fixed={**study.fixed, **overrides}, path=where)
+    validate_study(new)
+    return dataclasses.replace(new, path=study.path)
+
+
+def unswept_defaults(study: Study) -> dict[str, Any]:
+    """The ablation axes (and entropy_coef) the study neither fixes nor sweeps, with the `RunConfig` defaults they
+    take."""
+    default = RunConfig()
+    return {k: getattr(default, k) for k in (*AXES, "entropy_coef")
+            if k not in study.fixed and k not in study.factors}
+
+
+def _custom(imports: Sequence[str], fixed: Mapping[str, Any], factors: Mapping[str, Sequence[Any]]) -> bool:
+    """Whether the study needs its own folder importable: `imports`, or an env id of the `module:Env-v0` form."""
+    ids = [fixed.get("env_id"), *factors.get("env_id", ())]
+    return bool(imports) or any(isinstance(i, str) and ":" in i for i in ids)
 
 
 def _table(raw: Mapping[str, Any], key: str, where: str) -> dict[str, Any]:
@@ -173,14 +244,16 @@ def _table(raw: Mapping[str, Any], key: str, where: str) -> dict[str, Any]:
     return value
 
 
-def _parse_imports(value: Any, where: str) -> tuple[str, ...]:
+def _parse_imports(value: Any, where: str, base_dir: str | Path | None = None) -> tuple[str, ...]:
+    from ..envs.registry import import_modules
+
     if not isinstance(value, list) or not all(isinstance(m, str) and m for m in value):
-        raise StudyError(f"{where}: key 'imports' must be a list of module names, got {value!r}")
-    for module in value:
-        try:
-            importlib.import_module(module)
-        except Exception as exc:
-            raise StudyError(f"{where}: key 'imports': cannot import {module!r} ({type(exc).__name__}: {exc})") from None
+        raise StudyError(f"{where}: key 'imports' must be a list of module names such as [\"my_env\"], "
+                         f"got {value!r}")
+    try:
+        import_modules(value, () if base_dir is None else (base_dir,))
+    except ConfigError as exc:
+        raise StudyError(f"{where}: key 'imports': {exc}") from None
     return tuple(value)
 
 
@@ -263,16 +336,25 @@ def validate_study(study: Study) -> None:
     where = study.path
     base = dict(study.fixed)
     try:
-        RunConfig.from_dict({**base, **{k: v[0] for k, v in study.factors.items()}}, where=where)
+        RunConfig.from_dict(base, where=where)
     except (ConfigError, TypeError) as exc:
-        raise StudyError(f"{where}: [fixed] {_msg(exc)}") from None
-    first = {k: v[0] for k, v in study.factors.items()}
+        if not study.factors:
+            raise StudyError(f"{where}: [fixed] {_msg(exc)}") from None
+        fixed_error: BaseException | None = exc  # may depend on a factor (e.g. loo needs N >= 2): checked below
+    else:
+        fixed_error = None
     for key, levels in study.factors.items():
         for level in levels:
             try:
-                RunConfig.from_dict({**base, **first, key: level})
+                RunConfig.from_dict({**base, key: level})
             except (ConfigError, TypeError) as exc:
-                raise StudyError(f"{where}: [factors] {key}: {_msg(exc)}") from None
+                if fixed_error is None or _msg(exc) != _msg(fixed_error):
+                    raise StudyError(f"{where}: [factors] {key}: {_msg(exc)}") from None
+    first = {k: v[0] for k, v in study.factors.items()}
+    try:
+        RunConfig.from_dict({**base, **first}, where=where)
+    except (ConfigError, TypeError) as exc:
+        raise StudyError(f"{where}: [fixed] {_msg(exc)}") from None
     for name, value in study.report.get("reference", {}).items():
         try:
             RunConfig.from_dict({**base, **first, name: value})
@@ -281,6 +363,11 @@ def validate_study(study: Study) -> None:
     configs = expand(study)
     if not configs:
         raise StudyError(f"{where}: the [[exclude]] rules drop every run; nothing to do")
+    _check_reference(study, configs)
+    if study.probe_seeds and not any(c.probe_every for c in configs):
+        raise StudyError(f"{where}: key 'probe_seeds' = {study.probe_seeds} but probes are off in every run "
+                         "(probe_every = 0, the default); allowed: set probe_every > 0 in [fixed] (e.g. "
+                         "probe_every = 10: probes every 10 updates) or remove probe_seeds")
     described: set[tuple[str, str | None]] = set()
     for cfg in configs:
         if (cfg.env_id, cfg.preprocess) in described:
@@ -299,6 +386,34 @@ def validate_study(study: Study) -> None:
 
 def _msg(exc: BaseException) -> str:
     return str(exc)
+
+
+def _check_reference(study: Study, configs: Sequence[RunConfig]) -> None:
+    """`[report] reference` must name a config the study trains (after exclusions), or the report would compare
+    against another one."""
+    reference = study.report.get("reference")
+    if not reference:
+        return
+    if any(all(_norm(getattr(c, k)) == _norm(v) for k, v in reference.items()) for c in configs):
+        return
+    levels = {k: sorted({format_level(getattr(c, k)) for c in configs}) for k in reference}
+    offending = [f"{k} = {v!r} (trained: {', '.join(levels[k])})" for k, v in reference.items()
+                 if format_level(v) not in levels[k]]
+    raise StudyError(f"{study.path}: [report] reference {dict(reference)} is not a config of this study"
+                     + (f": {'; '.join(offending)}" if offending else " (the [[exclude]] rules drop it)")
+                     + "; allowed: one combination of the levels the study trains, e.g. "
+                     + "{" + ", ".join(f"{k} = {getattr(configs[0], k)!r}" for k in reference) + "}")
+
+
+def format_level(value: Any) -> str:
+    """A level as the reports print it: 0 and 0.0 alike, lists as 64-64."""
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, (int, float)):
+        return repr(float(value))
+    if isinstance(value, (list, tuple)):
+        return "-".join(map(str, value))
+    return str(value)
 
 # ---- expansion -------------------------------------------------------------------------------------------------
 def grid(study: Study) -> list[dict[str, Any]]:

@@ -19,6 +19,8 @@ import os
 import queue as queue_mod
 import signal
 import time
+
+import pandas as pd
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
@@ -94,11 +96,14 @@ def _load(trainer: str) -> Callable[..., Any]:
 
 
 def train_isolated(cohort_id: str, configs: Sequence[RunConfig], *, on_update: Callable[[int], None] | None = None,
-                   trainer: str = DEFAULT_TRAINER, imports: Sequence[str] = ()) -> CohortResult:
-    """Train a cohort; if it raises, train each run alone and record the ones that still raise as failed."""
+                   trainer: str = DEFAULT_TRAINER, imports: Sequence[str] = (),
+                   import_paths: Sequence[str] = ()) -> CohortResult:
+    """Train a cohort; if it raises, train each run alone and record the ones that still raise as failed.
+    `imports`: modules that register custom env ids, imported with `import_paths` first on sys.path."""
+    from ..envs.registry import import_modules
+
     configure_worker()
-    for module in imports:
-        importlib.import_module(module)
+    import_modules(imports, import_paths)
     train = _load(trainer)
     configs = list(configs)
     where = describe_machine()
@@ -151,19 +156,20 @@ class SerialExecutor:
     name = "serial"
     workers = 1
 
-    def __init__(self, trainer: str = DEFAULT_TRAINER, imports: Sequence[str] = ()):
-        self.trainer, self.imports = trainer, tuple(imports)
+    def __init__(self, trainer: str = DEFAULT_TRAINER, imports: Sequence[str] = (), import_paths: Sequence[str] = ()):
+        self.trainer, self.imports, self.import_paths = trainer, tuple(imports), tuple(import_paths)
 
     def map(self, todo: Sequence[Cohort], on_progress: ProgressFn) -> Iterator[CohortResult]:
         for cohort in todo:
             yield train_isolated(cohort.id, cohort.configs, trainer=self.trainer, imports=self.imports,
+                                 import_paths=self.import_paths,
                                  on_update=lambda d, cid=cohort.id: on_progress(cid, d))
 
 
 _QUEUE: Any = None
 
 
-def _init_worker(progress_queue: Any) -> None:
+def _init_worker(progress_queue: Any, driver_pid: int | None = None) -> None:
     """Pool worker: ignore Ctrl-C (the driver stops us), die with the driver (each task sets up torch and the
     allocator in `train_isolated`)."""
     global _QUEUE
@@ -173,11 +179,15 @@ def _init_worker(progress_queue: Any) -> None:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
     except (OSError, AttributeError):
         pass
+    if driver_pid is not None and os.getppid() != driver_pid:  # the driver died before prctl: it cannot fire
+        os._exit(1)
 
 
-def _pool_task(cohort_id: str, configs: Sequence[RunConfig], trainer: str, imports: Sequence[str]) -> CohortResult:
+def _pool_task(cohort_id: str, configs: Sequence[RunConfig], trainer: str, imports: Sequence[str],
+               import_paths: Sequence[str] = ()) -> CohortResult:
     on_update = _Throttled(cohort_id, _QUEUE.put) if _QUEUE is not None else None
-    return train_isolated(cohort_id, configs, on_update=on_update, trainer=trainer, imports=imports)
+    return train_isolated(cohort_id, configs, on_update=on_update, trainer=trainer, imports=imports,
+                          import_paths=import_paths)
 
 
 class LocalExecutor:
@@ -186,9 +196,10 @@ class LocalExecutor:
     name = "local"
 
     def __init__(self, workers: int | None = None, trainer: str = DEFAULT_TRAINER, imports: Sequence[str] = (),
-                 start_method: str = "spawn"):
+                 start_method: str = "spawn", import_paths: Sequence[str] = ()):
         self.workers = workers or os.cpu_count() or 1
         self.trainer, self.imports, self.start_method = trainer, tuple(imports), start_method
+        self.import_paths = tuple(import_paths)
 
     def map(self, todo: Sequence[Cohort], on_progress: ProgressFn) -> Iterator[CohortResult]:
         if not todo:
@@ -196,10 +207,11 @@ class LocalExecutor:
         ctx = mp.get_context(self.start_method)
         progress_queue = ctx.Queue()
         pool = ProcessPoolExecutor(max_workers=min(self.workers, len(todo)), mp_context=ctx,
-                                   initializer=_init_worker, initargs=(progress_queue,))
+                                   initializer=_init_worker, initargs=(progress_queue, os.getpid()))
         finished = False
         try:
-            futures = {pool.submit(_pool_task, c.id, c.configs, self.trainer, self.imports): c for c in todo}
+            futures = {pool.submit(_pool_task, c.id, c.configs, self.trainer, self.imports, self.import_paths): c
+                       for c in todo}
             pending = set(futures)
             while pending:
                 done, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
@@ -242,9 +254,10 @@ def _ray_module() -> Any:
 
 
 def _ray_task(cohort_id: str, configs: Sequence[RunConfig], trainer: str, imports: Sequence[str],
-              progress_queue: Any) -> CohortResult:
+              progress_queue: Any, import_paths: Sequence[str] = ()) -> CohortResult:
     on_update = _Throttled(cohort_id, progress_queue.put_nowait) if progress_queue is not None else None
-    return train_isolated(cohort_id, configs, on_update=on_update, trainer=trainer, imports=imports)
+    return train_isolated(cohort_id, configs, on_update=on_update, trainer=trainer, imports=imports,
+                          import_paths=import_paths)
 
 
 class RayExecutor:
@@ -253,9 +266,10 @@ class RayExecutor:
     name = "ray"
 
     def __init__(self, address: str | None = None, workers: int | None = None, trainer: str = DEFAULT_TRAINER,
-                 imports: Sequence[str] = (), max_retries: int = 3):
+                 imports: Sequence[str] = (), max_retries: int = 3, import_paths: Sequence[str] = ()):
         self.ray = _ray_module()
         self.address, self.trainer, self.imports, self.max_retries = address, trainer, tuple(imports), max_retries
+        self.import_paths = tuple(import_paths)
         self.workers = workers or (os.cpu_count() or 1 if address is None else None)
 
     def map(self, todo: Sequence[Cohort], on_progress: ProgressFn) -> Iterator[CohortResult]:
@@ -275,7 +289,8 @@ class RayExecutor:
 
             progress_queue = Queue()
             task = ray.remote(num_cpus=1, max_retries=self.max_retries)(_ray_task)
-            refs = {task.remote(c.id, c.configs, self.trainer, self.imports, progress_queue): c for c in todo}
+            refs = {task.remote(c.id, c.configs, self.trainer, self.imports, progress_queue, self.import_paths): c
+                    for c in todo}
             pending = list(refs)
             while pending:
                 done, pending = ray.wait(pending, num_returns=1, timeout=0.2)
@@ -302,14 +317,16 @@ def _drain_ray(progress_queue: Any, on_progress: ProgressFn) -> None:
 
 
 def make_executor(name: str = "local", *, workers: int | None = None, address: str | None = None,
-                  trainer: str = DEFAULT_TRAINER, imports: Sequence[str] = ()) -> Any:
-    """`local` (a pool; `workers=1` means serial in-process), `serial`, or `ray`."""
+                  trainer: str = DEFAULT_TRAINER, imports: Sequence[str] = (), import_paths: Sequence[str] = ()) -> Any:
+    """`local` (a pool; `workers=1` means serial in-process), `serial`, or `ray`. `imports`: modules that register
+    custom env ids (imported in every worker, `import_paths` first on sys.path)."""
+    kw = {"trainer": trainer, "imports": imports, "import_paths": import_paths}
     if name == "ray":
-        return RayExecutor(address=address, workers=workers, trainer=trainer, imports=imports)
+        return RayExecutor(address=address, workers=workers, **kw)
     if name == "serial" or (name == "local" and workers == 1):
-        return SerialExecutor(trainer=trainer, imports=imports)
+        return SerialExecutor(**kw)
     if name == "local":
-        return LocalExecutor(workers=workers, trainer=trainer, imports=imports)
+        return LocalExecutor(workers=workers, **kw)
     raise ExecutorError(f"executor={name!r} is unknown; allowed: local | serial | ray")
 
 
@@ -324,6 +341,9 @@ class StudySummary:
     counts: dict[str, int] = field(default_factory=dict)  # done / diverged / failed / pending
     failed: list[tuple[str, str]] = field(default_factory=list)  # (run_id, error)
     wall_s: float = 0.0
+    discarded: list[tuple[str, str]] = field(default_factory=list)  # (part, problem): corrupt parts, trained again
+    env_steps: int = 0  # env steps the runs actually took (a run may overshoot its budget; see `budget_overshoot`)
+    budget_steps: int = 0  # the budget: sum of total_steps of the runs that have rows
 
 
 #: Probe pools a cohort holds at once, for its memory estimate (pools take about one update's time, every
@@ -375,6 +395,21 @@ def auto_cohort_size(n_runs: int, workers: int | None, per_run_bytes: int = 0, f
     return size
 
 
+def check_memory(keys: Sequence[tuple[RunConfig, "EnvSpec"]], workers: int | None, where: str = "study") -> None:
+    """Refuse, before anything trains, a config whose single run cannot fit in its worker's share of half the free
+    memory (a cohort of one run: its rollout, update, probe and parameter estimates)."""
+    budget = available_memory() // 2 // max(1, workers or 1)
+    for cfg, spec in keys:
+        sizes = [spec.obs_dim, *cfg.hidden, spec.act_dim]
+        params = 4 * 4 * sum(a * b + b for a, b in zip(sizes, sizes[1:]))  # weights, grads, two Adam moments
+        need = run_bytes(cfg, spec) + probe_bytes(cfg, spec) + params
+        if need > budget:
+            raise ExecutorError(f"{where}: hidden={list(cfg.hidden)}, episodes_per_update={cfg.episodes_per_update} on "
+                                f"{cfg.env_id}: one run needs about {need / 2**30:.1f} GiB, more than a worker's "
+                                f"share of half the free memory ({budget / 2**30:.1f} GiB); allowed: smaller "
+                                "hidden layers or fewer episodes per update (or fewer --workers)")
+
+
 def plan(study: Study, out: str | Path, *, retry_failed: bool = False, cohort_size: int | None = None,
          workers: int | None = None) -> tuple[list[RunConfig], list[Cohort]]:
     """The study's runs and the cohorts still to train in `out` (read-only). `cohort_size=None` picks
@@ -388,6 +423,7 @@ def plan(study: Study, out: str | Path, *, retry_failed: bool = False, cohort_si
     keys = [(c, describe(c.env_id, c.preprocess)) for c in {c.cohort_key(): c for c in todo}.values()]
     per_run = max((run_bytes(c, spec) for c, spec in keys), default=0)
     fixed = max((probe_bytes(c, spec) for c, spec in keys), default=0)
+    check_memory(keys, workers, study.path)
     size = cohort_size if cohort_size is not None else auto_cohort_size(len(todo), workers, per_run, fixed)
     return configs, cohorts(todo, max_size=size)
 
@@ -406,6 +442,10 @@ def run_study(study: Study, out: str | Path, executor: Any, *, retry_failed: boo
     with results.lock():
         results.check_compatible(run_ids, study.path)
         results.clean_incomplete()
+        discarded = [(str(path), problem) for path, problem in results.verify_parts()]
+        if discarded:
+            progress.warn(f"{len(discarded)} cohort part(s) did not match their checksums and will be trained "
+                          "again: " + "; ".join(f"{p}: {why}" for p, why in discarded))
         _, todo = plan(study, out, retry_failed=retry_failed, cohort_size=cohort_size,
                        workers=getattr(executor, "workers", None))
         manifest = _manifest(results, study, configs, started, executor, cohort_size)
@@ -423,18 +463,22 @@ def run_study(study: Study, out: str | Path, executor: Any, *, retry_failed: boo
                     for run in res.runs:
                         if run["status"] == "done" and run["run_id"] in res.policies:
                             save_policy(policy_path(out, run["run_id"]), by_id[run["run_id"]],
-                                        res.policies[run["run_id"]])
+                                        res.policies[run["run_id"]], imports=study.imports,
+                                        import_paths=study.import_paths)
                 results.write_part(res.cohort_id, study.name, res.runs, res.curves, res.probes, res.wall_s,
                                    machine=res.machine)
                 trained += len(res.runs)
-                progress.cohort_done(res.cohort_id, [r["status"] for r in res.runs])
+                progress.cohort_done(res.cohort_id, [r["status"] for r in res.runs],
+                                     env_steps=sum(int(r.get("env_steps") or 0) for r in res.runs))
             outcome = "finished"
         finally:
             progress.stop()
             wall = time.perf_counter() - t0
             if outcome == "finished":
                 results.combine(run_ids)
+                manifest["files"] = results.combined_files()
             summary = summarize(results, run_ids, trained=trained, wall_s=wall)
+            summary.discarded = discarded
             invocation.update(finished=now(), wall_s=round(wall, 3), trained_runs=trained, outcome=outcome)
             manifest.update(finished=invocation["finished"],
                             wall_s=round(sum(i.get("wall_s") or 0.0 for i in manifest["invocations"]), 3),
@@ -455,7 +499,26 @@ def summarize(results: ResultsDir, run_ids: Sequence[str], *, trained: int = 0, 
         counts[status] = counts.get(status, 0) + 1
         if status == "failed":
             failed.append((run_id, rec.error))
-    return StudySummary(results.root, len(run_ids), trained, counts, failed, wall_s)
+    steps, budget = _steps(results, set(run_ids), records)
+    return StudySummary(results.root, len(run_ids), trained, counts, failed, wall_s, env_steps=steps,
+                        budget_steps=budget)
+
+
+def _steps(results: ResultsDir, run_ids: set[str], records: dict) -> tuple[int, int]:
+    """(env steps taken, budget) over the runs of `run_ids` that have a row with env_steps."""
+    from .store import read_table
+
+    steps = budget = 0
+    for part in {id(r.part): r.part for r in records.values()}.values():
+        df = read_table(part.path / "runs.csv")
+        if not len(df) or "env_steps" not in df or "total_steps" not in df:
+            continue
+        latest = [records[r].part.path == part.path and r in run_ids for r in df["run_id"]]
+        df = df[latest]
+        df = df[df["env_steps"] != ""]
+        steps += int(pd.to_numeric(df["env_steps"]).sum())
+        budget += int(pd.to_numeric(df["total_steps"]).sum())
+    return steps, budget
 
 
 def _manifest(results: ResultsDir, study: Study, configs: Sequence[RunConfig], started: str, executor: Any,

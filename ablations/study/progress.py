@@ -1,7 +1,9 @@
 """Progress of a study run: env steps (live, from the workers), runs done/failed/total, env-steps/s, ETA.
 
-Workers report env-step deltas per cohort; a finished cohort counts as exactly its planned budget, so a cohort that
-was retried run by run (or overshot its budget to finish an episode) never pushes the bar past 100%.
+Workers report env-step deltas per cohort; the bar counts the steps the runs really take. A run stops after the first
+update that reaches its budget, so its last batch of N complete episodes may take it past the budget (by less than
+N × the env's episode step limit): the step count then passes the planned total, and says so. A finished cohort counts
+its runs' recorded env steps (a cohort retried run by run reports its steps twice while it runs).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ class Progress:
         self.total_runs = 0
         self.done = self.failed = self.diverged = 0
         self.t0 = time.monotonic()
+        self.warnings: list[str] = []
 
     def start(self, todo: Sequence[Cohort], *, done_runs: int, total_runs: int) -> None:
         self.planned = {c.id: c.env_steps for c in todo}
@@ -36,12 +39,17 @@ class Progress:
 
     def steps(self, cohort_id: str, delta: int) -> None:
         if cohort_id in self.live:
-            self.live[cohort_id] = min(self.planned[cohort_id], self.live[cohort_id] + int(delta))
+            self.live[cohort_id] = self.live[cohort_id] + int(delta)
             self.refresh()
 
-    def cohort_done(self, cohort_id: str, statuses: Sequence[str]) -> None:
+    def warn(self, message: str) -> None:
+        """Something the user should know that is not an error (e.g. a corrupt part trained again)."""
+        self.warnings.append(message)
+
+    def cohort_done(self, cohort_id: str, statuses: Sequence[str], env_steps: int | None = None) -> None:
+        """`env_steps`: the steps the cohort's runs recorded (None: count the planned budget)."""
         if cohort_id in self.live:
-            self.live[cohort_id] = self.planned[cohort_id]
+            self.live[cohort_id] = self.planned[cohort_id] if env_steps is None else int(env_steps)
         self.failed += sum(s == "failed" for s in statuses)
         self.diverged += sum(s == "diverged" for s in statuses)
         self.done += sum(s not in ("failed", "diverged") for s in statuses)
@@ -95,8 +103,13 @@ class RichProgress(Progress):
         done = self.completed_steps
         runs = f"runs {self.done}/{self.total_runs} done, {self.failed} failed"
         runs += f", {self.diverged} diverged" if self.diverged else ""
-        self.bar.update(self.task, completed=done, runs=runs,
-                        steps=f"{si(done)}/{si(self.total_steps)} steps {si(done / elapsed)}/s")
+        over = f" (+{si(done - self.total_steps)} past the budget)" if done > self.total_steps else ""
+        self.bar.update(self.task, completed=min(done, self.total_steps), runs=runs,
+                        steps=f"{si(done)}/{si(self.total_steps)} steps{over} {si(done / elapsed)}/s")
+
+    def warn(self, message: str) -> None:
+        super().warn(message)
+        self.bar.console.print(f"warning: {message}", markup=False, highlight=False)
 
     def stop(self) -> None:
         self.refresh()

@@ -3,7 +3,7 @@
 `pack` turns a finished results directory into what is committed: `runs.csv`, `timings.csv` and `manifest.json`
 as they are; `curves.csv` and `probes.csv` with floats rounded to `DIGITS` significant digits and xz-compressed
 (`*.csv.xz`, deterministic bytes); and `SHA256SUMS`, the hashes of the full-precision `runs.csv`, `curves.csv` and
-`probes.csv`. The cohort parts and the full-precision large files are removed.
+`probes.csv`. With `delete_sources`, the cohort parts and the full-precision large files are removed (otherwise they are kept).
 
 `reproduce` reruns the study from its file into a fresh directory and checks that the new full-precision CSVs have
 exactly the published hashes (bit-identical results) and that their packed form equals the committed files. Bits are
@@ -74,8 +74,9 @@ def read_text(path: Path) -> str:
     raise PublishError(f"{path}: file not found (nor {packed.name})")
 
 
-def pack(results_dir: str | Path, digits: int = DIGITS) -> dict[str, int]:
-    """Pack a finished results directory in place (see the module docstring) → bytes written per file."""
+def pack(results_dir: str | Path, digits: int = DIGITS, *, delete_sources: bool = False) -> dict[str, int]:
+    """Pack a finished results directory in place (see the module docstring) → bytes written per file. The
+    full-precision curves.csv / probes.csv and the cohort parts are removed only with `delete_sources`."""
     root = Path(results_dir)
     for name in ("runs.csv", "curves.csv", "manifest.json"):
         if not (root / name).exists():
@@ -89,9 +90,11 @@ def pack(results_dir: str | Path, digits: int = DIGITS) -> dict[str, int]:
             data = _xz(rounded_csv(src.read_text(encoding="utf-8"), digits))
             (root / (name + ".xz")).write_bytes(data)
             written[name + ".xz"] = len(data)
-            src.unlink()
-    shutil.rmtree(root / "cohorts", ignore_errors=True)
-    (root / ".lock").unlink(missing_ok=True)
+            if delete_sources:
+                src.unlink()
+    if delete_sources:
+        shutil.rmtree(root / "cohorts", ignore_errors=True)
+        (root / ".lock").unlink(missing_ok=True)
     return written
 
 

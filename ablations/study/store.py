@@ -8,10 +8,13 @@ Layout of ``results/<study>/``::
                                         wall time and machine live here, so runs.csv is reproducible)
     .lock                               flock'ed for the whole of `ablations run`; holds the holder's pid
     cohorts/<seq>-<cohort_id>/          one part per trained cohort: the four CSVs, then DONE.json LAST (with the
-                                        worker's `machine.describe()`)
+                                        worker's `machine.describe()` and each CSV's SHA-256 and row count)
 
 A part is written in a temporary directory, renamed into place, and only then marked done (DESIGN.md invariant 6);
-anything without DONE.json is debris from an interrupted run and is removed under the lock. A run's record is the
+anything without DONE.json is debris from an interrupted run and is removed under the lock. `verify_parts` checks
+every part's files against the checksums and row counts in its DONE.json (and DONE.json itself); a part that fails is
+removed, naming it, and its runs are trained again. The combined CSVs' checksums go into the manifest (`files`), and
+`verify_combined` refuses combined CSVs that no longer match them. A run's record is the
 one in the done part with the highest sequence number, so `--retry-failed` writes a new part for the failed runs
 and leaves their cohort-mates' part alone.
 
@@ -26,6 +29,7 @@ import contextlib
 import datetime as _dt
 import errno
 import fcntl
+import hashlib
 import importlib.metadata
 import json
 import os
@@ -60,6 +64,47 @@ DONE_MARKER = "DONE.json"
 
 class StoreError(RuntimeError):
     """The results directory cannot be used as asked (locked, or made by a different study)."""
+
+
+class CorruptError(StoreError):
+    """A file of the results directory does not match what was written (truncated, edited, not JSON)."""
+
+
+def read_json(path: Path, what: str) -> Any:
+    """A JSON file of the results directory, or `CorruptError` naming it (and saying what to do)."""
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise CorruptError(f"{path}: {what} is not valid JSON ({exc}); it was truncated or edited: {_REDO[what]}"
+                           ) from None
+
+
+_REDO = {
+    "the part's done marker": "the next `ablations run` trains this part's runs again (or delete the part folder)",
+    "the manifest": "restore it (e.g. from git), or move the results directory away and run the study again",
+}
+
+
+def file_record(path: Path) -> dict[str, Any]:
+    """{"sha256": ..., "rows": data rows (lines after the header)} of a CSV file."""
+    data = Path(path).read_bytes()
+    return {"sha256": hashlib.sha256(data).hexdigest(), "rows": max(0, data.count(b"\n") - 1)}
+
+
+def check_files(folder: Path, records: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """What differs between `folder`'s files and their `records` (`file_record`s): '' per file that matches."""
+    problems = []
+    for name, want in records.items():
+        path = Path(folder) / name
+        if not path.is_file():
+            problems.append(f"{name} is missing")
+            continue
+        have = file_record(path)
+        if have["rows"] != want.get("rows"):
+            problems.append(f"{name} has {have['rows']} rows, {want.get('rows')} were written")
+        elif have["sha256"] != want.get("sha256"):
+            problems.append(f"{name} has changed since it was written (SHA-256 differs)")
+    return problems
 
 
 # ---- cells and frames ------------------------------------------------------------------------------------------
@@ -147,6 +192,7 @@ class Part:
     seq: int
     runs: dict[str, dict[str, str]]  # run_id → {"status", "error"}
     machine: dict[str, Any] = field(default_factory=dict)  # the worker's `machine.describe()` ({} if unrecorded)
+    files: dict[str, Any] = field(default_factory=dict)  # file name → {"sha256", "rows"} ({} if unrecorded)
 
 
 @dataclass
@@ -165,6 +211,18 @@ class ResultsDir:
         self.parts_dir = self.root / "cohorts"
         self.manifest_path = self.root / "manifest.json"
         self._lock_fh: Any = None
+
+    def check_writable(self) -> None:
+        """Raise `StoreError` unless the results directory can be created and written (before any work)."""
+        probe = self.root
+        while not probe.exists() and probe != probe.parent:
+            probe = probe.parent
+        if not probe.is_dir():
+            raise StoreError(f"{self.root}: cannot create the results directory ({probe} is not a directory); "
+                             "choose another --out")
+        if not os.access(probe, os.W_OK | os.X_OK):
+            raise StoreError(f"{self.root}: cannot write the results directory ({probe} is not writable by this "
+                             "user); choose another --out or change its permissions")
 
     # -- the lock ------------------------------------------------------------------------------------------------
     @contextlib.contextmanager
@@ -224,7 +282,7 @@ class ResultsDir:
         return removed
 
     def parts(self) -> list[Part]:
-        """Done parts, by sequence number."""
+        """Done parts, by sequence number (a part whose DONE.json is unreadable is not done)."""
         out = []
         if not self.parts_dir.is_dir():
             return out
@@ -232,10 +290,37 @@ class ResultsDir:
             marker = path / DONE_MARKER
             if path.name.startswith(".") or not marker.exists():
                 continue
-            info = json.loads(marker.read_text(encoding="utf-8"))
-            out.append(Part(path, int(info["seq"]), {r["run_id"]: {"status": r["status"], "error": r["error"]}
-                                                     for r in info["runs"]}, info.get("machine") or {}))
+            try:  # a corrupt marker: the part counts as not done (`verify_parts` removes it under the lock)
+                info = read_json(marker, "the part's done marker")
+                runs = {r["run_id"]: {"status": r["status"], "error": r["error"]} for r in info["runs"]}
+                seq = int(info["seq"])
+            except (CorruptError, KeyError, TypeError, ValueError):
+                continue
+            out.append(Part(path, seq, runs, info.get("machine") or {}, info.get("files") or {}))
         return sorted(out, key=lambda p: p.seq)
+
+    def verify_parts(self) -> list[tuple[Path, str]]:
+        """Remove every part whose DONE.json is unreadable or whose files do not match the checksums and row counts
+        it records (call under the lock) → [(part, what was wrong)]; their runs count as not trained. Parts written
+        before checksums were recorded are kept as they are."""
+        bad = []
+        if not self.parts_dir.is_dir():
+            return bad
+        for path in sorted(self.parts_dir.iterdir()):
+            marker = path / DONE_MARKER
+            if path.name.startswith(".") or not marker.exists():
+                continue
+            try:
+                info = read_json(marker, "the part's done marker")
+                if not isinstance(info, dict) or not isinstance(info.get("runs"), list) or "seq" not in info:
+                    raise CorruptError("DONE.json has no 'seq' and 'runs'")
+                problems = check_files(path, info.get("files") or {})
+            except CorruptError:
+                problems = ["DONE.json is not valid JSON (truncated or edited)"]
+            if problems:
+                shutil.rmtree(path)
+                bad.append((path, "; ".join(problems)))
+        return bad
 
     def records(self) -> dict[str, RunRecord]:
         """The latest record of every run that has one."""
@@ -281,14 +366,16 @@ class ResultsDir:
                 fh.write(csv_text(df))
                 fh.flush()
                 os.fsync(fh.fileno())
+        files = {f"{name}.csv": file_record(tmp / f"{name}.csv") for name in tables}
         os.rename(tmp, final)
         _fsync_dir(self.parts_dir)
         info = {"seq": seq, "cohort_id": cohort_id, "finished": now(), "machine": dict(machine or {}),
+                "files": files,
                 "runs": [{"run_id": r["run_id"], "status": format_cell(r.get("status")),
                           "error": format_cell(r.get("error"))} for r in runs]}
         write_json_atomic(final / DONE_MARKER, info)
         return Part(final, seq, {r["run_id"]: {"status": r["status"], "error": r["error"]} for r in info["runs"]},
-                    info["machine"])
+                    info["machine"], files)
 
     def machines(self, run_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
         """The machine classes that trained the latest record of each of `run_ids`: class key → the worker's
@@ -308,7 +395,8 @@ class ResultsDir:
     # -- combined tables -----------------------------------------------------------------------------------------
     def combine(self, run_order: Sequence[str]) -> dict[str, int]:
         """Rebuild runs/curves/probes/timings.csv from the parts: runs in `run_order`, each run's rows as written
-        (by update, checkpoint, estimator). Byte-identical whatever order the parts were written in."""
+        (by update, checkpoint, estimator). Byte-identical whatever order the parts were written in. Returns the
+        row counts; `combined_files` gives their checksums (for the manifest)."""
         records = self.records()
         position = {run_id: i for i, run_id in enumerate(run_order)}
         by_part: dict[Path, list[str]] = {}
@@ -337,11 +425,20 @@ class ResultsDir:
             counts[table] = len(df)
         return counts
 
+    def combined_files(self) -> dict[str, dict[str, Any]]:
+        """{"runs.csv": {"sha256", "rows"}, ...} of the combined CSVs that exist."""
+        return {f"{t}.csv": file_record(self.root / f"{t}.csv") for t in TABLES if (self.root / f"{t}.csv").is_file()}
+
     # -- manifest ------------------------------------------------------------------------------------------------
     def read_manifest(self) -> dict[str, Any] | None:
+        """The manifest, None if there is none; `CorruptError` naming it if it is not a manifest."""
         if not self.manifest_path.exists():
             return None
-        return json.loads(self.manifest_path.read_text(encoding="utf-8"))
+        manifest = read_json(self.manifest_path, "the manifest")
+        if not isinstance(manifest, dict) or not isinstance(manifest.get("run_ids"), list):
+            raise CorruptError(f"{self.manifest_path}: not a manifest of `ablations run` (no 'run_ids' list): "
+                               f"{_REDO['the manifest']}")
+        return manifest
 
     def write_manifest(self, manifest: Mapping[str, Any]) -> None:
         write_json_atomic(self.manifest_path, dict(manifest))
@@ -360,6 +457,20 @@ class ResultsDir:
                 f"{self.root} holds results of a different run set than {study_path} ({added} run(s) added, "
                 f"{removed} removed: the study file changed). Use another --out directory, or move {self.root} "
                 "away to start over")
+
+
+def verify_combined(root: str | Path, manifest: Mapping[str, Any] | None) -> None:
+    """Raise `CorruptError` if a combined CSV of `root` no longer matches the checksum and row count the manifest
+    recorded when `ablations run` wrote it (manifests without `files`, and packed directories — `SHA256SUMS`
+    governs those, checked by `reproduce` — are not checked)."""
+    if (Path(root) / "SHA256SUMS").exists():
+        return
+    problems = check_files(Path(root), {name: rec for name, rec in ((manifest or {}).get("files") or {}).items()
+                                        if (Path(root) / name).is_file()})
+    if problems:
+        raise CorruptError(f"{root}: {'; '.join(problems)}: the combined CSVs were truncated or edited after "
+                           "`ablations run` wrote them; run the study again (`ablations run <study> --out "
+                           f"{root}` rebuilds them from the cohort parts)")
 
 
 def runs_columns(columns: Iterable[str]) -> list[str]:

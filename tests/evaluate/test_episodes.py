@@ -107,14 +107,14 @@ def test_a_missing_mp4_writer_gives_a_clear_error(results_dir, tmp_path, monkeyp
     with pytest.raises(VideoError, match=r"MP4 videos need ffmpeg: pip install 'ablations\[video\]'"):
         evaluate.check_video_writer(tmp_path / "x.mp4")
     result = CliRunner().invoke(_app(), [str(results_dir), "--run", CFG.run_id, "--video", str(tmp_path / "x.mp4")])
-    assert result.exit_code == 1 and "MP4 videos need ffmpeg" in result.output
+    assert result.exit_code == 2 and "MP4 videos need ffmpeg" in _text(result.output)
     assert "stochastic" not in result.output  # refused before the evaluation episodes
     assert not (tmp_path / "x.mp4").exists()
 
 
 def test_unknown_video_extension_and_unknown_run(results_dir, tmp_path):
     result = CliRunner().invoke(_app(), [str(results_dir), "--run", CFG.run_id, "--video", str(tmp_path / "x.avi")])
-    assert result.exit_code == 1 and "unknown extension '.avi'" in result.output
+    assert result.exit_code == 2 and "unknown extension '.avi'" in _text(result.output)
     result = CliRunner().invoke(_app(), [str(results_dir), "--run", "ffffffffffff"])
     assert result.exit_code == 2 and "no saved policy for run 'ffffffffffff'" in _text(result.output)
     result = CliRunner().invoke(_app(), [str(tmp_path), "--run", CFG.run_id])

@@ -36,6 +36,9 @@ def test_pack_then_reproduce_is_identical_and_detects_a_change(tmp_path):
     shutil.copytree(tmp_path / "a", tmp_path / "fresh")
     full_curves = (tmp_path / "a" / "curves.csv").read_text()
     res = runner.invoke(app, ["pack", str(tmp_path / "a")])
+    assert res.exit_code == 0 and "--delete-sources" in res.output, res.output
+    assert (tmp_path / "a" / "curves.csv").read_text() == full_curves and (tmp_path / "a" / "cohorts").is_dir()
+    res = runner.invoke(app, ["pack", str(tmp_path / "a"), "--delete-sources"])
     assert res.exit_code == 0, res.output
     published = tmp_path / "a"
     assert (published / "curves.csv.xz").exists() and not (published / "curves.csv").exists()
@@ -58,7 +61,7 @@ def test_the_report_reads_a_packed_directory(tmp_path):
     study = tmp_path / "tiny_pub.toml"
     study.write_text(STUDY)
     assert runner.invoke(app, ["run", str(study), "--out", str(tmp_path / "a"), "--workers", "1"]).exit_code == 0
-    pack(tmp_path / "a")
+    pack(tmp_path / "a", delete_sources=True)
     res = runner.invoke(app, ["report", str(tmp_path / "a"), "--out", str(tmp_path / "rep"), "--resamples", "200"])
     assert res.exit_code == 0, res.output
     assert (tmp_path / "rep" / "README.md").exists()
@@ -79,7 +82,7 @@ def test_reproduce_tells_identical_regression_and_another_machine_class(tmp_path
     assert info["runs"] == 4 and info["numpy_simd"] is not None and len(key) == 12
     timings = (published / "timings.csv").read_text().splitlines()
     assert timings[0] == "run_id,wall_s,machine" and all(line.endswith("," + key) for line in timings[1:])
-    pack(published)
+    pack(published, delete_sources=True)
 
     def reproduce():
         return runner.invoke(app, ["reproduce", str(study), "--results", str(published), "--workers", "1"])
