@@ -138,8 +138,9 @@ def gradient_quality(probes: pd.DataFrame, *, seed: int = 0, n_resamples: int = 
     """Scale-free gradient quality per estimator: each run's values are averaged over its own checkpoints first,
     then the mean across runs gets a bootstrap CI with runs resampled jointly for every estimator (paired).
 
-    Metrics: `snr` (‖E ĝ‖²/tr Cov ĝ), `cos_to_reference`, and `rel_bias_sq` = bias_sq_norm / mean_sq_norm of the
-    unbiased reference estimator (full/loo/none/0) at the same run and checkpoint. bias_sq_norm is an unbiased
+    Metrics: `snr` (‖E ĝ‖²/tr Cov ĝ), `cos_to_reference`, and `rel_bias_sq` = the run's mean bias_sq_norm / its mean
+    mean_sq_norm of the unbiased reference estimator (full/loo/none/0), for unnormalized estimators only (a
+    normalized one is on another scale). bias_sq_norm is an unbiased
     estimate and can be negative; it is averaged unclipped, and `rel_bias` = √max(·, 0) of the mean and of each CI
     end (the clip rule: a negative mean or CI end is shown as 0). Rows `rel_bias` carry that transform.
     """
@@ -153,7 +154,13 @@ def gradient_quality(probes: pd.DataFrame, *, seed: int = 0, n_resamples: int = 
         with np.errstate(invalid="ignore", divide="ignore"):
             p["rel_bias_sq"] = np.where(p["_ref_sq"] > 0, p["bias_sq_norm"] / p["_ref_sq"], np.nan)
     metrics = ["snr", "cos_to_reference"] + (["rel_bias_sq"] if ref is not None else [])
-    per_run = p.groupby(["run_id", "estimator"])[metrics].mean()
+    per_run = p.groupby(["run_id", "estimator"])[metrics[:2]].mean()
+    if ref is not None:  # a ratio of the run's averages (a per-checkpoint ratio explodes where ‖∇J‖ is tiny)
+        g = p.groupby(["run_id", "estimator"])
+        with np.errstate(invalid="ignore", divide="ignore"):
+            per_run["rel_bias_sq"] = g["bias_sq_norm"].mean() / g["_ref_sq"].mean()
+        raw = info.index[info["normalize"] == "none"]  # a normalized estimator is on another scale than ∇J
+        per_run.loc[~per_run.index.get_level_values("estimator").isin(raw), "rel_bias_sq"] = np.nan
     n_ck = p.groupby(["run_id", "estimator"])["update"].nunique()
     wide = per_run.unstack("estimator").reindex(index=runs)
     wide = wide.reindex(columns=pd.MultiIndex.from_product([metrics, info.index]))

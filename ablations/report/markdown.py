@@ -265,9 +265,10 @@ def _methods(rep: "Report") -> list[str]:
         "the KM curve; with every censoring at the budget it equals the mean of min(T, budget), whose bootstrap CI "
         "over runs is shown), and log-rank tests against the reference (`scipy.stats.logrank`), Holm-corrected. "
         "It is never put through t-tests or the ANOVA; with no event in either arm no test is made.",
-        "- **Gradient quality.** Per estimator, each run's `snr`, `cos_to_reference` and relative squared bias "
-        "(bias_sq_norm / the mean_sq_norm of the unbiased reference full/loo/none/0 at that run and checkpoint) are "
-        "averaged over that run's own checkpoints, then over runs, with a percentile bootstrap CI over runs (runs "
+        "- **Gradient quality.** Per estimator, each run's `snr` and `cos_to_reference` are averaged over that "
+        "run's own checkpoints, and its relative squared bias is its mean bias_sq_norm over its mean mean_sq_norm of "
+        "the unbiased reference full/loo/none/0 (unnormalized estimators only: a normalized one is on another "
+        "scale); then the mean over runs, with a percentile bootstrap CI over runs (runs "
         "resampled jointly for all estimators, so comparisons are paired). The squared bias is an unbiased estimate "
         "that can be negative: it is averaged unclipped, and the relative bias is √max(·, 0) of the mean and of each "
         "CI end; a CI reaching 0 reads \"indistinguishable from 0\". The variance ratio to the vanilla estimator "

@@ -134,17 +134,16 @@ def _quality_answers(q: pd.DataFrame | None) -> list[str]:
            "variance; the batch-mean baseline is slightly biased. Each run's values are averaged over its own "
            "checkpoints, then over runs (95% CIs with runs resampled jointly: paired). SNR = ‖E ĝ‖²/tr Cov ĝ is "
            "scale-free, so normalized and raw estimators compare fairly; relative bias = ‖E(ĝ − ĝ_ref)‖/‖E ĝ_ref‖ "
-           "(unbiased squared bias averaged, then √max(·, 0)):", "",
+           "(each run's squared bias and ‖E ĝ_ref‖² averaged over its checkpoints, their ratio averaged over runs, then "
+           "√max(·, 0); only for unnormalized estimators, which share the reference's scale):", "",
            "| rank | estimator (returns/baseline/normalize/β) | runs | SNR [95% CI] | cos to reference | "
            "relative bias [95% CI] |", "|---|---|---|---|---|---|"]
     for i, (est, r) in enumerate(snr.iterrows(), 1):
         c = cos.loc[est] if est in cos.index else None
         b = rb.loc[est] if est in rb.index else None
-        bias = "n/a" if b is None or not np.isfinite(b["mean"]) else (
-            "indistinguishable from 0" if b["ci_low"] <= 0 else
-            f"{fmt(b['mean'], 2)} [{fmt(b['ci_low'], 2)}, {fmt(b['ci_high'], 2)}]")
-        if b is not None and np.isfinite(b["mean"]) and b["ci_low"] <= 0 < b["ci_high"]:
-            bias = f"indistinguishable from 0 (< {fmt(b['ci_high'], 2)})"
+        bias = "n/a (other scale)" if b is None or not np.isfinite(b["mean"]) else (
+            f"indistinguishable from 0 (< {b['ci_high']:.2g})" if b["ci_low"] <= 0 else
+            f"{b['mean']:.2g} [{b['ci_low']:.2g}, {b['ci_high']:.2g}]")
         out.append(f"| {i} | {est} | {int(r['n'])} | {fmt(r['mean'])} [{fmt(r['ci_low'])}, {fmt(r['ci_high'])}] | "
                    f"{fmt(c['mean']) if c is not None else 'n/a'} | {bias} |")
     best, worst = snr.index[0], snr.index[-1]
