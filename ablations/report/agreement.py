@@ -29,7 +29,7 @@ from ablations.report.load import Results
 
 CONFIG_COLUMNS = ["config", "n_published", "n_fresh", "mean_published", "mean_fresh", "difference",
                   "p_mannwhitney", "p_welch", "p_holm", "differs"]
-VERDICT_COLUMNS = ["kind", "factor", "level", "vs", "factor2", "level2", "vs2", "estimate_published",
+VERDICT_COLUMNS = ["kind", "contrast", "factor", "level", "vs", "factor2", "level2", "vs2", "estimate_published",
                    "estimate_fresh", "verdict_published", "verdict_fresh", "reversed"]
 
 
@@ -117,7 +117,7 @@ def _verdict(effects: pd.DataFrame, alpha: float) -> pd.Series:
 
 def verdict_table(pub: Results, new: Results, metric: str, alpha: float, seed: int = 0) -> pd.DataFrame:
     """Check 3: the report's main effects and interactions on `metric`, verdict by verdict."""
-    keys = ["kind", "factor", "level", "vs", "factor2", "level2", "vs2"]
+    keys = ["kind", "contrast", "factor", "level", "vs", "factor2", "level2", "vs2"]
     tables = []
     for res in (pub, new):
         long = _values(res, metric).merge(res.runs[["run_id", *res.factors]], on="run_id")
@@ -149,7 +149,6 @@ def agreement(published: Results, fresh: Results, *, metric: str = "final_return
                         f"({shift['ci_level']:.0%} CI over {shift['n_seeds']} seeds) is not inside "
                         f"±{shift['margin']:.4g} (= {margin} × the within-config SD {shift['sd_within']:.4g})")
     for row in verdicts[verdicts["reversed"]].itertuples():
-        what = f"{row.factor}={row.level} vs {row.vs}" + (f" × {row.factor2}={row.level2} vs {row.vs2}"
-                                                           if row.kind == "interaction" else "")
+        what = row.contrast
         problems.append(f"verdict reversed for {what}: published {row.verdict_published}, fresh {row.verdict_fresh}")
     return Agreement(metric, alpha, margin, configs, shift, verdicts, problems)

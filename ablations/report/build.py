@@ -23,6 +23,8 @@ from ablations.report.markdown import render
 from ablations.report.model import Report
 
 FIGURE_METRIC = "final_return"
+#: Equivalence margin for "no effect" claims (TOST), in units of the primary metric's pooled within-config SD.
+EQUIVALENCE_SD = 0.25
 
 
 def _report_setting(results: Results, key: str) -> Any:
@@ -65,37 +67,63 @@ def compute(results: Results, *, seed: int = 0, n_resamples: int = 10_000, all_p
     factors = results.factors
     scores = done[["run_id", "config", "seed", *factors]].merge(scores, on="run_id")
     metrics = [m for m in st.METRICS if m in scores.columns and scores[m].notna().any()]
-    long = scores.melt(id_vars=["run_id", "config", "seed", *factors], value_vars=metrics, var_name="metric",
+    # steps to threshold is right-censored: Kaplan–Meier / RMST / log-rank only, never t-tests or the ANOVA
+    tested = [m for m in metrics if m not in st.CENSORED]
+    primary = str(_report_setting(results, "primary") or FIGURE_METRIC)
+    if primary not in tested:
+        rep_note = f"The primary metric {primary!r} is not available; final return is used."
+        primary = FIGURE_METRIC if FIGURE_METRIC in tested else tested[0]
+    else:
+        rep_note = ""
+    long = scores.melt(id_vars=["run_id", "config", "seed", *factors], value_vars=tested, var_name="metric",
                        value_name="value")
     n_per_config = scores.groupby("config").size()
     rep = Report(results=results, seed=seed, n_resamples=n_resamples, level=level, all_pairs=all_pairs,
                  budget=budget, grid=grid, threshold=threshold, threshold_source=threshold_source, metrics=metrics,
-                 n_seeds=int(n_per_config.median()) if len(n_per_config) else 0)
+                 n_seeds=int(n_per_config.median()) if len(n_per_config) else 0, primary=primary)
+    if rep_note:
+        rep.notes.append(rep_note)
     t = rep.tables
     t["scores"] = scores
     configs = [c for c in results.configs if c in set(scores["config"])]
+    t["aliases"] = st.aliases(scores, metrics, configs)
+    alias_of = dict(zip(t["aliases"]["config"], t["aliases"]["alias_of"]))
     t["summary"] = _with_factors(st.summarize(long, ["metric", "config"], seed=seed, n_resamples=n_resamples,
                                               level=level), results, configs)
-    t["threshold"] = _threshold_table(scores, configs, budget)
+    t["summary"]["alias_of"] = t["summary"]["config"].map(alias_of).fillna(t["summary"]["config"])
     ref = results.reference_label
-    pairs = st.comparison_pairs(configs, ref, all_pairs)
+    t["threshold"] = st.km_table(scores, configs, ref if ref in configs else None, budget, seed=seed,
+                                 n_resamples=n_resamples, level=level)
+    t["km_curves"] = st.km_curves(scores, factors)
+    representatives = [c for c in configs if alias_of.get(c, c) == c]  # one config per alias group
+    pairs = st.comparison_pairs(representatives, alias_of.get(ref, ref), all_pairs)
     if ref not in configs and not all_pairs:
         rep.notes.append(f"The reference config {ref} has no finished runs, so no comparison against it is made.")
         pairs = []
     t["comparisons"] = pd.concat([st.compare(long[long["metric"] == m], pairs, metric=m, seed=seed,
-                                             n_resamples=n_resamples, level=level) for m in metrics],
+                                             n_resamples=n_resamples, level=level) for m in tested],
                                  ignore_index=True)
-    effect_frames, margin_frames, anova_frames = [], [], []
-    for m in metrics if factors else []:
-        e, mm = fx.factor_effects(long[long["metric"] == m], factors, results.levels, metric=m, seed=seed,
-                                  n_resamples=n_resamples, level=level)
+    effect_frames, margin_frames, anova_frames, simple_frames = [], [], [], []
+    for m in tested if factors else []:
+        lm = long[long["metric"] == m]
+        e, mm = fx.factor_effects(lm, factors, results.levels, metric=m, seed=seed, n_resamples=n_resamples,
+                                  level=level)
         effect_frames.append(e)
         margin_frames.append(mm)
-        anova_frames.append(fx.anova(long[long["metric"] == m], factors, metric=m))
+        anova_frames.append(fx.anova(lm, factors, metric=m))
+        simple_frames.append(fx.simple_effects(lm, factors, results.levels, fx.interacting_pairs(e), metric=m,
+                                               level=level))
     t["effects"] = _concat(effect_frames, fx.EFFECT_COLUMNS)
+    t["simple_effects"] = _concat(simple_frames, fx.SIMPLE_COLUMNS)
     t["marginal_means"] = _concat(margin_frames, fx.MARGINAL_COLUMNS)
     t["anova"] = _concat(anova_frames, fx.ANOVA_COLUMNS)
-    t["power"], t["seeds_needed"] = st.power_tables(t["summary"], n_seeds=rep.n_seeds, effect_sizes=effect_sizes)
+    sd = t["summary"][t["summary"]["metric"] == primary]
+    dof = (sd["n"] - 1).clip(lower=0).to_numpy(float)
+    pooled_sd = float(np.sqrt(np.nansum(dof * sd["std"].to_numpy(float) ** 2) / dof.sum())) if dof.sum() else np.nan
+    rep.margin = EQUIVALENCE_SD * pooled_sd
+    t["verdicts"] = (fx.verdicts(t["effects"], t["simple_effects"], metric=primary, margin=rep.margin)
+                     if len(t["effects"]) else pd.DataFrame(columns=fx.VERDICT_COLUMNS))
+    t["power"], t["seeds_needed"] = st.power_tables(t["comparisons"], effect_sizes=effect_sizes)
     t["learning_curves"] = _factor_bands(y, done, factors, grid, seed, n_resamples, level)
     t["performance_profile"] = _profiles(long, factors, seed, n_resamples, level)
     probes = results.probes
@@ -103,6 +131,7 @@ def compute(results: Results, *, seed: int = 0, n_resamples: int = 10_000, all_p
         probes = probes[probes["run_id"].isin(set(done["run_id"]))]
     if probes is not None and len(probes):
         t["gradvar"] = gv.gradvar_summary(probes, seed=seed, n_resamples=n_resamples, level=level)
+        t["gradient_quality"] = gv.gradient_quality(probes, seed=seed, n_resamples=n_resamples, level=level)
         t["variance_ratio"] = gv.variance_ratios(probes, seed=seed, n_resamples=n_resamples, level=level)
         if t["variance_ratio"].empty:
             rep.notes.append("The vanilla estimator (full/none/none/0) was not probed, so no variance ratios.")
@@ -127,28 +156,12 @@ def _with_factors(summary: pd.DataFrame, results: Results, configs: list[str]) -
     return summary
 
 
-def _threshold_table(scores: pd.DataFrame, configs: list[str], budget: float) -> pd.DataFrame:
-    """Per config: runs, runs reaching the threshold, and the median steps to it (NaN when fewer than half reach it).
-
-    All censoring happens at the budget, after every observed crossing, so this median equals the Kaplan–Meier
-    median whenever at least half of the runs reach the threshold.
-    """
-    rows = []
-    for cfg in configs:
-        g = scores[scores["config"] == cfg]
-        n, k = len(g), int(g["reached"].sum())
-        med = float(np.median(g["steps_to_threshold"])) if n and k / n >= 0.5 else np.nan
-        if n and k / n == 0.5 and n % 2 == 0:  # the middle pair straddles the censoring point
-            med = np.nan if np.sort(g["steps_to_threshold"].to_numpy())[n // 2] >= budget else med
-        rows.append(dict(config=cfg, n=n, n_reached=k, frac_reached=k / n if n else np.nan, median_steps=med))
-    return pd.DataFrame(rows)
-
-
 def _factor_bands(y: np.ndarray, done: pd.DataFrame, factors: list[str], grid: np.ndarray, seed: int,
                   n_resamples: int, level: float) -> pd.DataFrame:
     frames = []
     for f in factors or ["config"]:
-        b = st.curve_bands(y, done[f], grid, seed=seed, n_resamples=n_resamples, level=level, key=f)
+        b = st.curve_bands(y, done[f], grid, seeds=done["seed"].to_numpy(), seed=seed, n_resamples=n_resamples,
+                           level=level, key=f)
         frames.append(b.rename(columns={"group": "level"}).assign(factor=f))
     out = pd.concat(frames, ignore_index=True)
     return out[["factor", "level", *[c for c in out.columns if c not in ("factor", "level")]]]
@@ -190,6 +203,8 @@ def draw(rep: Report, out_dir: Path) -> dict[str, str]:
         "performance_profile": lambda: plots.performance_profiles(t["performance_profile"], levels,
                                                                   xlabel="final return"),
     }
+    if len(t.get("km_curves", [])):
+        figures["time_to_threshold"] = lambda: plots.km_curves(t["km_curves"], levels, budget=rep.budget)
     if len(t["effects"]):
         main = t["effects"][(t["effects"]["kind"] == "main") & t["effects"]["metric"].isin(["final_return", "auc"])]
         figures["main_effects"] = lambda: plots.forest(
@@ -199,7 +214,7 @@ def draw(rep: Report, out_dir: Path) -> dict[str, str]:
     if len(margins) and (margins["factor2"] != "").any():
         figures["interactions"] = lambda: plots.interactions(margins[margins["metric"] == FIGURE_METRIC], levels,
                                                              ylabel="final return")
-    if "gradvar" in t and len(t["gradvar"]):
+    if "gradvar" in t and len(t["gradvar"]) and t["gradvar"]["update"].nunique() >= 2:  # no figure without curves
         figures["gradient_variance"] = lambda: plots.gradient_variance(t["gradvar"])
     out = {}
     for name, make in figures.items():

@@ -88,12 +88,15 @@ def variance_ratios(probes: pd.DataFrame, *, seed: int = 0, n_resamples: int = 1
     """Variance ratio to the vanilla estimator, per checkpoint and overall (update = -1, env_steps = NaN).
 
     Overall: each run's log-ratios are averaged over its checkpoints first, then bootstrapped over runs.
+    Only estimators on the vanilla estimator's scale (normalize = none): standardizing divides by a batch std, so a
+    normalized estimator's variance is in other units (compare those by the scale-free `gradient_quality`).
     Empty when the vanilla estimator was not probed.
     """
     ref = vanilla_estimator(probes)
     if ref is None:
         return pd.DataFrame(columns=RATIO_COLUMNS)
     info = _estimators(probes)
+    info = info[info["normalize"] == "none"]  # a normalized estimator is on another scale: no variance ratio
     pos = probes[probes["total_var"] > 0]
     logv = pos.pivot_table(index=["run_id", "update"], columns="estimator", values="total_var",
                            aggfunc="mean").reindex(columns=info.index)
@@ -114,3 +117,64 @@ def variance_ratios(probes: pd.DataFrame, *, seed: int = 0, n_resamples: int = 1
     out = pd.concat(frames, ignore_index=True).join(info, on="estimator")
     out["ci_level"], out["ci_method"] = level, "percentile-expanded"
     return out[RATIO_COLUMNS].sort_values(["update", "estimator"], kind="stable", ignore_index=True)
+
+
+QUALITY_COLUMNS = ["estimator", *ESTIMATOR_FIELDS, "metric", "n", "mean", "ci_low", "ci_high", "ci_level", "ci_method",
+                   "n_checkpoints"]
+#: The unbiased reference whose ‖E ĝ‖ scales the bias (full returns, leave-one-out baseline; DESIGN "probes").
+BIAS_REFERENCE = {"returns": "full", "baseline": "loo", "normalize": "none", "entropy_coef": "0"}
+
+
+def _reference_estimator(probes: pd.DataFrame) -> str | None:
+    sel = np.ones(len(probes), bool)
+    for f, v in BIAS_REFERENCE.items():
+        sel &= format_column(probes[f]).to_numpy() == v
+    labels = probes.loc[sel, "estimator"].unique()
+    return str(labels[0]) if len(labels) else None
+
+
+def gradient_quality(probes: pd.DataFrame, *, seed: int = 0, n_resamples: int = 10_000,
+                     level: float = 0.95) -> pd.DataFrame:
+    """Scale-free gradient quality per estimator: each run's values are averaged over its own checkpoints first,
+    then the mean across runs gets a bootstrap CI with runs resampled jointly for every estimator (paired).
+
+    Metrics: `snr` (‖E ĝ‖²/tr Cov ĝ), `cos_to_reference`, and `rel_bias_sq` = the run's mean bias_sq_norm / its mean
+    mean_sq_norm of the unbiased reference estimator (full/loo/none/0), for unnormalized estimators only (a
+    normalized one is on another scale). bias_sq_norm is an unbiased
+    estimate and can be negative; it is averaged unclipped, and `rel_bias` = √max(·, 0) of the mean and of each CI
+    end (the clip rule: a negative mean or CI end is shown as 0). Rows `rel_bias` carry that transform.
+    """
+    info = _estimators(probes)
+    runs = sorted(probes["run_id"].unique())
+    p = probes.copy()
+    ref = _reference_estimator(probes)
+    if ref is not None:
+        scale = p[p["estimator"] == ref].groupby(["run_id", "update"])["mean_sq_norm"].mean().rename("_ref_sq")
+        p = p.join(scale, on=["run_id", "update"])
+        with np.errstate(invalid="ignore", divide="ignore"):
+            p["rel_bias_sq"] = np.where(p["_ref_sq"] > 0, p["bias_sq_norm"] / p["_ref_sq"], np.nan)
+    metrics = ["snr", "cos_to_reference"] + (["rel_bias_sq"] if ref is not None else [])
+    per_run = p.groupby(["run_id", "estimator"])[metrics[:2]].mean()
+    if ref is not None:  # a ratio of the run's averages (a per-checkpoint ratio explodes where ‖∇J‖ is tiny)
+        g = p.groupby(["run_id", "estimator"])
+        with np.errstate(invalid="ignore", divide="ignore"):
+            per_run["rel_bias_sq"] = g["bias_sq_norm"].mean() / g["_ref_sq"].mean()
+        raw = info.index[info["normalize"] == "none"]  # a normalized estimator is on another scale than ∇J
+        per_run.loc[~per_run.index.get_level_values("estimator").isin(raw), "rel_bias_sq"] = np.nan
+    n_ck = p.groupby(["run_id", "estimator"])["update"].nunique()
+    wide = per_run.unstack("estimator").reindex(index=runs)
+    wide = wide.reindex(columns=pd.MultiIndex.from_product([metrics, info.index]))
+    counts = resample_counts(len(runs), n_resamples, derive_rng(seed, "quality"))
+    n, mean, low, high = _intervals(wide.to_numpy(float), counts, level)
+    cols = wide.columns
+    out = pd.DataFrame({"estimator": cols.get_level_values(1), "metric": cols.get_level_values(0), "n": n,
+                        "mean": mean, "ci_low": low, "ci_high": high})
+    if ref is not None:
+        rb = out[out["metric"] == "rel_bias_sq"].copy()
+        for c in ("mean", "ci_low", "ci_high"):
+            rb[c] = np.sqrt(np.maximum(rb[c].to_numpy(float), 0.0))
+        out = pd.concat([out, rb.assign(metric="rel_bias")], ignore_index=True)
+    out = out.join(info, on="estimator")
+    out["n_checkpoints"] = out["estimator"].map(n_ck.groupby("estimator").median())
+    out["ci_level"], out["ci_method"] = level, "percentile-expanded (runs)"
+    return out[QUALITY_COLUMNS].sort_values(["metric", "estimator"], kind="stable", ignore_index=True)

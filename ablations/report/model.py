@@ -28,6 +28,8 @@ class Report:
     threshold_source: str
     metrics: list[str]
     n_seeds: int
+    primary: str = "final_return"
+    margin: float = float("nan")  # equivalence margin on the primary metric (metric units)
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
     figures: dict[str, str] = field(default_factory=dict)  # name → relative PNG path
     notes: list[str] = field(default_factory=list)

@@ -92,7 +92,7 @@ def learning_curves(bands: pd.DataFrame, levels: dict[str, list[str]], *, ylabel
     `bands` columns: factor, level, env_steps, mean, ci_low, ci_high.
     """
     return _factor_panels(bands, levels, x="env_steps", y="mean", xlabel="environment steps", ylabel=ylabel,
-                          title="Learning curves (mean over runs, 95% bootstrap CI)", legend="lower right")
+                          title="Learning curves (mean over runs, 95% seed-block bootstrap CI)", legend="lower right")
 
 
 def config_estimates(summary: pd.DataFrame, reference: str, *, xlabel: str) -> plt.Figure:
@@ -195,4 +195,27 @@ def performance_profiles(profile: pd.DataFrame, levels: dict[str, list[str]], *,
     """Fraction of runs with score > τ vs τ, one panel per factor, a line (with CI band) per level."""
     return _factor_panels(profile, levels, x="tau", y="fraction", xlabel=f"τ ({xlabel})",
                           ylabel="fraction of runs with score > τ", ylim=(-0.02, 1.02), legend="lower left",
-                          title="Performance profiles (95% bootstrap band over runs)")
+                          title="Performance profiles (95% seed-block bootstrap band)")
+
+
+def km_curves(km: pd.DataFrame, levels: dict[str, list[str]], *, budget: float) -> plt.Figure:
+    """Kaplan–Meier curves of steps to threshold: fraction of runs not yet at the threshold vs env steps, one panel
+    per factor, a step line per level (runs pooled over the other factors). `km` columns: factor, level, env_steps,
+    survival."""
+    factors = list(dict.fromkeys(km["factor"]))
+    fig, axes = _grid(len(factors))
+    with plt.rc_context(STYLE):
+        for ax, f in zip(axes, factors):
+            sub = km[km["factor"] == f]
+            order = levels.get(f, list(dict.fromkeys(sub["level"])))
+            for color, lv in zip(palette(len(order)), order):
+                g = sub[sub["level"] == str(lv)]
+                if len(g):
+                    x = np.append(g["env_steps"].to_numpy(float), budget)
+                    s = np.append(g["survival"].to_numpy(float), g["survival"].to_numpy(float)[-1])
+                    ax.step(x, s, where="post", color=color, label=level_name(f, lv), linewidth=1.4)
+            ax.set(title=f"by {f}", xlabel="environment steps", ylabel="fraction not yet at threshold",
+                   ylim=(-0.02, 1.02))
+            ax.legend(loc="lower left")
+    fig.suptitle("Time to threshold (Kaplan–Meier; censored at the budget)")
+    return fig

@@ -1,8 +1,11 @@
-"""The questions the classic REINFORCE tutorials ask, answered from the report's tables (text only, no new numbers).
+"""The report's conclusions in words, read from its tables (text only, no new numbers): the key findings and the
+answers to the questions the classic REINFORCE tutorials ask.
 
-Each answer is generated from the effects, interactions and probe tables: a verdict ("yes", "no", "no evidence")
-decided by whether the 95% CI excludes zero, the estimate with its CI, the Holm-corrected p-value and Hedges' g, and a
-note wherever the data disagree with the common wisdom the tutorials state.
+A verdict comes from `effects.verdicts`: a factor level that takes part in a significant two-way interaction is
+answered per level of the interacting factor ("depends on X: … / …", from the simple effects); otherwise the main
+effect raises or lowers the primary metric (p_holm < 0.05, and then its CI excludes 0), is equivalent to no effect
+(its 90% CI inside ±margin), or there is no evidence, said together with the minimum detectable difference. The
+common wisdom is called contradicted only when the data show the opposite sign or equivalence.
 """
 
 from __future__ import annotations
@@ -10,133 +13,165 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
-LEVEL_NAMES = {
-    ("baseline", "mean"): "the batch-mean baseline", ("baseline", "loo"): "the leave-one-out baseline",
-    ("baseline", "value"): "a learned value baseline", ("baseline", "none"): "no baseline",
-    ("returns", "rtg"): "reward-to-go", ("returns", "full"): "full-episode returns",
-    ("normalize", "returns"): "return normalization", ("normalize", "advantages"): "advantage normalization",
-    ("normalize", "none"): "no normalization",
+from ablations.report.effects import METRIC_NAMES, fmt, format_p, level_name
+
+MAX_FINDINGS = 8
+#: The tutorials' claim per factor: the level(s) said to help (vs the first level).
+WISDOM: dict[str, tuple[str, str]] = {
+    "baseline": ("Does a baseline help, and which one?",
+                 "a baseline reduces variance and speeds learning; a learned value baseline is best."),
+    "returns": ("Reward-to-go or full returns?", "reward-to-go is strictly better (causality removes noise)."),
+    "normalize": ("Does normalization help?", "normalizing returns or advantages stabilizes learning."),
+    "entropy_coef": ("Does an entropy bonus help?", "a small entropy bonus aids exploration."),
 }
 
 
-def _name(factor: str, level: Any) -> str:
-    if factor == "entropy_coef":
-        return f"an entropy bonus β = {level}" if float(level) > 0 else "no entropy bonus"
-    return LEVEL_NAMES.get((factor, str(level)), f"{factor} = {level}")
+def _signed(x: float) -> str:
+    return ("+" if x > 0 else "−" if x < 0 else "") + fmt(abs(x)) if np.isfinite(x) else "n/a"
 
 
-def _num(x: float) -> str:
-    if x is None or (isinstance(x, float) and math.isnan(x)):
-        return "n/a"
-    return f"{x:.3g}" if abs(x) < 1000 else f"{x:,.0f}"
+def _ci(lo: float, hi: float) -> str:
+    return f"[{_signed(lo)}, {_signed(hi)}]"
 
 
-def _p(p: float) -> str:
-    return "p_holm < 0.001" if p < 0.001 else f"p_holm = {p:.3f}"
+def _simple_text(simple: pd.DataFrame, v: pd.Series) -> str:
+    s = simple[(simple["metric"] == v["metric"]) & (simple["factor"] == v["factor"]) & (simple["level"] == v["level"])
+               & (simple["by"] == v["depends_on"])]
+    parts = []
+    for _, r in s.iterrows():
+        mark = "" if np.isfinite(r["p_holm"]) and r["p_holm"] < 0.05 else " (n.s.)"
+        parts.append(f"{_signed(r['estimate'])} {_ci(r['ci_low'], r['ci_high'])} with "
+                     f"{level_name(r['by'], r['by_level'])}{mark}")
+    return " / ".join(parts)
 
 
-def _verdict(row: pd.Series) -> str:
-    """yes / no, it hurts (CI excludes 0 and p_holm < 0.05), suggestive (CI only), or no evidence."""
-    excl = row["ci_low"] > 0 or row["ci_high"] < 0
-    if excl and row["p_holm"] < 0.05:
-        return "yes" if row["ci_low"] > 0 else "no, it hurts"
-    if excl:
-        return "suggestive only (the CI excludes 0, but not significant after Holm)"
-    return "no evidence either way"
+def verdict_sentence(v: pd.Series, simple: pd.DataFrame) -> str:
+    """One sentence for a row of the verdicts table."""
+    metric = METRIC_NAMES.get(v["metric"], v["metric"])
+    what = f"{level_name(v['factor'], v['level'])} (vs {level_name(v['factor'], v['vs'])})"
+    main = f"{_signed(v['estimate'])} {_ci(v['ci_low'], v['ci_high'])}"
+    if v["verdict"] == "depends":
+        return (f"The effect of {what} on {metric} depends on {v['depends_on']}: {_simple_text(simple, v)} "
+                f"(averaged over {v['depends_on']}: {main}).")
+    if v["verdict"] in ("raises", "lowers"):
+        return f"{what[0].upper() + what[1:]} {v['verdict']} {metric} by {main} (p_holm {format_p(v['p_holm'])})."
+    if v["verdict"] == "equivalent":
+        return (f"{what[0].upper() + what[1:]} has no practical effect on {metric}: {main}, 90% CI inside "
+                f"±{fmt(v['margin'])} (equivalence margin).")
+    return (f"No evidence that {what} changes {metric}: {main} (p_holm {format_p(v['p_holm'])}); an effect larger "
+            f"than {fmt(v['mdd'])} would have been detected (power 0.8 at the family-wise α).")
 
 
-def _effect_text(row: pd.Series, unit: str = "") -> str:
-    return (f"{_num(row['estimate'])}{unit} [{_num(row['ci_low'])}, {_num(row['ci_high'])}] "
-            f"({_p(row['p_holm'])}, g = {_num(row['hedges_g'])})")
+def _strength(v: pd.Series, simple: pd.DataFrame) -> float:
+    if v["verdict"] == "depends":
+        s = simple[(simple["metric"] == v["metric"]) & (simple["factor"] == v["factor"])
+                   & (simple["level"] == v["level"]) & (simple["by"] == v["depends_on"])]
+        return float(s["estimate"].abs().max()) if len(s) else 0.0
+    return abs(float(v["estimate"])) if np.isfinite(v["estimate"]) else 0.0
 
 
-def _mains(effects: pd.DataFrame, factor: str, metric: str = "final_return") -> pd.DataFrame:
-    e = effects
-    return e[(e["metric"] == metric) & (e["kind"] == "main") & (e["factor"] == factor)]
+def key_findings(tables: dict[str, pd.DataFrame], primary: str) -> list[str]:
+    """At most `MAX_FINDINGS` statements on the primary metric: conclusions that depend on another factor and
+    significant main effects first (largest effect first), then higher-order interactions, then equivalences and
+    absences of evidence."""
+    v = tables.get("verdicts")
+    simple = tables.get("simple_effects", pd.DataFrame())
+    if v is None or v.empty:
+        return ["No factor effects were estimated (fewer than two levels of every factor)."]
+    rank = {"depends": 0, "raises": 0, "lowers": 0, "equivalent": 2, "no evidence": 3}
+    v = v.assign(_r=v["verdict"].map(rank), _s=[-_strength(r, simple) for _, r in v.iterrows()])
+    v = v.sort_values(["_r", "_s"], kind="stable")
+    lines = [f"- {verdict_sentence(r, simple)}" for _, r in v[v["_r"] == 0].iterrows()]
+    e = tables["effects"]
+    high = e[(e["metric"] == primary) & (e["order"] >= 3)]
+    if len(high):
+        sig = high[(high["p_holm"] < 0.05)]
+        text = (f"{len(sig)} of {len(high)} interaction contrasts of three or more factors are significant"
+                + (f"; the largest: {sig.loc[sig['t'].abs().idxmax(), 'contrast']} "
+                   f"{_signed(sig.loc[sig['t'].abs().idxmax(), 'estimate'])} "
+                   f"{_ci(sig.loc[sig['t'].abs().idxmax(), 'ci_low'], sig.loc[sig['t'].abs().idxmax(), 'ci_high'])}"
+                   if len(sig) else "") + " (table `effects`).")
+        lines.append(f"- {text}")
+    lines += [f"- {verdict_sentence(r, simple)}" for _, r in v[v["_r"] > 0].iterrows()]
+    if len(lines) > MAX_FINDINGS:
+        lines = lines[:MAX_FINDINGS] + [f"- {len(lines) - MAX_FINDINGS} more statements in the tables below."]
+    return lines
 
 
-def _main_answers(effects: pd.DataFrame, factor: str, question: str, wisdom: str) -> list[str]:
-    rows = _mains(effects, factor)
-    if rows.empty:
+def _wisdom_check(v: pd.Series, simple: pd.DataFrame) -> str:
+    """Whether the data contradict the tutorials' claim that this level helps: only an opposite sign (significant)
+    or equivalence counts."""
+    if v["verdict"] == "raises":
+        return "Agrees with the common wisdom."
+    if v["verdict"] == "lowers":
+        return "*Contradicts the common wisdom: it hurts.*"
+    if v["verdict"] == "equivalent":
+        return "*Contradicts the common wisdom: no effect beyond the equivalence margin.*"
+    if v["verdict"] == "depends":
+        s = simple[(simple["metric"] == v["metric"]) & (simple["factor"] == v["factor"])
+                   & (simple["level"] == v["level"]) & (simple["by"] == v["depends_on"]) & (simple["p_holm"] < 0.05)]
+        hurts = [level_name(v["depends_on"], b) for b in s.loc[s["estimate"] < 0, "by_level"]]
+        if hurts:
+            return f"*Contradicts the common wisdom with {', '.join(hurts)}: there it hurts.*"
+        return "Agrees with the common wisdom where the effect is significant."
+    return "Neither supports nor contradicts the common wisdom."
+
+
+def _quality_answers(q: pd.DataFrame | None) -> list[str]:
+    if q is None or q.empty:
         return []
-    out = [f"**{question}** Common wisdom: {wisdom}"]
-    for _, r in rows.iterrows():
-        auc = _mains(effects, factor, "auc")
-        auc = auc[auc["level"] == r["level"]]
-        a = f"; area under the curve {_effect_text(auc.iloc[0])}" if len(auc) else ""
-        verdict = _verdict(r)
-        flag = "" if verdict == "yes" else " *This disagrees with the common wisdom.*"
-        out.append(f"- {_name(factor, r['level']).capitalize()} vs {_name(factor, r['vs'])}: "
-                   f"**{verdict}** — final return {_effect_text(r)}{a}.{flag}")
-    return out
-
-
-def _interaction_answers(effects: pd.DataFrame, f1: str, f2: str) -> list[str]:
-    e = effects[(effects["metric"] == "final_return") & (effects["kind"] == "interaction")]
-    e = e[((e["factor"] == f1) & (e["factor2"] == f2)) | ((e["factor"] == f2) & (e["factor2"] == f1))]
-    if e.empty:
+    q = q[pd.to_numeric(q["entropy_coef"], errors="coerce").fillna(0) == 0]
+    snr = q[q["metric"] == "snr"].set_index("estimator")
+    if snr.empty:
         return []
-    out = ["**Does normalization interact with the baseline?** Common wisdom: standardizing already subtracts a "
-           "mean, so a baseline should matter less once advantages or returns are normalized."]
-    for _, r in e.iterrows():
-        what = (f"the effect of {_name(r['factor'], r['level'])} (vs {_name(r['factor'], r['vs'])}) changes by "
-                f"{_effect_text(r)} under {_name(r['factor2'], r['level2'])} (vs "
-                f"{_name(r['factor2'], r['vs2'])})")
-        v = _verdict(r)
-        tag = ("interaction" if v in ("yes", "no, it hurts") else
-               "suggestive interaction" if v.startswith("suggestive") else "no detectable interaction")
-        out.append(f"- **{tag}**: {what}.")
-    return out
-
-
-def _gradient_answers(gradvar: pd.DataFrame) -> list[str]:
-    if gradvar is None or gradvar.empty:
-        return []
-    g = gradvar[pd.to_numeric(gradvar["entropy_coef"], errors="coerce").fillna(0) == 0]
-    if g.empty:
-        return []
-    med = (g.groupby(["estimator", "metric"])["mean"].median().unstack("metric"))
-    if "snr" not in med.columns:
-        return []
-    med = med.sort_values("snr", ascending=False)
+    snr = snr.sort_values("mean", ascending=False)
+    cos = q[q["metric"] == "cos_to_reference"].set_index("estimator")
+    rb = q[q["metric"] == "rel_bias"].set_index("estimator")
     out = ["**How do the estimators rank by gradient quality?** Common wisdom: baselines and reward-to-go reduce "
-           "variance; the batch-mean baseline is slightly biased. Ranked by the median over training checkpoints "
-           "of the signal-to-noise ratio ‖E ĝ‖²/tr Cov ĝ (scale-free, so estimators with and without normalization "
-           "compare fairly); cosine to the unbiased reference and the paired bias ‖E(ĝ − ĝ_ref)‖² alongside:", "",
-           "| rank | estimator (returns/baseline/normalize/β) | SNR | cos to reference | bias² |",
-           "|---|---|---|---|---|"]
-    for i, (est, row) in enumerate(med.iterrows(), 1):
-        out.append(f"| {i} | {est} | {_num(row.get('snr', math.nan))} | {_num(row.get('cos_to_reference', math.nan))}"
-                   f" | {_num(row.get('bias_sq_norm', math.nan))} |")
-    best, worst = med.index[0], med.index[-1]
+           "variance; the batch-mean baseline is slightly biased. Each run's values are averaged over its own "
+           "checkpoints, then over runs (95% CIs with runs resampled jointly: paired). SNR = ‖E ĝ‖²/tr Cov ĝ is "
+           "scale-free, so normalized and raw estimators compare fairly; relative bias = ‖E(ĝ − ĝ_ref)‖/‖E ĝ_ref‖ "
+           "(each run's squared bias and ‖E ĝ_ref‖² averaged over its checkpoints, their ratio averaged over runs, then "
+           "√max(·, 0); only for unnormalized estimators, which share the reference's scale):", "",
+           "| rank | estimator (returns/baseline/normalize/β) | runs | SNR [95% CI] | cos to reference | "
+           "relative bias [95% CI] |", "|---|---|---|---|---|---|"]
+    for i, (est, r) in enumerate(snr.iterrows(), 1):
+        c = cos.loc[est] if est in cos.index else None
+        b = rb.loc[est] if est in rb.index else None
+        bias = "n/a (other scale)" if b is None or not np.isfinite(b["mean"]) else (
+            f"indistinguishable from 0 (< {b['ci_high']:.2g})" if b["ci_low"] <= 0 else
+            f"{b['mean']:.2g} [{b['ci_low']:.2g}, {b['ci_high']:.2g}]")
+        out.append(f"| {i} | {est} | {int(r['n'])} | {fmt(r['mean'])} [{fmt(r['ci_low'])}, {fmt(r['ci_high'])}] | "
+                   f"{fmt(c['mean']) if c is not None else 'n/a'} | {bias} |")
+    best, worst = snr.index[0], snr.index[-1]
     out += ["", f"The best-conditioned estimator is `{best}`, the worst `{worst}` "
-            f"(SNR {_num(med.loc[best, 'snr'])} vs {_num(med.loc[worst, 'snr'])})."]
+            f"(SNR {fmt(snr.loc[best, 'mean'])} vs {fmt(snr.loc[worst, 'mean'])})."]
     return out
 
 
 def answers(tables: dict[str, pd.DataFrame]) -> list[str]:
     """Markdown lines answering the tutorials' questions; empty if the study has none of the axes."""
-    effects = tables.get("effects")
-    if effects is None or effects.empty:
+    v = tables.get("verdicts")
+    simple = tables.get("simple_effects", pd.DataFrame())
+    if v is None or v.empty:
         return []
     lines: list[str] = []
-    for factor, q, w in [
-        ("baseline", "Does a baseline help, and which one?",
-         "a baseline reduces variance and speeds learning; a learned value baseline is best."),
-        ("returns", "Reward-to-go or full returns?", "reward-to-go is strictly better (causality removes noise)."),
-        ("normalize", "Does normalization help?", "normalizing returns or advantages stabilizes learning."),
-        ("entropy_coef", "Does an entropy bonus help?", "a small entropy bonus aids exploration."),
-    ]:
-        block = _main_answers(effects, factor, q, w)
-        lines += block + ([""] if block else [])
-    block = _interaction_answers(effects, "baseline", "normalize")
-    lines += block + ([""] if block else [])
-    lines += _gradient_answers(tables.get("gradvar"))
+    for factor, (q, w) in WISDOM.items():
+        rows = v[v["factor"] == factor]
+        if rows.empty:
+            continue
+        lines.append(f"**{q}** Common wisdom: {w}")
+        for _, r in rows.iterrows():
+            lines.append(f"- {verdict_sentence(r, simple)} {_wisdom_check(r, simple)}")
+        lines.append("")
+    lines += _quality_answers(tables.get("gradient_quality"))
     if lines:
-        lines = ["Each verdict is read from the main effect on final return (averaged over the other factors): *yes* "
-                 "if its 95% CI excludes zero upwards and p_holm < 0.05, *no, it hurts* if downwards, *suggestive* if "
-                 "the CI excludes zero but the Holm-corrected test does not, *no evidence either way* otherwise. "
-                 "Every verdict other than *yes* contradicts the stated common wisdom for this study.", ""] + lines
+        lines = ["Each verdict is read on the primary metric. A level that interacts significantly with another "
+                 "factor is answered per level of that factor (simple effects, averaged over the rest); otherwise "
+                 "by its main effect (Holm-corrected, seed-paired). *No evidence* comes with the smallest effect the "
+                 "study could have detected; the common wisdom is called contradicted only when the data show the "
+                 "opposite sign or equivalence within the margin.", ""] + lines
     return lines

@@ -2,8 +2,9 @@
 
 Owns: the env-step grid and the per-run scores (final return, area under the curve, steps to a threshold), the
 summary of a metric per group (n, mean, IQM, median, std, bootstrap CI of the mean), comparisons between configs
-(difference of means with a bootstrap CI, Welch and Mann–Whitney tests, Holm correction, Hedges' g, probability of
-improvement), power analysis, and performance profiles. Every random draw takes a `numpy.random.Generator` derived
+(paired by seed: mean difference with its t-interval, the paired t and Wilcoxon tests, Holm correction, Hedges' g,
+probability of improvement), aliased configs, power at the family-wise α, steps to threshold as a censored outcome
+(Kaplan–Meier, restricted mean, log-rank), and seed-block bootstrap bands for curves and performance profiles. Every random draw takes a `numpy.random.Generator` derived
 from the user's seed and a key naming what is drawn for (`derive_rng`), so equal inputs give equal tables.
 
 Bootstrap intervals are "expanded" (Hesterberg 2015): the bootstrap distribution of a mean is too narrow by a factor
@@ -30,6 +31,8 @@ METRICS: dict[str, tuple[str, bool]] = {
     "steps_to_threshold": ("env steps to reach the threshold (censored at the budget)", False),
     "eval_return": ("evaluation return after training", True),
 }
+#: Metrics that are right-censored (analysed by Kaplan–Meier, never by t-tests).
+CENSORED = {"steps_to_threshold"}
 SUMMARY_COLUMNS = ["n", "mean", "iqm", "median", "std", "ci_low", "ci_high", "ci_level", "ci_method"]
 GRID_POINTS = 100
 FINAL_FRACTION = 0.1
@@ -312,52 +315,88 @@ def prob_improvement(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.mean((a > b) + 0.5 * (a == b)))
 
 
-def _tests(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
-    """(Welch t-test p, Mann–Whitney U p), two-sided; NaN when undefined (e.g. both samples constant)."""
-    if len(a) < 2 or len(b) < 2:
-        return np.nan, np.nan
-    with warnings.catch_warnings(), np.errstate(all="ignore"):
-        warnings.simplefilter("ignore", RuntimeWarning)
-        if np.ptp(a) == 0 and np.ptp(b) == 0:
-            p_t = 1.0 if a[0] == b[0] else 0.0
-        else:
-            p_t = float(sps.ttest_ind(a, b, equal_var=False).pvalue)
-        p_u = 1.0 if np.ptp(np.concatenate([a, b])) == 0 else float(
-            sps.mannwhitneyu(a, b, alternative="two-sided").pvalue)
-    return p_t, p_u
+def _paired(df: pd.DataFrame, cfg: str, ref: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(a, b, d): all values of `cfg` and `ref`, and the per-seed differences over the seeds both have."""
+    a = df.loc[df["config"] == cfg].dropna(subset=["value"])
+    b = df.loc[df["config"] == ref].dropna(subset=["value"])
+    if "seed" in df.columns:
+        m = a[["seed", "value"]].merge(b[["seed", "value"]], on="seed", suffixes=("_a", "_b"))
+        d = (m["value_a"] - m["value_b"]).to_numpy(float)
+    else:
+        d = np.empty(0)
+    return a["value"].to_numpy(float), b["value"].to_numpy(float), d
 
 
-COMPARISON_COLUMNS = ["metric", "config", "reference", "n", "n_ref", "mean", "mean_ref", "diff", "ci_low", "ci_high",
-                      "ci_level", "ci_method", "p_welch", "p_mwu", "p_holm", "p_mwu_holm", "hedges_g",
-                      "prob_improvement"]
+def paired_test(d: np.ndarray, level: float = 0.95) -> dict[str, Any]:
+    """Mean of per-seed differences `d` with its t-interval, the paired t-test and the Wilcoxon signed-rank test
+    (scipy; two-sided), and the SD of the differences. No test when the differences are constant (e.g. aliases)."""
+    out = dict(diff=float(d.mean()) if len(d) else np.nan, ci_low=np.nan, ci_high=np.nan, p=np.nan,
+               p_wilcoxon=np.nan, sd_diff=float(np.std(d, ddof=1)) if len(d) > 1 else np.nan, test="none")
+    if len(d) >= 2 and np.ptp(d) > 0:
+        res = sps.ttest_1samp(d, 0.0)
+        ci = res.confidence_interval(level)
+        out.update(ci_low=float(ci.low), ci_high=float(ci.high), p=float(res.pvalue), test="paired t")
+        if np.any(d != 0):
+            out["p_wilcoxon"] = float(sps.wilcoxon(d).pvalue)
+    elif len(d) >= 1:
+        out.update(ci_low=out["diff"], ci_high=out["diff"], test="constant" if len(d) >= 2 else "none")
+    return out
+
+
+def welch_test(a: np.ndarray, b: np.ndarray, level: float = 0.95) -> dict[str, Any]:
+    """Unpaired fallback (no shared seeds): Welch's t-test and its own interval, and Mann–Whitney U (scipy)."""
+    out = dict(diff=float(a.mean() - b.mean()) if len(a) and len(b) else np.nan, ci_low=np.nan, ci_high=np.nan,
+               p=np.nan, p_wilcoxon=np.nan, sd_diff=np.nan, test="none")
+    if len(a) >= 2 and len(b) >= 2 and (np.ptp(a) > 0 or np.ptp(b) > 0):
+        res = sps.ttest_ind(a, b, equal_var=False)
+        ci = res.confidence_interval(level)
+        out.update(ci_low=float(ci.low), ci_high=float(ci.high), p=float(res.pvalue), test="Welch",
+                   p_wilcoxon=float(sps.mannwhitneyu(a, b, alternative="two-sided").pvalue),
+                   sd_diff=float(np.sqrt(np.var(a, ddof=1) + np.var(b, ddof=1))))
+    return out
+
+
+COMPARISON_COLUMNS = ["metric", "config", "reference", "n", "n_ref", "n_pairs", "mean", "mean_ref", "diff", "ci_low",
+                      "ci_high", "ci_level", "ci_method", "p", "p_holm", "p_rank", "p_rank_holm", "sd_diff", "mdd",
+                      "hedges_g", "prob_improvement"]
 
 
 def compare(df: pd.DataFrame, pairs: Iterable[tuple[str, str]], *, metric: str, seed: int = 0,
-            n_resamples: int = 10_000, level: float = 0.95) -> pd.DataFrame:
-    """Compare `config` against `reference` for each (config, reference) pair on one metric (long `df`: config, value).
+            n_resamples: int = 10_000, level: float = 0.95, alpha: float = 0.05, power: float = 0.8) -> pd.DataFrame:
+    """Compare `config` against `reference` for each pair on one metric (long `df`: config, seed, value).
 
-    One family per call: Holm adjusts p_welch (→ p_holm) and p_mwu (→ p_mwu_holm) across its rows.
+    Paired by seed (common random numbers) over the seeds both configs have: the mean difference, its t-interval
+    and the paired t-test (`p`) come from one model, so p < α ⇔ the CI excludes 0; `p_rank` is the Wilcoxon
+    signed-rank test. Configs with no shared seed fall back to Welch (`ci_method` says which). One Holm family per
+    call (`p_holm`, `p_rank_holm`); `mdd` is the minimum detectable difference at the family-wise α (α/m, the first
+    Holm step) with this comparison's own SD of differences. `seed` and `n_resamples` are unused (no resampling).
     """
-    values = {c: g["value"].dropna().to_numpy(float) for c, g in df.groupby("config", sort=False)}
     rows = []
     for cfg, ref in pairs:
-        a, b = values.get(cfg, np.empty(0)), values.get(ref, np.empty(0))
-        rng = derive_rng(seed, "compare", metric, cfg, ref)
-        if len(a) >= 2 and len(b) >= 2:
-            low, high, method = bootstrap_ci([a, b], rng, statistic=_diff_stat, n_resamples=n_resamples,
-                                             level=level, expansion=two_sample_expansion(a, b))
-        else:
-            low, high, method = np.nan, np.nan, "none"
-        p_t, p_u = _tests(a, b)
-        rows.append(dict(metric=metric, config=cfg, reference=ref, n=len(a), n_ref=len(b),
+        a, b, d = _paired(df, cfg, ref)
+        res = paired_test(d, level) if len(d) >= 2 else welch_test(a, b, level)
+        rows.append(dict(metric=metric, config=cfg, reference=ref, n=len(a), n_ref=len(b), n_pairs=len(d),
                          mean=a.mean() if len(a) else np.nan, mean_ref=b.mean() if len(b) else np.nan,
-                         diff=a.mean() - b.mean() if len(a) and len(b) else np.nan, ci_low=low, ci_high=high,
-                         ci_level=level, ci_method=method, p_welch=p_t, p_mwu=p_u, hedges_g=hedges_g(a, b),
-                         prob_improvement=prob_improvement(a, b)))
-    out = pd.DataFrame(rows, columns=[c for c in COMPARISON_COLUMNS if c not in ("p_holm", "p_mwu_holm")])
-    out["p_holm"] = holm(out["p_welch"].to_numpy(float))
-    out["p_mwu_holm"] = holm(out["p_mwu"].to_numpy(float))
+                         diff=res["diff"], ci_low=res["ci_low"], ci_high=res["ci_high"], ci_level=level,
+                         ci_method=res["test"], p=res["p"], p_rank=res["p_wilcoxon"], sd_diff=res["sd_diff"],
+                         hedges_g=hedges_g(a, b), prob_improvement=prob_improvement(a, b)))
+    cols = [c for c in COMPARISON_COLUMNS if c not in ("p_holm", "p_rank_holm", "mdd")]
+    out = pd.DataFrame(rows, columns=cols)
+    out["p_holm"] = holm(out["p"].to_numpy(float))
+    out["p_rank_holm"] = holm(out["p_rank"].to_numpy(float))
+    m = max(int(np.isfinite(out["p"].to_numpy(float)).sum()), 1)
+    out["mdd"] = [paired_mdd(sd, n, alpha / m, power) for sd, n in zip(out["sd_diff"], out["n_pairs"])]
     return out[COMPARISON_COLUMNS]
+
+
+def paired_mdd(sd: float, n: int, alpha: float, power: float = 0.8) -> float:
+    """Minimum detectable mean difference of a two-sided paired t-test with n pairs and SD of differences `sd`
+    (`statsmodels.stats.power.TTestPower`)."""
+    from statsmodels.stats.power import TTestPower
+
+    if not (n >= 3 and np.isfinite(sd) and sd > 0):
+        return np.nan
+    return float(TTestPower().solve_power(effect_size=None, nobs=int(n), alpha=alpha, power=power)) * sd
 
 
 def comparison_pairs(configs: Sequence[str], reference: str, all_pairs: bool = False) -> list[tuple[str, str]]:
@@ -368,71 +407,227 @@ def comparison_pairs(configs: Sequence[str], reference: str, all_pairs: bool = F
 
 
 # ---------------------------------------------------------------------------------------------------- power
-def power_tables(summary: pd.DataFrame, *, n_seeds: int, effect_sizes: Sequence[float] = (0.5, 0.8, 1.0, 1.5),
+def power_tables(comparisons: pd.DataFrame, *, effect_sizes: Sequence[float] = (0.5, 0.8, 1.0, 1.5),
                  alpha: float = 0.05, power: float = 0.8) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Minimum detectable difference per metric at `n_seeds` per arm, and seeds per arm needed per effect size.
+    """Power at the family-wise α of the comparisons (α/m per test, Holm's first step, m tests of a metric).
 
-    Two-sided two-sample t-test (statsmodels TTestIndPower). The pooled SD of a metric is the square root of the
-    df-weighted mean of the per-config variances in `summary` (columns metric, n, std).
+    `power`: per metric, the number of tests m, α/m, the paired-t MDD in SD units at the median number of pairs,
+    and the median, min and max over comparisons of each comparison's own MDD (its SD of differences).
+    `seeds_needed`: per effect size d (in units of a comparison's SD of differences) and metric, the seeds needed
+    by a paired t-test at α/m (`statsmodels.stats.power.TTestPower`).
     """
-    from statsmodels.stats.power import TTestIndPower
+    from statsmodels.stats.power import TTestPower
 
-    analysis = TTestIndPower()
-    rows = []
-    d = float(analysis.solve_power(effect_size=None, nobs1=n_seeds, alpha=alpha, power=power, ratio=1.0)) \
-        if n_seeds >= 2 else np.nan
-    for metric, g in summary.groupby("metric", sort=False):
-        g = g[(g["n"] >= 2) & g["std"].notna()]
-        dof = (g["n"] - 1).to_numpy(float)
-        pooled = float(np.sqrt(np.sum(dof * g["std"].to_numpy(float) ** 2) / dof.sum())) if dof.sum() else np.nan
-        rows.append(dict(metric=metric, n_seeds=n_seeds, alpha=alpha, power=power, pooled_sd=pooled, mdd_sd=d,
-                         mdd=d * pooled))
-    need = [dict(effect_size=float(es), alpha=alpha, power=power,
-                 n_seeds_needed=int(np.ceil(analysis.solve_power(effect_size=es, nobs1=None, alpha=alpha,
-                                                                 power=power, ratio=1.0))))
-            for es in effect_sizes]
+    analysis = TTestPower()
+    rows, need = [], []
+    for metric, g in comparisons.groupby("metric", sort=False):
+        m = max(int(np.isfinite(g["p"].to_numpy(float)).sum()), 1)
+        a = alpha / m
+        n = int(np.median(g["n_pairs"])) if len(g) else 0
+        d = float(analysis.solve_power(effect_size=None, nobs=n, alpha=a, power=power)) if n >= 3 else np.nan
+        mdds = g["mdd"].to_numpy(float)
+        mdds = mdds[np.isfinite(mdds)]
+        rows.append(dict(metric=metric, n_tests=m, alpha=alpha, alpha_per_test=a, power=power, n_pairs=n,
+                         mdd_sd=d, mdd_median=float(np.median(mdds)) if mdds.size else np.nan,
+                         mdd_min=float(mdds.min()) if mdds.size else np.nan,
+                         mdd_max=float(mdds.max()) if mdds.size else np.nan))
+        for es in effect_sizes:
+            need.append(dict(metric=metric, effect_size=float(es), alpha_per_test=a, power=power,
+                             n_seeds_needed=int(np.ceil(analysis.solve_power(effect_size=es, nobs=None, alpha=a,
+                                                                             power=power)))))
     return pd.DataFrame(rows), pd.DataFrame(need)
 
 
+# ---------------------------------------------------------------------------------------------------- aliases
+def aliases(scores: pd.DataFrame, metrics: Sequence[str], configs: Sequence[str]) -> pd.DataFrame:
+    """Configs whose per-seed scores are identical on every metric and every seed (bit-identical runs under
+    common random numbers, e.g. normalization with no baseline before or after it). Columns: config, alias_of (the
+    first config of its group in `configs` order), group (all members joined by " ≡ "), n_members."""
+    cols = [m for m in metrics if m in scores.columns]
+    sig: dict[str, tuple] = {}
+    for cfg, g in scores.groupby("config", sort=False):
+        g = g.sort_values("seed", kind="stable")
+        sig[cfg] = (tuple(g["seed"]),) + tuple(tuple(np.round(g[m].to_numpy(float), 12)) for m in cols)
+    first: dict[tuple, list[str]] = {}
+    for cfg in configs:
+        if cfg in sig:
+            first.setdefault(sig[cfg], []).append(cfg)
+    rows = []
+    for members in first.values():
+        for cfg in members:
+            rows.append(dict(config=cfg, alias_of=members[0], group=" ≡ ".join(members), n_members=len(members)))
+    return pd.DataFrame(rows, columns=["config", "alias_of", "group", "n_members"])
+
+
+# ---------------------------------------------------------------------------------------------------- censored
+def km_table(scores: pd.DataFrame, configs: Sequence[str], reference: str | None, budget: float, *,
+             seed: int = 0, n_resamples: int = 10_000, level: float = 0.95) -> pd.DataFrame:
+    """Steps to threshold as a right-censored outcome, per config (`scores`: config, seed, steps_to_threshold,
+    reached).
+
+    Kaplan–Meier (`scipy.stats.ecdf` on `CensoredData`): median steps (NaN when the survival curve stays above ½);
+    restricted mean time to threshold up to the budget, RMST = ∫₀^budget S(t) dt, with a bootstrap CI over seeds;
+    log-rank test against the reference (`scipy.stats.logrank`), Holm over configs. No test when neither config
+    has an event (every run censored) or when the config is the reference.
+    """
+    rows = []
+    groups = {c: g for c, g in scores.groupby("config", sort=False)}
+    ref = groups.get(reference) if reference is not None else None
+    for cfg in configs:
+        g = groups.get(cfg)
+        if g is None:
+            continue
+        t = g["steps_to_threshold"].to_numpy(float)
+        ev = g["reached"].to_numpy(bool)
+        ok = np.isfinite(t)
+        t, ev = t[ok], ev[ok]
+        rmst_v, med = rmst(t, ev, budget), km_median(t, ev)
+        x = np.minimum(t, budget)  # censoring happens only at the budget, so RMST = mean of min(T, budget)
+        if len(x) >= 2 and np.ptp(x) > 0:
+            boot = resampled_means(x[:, None], derive_rng(seed, "rmst", cfg), n_resamples)
+            r, df = one_sample_expansion(len(x))
+            lo, hi = percentile_ci(boot, level, (np.array([r]), np.array([df])))
+            lo, hi = float(lo[0]), float(hi[0])
+        else:
+            lo = hi = rmst_v
+        p = np.nan
+        if ref is not None and cfg != reference:
+            tr = ref["steps_to_threshold"].to_numpy(float)
+            er = ref["reached"].to_numpy(bool)
+            if ev.any() or er.any():
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", RuntimeWarning)
+                    p = float(sps.logrank(_censored(t, ev), _censored(tr, er)).pvalue)
+        rows.append(dict(config=cfg, n=len(t), n_reached=int(ev.sum()), frac_reached=ev.mean() if len(t) else np.nan,
+                         km_median=med, rmst=rmst_v, ci_low=lo, ci_high=hi, ci_level=level,
+                         ci_method="percentile-expanded", p_logrank=p))
+    out = pd.DataFrame(rows, columns=["config", "n", "n_reached", "frac_reached", "km_median", "rmst", "ci_low",
+                                      "ci_high", "ci_level", "ci_method", "p_logrank"])
+    out["p_logrank_holm"] = holm(out["p_logrank"].to_numpy(float))
+    return out
+
+
+def _censored(t: np.ndarray, event: np.ndarray) -> "sps.CensoredData":
+    return sps.CensoredData(uncensored=t[event], right=t[~event])
+
+
+def km_curve(t: np.ndarray, event: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(times, survival) of the Kaplan–Meier estimate, starting at (0, 1); survival = fraction not yet at threshold."""
+    if not event.any():
+        return np.array([0.0]), np.array([1.0])
+    res = sps.ecdf(_censored(t, event))
+    return np.concatenate([[0.0], res.sf.quantiles]), np.concatenate([[1.0], res.sf.probabilities])
+
+
+def km_median(t: np.ndarray, event: np.ndarray) -> float:
+    """The Kaplan–Meier median: the first time survival drops to ½ or below; NaN if it never does."""
+    x, s = km_curve(t, event)
+    below = np.flatnonzero(s <= 0.5)
+    return float(x[below[0]]) if below.size else np.nan
+
+
+def rmst(t: np.ndarray, event: np.ndarray, budget: float) -> float:
+    """Restricted mean time to threshold: the area under the Kaplan–Meier survival curve from 0 to `budget`."""
+    if not len(t):
+        return np.nan
+    x, s = km_curve(t, event)
+    keep = x < budget
+    x, s = x[keep], s[keep]
+    return float(np.sum(s * np.diff(np.append(x, budget))))
+
+
+def km_curves(scores: pd.DataFrame, factors: Sequence[str]) -> pd.DataFrame:
+    """Kaplan–Meier curves per factor level (runs pooled over the other factors): factor, level, env_steps,
+    survival, n, n_reached. Empty when no run reached the threshold."""
+    frames = []
+    if not scores["reached"].any():
+        return pd.DataFrame(columns=["factor", "level", "env_steps", "survival", "n", "n_reached"])
+    for f in factors or ["config"]:
+        for lv, g in scores.groupby(f, sort=False):
+            t = g["steps_to_threshold"].to_numpy(float)
+            ev = g["reached"].to_numpy(bool)
+            ok = np.isfinite(t)
+            x, s = km_curve(t[ok], ev[ok])
+            frames.append(pd.DataFrame({"factor": f, "level": str(lv), "env_steps": x, "survival": s,
+                                        "n": int(ok.sum()), "n_reached": int(ev[ok].sum())}))
+    return pd.concat(frames, ignore_index=True)
+
+
 # ---------------------------------------------------------------------------------------------------- profiles
+def block_resampled_means(values: np.ndarray, blocks: np.ndarray, rng: np.random.Generator, n_resamples: int,
+                          chunk: int = 2_000) -> np.ndarray:
+    """Bootstrap means over rows of `values` [n, K] with whole blocks resampled: the distinct `blocks` [n] (seeds)
+    are drawn with replacement and every row of a drawn block enters with that block's count → [B, K].
+
+    Rows of one seed across configs share random streams, so resampling seeds (not rows) keeps their correlation.
+    """
+    values = np.asarray(values, float)
+    if values.ndim == 1:
+        values = values[:, None]
+    codes, uniq = pd.factorize(np.asarray(blocks))
+    S = len(uniq)
+    present = ~np.isnan(values)
+    sums = np.zeros((S, values.shape[1]))
+    cnt = np.zeros((S, values.shape[1]))
+    np.add.at(sums, codes, np.where(present, values, 0.0))
+    np.add.at(cnt, codes, present.astype(float))
+    out = np.empty((n_resamples, values.shape[1]))
+    for start in range(0, n_resamples, chunk):
+        b = min(chunk, n_resamples - start)
+        c = resample_counts(S, b, rng).astype(float)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out[start:start + b] = (c @ sums) / (c @ cnt)
+    return out
+
+
+def _block_expansion(blocks: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    r, df = one_sample_expansion(len(pd.unique(np.asarray(blocks))))
+    return np.full(k, r), np.full(k, df)
+
+
 def performance_profile(df: pd.DataFrame, taus: np.ndarray, *, group: str, seed: int = 0,
                         n_resamples: int = 10_000, level: float = 0.95) -> pd.DataFrame:
-    """Fraction of runs with score > τ per group (long `df`: group, value), with a percentile bootstrap band over runs.
+    """Fraction of runs with score > τ per group (long `df`: group, value, seed), with a seed-block bootstrap band
+    (seeds resampled; every run of a drawn seed enters), expanded with S − 1 df.
 
     Columns: group, tau, fraction, ci_low, ci_high, ci_level, ci_method.
     """
     frames = []
     for key, g in df.groupby(group, sort=False):
-        x = g["value"].dropna().to_numpy(float)
+        g = g.dropna(subset=["value"])
+        x = g["value"].to_numpy(float)
         if not x.size:
             continue
+        blocks = g["seed"].to_numpy() if "seed" in g.columns else np.arange(len(x))
         above = (x[:, None] > taus[None, :]).astype(float)  # [n, T]
-        boot = resampled_means(above, derive_rng(seed, "profile", group, key), n_resamples)
-        low, high = percentile_ci(boot, level)
+        boot = block_resampled_means(above, blocks, derive_rng(seed, "profile", group, key), n_resamples)
+        low, high = percentile_ci(boot, level, _block_expansion(blocks, len(taus)))
         frames.append(pd.DataFrame({group: key, "tau": taus, "fraction": above.mean(axis=0), "ci_low": low,
-                                    "ci_high": high, "ci_level": level, "ci_method": "percentile"}))
+                                    "ci_high": high, "ci_level": level, "ci_method": "seed-block percentile-expanded"}))
     return pd.concat(frames, ignore_index=True)
 
 
-def curve_bands(y: np.ndarray, groups: pd.Series, grid: np.ndarray, *, seed: int = 0, n_resamples: int = 10_000,
-                level: float = 0.95, key: str = "") -> pd.DataFrame:
-    """Mean interpolated return across runs per group and grid point with a percentile bootstrap band over runs.
+def curve_bands(y: np.ndarray, groups: pd.Series, grid: np.ndarray, *, seeds: Sequence[Any] | None = None,
+                seed: int = 0, n_resamples: int = 10_000, level: float = 0.95, key: str = "") -> pd.DataFrame:
+    """Mean interpolated return across runs per group and grid point with a seed-block bootstrap band (`seeds`
+    gives each row's seed; None treats every run as its own block), expanded with S − 1 df.
 
     `y` [R, G] from `interpolate_curves`; `groups` gives each row's group. Columns: group, env_steps, n, mean,
     ci_low, ci_high, ci_level, ci_method.
     """
     frames = []
     labels = np.asarray(groups)
+    blocks_all = np.asarray(seeds) if seeds is not None else np.arange(len(labels))
     for g in pd.unique(labels):
-        rows = y[labels == g]
-        rows = rows[~np.isnan(rows).all(axis=1)]
+        sel = labels == g
+        rows, blocks = y[sel], blocks_all[sel]
+        keep = ~np.isnan(rows).all(axis=1)
+        rows, blocks = rows[keep], blocks[keep]
         if not len(rows):
             continue
-        boot = resampled_means(rows, derive_rng(seed, "curve", key, g), n_resamples)
-        n = len(rows)
-        low, high = percentile_ci(boot, level, (np.full(len(grid), one_sample_expansion(n)[0]),
-                                                np.full(len(grid), one_sample_expansion(n)[1])))
-        frames.append(pd.DataFrame({"group": g, "env_steps": grid, "n": n, "mean": rows.mean(axis=0),
+        boot = block_resampled_means(rows, blocks, derive_rng(seed, "curve", key, g), n_resamples)
+        low, high = percentile_ci(boot, level, _block_expansion(blocks, len(grid)))
+        frames.append(pd.DataFrame({"group": g, "env_steps": grid, "n": len(rows), "mean": rows.mean(axis=0),
                                     "ci_low": low, "ci_high": high, "ci_level": level,
-                                    "ci_method": "percentile-expanded"}))
+                                    "ci_method": "seed-block percentile-expanded"}))
     return pd.concat(frames, ignore_index=True)

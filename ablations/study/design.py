@@ -46,7 +46,7 @@ DEFAULT_COHORT_SIZE = 128
 
 TOP_LEVEL_KEYS = ("name", "description", "seeds", "probe_seeds", "imports", "fixed", "factors", "exclude", "sample",
                   "report")
-REPORT_KEYS = ("reference", "threshold", "seed")
+REPORT_KEYS = ("reference", "threshold", "seed", "primary")
 SAMPLE_KEYS = ("k", "seed")
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 

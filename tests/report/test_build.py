@@ -23,7 +23,7 @@ def test_builds_readme_tables_and_every_figure(make_results: Callable[..., Path]
         assert (tmp_path / "out" / "figures" / f"{name}.png").stat().st_size > 1000
         assert (tmp_path / "out" / "figures" / f"{name}.svg").exists()
         assert f"(figures/{name}.png)" in text
-    for section in ("## Summary", "## Methods", "## Missing data", "Holm", "Type II", "TTestIndPower", "BCa"):
+    for section in ("## Summary", "## Methods", "## Missing data", "Holm", "Type II", "TTestPower", "BCa", "blocked by seed"):
         assert section in text
     for table in ("summary", "comparisons", "effects", "anova", "power", "gradvar", "variance_ratio", "missing"):
         assert (tmp_path / "out" / "tables" / f"{table}.csv").exists()
@@ -54,7 +54,7 @@ def test_planted_main_effect_and_no_interaction(make_results: Callable[..., Path
     inter = fr[fr["kind"] == "interaction"].iloc[0]
     assert inter["ci_low"] < 0 < inter["ci_high"]
     text = (tmp_path / "out" / "README.md").read_text()
-    assert "Using reward-to-go instead of full returns raises final return by" in text
+    assert "Reward-to-go (vs full returns) raises final return by" in text
 
 
 def test_bad_inputs_give_clear_errors(make_results: Callable[..., Path], tmp_path: Path) -> None:

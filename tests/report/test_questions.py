@@ -1,31 +1,44 @@
+"""questions: verdicts per level of an interacting factor, 'no evidence' with the MDD, contradictions only on the
+opposite sign or equivalence, at most MAX_FINDINGS key findings."""
+
+import numpy as np
 import pandas as pd
 
-from ablations.report.questions import answers
+from ablations.report import effects as fx
+from ablations.report.questions import MAX_FINDINGS, answers, key_findings
+
+from .test_effects import crossover_data
+
+LEVELS = {"returns": ["full", "rtg"], "normalize": ["none", "returns"], "entropy_coef": ["0", "0.01"]}
 
 
-def _effect(factor, level, vs, est, lo, hi, p, kind="main", metric="final_return", **extra):
-    return {"metric": metric, "kind": kind, "factor": factor, "level": level, "vs": vs, "estimate": est,
-            "ci_low": lo, "ci_high": hi, "p_holm": p, "hedges_g": 0.5, "factor2": extra.get("f2", ""),
-            "level2": extra.get("l2", ""), "vs2": extra.get("v2", "")}
+def _tables(df: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    e, _ = fx.factor_effects(df, list(LEVELS), LEVELS, metric="final_return", n_resamples=200)
+    simple = fx.simple_effects(df, list(LEVELS), LEVELS, fx.interacting_pairs(e), metric="final_return")
+    v = fx.verdicts(e, simple, metric="final_return", margin=1.0)
+    return {"effects": e, "simple_effects": simple, "verdicts": v}
 
 
-def test_verdicts_follow_the_ci_and_holm():
-    effects = pd.DataFrame([
-        _effect("returns", "rtg", "full", 20.0, 10.0, 30.0, 0.001),
-        _effect("baseline", "value", "none", 5.0, 1.0, 9.0, 0.2),
-        _effect("entropy_coef", 0.01, 0.0, -1.0, -4.0, 2.0, 1.0),
-        _effect("normalize", "advantages", "none", -8.0, -12.0, -4.0, 0.01),
-        _effect("baseline", "value", "none", -3.0, -5.0, -1.0, 0.01, kind="interaction",
-                f2="normalize", l2="advantages", v2="none"),
-    ])
-    text = "\n".join(answers({"effects": effects}))
-    assert "Reward-to-go vs full-episode returns: **yes** — final return 20 [10, 30]" in text
-    assert "A learned value baseline vs no baseline: **suggestive only" in text
-    assert "An entropy bonus β = 0.01 vs no entropy bonus: **no evidence either way**" in text
-    assert "Advantage normalization vs no normalization: **no, it hurts**" in text
-    assert text.count("disagrees with the common wisdom") == 3
-    assert "**interaction**: the effect of a learned value baseline" in text
+def test_crossover_is_answered_per_level_and_called_a_contradiction_where_it_hurts():
+    t = _tables(crossover_data())
+    text = "\n".join(answers(t))
+    assert "The effect of reward-to-go (vs full returns) on final return depends on normalize: +" in text
+    assert "with no normalization / −" in text and "with return normalization" in text
+    assert "*Contradicts the common wisdom with return normalization: there it hurts.*" in text
+    findings = key_findings(t, "final_return")
+    assert 1 <= len(findings) <= MAX_FINDINGS + 1
+    assert findings[0].startswith("- The effect of")
+
+
+def test_no_evidence_states_the_mdd_and_contradicts_nothing():
+    t = _tables(crossover_data())
+    text = "\n".join(answers(t))
+    line = next(x for x in text.splitlines() if x.startswith("- ") and "entropy bonus" in x)
+    assert "would have been detected" in line or "no practical effect" in line
+    if "would have been detected" in line:
+        assert "Neither supports nor contradicts the common wisdom." in line
 
 
 def test_no_effects_no_section():
-    assert answers({"effects": pd.DataFrame()}) == []
+    assert answers({"effects": pd.DataFrame(), "verdicts": pd.DataFrame()}) == []
+    assert np.isfinite(0.0)

@@ -120,10 +120,69 @@ def test_compare_columns_and_holm_family() -> None:
     out = st.compare(df, st.comparison_pairs(["a", "b", "c"], "a"), metric="final_return", n_resamples=2_000)
     assert list(out.columns) == st.COMPARISON_COLUMNS
     assert list(out["config"]) == ["b", "c"]
-    np.testing.assert_allclose(out["p_holm"], st.holm(out["p_welch"]))
+    np.testing.assert_allclose(out["p_holm"], st.holm(out["p"]))
     c = out.set_index("config").loc["c"]
     assert c["ci_low"] > 0 and c["p_holm"] < 0.001 and c["prob_improvement"] > 0.9
     assert len(st.comparison_pairs(["a", "b", "c", "d"], "a", all_pairs=True)) == 6
+
+
+def test_compare_is_paired_by_seed_and_matches_scipy() -> None:
+    rng = np.random.default_rng(4)
+    shared = rng.normal(0, 10, 12)  # seed effect shared by both configs (common random numbers)
+    a, b = 100 + shared + rng.normal(0, 1, 12), 103 + shared + rng.normal(0, 1, 12)
+    df = pd.DataFrame({"config": ["a"] * 12 + ["b"] * 12, "seed": list(range(12)) * 2, "value": np.r_[a, b]})
+    row = st.compare(df, [("b", "a")], metric="m").iloc[0]
+    ref = sps.ttest_rel(b, a)
+    assert row["p"] == pytest.approx(ref.pvalue) and row["ci_method"] == "paired t"
+    ci = ref.confidence_interval()
+    assert (row["ci_low"], row["ci_high"]) == pytest.approx((ci.low, ci.high))
+    assert row["p_rank"] == pytest.approx(sps.wilcoxon(b - a).pvalue)
+    assert row["ci_low"] > 0  # the unpaired Welch interval would cover 0 here
+    assert sps.ttest_ind(b, a, equal_var=False).confidence_interval().low < 0
+
+
+def test_constant_metric_gets_no_test() -> None:
+    df = pd.DataFrame({"config": ["a"] * 5 + ["b"] * 5, "seed": list(range(5)) * 2, "value": 20_000.0})
+    row = st.compare(df, [("b", "a")], metric="m").iloc[0]
+    assert np.isnan(row["p"]) and np.isnan(row["p_holm"]) and row["ci_method"] == "constant"
+    assert row["diff"] == 0 and row["ci_low"] == row["ci_high"] == 0
+
+
+def test_aliases_detected() -> None:
+    scores = pd.DataFrame({"config": ["x"] * 3 + ["y"] * 3 + ["z"] * 3, "seed": [0, 1, 2] * 3,
+                           "final_return": [1.0, 2, 3, 1, 2, 3, 1, 2, 4]})
+    al = st.aliases(scores, ["final_return"], ["x", "y", "z"]).set_index("config")
+    assert al.loc["y", "alias_of"] == "x" and al.loc["z", "alias_of"] == "z"
+    assert al.loc["x", "group"] == "x ≡ y" and al.loc["z", "n_members"] == 1
+
+
+def test_censored_outcome_uses_kaplan_meier_rmst_and_logrank() -> None:
+    # config a: events at 10, 20, 30 and two censored at the budget 100; b: all five censored
+    t_a, e_a = np.array([10.0, 20, 30, 100, 100]), np.array([True, True, True, False, False])
+    assert st.km_median(t_a, e_a) == 30.0  # S drops to 0.4 at 30
+    # RMST = ∫ S: 1·10 + 0.8·10 + 0.6·10 + 0.4·70 = 52 = mean(min(T, 100))
+    assert st.rmst(t_a, e_a, 100.0) == pytest.approx(52.0)
+    scores = pd.DataFrame({"config": ["a"] * 5 + ["b"] * 5 + ["c"] * 5, "seed": list(range(5)) * 3,
+                           "steps_to_threshold": np.r_[t_a, [100.0] * 10],
+                           "reached": np.r_[e_a, [False] * 10]})
+    km = st.km_table(scores, ["b", "a", "c"], "b", 100.0, n_resamples=500).set_index("config")
+    ref = sps.logrank(sps.CensoredData(uncensored=t_a[e_a], right=t_a[~e_a]),
+                      sps.CensoredData(right=np.full(5, 100.0)))
+    assert km.loc["a", "p_logrank"] == pytest.approx(ref.pvalue)
+    assert np.isnan(km.loc["c", "p_logrank"])  # both arms fully censored: no test on a constant
+    assert np.isnan(km.loc["b", "km_median"]) and km.loc["b", "rmst"] == 100.0
+
+
+def test_blocked_bands_reflect_shared_seeds() -> None:
+    rng = np.random.default_rng(0)
+    seeds = np.tile(np.arange(10), 6)
+    y = (rng.normal(0, 5, 10)[seeds] + rng.normal(0, 1, 60))[:, None]  # runs of one seed are correlated
+    groups = pd.Series(["g"] * 60)
+    blocked = st.curve_bands(y, groups, np.array([1.0]), seeds=seeds, n_resamples=4_000)
+    naive = st.curve_bands(y, groups, np.array([1.0]), n_resamples=4_000)
+    wb = float(blocked["ci_high"].iloc[0] - blocked["ci_low"].iloc[0])
+    wn = float(naive["ci_high"].iloc[0] - naive["ci_low"].iloc[0])
+    assert wb > 1.8 * wn  # 10 independent seeds, not 60 independent runs
 
 
 def test_scores_on_env_step_grid() -> None:
@@ -145,13 +204,18 @@ def test_default_threshold() -> None:
     assert value == 75.0 and "75th percentile" in why
 
 
-def test_power_tables() -> None:
-    summary = pd.DataFrame({"metric": ["m", "m"], "n": [30, 30], "std": [10.0, 10.0]})
-    power, need = st.power_tables(summary, n_seeds=30, effect_sizes=(0.5,))
-    # d for n = 30 per arm, α = 0.05, power 0.8 is 0.7366 (G*Power); 64 per arm for d = 0.5
-    assert power.loc[0, "mdd_sd"] == pytest.approx(0.7366, abs=1e-3)
-    assert power.loc[0, "mdd"] == pytest.approx(7.366, abs=1e-2)
-    assert need.loc[0, "n_seeds_needed"] == 64
+def test_power_tables_use_the_familywise_alpha() -> None:
+    comparisons = pd.DataFrame({"metric": ["m"] * 47, "p": [0.5] * 47, "n_pairs": [30] * 47,
+                                "mdd": [st.paired_mdd(10.0, 30, 0.05 / 47)] * 47})
+    power, need = st.power_tables(comparisons, effect_sizes=(0.5,))
+    from statsmodels.stats.power import TTestPower
+    d = TTestPower().solve_power(effect_size=None, nobs=30, alpha=0.05 / 47, power=0.8)
+    assert power.loc[0, "mdd_sd"] == pytest.approx(d)
+    assert d == pytest.approx(0.828, abs=1e-3)  # at α/47; at α = 0.05 it would be 0.529
+    assert TTestPower().solve_power(effect_size=None, nobs=30, alpha=0.05, power=0.8) == pytest.approx(0.529, abs=1e-3)
+    assert power.loc[0, "mdd_median"] == pytest.approx(10 * d)
+    assert need.loc[0, "n_seeds_needed"] == int(np.ceil(TTestPower().solve_power(0.5, nobs=None, alpha=0.05 / 47,
+                                                                                 power=0.8)))
 
 
 def test_percentile_ci_matches_numpy_quantile() -> None:
