@@ -207,10 +207,15 @@ def choose_reference(runs: pd.DataFrame, factors: list[str], levels: dict[str, l
         if config_label(ref, factors) in present:
             return ref, "the reference named in the manifest (study.report.reference)"
     vanilla = {f: format_level(VANILLA[f]) if f in VANILLA else first_levels[f] for f in factors}
-    if config_label(vanilla, factors) in present:
+    rows = runs[runs["config"] == config_label(vanilla, factors)]
+    # the unswept axes must be vanilla too: a study that sweeps only `normalize` trains rtg/value/... everywhere
+    unswept = {a: sorted(set(format_column(rows[a]))) for a in VANILLA if a not in factors and a in rows.columns}
+    if len(rows) and all(v == [format_level(VANILLA[a])] for a, v in unswept.items()):
         return vanilla, "vanilla REINFORCE (returns=full, baseline=none, normalize=none, entropy_coef=0)"
+    why = ("is not in the data" if not len(rows) else "is not in the data: the axes this study does not sweep are "
+           + ", ".join(f"{a}={'/'.join(v)}" for a, v in unswept.items() if v != [format_level(VANILLA[a])]))
     return first_levels, (f"the first config in level order ({first}), because the vanilla config "
-                          "(returns=full, baseline=none, normalize=none, entropy_coef=0) is not in the data")
+                          f"(returns=full, baseline=none, normalize=none, entropy_coef=0) {why}")
 
 
 def load_results(results_dir: str | Path) -> Results:

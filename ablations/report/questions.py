@@ -42,7 +42,10 @@ def _simple_text(simple: pd.DataFrame, v: pd.Series) -> str:
                & (simple["by"] == v["depends_on"])]
     parts = []
     for _, r in s.iterrows():
-        mark = "" if np.isfinite(r["p_holm"]) and r["p_holm"] < 0.05 else " (n.s.)"
+        # the CI is the 95% t-interval of this one contrast; significance is Holm's over the simple-effect family, so
+        # a CI that excludes 0 can still fail Holm: say so with the adjusted p instead of a bare "n.s."
+        mark = "" if np.isfinite(r["p_holm"]) and r["p_holm"] < 0.05 else \
+            f" (not significant after Holm: p_holm {format_p(r['p_holm'])})"
         parts.append(f"{_signed(r['estimate'])} {_ci(r['ci_low'], r['ci_high'])} with "
                      f"{level_name(r['by'], r['by_level'])}{mark}")
     return " / ".join(parts)

@@ -69,3 +69,20 @@ def test_format_level() -> None:
     assert [format_level(v) for v in (0.0, 0.01, "0.010", 3, "rtg", None, float("nan"), [64, 64])] == \
         ["0", "0.01", "0.01", "3", "rtg", "", "", "64-64"]
     assert config_label({"a": "x", "b": 0.5}, ["a", "b"]) == "x/0.5"
+
+
+def test_a_config_is_vanilla_only_if_its_unswept_axes_are(make_results: Callable[..., Path]) -> None:
+    """A study sweeping only `normalize` trains returns=rtg, baseline=value everywhere (the RunConfig defaults): its
+    normalize=none config is not vanilla REINFORCE."""
+    path = make_results(factors={"normalize": ["none", "advantages"]}, main={})
+    runs = pd.read_csv(path / "runs.csv").assign(returns="rtg", baseline="value", entropy_coef=0.0)
+    runs.to_csv(path / "runs.csv", index=False)
+    manifest = json.loads((path / "manifest.json").read_text())
+    manifest.pop("checksums", None)  # the combined CSVs were edited on purpose
+    (path / "manifest.json").write_text(json.dumps(manifest))
+    res = load_results(path)
+    assert res.reference_label == "none"
+    assert "vanilla" in res.reference_note and "not in the data" in res.reference_note
+    assert "returns=rtg" in res.reference_note and "baseline=value" in res.reference_note
+    runs.assign(returns="full", baseline="none").to_csv(path / "runs.csv", index=False)
+    assert load_results(path).reference_note.startswith("vanilla REINFORCE")
