@@ -10,9 +10,11 @@ once for the pool, in factored form: for an MLP layer z = a W + b, ψ restricted
 with δ_s = ∂log π_s/∂z_s, and one backward pass of Σ_s log π_s yields every δ_s (rows do not interact). Every
 estimator is a weighting of the same ψ; on batch k its update direction is
 
-    d_k = (1/L_k) Σ_{i∈k} Σ_t w_{i,t} ψ_{i,t} + β ∇θ H̄_k,    L_k = batch k's valid steps, H̄_k their mean entropy,
+    d_k = A_k Σ_{i∈k} Σ_t (w_{i,t} ψ_{i,t} + β ∇θ H_{i,t}),    A_k = 1/N (`episode`) or 1/L_k (`step`, L_k = batch k's
+                                                               valid steps),
 
-exactly −∇(loss) of `engine.run_update` on that batch (the surrogate averaged over valid steps), before clipping.
+exactly −∇(loss) of `engine.run_update` on that batch for the estimator's aggregation, before clipping; every
+estimator is measured under both aggregations on the same episodes (the weights are the same, only A_k differs).
 w comes from the trainer's own `estimators.weights_from_signal`, called on the K batches as K "runs" of N episodes,
 so baselines and normalization are computed within each batch as in training.
 
@@ -23,9 +25,10 @@ is contracted and the rows are recombined exactly (`LayerScores.contract_in_span
 Gram matrices. `torch.func.vmap(grad(·))` gives the same ψ (the tests check both against a loop of `backward()`),
 but its first call imports torch._dynamo (~4 s per process) and it materializes [S, P].
 
-Estimators (rows, in this order): entropy_coef β ∈ {0, the run's β} (one level when the run's β is 0) × returns
-{full, rtg} × baseline {none, mean, loo, value, optimal} × normalize {none, returns, advantages} (`optimal`: none
-only; `loo` needs N ≥ 2). Labels are "returns/baseline/normalize/β", β formatted `%g` ("rtg/loo/none/0.01").
+Estimators (rows, in this order): entropy_coef β ∈ {0, the run's β} (one level when the run's β is 0) × aggregate
+{episode, step} × returns {full, rtg, gpomdp} × baseline {none, mean, loo, value, optimal} × normalize {none, returns,
+advantages} (`optimal`: none only; `loo` needs N ≥ 2). Labels are "returns/baseline/normalize/β", β formatted `%g`
+("rtg/loo/none/0.01"), with "/step" appended under the step aggregation ("rtg/loo/none/0.01/step").
 
 * `value` uses the run's own critic (its `cohort.value` slice) when the run trains with baseline=value and the
   estimator's critic target is the one that critic is fitted to (same `returns`, standardized iff the run's
@@ -36,22 +39,35 @@ only; `loo` needs N ≥ 2). Labels are "returns/baseline/normalize/β", β forma
 * `optimal` is the variance-optimal *constant* baseline of the single-episode estimator, one global constant per
   returns kind (not per time step): with s_i = Σ_t ψ_{i,t} and a_i = Σ_t x_{i,t} ψ_{i,t}, b* = E[s·a]/E[‖s‖²]
   (= E[‖s‖² G₀]/E[‖s‖²] for full returns), estimated on one half of the pool and applied to the other half
-  (cross-fitted, hence unbiased). Normalize none only.
+  (cross-fitted: E[Σ_t ψ_t] = 0, so it adds no bias to the *episode* form; the step form is biased anyway).
+  Normalize none only.
 
 Statistics (`probe_statistics`, a pure function of the K directions d_k of an estimator and u_k of its reference):
 total_var = tr Cov(d) (unbiased, K−1); mean_sq_norm = ‖d̄‖² − total_var/K (unbiased for ‖E d‖²); snr =
 mean_sq_norm / total_var; pairwise_cos = mean over batch pairs k≠l of cos(d_k, d_l); cos_to_reference = mean over k
 of cos(d_k, ū_{−k}), ū_{−k} the reference averaged over the *other* K−1 batches (leave-one-batch-out: independent of
 batch k, so the cosine is not inflated by shared episodes; the reference's own noise deflates it);
-bias_sq_norm = ‖mean(d − u)‖² − tr Cov(d − u)/K, the unbiased paired estimate of ‖E d − E u‖².
+bias_sq_norm = ‖mean(d − u)‖² − tr Cov(d − u)/K, the unbiased paired estimate of ‖E d − E u‖²; rel_bias =
+√max(bias_sq_norm, 0) / ‖ū‖ (ū the reference averaged over all K batches: ‖bias‖ relative to ‖∇J_γ‖, plug-in, so
+slightly low when the reference is noisy; 0 when both are 0, inf when only ‖ū‖ is).
 
-The reference of an estimator is u_k = c·U_k + β∇H̄_k with U = rtg/loo/none at β = 0 (rtg/none/none when N = 1), the
-unbiased estimator, on the same batches. c = 1 without normalization. A normalized estimator divides by a batch
-standard deviation, so its large-N limit is ∇J/σ, not ∇J: there c = 1/σ with σ the pool's sample std of what it
-standardizes (the return signal for `returns`, the un-normalized advantage x − b for `advantages`), estimated on the
-whole pool (column `reference_scale`; 0 when σ = 0, as standardizing a constant gives 0). Its bias_sq_norm is then
-the finite-N bias (from the batch mean and std being estimated from the batch itself), which vanishes as N grows;
-without the rescaling it would mostly measure σ. cos_to_reference uses the same rescaled reference.
+The reference of an estimator is u_k = c·U_k + β A_k Σ ∇θH (the estimator's own entropy term, so bias measures the
+policy-gradient part) with U = full/loo/none, episode aggregation, at β = 0 (full/none/none when N = 1; column
+`reference`), on the same batches: the only estimator whose expectation is exactly ∇J_γ with a variance below
+vanilla's (the probes' earlier reference, rtg/loo/none, is biased for ∇J_γ when γ < 1). c = 1 for an episode-form
+estimator without normalization. A normalized estimator divides by a batch standard deviation, so its large-N limit is
+∇J/σ, not ∇J: there c = 1/σ with σ the pool's sample std of what it standardizes (the return signal for `returns`,
+the un-normalized advantage x − b for `advantages`), estimated on the whole pool; a step-form estimator divides by L_k
+instead of N, so its first-order limit is ∇J·N/E[L]: there c is further multiplied by N/L̄, L̄ the pool's mean batch
+length (column `reference_scale` = c; 0 when σ = 0, as standardizing a constant gives 0). bias_sq_norm then measures
+what is left beyond that scale: the finite-N bias of normalization, and the step form's bias from 1/L_k being
+correlated with the episodes, which does not vanish as N grows. cos_to_reference uses the same rescaled reference.
+
+Zero directions. A batch direction whose norm is at most `ZERO_TOL` × A_k Σ_s (|w_s| + |x_s|)‖ψ_s‖ is zero up to
+float32 rounding (leave-one-out or mean weights when every episode has the same return, e.g. every Acrobot episode
+truncated at the start): it is taken as the zero vector, counted per row (`zero_batches`, `reference_zero_batches`),
+and a cosine with a zero vector is 0 (it is aligned with nothing). No statistic is ever NaN: snr is 0 when total_var
+and mean_sq_norm are both ≤ 0 and inf when only total_var is.
 """
 
 from __future__ import annotations
