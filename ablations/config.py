@@ -16,9 +16,10 @@ import typing
 from dataclasses import dataclass
 from typing import Any, Literal, Mapping
 
-Returns = Literal["full", "rtg"]
+Returns = Literal["full", "rtg", "gpomdp"]
 Baseline = Literal["none", "mean", "loo", "value"]
 Normalize = Literal["none", "returns", "advantages"]
+Aggregate = Literal["episode", "step"]
 Activation = Literal["tanh", "relu"]
 EnvBackend = Literal["auto", "native", "gymnasium"]
 
@@ -27,9 +28,16 @@ AXES: dict[str, tuple[str, ...]] = {
     "returns": typing.get_args(Returns),
     "baseline": typing.get_args(Baseline),
     "normalize": typing.get_args(Normalize),
+    "aggregate": typing.get_args(Aggregate),
 }
 #: The vanilla REINFORCE estimator: the reference every comparison starts from.
 VANILLA: dict[str, Any] = {"returns": "full", "baseline": "none", "normalize": "none", "entropy_coef": 0.0}
+#: What each `returns` level estimates (DESIGN.md "Ablation axes"; J_γ = E[Σ_t γ^t r_t], ψ_t = ∇θ log π(a_t|s_t)).
+RETURNS_OBJECTIVE: dict[str, str] = {
+    "full": "∇J_γ: Σ_t ψ_t G_0, every step weighted by the episode's discounted return",
+    "rtg": "no objective's gradient when γ < 1: Σ_t ψ_t G_t, G_t = Σ_{k≥t} γ^{k−t} r_k (the common form)",
+    "gpomdp": "∇J_γ: Σ_t ψ_t γ^t G_t, the reward-to-go weighted by γ^t (GPOMDP; = rtg when γ = 1)",
+}
 
 
 class ConfigError(ValueError):
@@ -46,6 +54,7 @@ class RunConfig:
     returns: Returns = "rtg"
     baseline: Baseline = "value"
     normalize: Normalize = "advantages"
+    aggregate: Aggregate = "episode"  # (1/N) Σ_i Σ_t (the Monte-Carlo ∇J) | mean over the batch's valid steps
     entropy_coef: float = 0.0
     # --- the algorithm
     gamma: float = 0.99

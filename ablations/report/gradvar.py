@@ -1,7 +1,10 @@
 """Gradient-variance statistics from `probes.csv`: how noisy each estimator is over training, and relative to vanilla.
 
 Owns: per estimator and checkpoint, the mean across runs of total_var, snr, cos_to_reference and bias_sq_norm with
-a bootstrap CI over runs; and the variance ratio of each estimator to the vanilla estimator (full/none/none/0),
+a bootstrap CI over runs (cos_to_reference and bias_sq_norm are against the probes' `reference` column: full-return
+leave-one-out with episode aggregation, unbiased for ∇J_γ; an estimator's label ends in "/step" when it averages over
+a batch's valid steps instead of its N episodes); and the variance ratio of each estimator to the vanilla estimator
+(full/none/none/0, episode aggregation),
 paired by run_id and checkpoint: the mean over runs of log(total_var / total_var_vanilla), bootstrapped over runs
 and reported as exp(·) (a geometric-mean ratio). Checkpoints are probe updates; their env-step coordinate is the
 median env_steps of the runs at that update (runs reach an update at slightly different env steps).
@@ -32,6 +35,8 @@ RATIO_COLUMNS = ["estimator", *ESTIMATOR_FIELDS, "update", "env_steps", "n", "ra
 def vanilla_estimator(probes: pd.DataFrame) -> str | None:
     """The label of the vanilla estimator (returns=full, baseline=none, normalize=none, entropy_coef=0), if probed."""
     sel = np.ones(len(probes), bool)
+    if "aggregate" in probes:  # probes before the aggregate axis have the step form only
+        sel &= probes["aggregate"].to_numpy() == "episode"
     for f in ESTIMATOR_FIELDS:
         sel &= format_column(probes[f]).to_numpy() == format_level(VANILLA[f])
     labels = probes.loc[sel, "estimator"].unique()

@@ -8,9 +8,14 @@ every shape a run touches depends on that run only; the per-run losses are summe
 every run's own gradient; then each run is clipped, checked and stepped with its own Adam state and learning rate. A
 run whose loss or gradient is not finite is marked `diverged` and leaves the cohort.
 
-Per run and update, the policy loss is the REINFORCE surrogate averaged over the batch's L valid steps,
-−(1/L) Σ_{i,t} w_{i,t} log π(a_{i,t}|s_{i,t}), minus β times the entropy averaged over the same steps (so β means the
-same thing whatever the episode length; the direction is the Monte-Carlo (1/N) Σ_i Σ_t form's). The critic (baseline
+Per run and update, the policy loss is the REINFORCE surrogate −A Σ_{i,t} w_{i,t} log π(a_{i,t}|s_{i,t}) minus
+β·A Σ_{i,t} H(π(·|s_{i,t})), one aggregation A for both terms (so β is one coefficient of one objective):
+`aggregate = episode` (the default) A = 1/N, the Monte-Carlo form whose expectation is the documented one (∇J_γ for
+`full`/`gpomdp` with `none`/`loo`, (1 − 1/N)·∇J_γ with `mean`; the entropy term is then the gradient of β·E[Σ_t H_t],
+the entropy summed along an episode); `aggregate = step` A = 1/L, L the batch's valid steps (the common "mean over
+the batch" loss). 1/L is random and correlated with the episodes whenever their length depends on the actions, so
+the step form's expectation is parallel to no ∇J and a baseline changes it (tests/train/test_exact_gradient.py
+measures both against an exact ∇J). The critic (baseline
 `value`) is fitted afterwards by `value_iters` full-batch Adam steps on the mean squared error to the return signal,
 and is used detached. `run_update` is the plain per-run statement of the same math, the reference the tests hold the
 chunked path to.
@@ -116,7 +121,7 @@ class RunUpdate:
 
     loss: Tensor
     policy_loss: float
-    entropy: float
+    entropy: float  # mean entropy over the valid steps, whatever the aggregation
     rows: Tensor  # the run's valid observations [L, D]
     target_rows: Tensor  # value targets on those rows [L]
 
@@ -141,12 +146,13 @@ def run_update(cfg: RunConfig, head: Head, activation: str, pol: Sequence[Tensor
     if cfg.baseline == "value":
         with torch.no_grad():
             values = _grid(mask, forward_single(val, rows, activation)[:, 0])
-    x = rtg if cfg.returns == "rtg" else rtg[..., :1] * mask  # = est.return_signal(b.rewards, mask, γ, returns)
+    x = est.signal_from_rtg(rtg, mask, cfg.gamma, cfg.returns)  # = est.return_signal(b.rewards, mask, γ, returns)
     w, target = est.weights_from_signal(x, mask, cfg.baseline, cfg.normalize, values)
-    pl = est.reduce(est.pg_terms(w, logp, mask), mask, "step")[0]
-    h = est.reduce(ent, mask, "step")[0]
+    pl = est.reduce(est.pg_terms(w, logp, mask), mask, cfg.aggregate)[0]
+    h = est.reduce(ent, mask, cfg.aggregate)[0]
     loss = pl - cfg.entropy_coef * h if cfg.entropy_coef > 0 else pl
-    return RunUpdate(loss, float(pl.detach()), float(h.detach()), rows, target[mask].detach())
+    h_step = est.reduce(ent.detach(), mask, "step")[0]  # curves.csv's `entropy`: the mean over valid steps
+    return RunUpdate(loss, float(pl.detach()), float(h_step), rows, target[mask].detach())
 
 
 def _grads(loss: Tensor, params: Sequence[Tensor]) -> list[Tensor]:
@@ -373,21 +379,22 @@ class Trainer:
                 index = layout.index.view(-1, CHUNK_ROWS)[on].reshape(-1)
                 values = torch.zeros(n_rows + 1).index_put_((index,), v.reshape(-1))[:n_rows]
         w_rows, fit = [], []
+        aggregators = [mask.shape[1] if c.aggregate == "episode" else counts[j] for j, c in enumerate(cfgs)]
         for j, (c, r) in enumerate(zip(cfgs, active)):
             t_j = int(batch.lengths[j].max())
             m = mask[j: j + 1, :, :t_j]
             sig = rtg[j: j + 1, :, :t_j]
-            sig = sig if c.returns == "rtg" else sig[..., :1] * m  # = est.return_signal(rewards, m, γ, returns)
+            sig = est.signal_from_rtg(sig, m, c.gamma, c.returns)  # = est.return_signal(rewards, m, γ, returns)
             vals = None
             if c.baseline == "value":
                 vals = _grid(m, values[offsets[j]: offsets[j] + counts[j]])
             w, target = est.weights_from_signal(sig, m, c.baseline, c.normalize, vals)
-            # REINFORCE surrogate −(1/L) Σ w log π over the L valid steps, minus β × their mean entropy
-            w_rows.append(w[m] / counts[j])
+            # REINFORCE surrogate −A Σ w log π, minus β·A Σ H: A = 1/N (episode) or 1/L over the L valid steps (step)
+            w_rows.append(w[m] / aggregators[j])
             if c.baseline == "value":
                 fit.append((r, offsets[j], counts[j], target[m]))
         pg_coef = layout.gather(torch.cat(w_rows))
-        beta = torch.tensor([c.entropy_coef / n for c, n in zip(cfgs, counts)], dtype=torch.float32)
+        beta = torch.tensor([c.entropy_coef / n for c, n in zip(cfgs, aggregators)], dtype=torch.float32)
         ent_coef = layout.per_chunk(beta)
         params = [p.detach().requires_grad_(True) for p in co.policy]
         out = forward_stacked(select(params, layout.owner), x, co.activation)

@@ -4,6 +4,11 @@ R runs, N episodes per run, T steps (padding after an episode ends; `mask` is Tr
 returns per-element results of the same shape (zero on padding) and leaves the reduction to the caller; the
 trainer and the probes call the same functions, so a probe measures exactly what the trainer applies.
 
+Return signals and what they estimate (J_γ = E[Σ_t γ^t r_t], ψ_t = ∇θ log π(a_t|s_t), ∇J_γ = E[Σ_t ψ_t γ^t G_t]):
+`full` x_t = G_0 and `gpomdp` x_t = γ^t G_t are unbiased for ∇J_γ; `rtg` x_t = G_t drops the γ^t and is the gradient
+of no objective when γ < 1 (it equals `gpomdp` when γ = 1). `reduce(·, "episode")` (1/N Σ_i Σ_t) is the
+Monte-Carlo form these statements are about; `reduce(·, "step")` divides by the batch's random step count instead.
+
 Standardization uses the *sample* standard deviation (Bessel-corrected, torch's default `unbiased=True`), over a
 run's valid steps. DESIGN.md's worked example: rewards [1, 0, 0, 2], γ = 0.9 → reward-to-go [2.458, 1.62, 1.8, 2.0]
 → standardized [1.354, −0.969, −0.470, 0.085].
@@ -50,6 +55,25 @@ def reward_to_go(rewards: Tensor, mask: Tensor, gamma: float | Tensor) -> Tensor
     return torch.from_numpy(out_t).permute(1, 2, 0).contiguous()
 
 
+def discounts(mask: Tensor, gamma: float | Tensor, dtype: torch.dtype) -> Tensor:
+    """γ^t on valid steps (zero on padding), computed in float64 and rounded once to `dtype`."""
+    m = _check(torch.zeros(mask.shape, dtype=dtype), mask)
+    t = np.arange(mask.shape[2], dtype=np.float64)
+    g = _gamma(gamma, torch.zeros(0, dtype=torch.float64)).numpy()
+    return torch.from_numpy(np.power(g[..., None] if g.ndim else g, t).astype(np.float32)).to(dtype) * m
+
+
+def signal_from_rtg(rtg: Tensor, mask: Tensor, gamma: float | Tensor, kind: Returns) -> Tensor:
+    """The return signal x_{i,t} from the reward-to-go G_t: `rtg` G_t, `full` G_0, `gpomdp` γ^t G_t (valid steps)."""
+    if kind == "rtg":
+        return rtg
+    if kind == "full":
+        return rtg[..., :1] * mask
+    if kind == "gpomdp":
+        return rtg * discounts(mask, gamma, rtg.dtype)
+    raise ValueError(f"returns={kind!r}; allowed: full | rtg | gpomdp")
+
+
 def full_return(rewards: Tensor, mask: Tensor, gamma: float | Tensor) -> Tensor:
     """x_t = G_0 = Σ_k γ^k r_k at every valid step of the episode."""
     m = _check(rewards, mask)
@@ -57,12 +81,11 @@ def full_return(rewards: Tensor, mask: Tensor, gamma: float | Tensor) -> Tensor:
 
 
 def return_signal(rewards: Tensor, mask: Tensor, gamma: float | Tensor, kind: Returns) -> Tensor:
-    """The return signal x_{i,t}: `rtg` (reward-to-go) or `full` (the episode's G_0)."""
-    if kind == "rtg":
-        return reward_to_go(rewards, mask, gamma)
-    if kind == "full":
-        return full_return(rewards, mask, gamma)
-    raise ValueError(f"returns={kind!r}; allowed: full | rtg")
+    """The return signal x_{i,t}: `rtg` G_t (reward-to-go), `full` G_0 (the episode's return), `gpomdp` γ^t G_t."""
+    if kind not in ("rtg", "full", "gpomdp"):
+        raise ValueError(f"returns={kind!r}; allowed: full | rtg | gpomdp")
+    _check(rewards, mask)
+    return signal_from_rtg(reward_to_go(rewards, mask, gamma), mask, gamma, kind)
 
 
 def standardize(x: Tensor, mask: Tensor) -> Tensor:

@@ -1,11 +1,12 @@
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
 from ablations.train import estimators as est
-from ablations.config import RunConfig
+from ablations.config import AXES, RunConfig
 from ablations.train.engine import run_update, train_cohort
 from ablations.envs.registry import make_cohort_env
 from ablations.train.nets import Head, init_mlp
@@ -125,7 +126,13 @@ def test_statistics_exact_small_answers():
     assert shifted["bias_sq_norm"] == pytest.approx(9.0)
     assert shifted["total_var"] == pytest.approx(2 / 3)
     zero = probe_statistics(np.zeros((4, 3)), np.ones((4, 3)))
-    assert math.isnan(zero["snr"]) and math.isnan(zero["pairwise_cos"]) and zero["total_var"] == 0.0
+    # zero directions: cosine 0 by convention, counted, never NaN
+    assert zero["snr"] == 0.0 and zero["pairwise_cos"] == 0.0 and zero["total_var"] == 0.0
+    assert zero["cos_to_reference"] == 0.0 and zero["zero_batches"] == 4 and zero["reference_zero_batches"] == 0
+    assert zero["bias_sq_norm"] == pytest.approx(3.0) and zero["rel_bias"] == pytest.approx(1.0)
+    one_zero = probe_statistics(np.vstack([np.zeros((1, 3)), np.ones((3, 3))]), np.ones((4, 3)))
+    assert one_zero["zero_batches"] == 1 and one_zero["cos_to_reference"] == pytest.approx(0.75)
+    assert one_zero["pairwise_cos"] == pytest.approx(0.5)  # 6 of the 12 ordered pairs have cosine 1
 
 
 @pytest.mark.parametrize("p", [0.2, 0.7])
@@ -241,6 +248,8 @@ def test_returns_normalization_has_a_bias_that_shrinks_with_n():
     RunConfig(returns="full", baseline="mean", normalize="returns", entropy_coef=0.0),
     RunConfig(returns="rtg", baseline="loo", normalize="none", entropy_coef=0.01),
     RunConfig(returns="full", baseline="value", normalize="returns", entropy_coef=0.0),
+    RunConfig(returns="gpomdp", baseline="mean", normalize="none", entropy_coef=0.02, aggregate="step"),
+    RunConfig(returns="rtg", baseline="value", normalize="advantages", entropy_coef=0.05, aggregate="step"),
 ])
 def test_the_trained_estimators_direction_is_minus_the_trainers_loss_gradient(cfg):
     cfg = cfg.replace(episodes_per_update=3, probe_batches=4, hidden=(8, 8), gamma=0.95)
@@ -261,7 +270,7 @@ def test_the_trained_estimators_direction_is_minus_the_trainers_loss_gradient(cf
                if e.trained_by(cfg)]
     assert len(trained) == 1
     e = dirs.base[trained[0] % len(dirs.base)]
-    d = dirs.directions[dirs.base.index(e)] + cfg.entropy_coef * dirs.entropy_grads
+    d = dirs.directions[dirs.base.index(e)] + cfg.entropy_coef * dirs.entropy_grads[AXES["aggregate"].index(e.aggregate)]
     for b in range(k):
         sl = slice(b * n, (b + 1) * n)
         t = int(pool.lengths[0, sl].max())
@@ -318,14 +327,17 @@ def test_probe_rows_have_the_design_columns_in_a_deterministic_order():
     per_checkpoint = [r for r in rows if r["update"] == 0]
     labels = [r["estimator"] for r in per_checkpoint]
     assert labels == [e.label for e in estimator_grid([0.0, 0.01], SMALL.episodes_per_update)]
-    assert len(labels) == 2 * 2 * (3 * 4 + 1)  # β × returns × (baselines × normalizations + optimal)
+    assert len(labels) == 2 * 2 * 3 * (3 * 4 + 1)  # β × aggregate × returns × (baselines × normalizations + optimal)
+    assert len(set(labels)) == len(labels)
     assert [r["estimator"] for r in per_checkpoint if r["is_trained_estimator"]] == ["rtg/value/advantages/0.01"]
     assert {r["critic"] for r in per_checkpoint if r["baseline"] == "value" and r["normalize"] != "returns"
             and r["returns"] == "rtg"} == {"run"}
     for r in rows:
         for c in ["total_var", "mean_sq_norm", "snr", "cos_to_reference", "pairwise_cos", "bias_sq_norm",
-                  "entropy_coef"]:
-            assert type(r[c]) is float
+                  "entropy_coef", "rel_bias"]:
+            assert type(r[c]) is float and not math.isnan(r[c])
+        assert r["reference"] == "full/loo/none/0" and r["aggregate"] in ("episode", "step")
+        assert r["estimator"].endswith("/step") == (r["aggregate"] == "step")
         assert r["n_episodes"] == 4 and r["k_batches"] == 3
         assert r["total_var"] >= 0
     assert OPTIMAL in {r["baseline"] for r in rows}
@@ -334,8 +346,11 @@ def test_probe_rows_have_the_design_columns_in_a_deterministic_order():
 def test_one_episode_batches_drop_loo_and_use_the_unbiased_no_baseline_reference():
     rows, pool = bandit_rows(0.4, 1, 50)
     assert not any(r["baseline"] == "loo" for r in rows.values())
-    assert rows["rtg/none/none/0"]["bias_sq_norm"] == 0.0
-    assert all(math.isnan(rows[f"rtg/mean/{nz}/0"]["snr"]) for nz in ("none", "advantages"))  # w = x − x = 0
+    assert rows["full/none/none/0"]["bias_sq_norm"] == 0.0 and rows["full/none/none/0"]["reference"] == \
+        "full/none/none/0"
+    for nz in ("none", "advantages"):  # w = x − x = 0: zero directions, counted, cosines 0, no NaN
+        r = rows[f"rtg/mean/{nz}/0"]
+        assert r["snr"] == 0.0 and r["zero_batches"] == r["k_batches"] and r["cos_to_reference"] == 0.0
 
 
 def test_a_constant_return_signal_gives_zero_normalized_directions_and_a_zero_reference_scale():
@@ -351,3 +366,36 @@ def test_a_constant_return_signal_gives_zero_normalized_directions_and_a_zero_re
         assert rows[label]["reference_scale"] == 0.0 and rows[label]["total_var"] == 0.0
         assert rows[label]["bias_sq_norm"] == 0.0
     assert rows["full/none/none/0"]["total_var"] == 0.0  # ψ = a − p = 0.5 always: d is constant
+
+
+# ---- no NaN in probes.csv for any shipped study ---------------------------------------------------------------------
+STUDY_FILES = sorted((Path(__file__).resolve().parents[2] / "studies").glob("*.toml"))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", STUDY_FILES, ids=lambda p: p.stem)
+def test_every_shipped_studys_configs_give_probe_rows_without_nan(path):
+    """Each distinct config of the study (first seed), a tiny budget, probes at updates 0 and 1."""
+    from ablations.study.design import expand, load_study
+
+    configs = {c.replace(seed=0).run_id: c for c in expand(load_study(path))}
+    try:
+        describe_env = __import__("ablations.envs.registry", fromlist=["describe"]).describe
+        first = next(iter(configs.values()))
+        spec = describe_env(first.env_id, first.preprocess)
+    except Exception as exc:  # an extra (atari, box2d) not installed
+        pytest.skip(f"{path.stem}: {exc}")
+    if path.stem == "pong":
+        pytest.skip("pong: one probe pool is ~30 games of thousands of frames; its estimators are CartPole's")
+    budget = (spec.max_episode_steps or 500) * first.episodes_per_update + 1  # two updates: probes at updates 0 and 1
+    runs = [c.replace(total_steps=budget, probe_every=1, probe_batches=3, eval_episodes=0)
+            for c in list(configs.values())[:48]]
+    by_key: dict = {}
+    for c in runs:
+        by_key.setdefault(c.cohort_key(), []).append(c)
+    for group in by_key.values():
+        res = train_cohort(group)
+        assert res.probes
+        for row in res.probes:
+            bad = [k for k, v in row.items() if isinstance(v, float) and math.isnan(v)]
+            assert not bad, (path.stem, row["estimator"], bad)

@@ -8,12 +8,13 @@ from ablations.config import RunConfig
 from ablations.train.engine import PerRunAdam, train_cohort
 
 BASE = RunConfig(seed=3, total_steps=4000, eval_episodes=3, max_grad_norm=1.0, hidden=(32, 32))
-MIXED = [BASE.replace(seed=s, baseline=b, returns=rt, normalize=n, entropy_coef=e, policy_lr=lr, gamma=g)
-         for s, (b, rt, n, e, lr, g) in enumerate([
-             ("none", "full", "none", 0.0, 1e-2, 0.99), ("mean", "rtg", "returns", 0.01, 3e-3, 0.95),
-             ("loo", "full", "advantages", 0.0, 1e-3, 0.99), ("value", "rtg", "none", 0.1, 5e-3, 0.9),
-             ("value", "full", "returns", 0.0, 3e-3, 0.99), ("mean", "full", "none", 0.0, 3e-3, 1.0),
-             ("none", "rtg", "advantages", 0.01, 2e-3, 0.99)])]
+MIXED = [BASE.replace(seed=s, baseline=b, returns=rt, normalize=n, entropy_coef=e, policy_lr=lr, gamma=g, aggregate=a)
+         for s, (b, rt, n, e, lr, g, a) in enumerate([
+             ("none", "full", "none", 0.0, 1e-2, 0.99, "step"), ("mean", "rtg", "returns", 0.01, 3e-3, 0.95, "episode"),
+             ("loo", "full", "advantages", 0.0, 1e-3, 0.99, "step"), ("value", "rtg", "none", 0.1, 5e-3, 0.9, "step"),
+             ("value", "gpomdp", "returns", 0.0, 3e-3, 0.99, "episode"),
+             ("mean", "gpomdp", "none", 0.01, 3e-3, 0.95, "step"),
+             ("none", "rtg", "advantages", 0.01, 2e-3, 0.99, "episode")])]
 
 
 def rows_of(res, run_id):
@@ -42,6 +43,17 @@ def test_invariant_1_alone_equals_inside_a_mixed_cohort_and_reruns(backend):
     for p, q in zip(alone.policies[base.run_id], cohort.policies[base.run_id]):
         assert np.array_equal(p, q)
     assert {r["status"] for r in cohort.runs} == {"done"}
+
+
+@pytest.mark.parametrize("aggregate", ["step", "episode"])
+@pytest.mark.parametrize("backend", ["gymnasium", "native"])
+def test_every_aggregation_and_return_level_alone_equals_inside_a_mixed_cohort(backend, aggregate):
+    runs = [c.replace(env_backend=backend, aggregate=aggregate, total_steps=2000) for c in MIXED]
+    cohort = train_cohort(runs)
+    for cfg in runs[::2]:
+        alone = train_cohort([cfg])
+        assert all(same(x, y) for x, y in zip(alone.curves, rows_of(cohort, cfg.run_id)[0]))
+        assert same(alone.runs[0], rows_of(cohort, cfg.run_id)[1])
 
 
 def test_budget_is_env_steps_and_rows_have_the_design_columns():
@@ -173,3 +185,66 @@ def test_desynchronized_training_equals_updating_the_whole_cohort_together():
     key = lambda row: (row["run_id"], row["update"], row["estimator"])  # noqa: E731
     assert len(desync.probe_rows) > 0
     assert sorted(together.probe_rows, key=key) == sorted(desync.probe_rows, key=key)
+
+
+# ---- aggregate = "step" is the loss the engine trained with before the `aggregate` axis existed ---------------------
+#: Recorded at commit d0a0a93 (before `aggregate` existed; its loss was today's `step`) on machine class STEP_CLASS:
+#: sha256 of each run's curves (without run_id), outcome columns and final policy bytes (`training_digest`).
+STEP_CLASS = "9038ae622a49"
+STEP_GOLDEN = {
+    ("CartPole-v1", 0): "4c6ba4cc8f66596053f71d995436639db89e0f9ed1fe7b81936494d99ea5f237",
+    ("CartPole-v1", 1): "6937d3e30340f8c4fd9fc7c2f55e2f7fdaba6964c39285f317d23e26623ae25d",
+    ("CartPole-v1", 2): "e6515b219beaec7340ec2535941a02d5967e719e3594fb39692beecd90c3c457",
+    ("CartPole-v1", 3): "f749e28719da8e0ecb4b3e5638de3a4ff3076a27b226ab98ae366377b12d1443",
+    ("CartPole-v1", 4): "3414d0151af3bfb8eef988b974162f90d66b038600cf01d6953399e9d4a41db8",
+    ("CartPole-v1", 5): "955fef42f130c142aac6d9acdfb9546a2377dd81c8bbc557a2b765cbcd55d0d4",
+    ("CartPole-v1", 6): "7d71fb8af7104179c045dde85b5603d5fb1ecf6fb234a3fda21d5d95d474de1a",
+    ("Pendulum-v1", 0): "cf4e546e9d70b48ce908ac01526367b32d5064b3db11271397edae32902f6a1b",
+    ("Pendulum-v1", 1): "eb2699aa92afedffa166fd729b4397a4e55baf5cd7a6f9c9cbc5d0845b299d1d",
+    ("Pendulum-v1", 2): "8707de09982d5f1700900d940a5023d5d6598d406a409c94dac0192986227e47",
+    ("Pendulum-v1", 3): "b4b0798261e91e611dc565accd9f58461bbf0b28c43388d05b6801112d7e99dd",
+    ("Pendulum-v1", 4): "9c646e26bdae01309bd4d1b399021db4789679d0c0f0dcb8f5de53b7dfa9312c",
+    ("Pendulum-v1", 5): "d7aebba522b69dee7884ec314b8edd9839d96cc9a45028ea9fe54b761dab9d32",
+    ("Pendulum-v1", 6): "38e6f844f278d1b2de7d9aa2c3f2b602238c953f380b41f2404223e2d963ef87",
+}
+
+
+def step_golden_configs() -> list[RunConfig]:
+    """CartPole and Pendulum × 7 (baseline, returns, normalize, β, clipping) combinations, seed = position."""
+    cp = RunConfig(env_id="CartPole-v1", total_steps=3000, eval_episodes=2, hidden=(16, 16), episodes_per_update=4)
+    pe = RunConfig(env_id="Pendulum-v1", total_steps=2400, eval_episodes=1, hidden=(16, 16), episodes_per_update=4)
+    levels = [("none", "full", "none", 0.0, None), ("mean", "rtg", "returns", 0.01, None),
+              ("loo", "full", "advantages", 0.0, 1.0), ("value", "rtg", "none", 0.05, None),
+              ("value", "full", "returns", 0.0, 0.5), ("loo", "rtg", "none", 0.0, None),
+              ("none", "rtg", "advantages", 0.01, None)]
+    return [base.replace(seed=s, baseline=b, returns=rt, normalize=n, entropy_coef=e, max_grad_norm=clip,
+                         aggregate="step")
+            for base in (cp, pe) for s, (b, rt, n, e, clip) in enumerate(levels)]
+
+
+def training_digest(res, run_id: str) -> str:
+    import hashlib
+    import json
+
+    curves = [{k: v for k, v in c.items() if k != "run_id"} for c in res.curves if c["run_id"] == run_id]
+    run = rows_of(res, run_id)[1]
+    outcome = {k: run[k] for k in ("status", "error", "env_steps", "updates", "final_return", "eval_return")}
+    h = hashlib.sha256(json.dumps([curves, outcome], sort_keys=True, default=repr).encode())
+    for p in res.policies[run_id]:
+        h.update(np.ascontiguousarray(p).tobytes())
+    return h.hexdigest()
+
+
+def test_aggregate_step_reproduces_the_pre_axis_training_rows_bit_for_bit():
+    from ablations.study.machine import class_key, describe
+
+    if class_key(describe()) != STEP_CLASS:
+        pytest.skip(f"golden hashes recorded on machine class {STEP_CLASS}; bits are promised per machine class")
+    configs = step_golden_configs()
+    res = train_cohort(configs[:7])  # one cohort per env (invariant 1: the same bits as alone)
+    res2 = train_cohort(configs[7:])
+    for cfg in configs:
+        got = training_digest(res if cfg.env_id == "CartPole-v1" else res2, cfg.run_id)
+        assert got == STEP_GOLDEN[(cfg.env_id, cfg.seed)], (cfg.env_id, cfg.seed)
+    episode = train_cohort([configs[0].replace(aggregate="episode")])  # the new default trains differently
+    assert training_digest(episode, episode.runs[0]["run_id"]) != STEP_GOLDEN[("CartPole-v1", 0)]
