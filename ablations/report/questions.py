@@ -64,6 +64,11 @@ def verdict_sentence(v: pd.Series, simple: pd.DataFrame) -> str:
     if v["verdict"] == "equivalent":
         return (f"{what[0].upper() + what[1:]} has no practical effect on {metric}: {main}, 90% CI inside "
                 f"±{fmt(v['margin'])} (equivalence margin).")
+    if v["ci_low"] > 0 or v["ci_high"] < 0:  # its own 95% CI excludes 0, Holm over the family does not: say both
+        return (f"Suggestive only: {what} {'raises' if v['estimate'] > 0 else 'lowers'} {metric} by {main}, a CI "
+                f"that excludes 0 on its own, but not significant after Holm over the family "
+                f"(p_holm {format_p(v['p_holm'])}); an effect larger than {fmt(v['mdd'])} would have been detected "
+                "(power 0.8 at the family-wise α).")
     return (f"No evidence that {what} changes {metric}: {main} (p_holm {format_p(v['p_holm'])}); an effect larger "
             f"than {fmt(v['mdd'])} would have been detected (power 0.8 at the family-wise α).")
 
@@ -97,8 +102,13 @@ def key_findings(tables: dict[str, pd.DataFrame], primary: str) -> list[str]:
                    f"{_signed(sig.loc[sig['t'].abs().idxmax(), 'estimate'])} "
                    f"{_ci(sig.loc[sig['t'].abs().idxmax(), 'ci_low'], sig.loc[sig['t'].abs().idxmax(), 'ci_high'])}"
                    if len(sig) else "") + " (table `effects`).")
-        lines.append(f"- {text}")
+        higher = [f"- {text}"]
+    else:
+        higher = []
+    # a higher-order summary is news only when something is significant; otherwise it goes after the verdicts
+    lines += higher if len(high) and (high["p_holm"] < 0.05).any() else []
     lines += [f"- {verdict_sentence(r, simple)}" for _, r in v[v["_r"] > 0].iterrows()]
+    lines += [] if len(high) and (high["p_holm"] < 0.05).any() else higher
     if len(lines) > MAX_FINDINGS:
         lines = lines[:MAX_FINDINGS] + [f"- {len(lines) - MAX_FINDINGS} more statements in the tables below."]
     return lines

@@ -42,3 +42,18 @@ def test_no_evidence_states_the_mdd_and_contradicts_nothing():
 def test_no_effects_no_section():
     assert answers({"effects": pd.DataFrame(), "verdicts": pd.DataFrame()}) == []
     assert np.isfinite(0.0)
+
+
+def test_a_ci_excluding_zero_that_fails_holm_is_called_suggestive():
+    import pandas as pd
+
+    from ablations.report.questions import verdict_sentence
+
+    row = pd.Series(dict(metric="final_return", factor="baseline", level="value", vs="none", verdict="no evidence",
+                         depends_on="", estimate=8.23, ci_low=1.66, ci_high=14.8, p_holm=0.164, mdd=19.0, margin=5.0,
+                         ci90_low=2.9, ci90_high=13.5))
+    text = verdict_sentence(row, pd.DataFrame())
+    assert text.startswith("Suggestive only") and "not significant after Holm" in text and "0.164" in text
+    row2 = row.copy()
+    row2["ci_low"] = -1.0
+    assert verdict_sentence(row2, pd.DataFrame()).startswith("No evidence")
