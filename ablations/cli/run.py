@@ -147,13 +147,12 @@ def _print_in_flight(console: Console, record: dict | None, holder: int | None) 
     running = sum(c.get("state") == "running" for c in cohorts.values())
     console.print(f"in flight ({record.get('executor')} driver pid {pid}, {state}; recorded {record.get('updated')}): "
                   f"{len(cohorts)} cohort(s), {running} running, {len(cohorts) - running} queued")
-    if not cohorts:
-        return
-    table = Table("cohort", "runs", "state", "node", "task", "worker pid", "since", title="cohorts in flight")
     for cohort_id, c in cohorts.items():
-        table.add_row(cohort_id, str(c.get("runs", "")), str(c.get("state", "")), str(c.get("node_id") or "")[:16],
-                      str(c.get("task_id") or "")[:16], str(c.get("worker_pid") or ""), str(c.get("since") or ""))
-    console.print(table)
+        line = f"  cohort {cohort_id}: {c.get('runs', '?')} run(s), {c.get('state', '?')}"
+        if c.get("node_id"):
+            line += (f" on node {str(c['node_id'])[:16]} ({c.get('host', '?')}, task {str(c.get('task_id'))[:24]}, "
+                     f"worker pid {c.get('worker_pid', '?')}, since {c.get('since', '?')})")
+        console.print(line)
 
 
 def _summary_from_runs_csv(root: Path, run_ids: list[str]) -> StudySummary:
