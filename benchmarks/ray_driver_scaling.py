@@ -10,6 +10,15 @@ Each size runs in fresh processes. A study of N runs is 100 configs (policy_lr Ã
 
     python benchmarks/ray_driver_scaling.py                        # 1k, 5k, 20k runs
     python benchmarks/ray_driver_scaling.py --sizes 1000 20000 --cohort-size 16
+
+Measured on 2 shared cores (run s is mostly starting a local Ray; peak RSS grows ~6 KB per run, mostly the final
+combine of all parts; before the RunConfig type-hint fix, planning 20k runs took 27 s):
+
+      runs cohorts dry-run s  plan s   run s RSS before MB peak RSS MB results MB
+      1000       8      1.91    0.10    24.2           117         171        1.1
+      5000      40      3.18    0.78    13.7           119         188        5.5
+     20000     158      2.41    1.44    30.9           126         254       22.0
+     20000    1250      4.49    2.10    81.9           126         289       23.6   (--cohort-size 16)
 """
 
 from __future__ import annotations
