@@ -6,6 +6,7 @@ results directory; 3 the results directory is locked by another run; 130 interru
 
 from __future__ import annotations
 
+import socket
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional, Sequence
@@ -16,7 +17,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ..study.executors import ExecutorError, StudySummary, make_executor, plan, run_study, summarize
-from ..study.progress import RichProgress
+from ..study.progress import RichProgress, pid_alive, read_in_flight
 from ..study.store import ResultsDir, StoreError, read_table
 from ..study.design import (DEFAULT_COHORT_SIZE, Study, StudyError, find_study, grid, load_study, parse_overrides,
                             unswept_defaults, with_overrides)
@@ -128,6 +129,30 @@ def status(results_dir: Annotated[Path, typer.Argument(help="A results directory
     console.print(f"study {manifest['name']} ({manifest['study'].get('path', '?')}): {summary.total} runs"
                   + (f"; running now (pid {holder})" if holder else ""))
     _print_summary(console, summary, retry_hint=None)
+    _print_in_flight(console, read_in_flight(results.root), holder)
+
+
+def _print_in_flight(console: Console, record: dict | None, holder: int | None) -> None:
+    """The cohorts a (Ray) driver recorded as in flight, where Ray runs them, and whether that driver is alive."""
+    if record is None:
+        return
+    pid = record.get("driver_pid")
+    here = record.get("driver_host") == socket.gethostname()
+    if here:
+        alive = isinstance(pid, int) and pid_alive(pid) and holder == pid
+        state = "running" if alive else "not running: its tasks died with it; run the study again to resume"
+    else:
+        state = f"on host {record.get('driver_host')}: cannot check from here"
+    cohorts = record.get("cohorts") or {}
+    running = sum(c.get("state") == "running" for c in cohorts.values())
+    console.print(f"in flight ({record.get('executor')} driver pid {pid}, {state}; recorded {record.get('updated')}): "
+                  f"{len(cohorts)} cohort(s), {running} running, {len(cohorts) - running} queued")
+    for cohort_id, c in cohorts.items():
+        line = f"  cohort {cohort_id}: {c.get('runs', '?')} run(s), {c.get('state', '?')}"
+        if c.get("node_id"):
+            line += (f" on node {str(c['node_id'])[:16]} ({c.get('host', '?')}, task {str(c.get('task_id'))[:24]}, "
+                     f"worker pid {c.get('worker_pid', '?')}, since {c.get('since', '?')})")
+        console.print(line)
 
 
 def _summary_from_runs_csv(root: Path, run_ids: list[str]) -> StudySummary:

@@ -18,6 +18,7 @@ import multiprocessing as mp
 import os
 import queue as queue_mod
 import signal
+import socket
 import time
 
 import pandas as pd
@@ -29,7 +30,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
 from ..config import RunConfig
 from .machine import describe as describe_machine
-from .progress import NullProgress, Progress
+from .progress import IN_FLIGHT_FILE, InFlight, NullProgress, Progress
 from .store import ResultsDir, failed_run_row, git_commit, host, now, versions
 from .design import DEFAULT_COHORT_SIZE, Cohort, Study, cohorts, expand
 
@@ -255,24 +256,41 @@ def _ray_module() -> Any:
 
 def _ray_task(cohort_id: str, configs: Sequence[RunConfig], trainer: str, imports: Sequence[str],
               progress_queue: Any, import_paths: Sequence[str] = ()) -> CohortResult:
+    if progress_queue is not None:  # where this attempt runs, for the driver's in-flight record (`ablations status`)
+        import ray
+
+        ctx = ray.get_runtime_context()
+        where = {"node_id": ctx.get_node_id(), "task_id": ctx.get_task_id(), "worker_pid": os.getpid(),
+                 "host": socket.gethostname(), "since": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+        try:
+            progress_queue.put_nowait((cohort_id, 0, where))
+        except Exception:  # noqa: BLE001 - best effort, as progress
+            pass
     on_update = _Throttled(cohort_id, progress_queue.put_nowait) if progress_queue is not None else None
     return train_isolated(cohort_id, configs, on_update=on_update, trainer=trainer, imports=imports,
                           import_paths=import_paths)
 
 
 class RayExecutor:
-    """Cohorts as Ray tasks (num_cpus=1); rows return to the driver; a task whose worker dies is retried."""
+    """Cohorts as Ray tasks (num_cpus=1); rows return to the driver as each cohort finishes; a task whose worker or
+    node dies is retried (`max_retries`) on any node. At most `max_in_flight` tasks are submitted at once (default:
+    twice the cluster's CPUs, at least 4), so the driver's memory and the object store hold a bounded number of
+    cohorts whatever the size of the study."""
 
     name = "ray"
+    records_in_flight = True
 
     def __init__(self, address: str | None = None, workers: int | None = None, trainer: str = DEFAULT_TRAINER,
-                 imports: Sequence[str] = (), max_retries: int = 3, import_paths: Sequence[str] = ()):
+                 imports: Sequence[str] = (), max_retries: int = 3, import_paths: Sequence[str] = (),
+                 max_in_flight: int | None = None):
         self.ray = _ray_module()
         self.address, self.trainer, self.imports, self.max_retries = address, trainer, tuple(imports), max_retries
         self.import_paths = tuple(import_paths)
         self.workers = workers or (os.cpu_count() or 1 if address is None else None)
+        self.max_in_flight = max_in_flight
 
-    def map(self, todo: Sequence[Cohort], on_progress: ProgressFn) -> Iterator[CohortResult]:
+    def map(self, todo: Sequence[Cohort], on_progress: ProgressFn, in_flight: Any = None) -> Iterator[CohortResult]:
+        """Yield each cohort's result as it arrives. `in_flight`: a `progress.InFlight` to keep up to date."""
         if not todo:
             return
         ray = self.ray
@@ -283,37 +301,66 @@ class RayExecutor:
                 kwargs["num_cpus"] = self.workers
             else:
                 kwargs["address"] = self.address
-            ray.init(**kwargs)
+            try:
+                ray.init(**kwargs)
+            except (ConnectionError, RuntimeError, ValueError) as exc:
+                raise ExecutorError(f"cannot connect to the Ray cluster at {self.address!r} ({exc}); start one "
+                                    "with `ray start --head` (see README, On a Ray cluster)") from None
         try:
             from ray.util.queue import Queue
+            from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-            progress_queue = Queue()
+            # the queue actor lives on the driver's node (soft), so losing a worker node does not lose progress
+            here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=True)
+            progress_queue = Queue(actor_options={"num_cpus": 0, "scheduling_strategy": here})
             task = ray.remote(num_cpus=1, max_retries=self.max_retries)(_ray_task)
-            refs = {task.remote(c.id, c.configs, self.trainer, self.imports, progress_queue, self.import_paths): c
-                    for c in todo}
-            pending = list(refs)
-            while pending:
-                done, pending = ray.wait(pending, num_returns=1, timeout=0.2)
-                _drain_ray(progress_queue, on_progress)
+            limit = self.max_in_flight or max(4, 2 * int(ray.cluster_resources().get("CPU", 1)))
+            waiting = list(reversed(todo))  # pop() takes them in study order
+            refs: dict[Any, Cohort] = {}
+
+            def submit() -> None:
+                while waiting and len(refs) < limit:
+                    c = waiting.pop()
+                    refs[task.remote(c.id, c.configs, self.trainer, self.imports, progress_queue,
+                                     self.import_paths)] = c
+                    if in_flight is not None:
+                        in_flight.queued(c)
+
+            submit()
+            while refs:
+                done, _ = ray.wait(list(refs), num_returns=1, timeout=0.2)
+                if done:  # and whatever else is ready now
+                    done, _ = ray.wait(list(refs), num_returns=len(refs), timeout=0)
+                _drain_ray(progress_queue, on_progress, in_flight)
                 for ref in done:
+                    cohort = refs.pop(ref)
                     try:
                         result = ray.get(ref)
                     except ray.exceptions.RayError as exc:
-                        raise ExecutorError(f"cohort {refs[ref].id} failed on Ray ({type(exc).__name__}: {exc}); "
+                        raise ExecutorError(f"cohort {cohort.id} failed on Ray ({type(exc).__name__}: {exc}); "
                                             "finished cohorts are saved: run the same command again to resume") from exc
+                    if in_flight is not None:
+                        in_flight.finished(cohort.id)
                     yield result
+                submit()
+                if in_flight is not None:
+                    in_flight.flush()
         finally:
             if owns:
                 ray.shutdown()
 
 
-def _drain_ray(progress_queue: Any, on_progress: ProgressFn) -> None:
+def _drain_ray(progress_queue: Any, on_progress: ProgressFn, in_flight: Any = None) -> None:
     try:
         items = progress_queue.get_nowait_batch(progress_queue.qsize())
     except Exception:  # noqa: BLE001 - progress is best effort
         return
-    for cohort_id, steps in items:
-        on_progress(cohort_id, steps)
+    for item in items:
+        if len(item) == 3:  # a task started: (cohort_id, 0, where)
+            if in_flight is not None:
+                in_flight.running(item[0], item[2])
+        else:
+            on_progress(item[0], item[1])
 
 
 def make_executor(name: str = "local", *, workers: int | None = None, address: str | None = None,
@@ -442,6 +489,7 @@ def run_study(study: Study, out: str | Path, executor: Any, *, retry_failed: boo
     with results.lock():
         results.check_compatible(run_ids, study.path)
         results.clean_incomplete()
+        (results.root / IN_FLIGHT_FILE).unlink(missing_ok=True)  # a killed driver's: its tasks died with it
         discarded = [(str(path), problem) for path, problem in results.verify_parts()]
         if discarded:
             progress.warn(f"{len(discarded)} cohort part(s) did not match their checksums and will be trained "
@@ -456,7 +504,10 @@ def run_study(study: Study, out: str | Path, executor: Any, *, retry_failed: boo
         try:
             progress.start(todo, done_runs=len(configs) - sum(len(c.configs) for c in todo), total_runs=len(configs))
             by_id = {c.run_id: c for c in configs}
-            for res in executor.map(todo, progress.steps):
+            in_flight = None
+            if getattr(executor, "records_in_flight", False):
+                in_flight = InFlight(results.root, executor.name, getattr(executor, "address", None))
+            for res in executor.map(todo, progress.steps, **({"in_flight": in_flight} if in_flight else {})):
                 if len(configs) <= SAVE_POLICIES_MAX_RUNS:  # before the part: a done part implies its policies
                     from ..evaluate.policy_io import policy_path, save_policy  # torch: only in a driver that saves policies
 
@@ -473,6 +524,7 @@ def run_study(study: Study, out: str | Path, executor: Any, *, retry_failed: boo
             outcome = "finished"
         finally:
             progress.stop()
+            (results.root / IN_FLIGHT_FILE).unlink(missing_ok=True)
             wall = time.perf_counter() - t0
             if outcome == "finished":
                 results.combine(run_ids)

@@ -3,13 +3,21 @@
 Workers report env-step deltas per cohort; the bar counts the steps the runs really take. A run stops after the first
 update that reaches its budget, so its last batch of N complete episodes may take it past the budget (by less than
 N × the env's episode step limit): the step count then passes the planned total, and says so. A finished cohort counts
-its runs' recorded env steps (a cohort retried run by run reports its steps twice while it runs).
+its runs' recorded env steps (a cohort retried run by run reports its steps twice while it runs). The same display
+serves every executor: Ray tasks send their steps through a Ray queue instead of a multiprocessing one.
+
+`InFlight` is the Ray driver's record of the cohorts it has in flight (`in_flight.json`, for `ablations status`).
 """
 
 from __future__ import annotations
 
+import datetime
+import json
+import os
+import socket
 import time
-from typing import Sequence
+from pathlib import Path
+from typing import Any, Sequence
 
 from rich.console import Console
 from rich.progress import BarColumn, Progress as RichBar, TaskProgressColumn, TextColumn, TimeRemainingColumn
@@ -114,3 +122,70 @@ class RichProgress(Progress):
     def stop(self) -> None:
         self.refresh()
         self.bar.stop()
+
+
+# ---- cohorts in flight (Ray): a small JSON file in the results directory, for `ablations status` ------------------
+IN_FLIGHT_FILE = "in_flight.json"
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this pid exists on this machine (signal 0: permission errors mean it exists)."""
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    except (OSError, ValueError, OverflowError):
+        return False
+    return True
+
+
+def read_in_flight(root: str | Path) -> dict[str, Any] | None:
+    """The in-flight record of a results directory, None if there is none (or it is unreadable: it is advisory)."""
+    try:
+        data = json.loads((Path(root) / IN_FLIGHT_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) and isinstance(data.get("cohorts"), dict) else None
+
+
+class InFlight:
+    """The driver's record of its cohorts in flight: queued (submitted) or running (with Ray's node, task and worker
+    pid, as the task reported on starting). Rewritten atomically at most every `every` seconds while it changes,
+    removed at the end. Advisory only: the parts on disk say what is done."""
+
+    def __init__(self, root: str | Path, executor: str, address: str | None = None, every: float = 1.0) -> None:
+        self.path = Path(root) / IN_FLIGHT_FILE
+        self.head = {"driver_pid": os.getpid(), "driver_host": socket.gethostname(), "executor": executor,
+                     "address": address, "started": _stamp()}
+        self.cohorts: dict[str, dict[str, Any]] = {}
+        self.every, self.last, self.dirty = every, 0.0, False
+
+    def queued(self, cohort: Cohort) -> None:
+        self.cohorts[cohort.id] = {"state": "queued", "runs": len(cohort.configs)}
+        self.dirty = True
+
+    def running(self, cohort_id: str, where: dict[str, Any]) -> None:
+        if cohort_id in self.cohorts:
+            self.cohorts[cohort_id].update(where, state="running")
+            self.dirty = True
+
+    def finished(self, cohort_id: str) -> None:
+        if self.cohorts.pop(cohort_id, None) is not None:
+            self.dirty = True
+
+    def flush(self, force: bool = False) -> None:
+        t = time.monotonic()
+        if self.dirty and (force or t - self.last >= self.every):
+            from .store import write_json_atomic
+
+            write_json_atomic(self.path, {**self.head, "updated": _stamp(), "cohorts": self.cohorts})
+            self.last, self.dirty = t, False
+
+    def remove(self) -> None:
+        self.path.unlink(missing_ok=True)
+
+
+def _stamp() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).astimezone().isoformat(timespec="seconds")
