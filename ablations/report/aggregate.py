@@ -268,6 +268,9 @@ def consistency(aggregate: pd.DataFrame, by_env: pd.DataFrame, envs: Sequence[st
             verdict = f"holds on {same} of {n} envs; reverses on {', '.join(reverses)}"
         elif not sign or (sig_same == 0 and a["ci_low"] <= 0 <= a["ci_high"]):
             verdict = f"no evidence of an effect on any of the {n} envs"
+        elif a["ci_low"] <= 0 <= a["ci_high"]:
+            verdict = (f"no aggregate effect detected; same sign on {same} of {n} envs (significant on "
+                       f"{sig_same})")
         elif heterogeneous:
             verdict = (f"same sign on {same} of {n} envs, but its size differs across envs "
                        f"(Cochran's Q p = {fx.format_p(qp)})")
