@@ -14,6 +14,7 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
+from ablations.report import across
 from ablations.report import effects as fx
 from ablations.report import gradvar as gv
 from ablations.report import plots
@@ -257,6 +258,9 @@ def build_report(results_dir: str | Path, out_dir: str | Path | None = None, *, 
         seed = int(_report_setting(results, "seed") or 0)
     out = Path(out_dir) if out_dir is not None else Path("report") / results.study
     out.mkdir(parents=True, exist_ok=True)
+    if across.env_levels(results):  # env_id swept: a report per env, then the aggregate across envs
+        return _build_across(results, out, seed=seed, n_resamples=n_resamples, all_pairs=all_pairs, level=level,
+                             effect_sizes=effect_sizes, figures=figures)
     rep = compute(results, seed=seed, n_resamples=n_resamples, all_pairs=all_pairs, threshold=threshold,
                   level=level, effect_sizes=effect_sizes)
     write_tables(rep, out)
@@ -267,4 +271,28 @@ def build_report(results_dir: str | Path, out_dir: str | Path | None = None, *, 
             rep.figures["best_run"] = video
     readme = out / "README.md"
     readme.write_text(render(rep), encoding="utf-8")
+    return readme
+
+
+def _build_across(results: Results, out: Path, *, figures: bool, **kw: Any) -> Path:
+    """A multi-env study: envs/<env_id>/README.md per env (the single-env pipeline), then the aggregate README."""
+    envs = across.env_levels(results)
+    rs, source = across.random_scores(results, envs)
+    reps, links = {}, {}
+    for env in envs:
+        sub = across.env_subset(results, env, across.env_reference(results, env, rs))
+        env_out = out / "envs" / env
+        env_out.mkdir(parents=True, exist_ok=True)
+        rep = compute(sub, threshold=None, **kw)
+        write_tables(rep, env_out)
+        if figures:
+            rep.figures = draw(rep, env_out)
+        (env_out / "README.md").write_text(render(rep), encoding="utf-8")
+        reps[env], links[env] = rep, f"envs/{env}/README.md"
+    agg = across.compute_across(results, reps, rs, source)
+    write_tables(agg, out)
+    if figures:
+        agg.figures = across.draw_across(agg, out)
+    readme = out / "README.md"
+    readme.write_text(across.render_across(agg, links), encoding="utf-8")
     return readme

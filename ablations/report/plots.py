@@ -219,3 +219,45 @@ def km_curves(km: pd.DataFrame, levels: dict[str, list[str]], *, budget: float) 
             ax.legend(loc="lower left")
     fig.suptitle("Time to threshold (Kaplan–Meier; censored at the budget)")
     return fig
+
+
+def effects_by_env(by_env: pd.DataFrame, aggregate: pd.DataFrame) -> plt.Figure:
+    """Forest plot per effect (`aggregate` rows: term, estimate, ci_low, ci_high): one row per env (`by_env`: term,
+    env_id, estimate, ci_low, ci_high) and the aggregate in black; zero marked."""
+    terms = list(aggregate["term"])
+    envs = list(dict.fromkeys(by_env["env_id"]))
+    fig, axes = _grid(len(terms), ncols=min(3, max(1, len(terms))), size=(4.2, 0.9 + 0.3 * (len(envs) + 1)))
+    colors = palette(len(envs))
+    with plt.rc_context(STYLE):
+        for ax, term in zip(axes, terms):
+            rows = [(e, by_env[(by_env["term"] == term) & (by_env["env_id"] == e)]) for e in envs]
+            a = aggregate[aggregate["term"] == term].iloc[0]
+            items = [(e, g.iloc[0], colors[i]) for i, (e, g) in enumerate(rows) if len(g)] + [("aggregate", a, "k")]
+            for yi, (label, r, color) in enumerate(reversed(items)):
+                ax.errorbar(r["estimate"], yi, xerr=[[max(r["estimate"] - r["ci_low"], 0)],
+                                                     [max(r["ci_high"] - r["estimate"], 0)]],
+                            fmt="D" if label == "aggregate" else "o", color=color, capsize=2, markersize=4)
+            ax.set_yticks(range(len(items)), [lab for lab, _, _ in reversed(items)])
+            ax.axvline(0, color="0.3", linewidth=0.8)
+            ax.set(title=term, xlabel="effect on normalized score")
+    fig.suptitle("Effects by environment (95% CIs): does it hold on every env?")
+    return fig
+
+
+def aggregate_intervals(aggregate: pd.DataFrame, titles: Sequence[str]) -> plt.Figure:
+    """rliable-style interval estimates: one panel per statistic (`aggregate` columns config, statistic, estimate,
+    ci_low, ci_high, in `titles` order), configs on the y axis."""
+    stats_ = list(dict.fromkeys(aggregate["statistic"]))
+    configs = list(dict.fromkeys(aggregate["config"]))
+    fig, axes = _grid(len(stats_), ncols=len(stats_), size=(3.0, 1.0 + 0.25 * len(configs)))
+    colors = palette(len(configs))
+    with plt.rc_context(STYLE):
+        for i, (ax, st_) in enumerate(zip(axes, stats_)):
+            s = aggregate[aggregate["statistic"] == st_].set_index("config").reindex(configs)
+            for yi, (c, r) in enumerate(s.iterrows()):
+                ax.barh(yi, r["ci_high"] - r["ci_low"], left=r["ci_low"], height=0.6, color=colors[yi], alpha=0.6)
+                ax.plot([r["estimate"]] * 2, [yi - 0.3, yi + 0.3], color="k", linewidth=1.2)
+            ax.set_yticks(range(len(configs)), configs if i == 0 else [""] * len(configs))
+            ax.set(title=titles[i] if i < len(titles) else st_, xlabel="normalized score")
+    fig.suptitle("Aggregate normalized scores (95% stratified bootstrap CIs)")
+    return fig

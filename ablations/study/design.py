@@ -17,8 +17,12 @@ A study file (``studies/*.toml``)::
     [sample]                            # optional: K configs drawn from the grid (seeded), before seeds
     k = 10
     seed = 0
+    [env."LunarLander-v3"]              # optional: fixed fields for one level of env_id (a multi-env study)
+    total_steps = 200000
     [report]                            # optional: passed through to the manifest for ablations.report
     reference = {returns = "full", baseline = "none", normalize = "none", entropy_coef = 0.0}
+    references = {"Pendulum-v1" = -200.0}  # optional: the score normalized to 1 per env (default: reward_threshold)
+    random_episodes = 100               # optional: episodes of the uniform-random policy per env (score 0)
 
 Everything is validated by `load_study` (every `RunConfig` built, every environment described once) before anything
 is written, and every error is a `StudyError` naming the file, the key and what is allowed. `expand` and `cohorts` are
@@ -45,8 +49,8 @@ from ..config import AXES, ConfigError, RunConfig, field_names
 DEFAULT_COHORT_SIZE = 128
 
 TOP_LEVEL_KEYS = ("name", "description", "seeds", "probe_seeds", "imports", "fixed", "factors", "exclude", "sample",
-                  "report")
-REPORT_KEYS = ("reference", "threshold", "seed", "primary")
+                  "report", "env")
+REPORT_KEYS = ("reference", "threshold", "seed", "primary", "references", "random_episodes")
 SAMPLE_KEYS = ("k", "seed")
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
@@ -71,6 +75,12 @@ class Study:
     imports: tuple[str, ...] = ()
     probe_seeds: int | None = None  # probes only on each config's first k seeds (None: on every seed)
     import_paths: tuple[str, ...] = ()  # folders put on sys.path before `imports` (the study file's own)
+    env: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # env_id → fixed fields for that env only
+
+    @property
+    def env_ids(self) -> list[str]:
+        """The study's environments, in file order (one unless env_id is a factor)."""
+        return [str(e) for e in self.factors.get("env_id", (self.fixed.get("env_id", RunConfig().env_id),))]
 
     def spec(self) -> dict[str, Any]:
         """The study as parsed, JSON-ready (for the manifest)."""
@@ -85,6 +95,7 @@ class Study:
             "imports": list(self.imports),
             **({"import_paths": list(self.import_paths)} if self.import_paths else {}),
             "probe_seeds": self.probe_seeds,
+            **({"env": {e: {k: _jsonable(v) for k, v in t.items()} for e, t in self.env.items()}} if self.env else {}),
         }
 
 
@@ -183,9 +194,10 @@ def parse_study(raw: Mapping[str, Any], *, where: str = "study", base_dir: str |
     exclude = _parse_exclude(raw.get("exclude", []), factors, where)
     sample = _parse_sample(raw.get("sample"), where)
     report = _parse_report(raw.get("report", {}), where)
+    env = _parse_env(raw.get("env", {}), fixed, factors, where)
     study = Study(name=name, path=where, description=description, fixed=dict(fixed), factors=factors,
                   seeds=seeds, exclude=exclude, sample=sample, report=report, imports=imports,
-                  probe_seeds=probe_seeds,
+                  probe_seeds=probe_seeds, env=env,
                   import_paths=(str(Path(base_dir).resolve()),) if base_dir is not None and _custom(imports, fixed,
                                                                                              factors) else ())
     validate_study(study)
@@ -218,7 +230,8 @@ def with_overrides(study: Study, overrides: Mapping[str, Any]) -> Study:
     if swept:
         raise StudyError(f"--set: {swept} are swept in [factors] of {study.path}; allowed: fields that are not "
                          f"factors ({list(study.factors)} are)")
-    new = dataclasses.replace(study, fixed={**study.fixed, **overrides}, path=where)
+    env = {e: {k: v for k, v in t.items() if k not in overrides} for e, t in study.env.items()}  # --set wins
+    new = dataclasses.replace(study, fixed={**study.fixed, **overrides}, env=env, path=where)
     validate_study(new)
     return dataclasses.replace(new, path=study.path)
 
@@ -309,6 +322,27 @@ def _parse_sample(value: Any, where: str) -> dict[str, int] | None:
     return {"k": k, "seed": seed}
 
 
+def _parse_env(value: Any, fixed: Mapping[str, Any], factors: Mapping[str, tuple[Any, ...]],
+               where: str) -> dict[str, dict[str, Any]]:
+    """`[env."Id"]` tables: fixed fields for the runs of one env_id level (budget, N, network, learning rates)."""
+    if not isinstance(value, dict) or not all(isinstance(t, dict) for t in value.values()):
+        raise StudyError(f"{where}: key 'env' must hold tables [env.\"<env_id>\"] of field = value")
+    envs = [str(e) for e in factors.get("env_id", (fixed.get("env_id", RunConfig().env_id),))]
+    fields = field_names()
+    for env_id, table in value.items():
+        if env_id not in envs:
+            raise StudyError(f"{where}: [env.\"{env_id}\"] is not an env of this study; allowed: {envs}")
+        bad = [k for k in table if k not in fields or k in ("env_id", "seed")]
+        if bad:
+            raise StudyError(f"{where}: [env.\"{env_id}\"] unknown or disallowed field(s) {bad}; allowed: "
+                             f"{[f for f in fields if f not in ('env_id', 'seed')]}")
+        swept = [k for k in table if k in factors]
+        if swept:
+            raise StudyError(f"{where}: [env.\"{env_id}\"] field(s) {swept} are swept in [factors]; a per-env "
+                             "field must be a fixed one")
+    return {str(e): dict(t) for e, t in value.items()}
+
+
 def _parse_report(value: Any, where: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise StudyError(f"{where}: key 'report' must be a table ([report])")
@@ -326,6 +360,14 @@ def _parse_report(value: Any, where: str) -> dict[str, Any]:
         raise StudyError(f"{where}: [report] threshold must be a number")
     if "seed" in value and (isinstance(value["seed"], bool) or not isinstance(value["seed"], int)):
         raise StudyError(f"{where}: [report] seed must be an integer")
+    refs = value.get("references", {})
+    if not isinstance(refs, dict) or not all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                                             for v in refs.values()):
+        raise StudyError(f"{where}: [report] references must be a table of env_id = number (the score that "
+                         "normalizes to 1)")
+    episodes = value.get("random_episodes", 1)
+    if isinstance(episodes, bool) or not isinstance(episodes, int) or episodes < 1:
+        raise StudyError(f"{where}: [report] random_episodes must be an integer >= 1")
     return dict(value)
 
 
@@ -436,7 +478,8 @@ def expand(study: Study) -> list[RunConfig]:
     """
     probed = set(study.seeds if study.probe_seeds is None else study.seeds[: study.probe_seeds])
     try:
-        return [RunConfig.from_dict({**study.fixed, **point, "seed": seed,
+        return [RunConfig.from_dict({**study.fixed, **study.env.get(str(point.get("env_id", study.fixed.get(
+                                         "env_id"))), {}), **point, "seed": seed,
                                      **({} if seed in probed else {"probe_every": 0})}, where=study.path)
                 for point in grid(study) for seed in study.seeds]
     except (ConfigError, TypeError) as exc:

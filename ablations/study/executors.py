@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 from ..config import RunConfig
 from .machine import describe as describe_machine
 from .progress import IN_FLIGHT_FILE, InFlight, NullProgress, Progress
+from .random_scores import ensure_random_scores
 from .store import ResultsDir, failed_run_row, git_commit, host, now, versions
 from .design import DEFAULT_COHORT_SIZE, Cohort, Study, cohorts, expand
 
@@ -496,6 +497,7 @@ def run_study(study: Study, out: str | Path, executor: Any, *, retry_failed: boo
                           "again: " + "; ".join(f"{p}: {why}" for p, why in discarded))
         _, todo = plan(study, out, retry_failed=retry_failed, cohort_size=cohort_size,
                        workers=getattr(executor, "workers", None))
+        ensure_random_scores(results.root, study)  # multi-env studies: the random-policy score, before training
         manifest = _manifest(results, study, configs, started, executor, cohort_size)
         invocation = manifest["invocations"][-1]
         results.write_manifest(manifest)

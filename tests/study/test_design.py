@@ -202,3 +202,45 @@ def test_probe_seeds_out_of_range_is_refused(tmp_path):
     path.write_text('name = "p"\nseeds = 3\nprobe_seeds = 5\n[fixed]\nenv_id = "CartPole-v1"\n')
     with pytest.raises(StudyError, match="probe_seeds.*allowed: an integer in \\[0, 3\\]"):
         load_study(path)
+
+
+MULTI = """
+name = "m"
+seeds = 2
+[fixed]
+total_steps = 1000
+hidden = [16]
+[factors]
+env_id = ["CartPole-v1", "Acrobot-v1"]
+baseline = ["none", "mean"]
+[env."Acrobot-v1"]
+total_steps = 3000
+policy_lr = 0.003
+"""
+
+
+def test_per_env_fixed_fields_apply_to_that_env_only(tmp_path: Path) -> None:
+    study = load_study(write(tmp_path, MULTI))
+    assert study.env_ids == ["CartPole-v1", "Acrobot-v1"]
+    configs = expand(study)
+    acro = [c for c in configs if c.env_id == "Acrobot-v1"]
+    cart = [c for c in configs if c.env_id == "CartPole-v1"]
+    assert len(acro) == len(cart) == 4
+    assert {c.total_steps for c in acro} == {3000} and {c.policy_lr for c in acro} == {0.003}
+    assert {c.total_steps for c in cart} == {1000} and {c.policy_lr for c in cart} == {RunConfig().policy_lr}
+    assert study.spec()["env"] == {"Acrobot-v1": {"total_steps": 3000, "policy_lr": 0.003}}
+    from ablations.study.design import with_overrides
+    shrunk = expand(with_overrides(study, {"total_steps": 500}))
+    assert {c.total_steps for c in shrunk} == {500}  # --set applies to every env
+
+
+@pytest.mark.parametrize("table, match", [
+    ('[env."MountainCar-v0"]\ntotal_steps = 5', "not an env of this study"),
+    ('[env."Acrobot-v1"]\nbaseline = "loo"', "swept"),
+    ('[env."Acrobot-v1"]\nbogus = 1', "unknown or disallowed"),
+    ('[env."Acrobot-v1"]\ntotal_steps = -5', "total_steps"),
+])
+def test_bad_env_tables_refused(tmp_path: Path, table: str, match: str) -> None:
+    text = MULTI.split('[env."Acrobot-v1"]')[0] + table + "\n"
+    with pytest.raises(StudyError, match=match):
+        load_study(write(tmp_path, text))

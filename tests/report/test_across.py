@@ -1,0 +1,51 @@
+"""A multi-env study end to end: studies/multienv.toml, shrunken (tiny budget, 3 seeds), trained for real, then
+`build_report`: a report per env, and the aggregate README with normalization, aggregates and the consistency table."""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from ablations.report.build import build_report
+from ablations.study.design import load_study, with_overrides
+from ablations.study.executors import SerialExecutor, run_study
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.skipif(importlib.util.find_spec("Box2D") is None, reason="Box2D not installed (pip install '.[box2d]')")
+def test_shrunken_multienv_study_end_to_end(tmp_path: Path) -> None:
+    study = with_overrides(load_study(ROOT / "studies" / "multienv.toml"),
+                           {"total_steps": 600, "hidden": [8], "eval_episodes": 1, "episodes_per_update": 4})
+    study = dataclasses.replace(study, seeds=(0, 1, 2), report={**study.report, "random_episodes": 3})
+    results = tmp_path / "results"
+    summary = run_study(study, results, SerialExecutor())
+    assert summary.counts["done"] == 36
+    rs = pd.read_csv(results / "random_scores.csv")  # measured by the driver, before training
+    assert list(rs["env_id"]) == ["CartPole-v1", "Acrobot-v1", "LunarLander-v3"] and set(rs["episodes"]) == {3}
+    out = tmp_path / "report"
+    readme = build_report(results, out, n_resamples=200)
+    text = readme.read_text()
+    assert "across environments" in text and "## Consistency across environments" in text
+    assert "env_id = Acrobot-v1 instead of" not in text  # env_id is a stratum, not an ablation factor
+    for env in rs["env_id"]:
+        sub = (out / "envs" / env / "README.md").read_text()
+        assert "env_id" not in sub.split("## Key findings")[0].split("**Factors:**")[1].split("\n")[0]
+    norm = pd.read_csv(out / "tables" / "normalization.csv")
+    assert list(norm["reference"]) == [475.0, -100.0, 200.0]
+    assert "measured by `ablations run`" in norm["random_source"].iloc[0]
+    cons = pd.read_csv(out / "tables" / "consistency.csv")
+    assert set(cons[cons["kind"] == "main"]["factor"]) == {"baseline", "returns"}
+    assert cons["verdict"].notna().all()
+    agg = pd.read_csv(out / "tables" / "aggregate.csv")
+    assert len(agg) == 4 * 4 and (agg["n_envs"] == 3).all()
+    for fig in ("effects_by_env", "aggregate_profile", "aggregate_intervals"):
+        assert (out / "figures" / f"{fig}.png").exists()
+    (results / "random_scores.csv").unlink()  # the report measures it itself, and says so
+    build_report(results, tmp_path / "again", n_resamples=200, figures=False)
+    again = pd.read_csv(tmp_path / "again" / "tables" / "normalization.csv")
+    assert "measured by `ablations report`" in again["random_source"].iloc[0]

@@ -1,0 +1,122 @@
+"""Across environments: normalization by hand, the stratified seed-block bootstrap keeps env strata, our aggregates
+equal rliable's on the same score matrix, and an effect planted to flip sign on one env is reported as inconsistent."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats as sps
+
+from ablations.report import aggregate as ag
+
+
+def test_normalization_by_hand() -> None:
+    rs = pd.DataFrame({"env_id": ["CartPole-v1", "Acrobot-v1", "Pendulum-v1"], "random_score": [20.0, -500.0, -1200.0],
+                       "episodes": [10, 10, 10]})
+    norm = ag.normalization_table(["CartPole-v1", "Acrobot-v1", "Pendulum-v1"], rs, {"Acrobot-v1": -100.0},
+                                  {"CartPole-v1": 475.0, "Acrobot-v1": -100.0, "Pendulum-v1": None},
+                                  {"CartPole-v1": 300.0, "Acrobot-v1": -90.0, "Pendulum-v1": -200.0},
+                                  random_source="measured")
+    assert list(norm["reference"]) == [475.0, -100.0, -200.0]
+    assert norm["reference_source"].str.contains("reward_threshold|study file|best config").all()
+    scores = pd.DataFrame({"env_id": ["CartPole-v1", "CartPole-v1", "Acrobot-v1", "Pendulum-v1"],
+                           "value": [247.5, 20.0, -200.0, -700.0]})
+    z = ag.normalize_scores(scores, norm)
+    # (247.5 − 20)/(475 − 20) = 0.5; random → 0; (−200 + 500)/(−100 + 500) = 0.75; (−700 + 1200)/(−200 + 1200) = 0.5
+    assert z["value"].tolist() == [0.5, 0.0, 0.75, 0.5]
+    assert z["raw"].tolist() == [247.5, 20.0, -200.0, -700.0]
+    with pytest.raises(ValueError, match="not above the random"):
+        ag.normalization_table(["CartPole-v1"], rs, {"CartPole-v1": 10.0}, {}, {}, random_source="measured")
+
+
+def test_stratified_bootstrap_keeps_env_strata_and_seed_blocks() -> None:
+    S, E, B = 6, 3, 500
+    x = np.array([[1000 * e + s for e in range(E)] for s in range(S)], float)  # env e, seed s → 1000e + s
+    idx = ag.stratified_indices(S, E, np.random.default_rng(0), B)
+    assert idx.shape == (B, S, E)
+    boot = ag.resample(np.stack([x, x + 0.5]), idx)  # two configs share the draws
+    assert boot.shape == (B, 2, S, E)
+    for e in range(E):  # every resample holds S scores of env e in column e, and only env e's
+        col = boot[:, 0, :, e]
+        assert np.all((col >= 1000 * e) & (col < 1000 * e + S))
+    assert np.array_equal(boot[:, 1] - boot[:, 0], np.full((B, S, E), 0.5))  # same seeds for every config
+    # the strata are drawn independently: the seeds drawn for env 0 and env 1 differ in most resamples
+    assert (idx[:, :, 0] != idx[:, :, 1]).any(axis=1).mean() > 0.9
+
+
+def test_iqm_ignores_missing_runs() -> None:
+    x = np.arange(12, dtype=float).reshape(4, 3)
+    x[1, 2] = np.nan
+    assert ag.agg_iqm(x) == pytest.approx(sps.trim_mean(x[~np.isnan(x)], 0.25))
+
+
+def test_aggregates_equal_rliable() -> None:
+    metrics = pytest.importorskip("rliable.metrics", reason="rliable is not installed (pip install rliable)")
+    rng = np.random.default_rng(7)
+    for S, E in ((5, 3), (10, 4), (3, 7)):
+        x, y = rng.normal(0.6, 0.4, (S, E)), rng.normal(0.5, 0.4, (S, E))
+        x[0, 0] = y[1, 0]  # a tie
+        assert ag.agg_iqm(x) == pytest.approx(metrics.aggregate_iqm(x), rel=1e-12)
+        assert ag.agg_mean(x) == pytest.approx(metrics.aggregate_mean(x), rel=1e-12)
+        assert ag.agg_median(x) == pytest.approx(metrics.aggregate_median(x), rel=1e-12)
+        assert ag.agg_optimality_gap(x) == pytest.approx(metrics.aggregate_optimality_gap(x), rel=1e-12)
+        assert ag.probability_of_improvement(x, y) == pytest.approx(metrics.probability_of_improvement(x, y),
+                                                                    rel=1e-12)
+        # batched over resamples, each resample equals the function on its own matrix
+        batch = ag.resample(x, ag.stratified_indices(S, E, rng, 4))
+        assert ag.agg_iqm(batch) == pytest.approx([metrics.aggregate_iqm(b) for b in batch], rel=1e-12)
+
+
+ENVS = ["CartPole-v1", "Acrobot-v1", "MountainCar-v0", "LunarLander-v3"]
+
+
+def planted(effects: dict[str, float], seeds: int = 12) -> pd.DataFrame:
+    """Normalized scores of a 2 × 2 design (baseline × returns) on four envs: baseline=mean adds effects[env]."""
+    rng = np.random.default_rng(1)
+    rows = []
+    for env in ENVS:
+        for s in range(seeds):
+            block = rng.normal(0, 0.05)
+            for b in ("none", "mean"):
+                for r in ("full", "rtg"):
+                    v = 0.4 + block + (effects[env] if b == "mean" else 0.0) + (0.1 if r == "rtg" else 0.0)
+                    rows.append({"env_id": env, "seed": s, "baseline": b, "returns": r, "config": f"{b}/{r}",
+                                 "value": v + rng.normal(0, 0.03)})
+    return pd.DataFrame(rows)
+
+
+def test_effect_that_flips_on_one_env_is_reported_inconsistent() -> None:
+    df = planted({"CartPole-v1": 0.3, "Acrobot-v1": -0.3, "MountainCar-v0": 0.3, "LunarLander-v3": 0.3})
+    levels = {"baseline": ["none", "mean"], "returns": ["full", "rtg"]}
+    configs = ["none/full", "none/rtg", "mean/full", "mean/rtg"]
+    t = ag.across_envs(df, ["baseline", "returns"], levels, ENVS, configs, "none/full", metric="final_return",
+                       n_resamples=300)
+    c = t["consistency"]
+    base = c[(c["kind"] == "main") & (c["factor"] == "baseline")].iloc[0]
+    assert not base["consistent"]
+    assert base["verdict"] == "holds on 3 of 4 envs; reverses on Acrobot-v1"
+    assert base["reverses_on"] == "Acrobot-v1" and base["q_p"] < 1e-6
+    ret = c[(c["kind"] == "main") & (c["factor"] == "returns")].iloc[0]
+    assert ret["consistent"] and ret["verdict"].startswith("holds on all 4 envs")
+    by_env = t["effects_by_env"]
+    assert set(by_env["env_id"]) == set(ENVS)
+    agg = t["aggregate"].set_index(["config", "statistic"])
+    assert agg.loc[("mean/rtg", "mean"), "estimate"] == pytest.approx(0.4 + 0.15 + 0.1, abs=0.03)
+    assert (agg["ci_low"] <= agg["estimate"]).all() and (agg["estimate"] <= agg["ci_high"]).all()
+    assert set(t["aggregate_profile"]["factor"]) == {"baseline", "returns"}
+
+
+def test_consistent_effect_is_reported_consistent() -> None:
+    df = planted({e: 0.2 for e in ENVS})
+    levels = {"baseline": ["none", "mean"], "returns": ["full", "rtg"]}
+    t = ag.across_envs(df, ["baseline", "returns"], levels, ENVS, ["none/full", "none/rtg", "mean/full", "mean/rtg"],
+                       "none/full", metric="final_return", n_resamples=200)
+    main = t["consistency"][t["consistency"]["kind"] == "main"]
+    assert main["consistent"].all() and (main["n_same_sign"] == 4).all()
+
+
+def test_cochran_q_by_hand() -> None:
+    q, df, p, i2 = ag.cochran_q(np.array([1.0, 3.0]), np.array([1.0, 1.0]))
+    assert (q, df) == (2.0, 1) and p == pytest.approx(sps.chi2.sf(2.0, 1)) and i2 == pytest.approx(0.5)
+    assert np.isnan(ag.cochran_q(np.array([1.0, 2.0]), np.array([0.0, 1.0]))[0])
