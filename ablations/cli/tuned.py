@@ -24,8 +24,9 @@ def print_plan(console: Console, study: Study, plan: TunedPlan, out: Path) -> No
     table = Table("stage", "runs", "to train", "cohorts", "env steps to train", "seeds", title=f"{study.name}: tuned "
                   "in two stages")
     s1_steps = sum(c.env_steps for c in plan.stage1_todo)
+    n1 = sum(len(c.configs) for c in plan.stage1_todo)
     table.add_row("1 tuning", f"{n_points} configs × {n_cands} candidates × {len(tune.seeds)} seeds = "
-                  f"{len(plan.stage1_configs)}", str(sum(len(c.configs) for c in plan.stage1_todo)),
+                  f"{len(plan.stage1_configs)}", str(n1),
                   str(len(plan.stage1_todo)), f"{s1_steps:,}", _seeds(tune.seeds))
     if plan.stage2_todo is not None:
         s2 = (str(sum(len(c.configs) for c in plan.stage2_todo)), str(len(plan.stage2_todo)),
@@ -35,6 +36,10 @@ def print_plan(console: Console, study: Study, plan: TunedPlan, out: Path) -> No
     table.add_row("2 evaluation", f"{n_points} configs × {len(study.seeds)} seeds = {plan.stage2_runs}", *s2,
                   _seeds(study.seeds))
     console.print(table)
+    console.print(f"stage 1 (tuning): {len(plan.stage1_configs)} runs, {n1} to train, "
+                  f"{s1_steps:,} env steps; stage 2 (evaluation): {plan.stage2_runs} runs, "
+                  + (f"{s2[0]} to train, {s2[2]} env steps" if plan.stage2_todo is not None
+                     else f"known after stage 1, {s2[2]} env steps"))
     console.print("tuned: " + ", ".join(f"{k} ∈ {list(v)}" for k, v in tune.candidates.items())
                   + f"; chosen per config by the highest mean {tune.metric} over the tuning seeds")
     console.print(f"stage 1 → {out / TUNE_DIR}, the choice → {out / CHOICE_FILE}, stage 2 → {out} (dry run: nothing "
