@@ -52,7 +52,7 @@ def test_tuned_study_end_to_end(tmp_path: Path) -> None:
     scores = pd.read_csv(rep / "tables" / "scores.csv")
     assert set(scores["seed"]) == {0, 1, 2, 3, 4} and len(scores) == 20
     untuned = pd.read_csv(rep / "tables" / "untuned_verdicts.csv")
-    assert set(untuned["candidate"].astype(str)) == {"0.001", "0.003", "0.01"}
+    assert set(untuned["candidate"].astype(str)) == {"0.003", "0.01", "0.03"}
     # the untuned view as a factorial report of stage 1: the candidate is a factor level
     stage1 = runner.invoke(app, ["report", str(out / TUNE_DIR), "--out", str(tmp_path / "untuned"),
                                  "--resamples", "200"])
