@@ -21,13 +21,16 @@ def report(
     threshold: Annotated[Optional[float], typer.Option(
         help="Return threshold for 'env steps to threshold' [default: the manifest's study.report.threshold, "
              "else 475 for CartPole, else the 75th percentile of final returns].")] = None,
+    untuned: Annotated[bool, typer.Option(
+        "--untuned", help="A tuned study: also give the factor verdicts at each tuning candidate (the untuned "
+                          "view, from the tuning runs).")] = False,
 ) -> None:
     """Turn a results directory into tables, figures and a markdown report (report/<study>/README.md)."""
     from ..report import ReportError, build_report
 
     try:
         readme = build_report(results_dir, out, seed=seed, n_resamples=resamples, all_pairs=all_pairs,
-                              threshold=threshold)
+                              threshold=threshold, untuned=untuned)
     except (ReportError, ValueError) as exc:
         raise fail(exc) from None
     typer.echo(str(readme))

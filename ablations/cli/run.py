@@ -18,6 +18,8 @@ from rich.text import Text
 
 from ..study.executors import ExecutorError, StudySummary, make_executor, plan, run_study, summarize
 from ..study.progress import RichProgress, pid_alive, read_in_flight
+from ..study.tuning import plan_tuned
+from . import tuned
 from ..study.store import ResultsDir, StoreError, read_table
 from ..study.design import (DEFAULT_COHORT_SIZE, Study, StudyError, find_study, grid, load_study, parse_overrides,
                             unswept_defaults, with_overrides)
@@ -78,23 +80,35 @@ def run(
     try:
         ex = make_executor(executor.value, workers=workers, address=address, imports=spec.imports,
                            import_paths=spec.import_paths)
-        configs, todo = plan(spec, out, retry_failed=retry_failed, cohort_size=cohort_size,
-                             workers=getattr(ex, "workers", None))
-        if out.is_dir():
+        if spec.tune is not None:  # two stages (study.tuning): both planned, both checked
+            tuned_plan = plan_tuned(spec, out, retry_failed=retry_failed, cohort_size=cohort_size,
+                                    workers=getattr(ex, "workers", None))
+            configs, todo = tuned_plan.stage1_configs, tuned_plan.stage1_todo
+        else:
+            configs, todo = plan(spec, out, retry_failed=retry_failed, cohort_size=cohort_size,
+                                 workers=getattr(ex, "workers", None))
+        if out.is_dir() and spec.tune is None:
             ResultsDir(out).check_compatible([c.run_id for c in configs], spec.path)
         if not dry_run:
             ResultsDir(out).check_writable()
     except (StoreError, ExecutorError) as exc:
         raise _fail(console, str(exc), 2) from None
     if dry_run:
-        _print_plan(console, spec, configs, todo, out)
+        if spec.tune is not None:
+            tuned.print_plan(console, spec, tuned_plan, out)
+        else:
+            _print_plan(console, spec, configs, todo, out)
         return
-    console.print(f"{spec.name}: {len(configs)} runs, {sum(len(c.configs) for c in todo)} to train in {len(todo)} "
+    console.print(f"{spec.name}{' stage 1 (tuning)' if spec.tune else ''}: {len(configs)} runs, {sum(len(c.configs) for c in todo)} to train in {len(todo)} "
                   f"cohort(s) with the {ex.name} executor ({getattr(ex, 'workers', None) or 'cluster'} worker(s)) "
                   f"→ {out}")
     try:
-        summary = run_study(spec, out, ex, retry_failed=retry_failed, cohort_size=cohort_size,
-                            progress=RichProgress(console, spec.name))
+        if spec.tune is not None:
+            summary = tuned.run(console, spec, out, ex, retry_failed=retry_failed, cohort_size=cohort_size,
+                                print_summary=_print_summary)
+        else:
+            summary = run_study(spec, out, ex, retry_failed=retry_failed, cohort_size=cohort_size,
+                                progress=RichProgress(console, spec.name))
     except StoreError as exc:
         raise _fail(console, str(exc), 3 if "in use" in str(exc) else 2) from None
     except OSError as exc:
@@ -108,7 +122,7 @@ def run(
     extra = f" --executor {executor.value}" if executor is not ExecutorName.local else ""
     extra += f" --address {address}" if address else ""
     _print_summary(console, summary, retry_hint=f"ablations run {study} --out {out}{extra} --retry-failed")
-    if summary.counts["failed"]:
+    if summary.counts["failed"] or summary.failed:
         raise typer.Exit(1)
 
 
@@ -118,6 +132,8 @@ def status(results_dir: Annotated[Path, typer.Argument(help="A results directory
     results = ResultsDir(results_dir)
     try:
         manifest = results.read_manifest()
+        if tuned.status(console, results_dir, _print_summary, stage2_started=manifest is not None) and manifest is None:
+            return
         if manifest is None:
             raise StoreError(f"{results_dir} has no manifest.json: not a results directory of `ablations run`")
         summary = summarize(results, manifest["run_ids"])

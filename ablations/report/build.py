@@ -19,6 +19,7 @@ from ablations.report import effects as fx
 from ablations.report import gradvar as gv
 from ablations.report import plots
 from ablations.report import stats as st
+from ablations.report import tuning as tn
 from ablations.report.load import Results, load_results, study_spec
 from ablations.report.markdown import render
 from ablations.report.model import Report
@@ -247,11 +248,13 @@ def best_run_video(results_dir: Path, out: Path) -> str | None:
 def build_report(results_dir: str | Path, out_dir: str | Path | None = None, *, seed: int | None = 0,
                  n_resamples: int = 10_000, all_pairs: bool = False, threshold: float | None = None,
                  level: float = 0.95, effect_sizes: Sequence[float] = (0.5, 0.8, 1.0, 1.5),
-                 figures: bool = True) -> Path:
+                 figures: bool = True, untuned: bool = False) -> Path:
     """Build `out_dir`/README.md (default out_dir: report/<study name>/ under the current directory).
 
     seed=None takes the manifest's study.report.seed (else 0); threshold=None takes study.report.threshold, else
     an env default (see `stats.default_threshold`). Same inputs and seed ⇒ byte-identical tables and README.
+    A tuned study's report adds the chosen values and sensitivity curves (`report.tuning`); `untuned=True` adds
+    the factor verdicts at each candidate.
     """
     results = load_results(results_dir)
     if seed is None:
@@ -263,9 +266,17 @@ def build_report(results_dir: str | Path, out_dir: str | Path | None = None, *, 
                              effect_sizes=effect_sizes, figures=figures)
     rep = compute(results, seed=seed, n_resamples=n_resamples, all_pairs=all_pairs, threshold=threshold,
                   level=level, effect_sizes=effect_sizes)
+    tn.compute(rep, untuned=untuned)
     write_tables(rep, out)
     if figures:
         rep.figures = draw(rep, out)
+        if "tune_sensitivity" in rep.tables:
+            rep.figures["tune_sensitivity"] = plots.save(plots.sensitivity(
+                rep.tables["tune_sensitivity"], rep.results.configs, ylabel=st.METRICS[rep.tables[
+                    "tune_sensitivity"]["metric"].iloc[0]][0].split(" (")[0] + " (tuning seeds)",
+                xlabel="/".join(rep.results.manifest["tune"]["candidates"])), out / "figures",
+                "tune_sensitivity")[0].relative_to(out).as_posix()
+            rep.sections["tuning"] = tn.compute_section(rep)
         video = best_run_video(Path(results_dir), out)
         if video is not None:
             rep.figures["best_run"] = video

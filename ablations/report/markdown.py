@@ -307,6 +307,7 @@ def render(rep: "Report") -> str:
     parts = [f"# Ablation report: {r.study}", "", "## Summary", "", *_summary_section(rep), "",
              "## Key findings", "", *_findings(rep), "",
              *_questions(rep),
+             *rep.sections.get("tuning", []),
              "## Figures", "",
              *_figure(rep, "learning_curves", "Learning curves per factor level (mean return vs env steps; seed-block bootstrap bands)"),
              *_figure(rep, "final_return_by_config", "Final return per config (mean, 95% CI)"),
@@ -317,7 +318,8 @@ def render(rep: "Report") -> str:
              *_figure(rep, "time_to_threshold", "Time to threshold: Kaplan–Meier curves per factor level"),
              *_figure(rep, "best_run", "The best config's best seed: one greedy evaluation episode"),
              "## Tables", "", "All tables are also in [`tables/`](tables/) as CSV.", "",
-             *_tables_section(rep), "## Methods", "", *_methods(rep), "", "## Missing data", "",
+             *_tables_section(rep), "## Methods", "", *_methods(rep),
+             *rep.sections.get("methods", []), "", "## Missing data", "",
              *_missing_section(rep), ""]
     text = "\n".join(parts)
     while "\n\n\n" in text:

@@ -261,3 +261,29 @@ def aggregate_intervals(aggregate: pd.DataFrame, titles: Sequence[str]) -> plt.F
             ax.set(title=titles[i] if i < len(titles) else st_, xlabel="normalized score")
     fig.suptitle("Aggregate normalized scores (95% stratified bootstrap CIs)")
     return fig
+
+
+def sensitivity(sens: pd.DataFrame, configs: Sequence[str], *, ylabel: str, xlabel: str) -> plt.Figure:
+    """Tuning sensitivity: the selection metric (mean, CI error bars) vs candidate, one line per config, the chosen
+    candidate filled. `sens`: the report's `tune_sensitivity` table (config, candidate, candidate_index, mean,
+    ci_low, ci_high, chosen)."""
+    fig, axes = _grid(1, size=(6.4, 3.8))
+    ax = axes[0]
+    configs = [c for c in configs if c in set(sens["config"])]
+    colors = palette(len(configs))
+    width = 0.3 / max(1, len(configs) - 1) if len(configs) > 1 else 0.0
+    for i, (config, color) in enumerate(zip(configs, colors)):
+        g = sens[sens["config"] == config].sort_values("candidate_index")
+        x = g["candidate_index"].to_numpy(float) + (i - (len(configs) - 1) / 2) * width
+        y = g["mean"].to_numpy(float)
+        err = np.vstack([y - g["ci_low"].to_numpy(float), g["ci_high"].to_numpy(float) - y])
+        ax.errorbar(x, y, yerr=np.clip(err, 0, None), color=color, marker="o", markersize=4, linewidth=1.2,
+                    capsize=2, label=config, markerfacecolor="white")
+        chosen = g["chosen"].to_numpy(bool)
+        ax.plot(x[chosen], y[chosen], linestyle="none", marker="o", markersize=7, color=color, zorder=5)
+    ticks = sens.drop_duplicates("candidate_index").sort_values("candidate_index")
+    ax.set_xticks(ticks["candidate_index"].to_numpy(float), ticks["candidate"].tolist())
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.legend(title="config (filled: chosen)", fontsize=7, loc="best")
+    return fig

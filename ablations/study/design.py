@@ -19,6 +19,10 @@ A study file (``studies/*.toml``)::
     seed = 0
     [env."LunarLander-v3"]              # optional: fixed fields for one level of env_id (a multi-env study)
     total_steps = 200000
+    [tune]                              # optional: tune field(s) per config on separate seeds (study.tune_spec,
+    policy_lr = [1e-3, 3e-3, 1e-2]      # study.tuning): stage 1 trains config × candidate × tuning seed, stage 2
+    seeds = 5                           # each config at its chosen candidate on the evaluation seeds
+    metric = "auc"
     [report]                            # optional: passed through to the manifest for ablations.report
     reference = {returns = "full", baseline = "none", normalize = "none", entropy_coef = 0.0}
     references = {"Pendulum-v1" = -200.0}  # optional: the score normalized to 1 per env (default: reward_threshold)
@@ -44,12 +48,13 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from ..config import AXES, ConfigError, RunConfig, field_names
+from .tune_spec import TuneSpec, parse_tune
 
 #: Default upper bound on the runs trained together by one worker (one cohort).
 DEFAULT_COHORT_SIZE = 128
 
 TOP_LEVEL_KEYS = ("name", "description", "seeds", "probe_seeds", "imports", "fixed", "factors", "exclude", "sample",
-                  "report", "env")
+                  "report", "env", "tune")
 REPORT_KEYS = ("reference", "threshold", "seed", "primary", "references", "random_episodes")
 SAMPLE_KEYS = ("k", "seed")
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -75,6 +80,7 @@ class Study:
     imports: tuple[str, ...] = ()
     probe_seeds: int | None = None  # probes only on each config's first k seeds (None: on every seed)
     import_paths: tuple[str, ...] = ()  # folders put on sys.path before `imports` (the study file's own)
+    tune: TuneSpec | None = None  # [tune]: per-config tuning in two stages (study.tuning)
     env: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # env_id → fixed fields for that env only
 
     @property
@@ -96,6 +102,7 @@ class Study:
             **({"import_paths": list(self.import_paths)} if self.import_paths else {}),
             "probe_seeds": self.probe_seeds,
             **({"env": {e: {k: _jsonable(v) for k, v in t.items()} for e, t in self.env.items()}} if self.env else {}),
+            **({"tune": self.tune.spec()} if self.tune else {}),
         }
 
 
@@ -194,10 +201,17 @@ def parse_study(raw: Mapping[str, Any], *, where: str = "study", base_dir: str |
     exclude = _parse_exclude(raw.get("exclude", []), factors, where)
     sample = _parse_sample(raw.get("sample"), where)
     report = _parse_report(raw.get("report", {}), where)
+    try:
+        tune = parse_tune(raw.get("tune"), where=where, eval_seeds=seeds, factors=factors, fixed=fixed)
+    except ConfigError as exc:
+        raise StudyError(str(exc)) from None
+    if tune and n_points * len(tune.grid()) * len(tune.seeds) > MAX_RUNS:
+        raise StudyError(f"{where}: [tune] {n_points:,} configs × {len(tune.grid()):,} candidates × "
+                         f"{len(tune.seeds):,} seeds is more than {MAX_RUNS:,} tuning runs")
     env = _parse_env(raw.get("env", {}), fixed, factors, where)
     study = Study(name=name, path=where, description=description, fixed=dict(fixed), factors=factors,
                   seeds=seeds, exclude=exclude, sample=sample, report=report, imports=imports,
-                  probe_seeds=probe_seeds, env=env,
+                  probe_seeds=probe_seeds, env=env, tune=tune,
                   import_paths=(str(Path(base_dir).resolve()),) if base_dir is not None and _custom(imports, fixed,
                                                                                              factors) else ())
     validate_study(study)
@@ -402,6 +416,11 @@ def validate_study(study: Study) -> None:
             RunConfig.from_dict({**base, **first, name: value})
         except (ConfigError, TypeError) as exc:
             raise StudyError(f"{where}: [report] reference {name}: {_msg(exc)}") from None
+    for candidate in study.tune.grid() if study.tune else ():
+        try:
+            RunConfig.from_dict({**base, **first, **candidate})
+        except (ConfigError, TypeError) as exc:
+            raise StudyError(f"{where}: [tune] {_msg(exc)}") from None
     configs = expand(study)
     if not configs:
         raise StudyError(f"{where}: the [[exclude]] rules drop every run; nothing to do")

@@ -459,10 +459,12 @@ def check_memory(keys: Sequence[tuple[RunConfig, "EnvSpec"]], workers: int | Non
 
 
 def plan(study: Study, out: str | Path, *, retry_failed: bool = False, cohort_size: int | None = None,
-         workers: int | None = None) -> tuple[list[RunConfig], list[Cohort]]:
+         workers: int | None = None, configs: Sequence[RunConfig] | None = None
+         ) -> tuple[list[RunConfig], list[Cohort]]:
     """The study's runs and the cohorts still to train in `out` (read-only). `cohort_size=None` picks
-    `auto_cohort_size` for `workers`; rows never depend on the cohort a run trains in (invariant 1)."""
-    configs = expand(study)
+    `auto_cohort_size` for `workers`; rows never depend on the cohort a run trains in (invariant 1).
+    `configs`: the runs, when they are not `expand(study)` (a stage of a tuned study: `study.tuning`)."""
+    configs = expand(study) if configs is None else list(configs)
     records = ResultsDir(out).records() if Path(out).is_dir() else {}
     todo = [c for c in configs if c.run_id not in records
             or (retry_failed and records[c.run_id].status == "failed")]
@@ -477,12 +479,16 @@ def plan(study: Study, out: str | Path, *, retry_failed: bool = False, cohort_si
 
 
 def run_study(study: Study, out: str | Path, executor: Any, *, retry_failed: bool = False,
-              cohort_size: int | None = None, progress: Progress | None = None) -> StudySummary:
+              cohort_size: int | None = None, progress: Progress | None = None,
+              configs: Sequence[RunConfig] | None = None, manifest_extra: dict[str, Any] | None = None
+              ) -> StudySummary:
     """Train what `out` lacks (and the failed runs if `retry_failed`), one atomic part per cohort, then rebuild the
-    combined CSVs. Holds the directory's lock throughout; raises `StoreError` if it is locked or incompatible."""
+    combined CSVs. Holds the directory's lock throughout; raises `StoreError` if it is locked or incompatible.
+    `configs` (default `expand(study)`) and `manifest_extra` (merged into the manifest) serve a tuned study's
+    stages (`study.tuning.run_tuned`)."""
     progress = progress or NullProgress()
     results = ResultsDir(out)
-    configs = expand(study)
+    configs = expand(study) if configs is None else list(configs)
     run_ids = [c.run_id for c in configs]
     if results.root.is_dir():
         results.check_compatible(run_ids, study.path)
@@ -496,9 +502,9 @@ def run_study(study: Study, out: str | Path, executor: Any, *, retry_failed: boo
             progress.warn(f"{len(discarded)} cohort part(s) did not match their checksums and will be trained "
                           "again: " + "; ".join(f"{p}: {why}" for p, why in discarded))
         _, todo = plan(study, out, retry_failed=retry_failed, cohort_size=cohort_size,
-                       workers=getattr(executor, "workers", None))
+                       workers=getattr(executor, "workers", None), configs=configs)
         ensure_random_scores(results.root, study)  # multi-env studies: the random-policy score, before training
-        manifest = _manifest(results, study, configs, started, executor, cohort_size)
+        manifest = {**_manifest(results, study, configs, started, executor, cohort_size), **(manifest_extra or {})}
         invocation = manifest["invocations"][-1]
         results.write_manifest(manifest)
         outcome = "interrupted"

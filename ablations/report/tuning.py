@@ -1,0 +1,197 @@
+"""The report of a tuned study (a `[tune]` section, `study.tuning`): the chosen values per config, the sensitivity
+curves (the selection metric vs candidate per config, with CIs, from stage 1) and, when asked, the untuned view
+(each candidate as a level: the factor verdicts at every candidate, on the tuning seeds).
+
+Everything else in the report is computed from stage 2 (the evaluation seeds) only: this module reads stage 1 from
+``<results>/tune/`` and the choice from ``<results>/tune_choice.csv``. The selection score is
+`study.tuning.run_metric`, the function that made the choice, so the curves show exactly what was maximized.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ablations.report import effects as fx
+from ablations.report import stats as st
+from ablations.report.load import Results, config_label, format_level, load_results
+from ablations.report.markdown import md_table
+from ablations.report.model import Report
+from ablations.study.store import file_record
+from ablations.study.tuning import CHOICE_FILE, TUNE_DIR, run_metric
+
+CHOICE_COLUMNS = ["config", "chosen", "tuning_metric", "tuning_mean", "tuning_n", "runner_up", "runner_up_mean",
+                  "eval_mean", "eval_ci_low", "eval_ci_high", "eval_n"]
+SENSITIVITY_COLUMNS = ["config", "candidate", "candidate_index", "metric", "n", "mean", "ci_low", "ci_high",
+                       "ci_level", "ci_method", "chosen"]
+#: Equivalence margin of the untuned verdicts, in pooled within-config SDs (as `build.EQUIVALENCE_SD`).
+EQUIVALENCE_SD = 0.25
+
+
+def tune_info(results: Results) -> dict[str, Any] | None:
+    """The manifest's `tune` record when `results` is stage 2 of a tuned study with its stage 1 and choice present."""
+    info = results.manifest.get("tune")
+    root = Path(results.path)
+    if not isinstance(info, dict) or not (root / CHOICE_FILE).is_file() or not (root / TUNE_DIR).is_dir():
+        return None
+    return info
+
+
+def _candidates(info: dict[str, Any]) -> tuple[list[str], list[str]]:
+    """(tuned fields, candidate labels in [tune] order: formatted values joined with "/")."""
+    import itertools
+
+    cands = info["candidates"]
+    fields = list(cands)
+    labels = ["/".join(format_level(v) for v in combo) for combo in itertools.product(*cands.values())]
+    return fields, labels
+
+
+def compute(rep: Report, *, untuned: bool = False) -> None:
+    """Add the tables `tune_choice`, `tune_sensitivity` (and `untuned_verdicts` if asked) to `rep`, and its sections
+    `tuning` and `methods`. A no-op for an untuned study."""
+    results = rep.results
+    info = tune_info(results)
+    if info is None:
+        return
+    factors, metric = results.factors, str(info.get("metric", "auc"))
+    fields, labels = _candidates(info)
+    stage1 = load_results(Path(results.path) / TUNE_DIR)
+    runs = stage1.runs.copy()
+    runs["config"] = [config_label(r, factors) for r in runs[factors].to_dict("records")] if factors else "all"
+    runs["candidate"] = ["/".join(format_level(r[f]) for f in fields) for r in runs[fields].to_dict("records")]
+    done = runs[runs["status"] == "done"]
+    scores = run_metric(done, stage1.curves, metric)
+    long = done.assign(value=done["run_id"].map(scores)).dropna(subset=["value"])
+    sens = st.summarize(long, ["config", "candidate"], seed=rep.seed, n_resamples=rep.n_resamples, level=rep.level)
+    choice = pd.read_csv(Path(results.path) / CHOICE_FILE, dtype=str, keep_default_na=False)
+    choice["config"] = ([config_label({f: format_level(r[f]) for f in factors}, factors)
+                         for r in choice.to_dict("records")] if factors else "all")
+    choice["label"] = [labels[int(j)] for j in choice["candidate"]]
+    chosen = set(zip(choice.loc[choice["chosen"] == "True", "config"], choice.loc[choice["chosen"] == "True", "label"]))
+    sens["candidate_index"] = sens["candidate"].map({lb: i for i, lb in enumerate(labels)})
+    sens["metric"] = metric
+    sens["chosen"] = [(c, k) in chosen for c, k in zip(sens["config"], sens["candidate"])]
+    order = {c: i for i, c in enumerate(results.configs)}
+    sens = sens.sort_values(["config", "candidate_index"], key=lambda s: s.map(order) if s.name == "config" else s,
+                            kind="stable").reset_index(drop=True)
+    rep.tables["tune_sensitivity"] = sens[SENSITIVITY_COLUMNS]
+    rep.tables["tune_choice"] = _choice_table(rep, choice, metric)
+    if untuned and factors:
+        rep.tables["untuned_verdicts"] = _untuned_verdicts(long, factors, stage1, fields, labels, metric, rep)
+    recorded = (info.get("choice_file") or {}).get(CHOICE_FILE, {}).get("sha256")
+    if recorded and recorded != file_record(Path(results.path) / CHOICE_FILE)["sha256"]:
+        rep.notes.append(f"{CHOICE_FILE} does not match the checksum the run recorded: it was edited after the run.")
+    rep.sections["tuning"] = _section(rep, info, fields, metric)
+    rep.sections["methods"] = _methods(rep, info, fields, metric, labels)
+
+
+def _choice_table(rep: Report, choice: pd.DataFrame, metric: str) -> pd.DataFrame:
+    summary = rep.tables.get("summary", pd.DataFrame(columns=["metric", "config"]))
+    ev = summary[summary["metric"] == metric].set_index("config")
+    rows = []
+    for config, g in choice.groupby("config", sort=False):
+        g = g.assign(rank=g["rank"].astype(int)).sort_values("rank")
+        top, second = g.iloc[0], (g.iloc[1] if len(g) > 1 else None)
+        e = ev.loc[config] if config in ev.index else None
+        rows.append({"config": config, "chosen": top["label"], "tuning_metric": metric,
+                     "tuning_mean": float(top["mean"]), "tuning_n": int(top["n_done"]),
+                     "runner_up": "" if second is None else second["label"],
+                     "runner_up_mean": np.nan if second is None else float(second["mean"]),
+                     "eval_mean": np.nan if e is None else float(e["mean"]),
+                     "eval_ci_low": np.nan if e is None else float(e["ci_low"]),
+                     "eval_ci_high": np.nan if e is None else float(e["ci_high"]),
+                     "eval_n": 0 if e is None else int(e["n"])})
+    order = {c: i for i, c in enumerate(rep.results.configs)}
+    out = pd.DataFrame(rows, columns=CHOICE_COLUMNS)
+    return out.sort_values("config", key=lambda s: s.map(order), kind="stable").reset_index(drop=True)
+
+
+def _untuned_verdicts(long: pd.DataFrame, factors: list[str], stage1: Results, fields: list[str],
+                      labels: list[str], metric: str, rep: Report) -> pd.DataFrame:
+    """The verdict on every factor level at each candidate (stage 1's runs, the candidate held fixed)."""
+    frames = []
+    levels = {f: stage1.levels[f] for f in factors}
+    for label in labels:
+        lm = long[long["candidate"] == label][["run_id", "config", "seed", *factors, "value"]].assign(metric=metric)
+        if lm["seed"].nunique() < 2 or lm["config"].nunique() < 2:
+            continue
+        e, _ = fx.factor_effects(lm, factors, levels, metric=metric, seed=rep.seed, n_resamples=rep.n_resamples,
+                                 level=rep.level)
+        simple = fx.simple_effects(lm, factors, levels, fx.interacting_pairs(e), metric=metric, level=rep.level)
+        sd = lm.groupby("config")["value"].std(ddof=1).dropna()
+        margin = EQUIVALENCE_SD * float(np.sqrt((sd ** 2).mean())) if len(sd) else np.nan
+        frames.append(fx.verdicts(e, simple, metric=metric, margin=margin).assign(candidate=label))
+    if not frames:
+        return pd.DataFrame(columns=["candidate", *fx.VERDICT_COLUMNS])
+    out = pd.concat(frames, ignore_index=True)
+    return out[["candidate", *fx.VERDICT_COLUMNS]]
+
+
+def _section(rep: Report, info: dict[str, Any], fields: list[str], metric: str) -> list[str]:
+    t = rep.tables
+    lines = ["## Tuning", "",
+             f"Each config's {', '.join(f'`{f}`' for f in fields)} was chosen on {len(info['seeds'])} tuning seeds "
+             f"by the highest mean {metric}; every statistic above and below (except this section) uses the "
+             f"evaluation runs only, on fresh seeds. *Tuning mean* is the winner's score on the tuning seeds (biased "
+             "upwards: it is a maximum); *evaluation mean* is the same metric on the evaluation seeds.", "",
+             md_table(t["tune_choice"].assign(
+                 _eval=[f"{st_fmt(r['eval_mean'])} [{st_fmt(r['eval_ci_low'])}, {st_fmt(r['eval_ci_high'])}]"
+                        for _, r in t["tune_choice"].iterrows()]),
+                 {"config": "config", "chosen": "chosen " + "/".join(fields), "tuning_mean": "tuning mean",
+                  "tuning_n": "tuning seeds", "runner_up": "runner-up", "runner_up_mean": "runner-up mean",
+                  "_eval": "evaluation mean [95% CI]", "eval_n": "evaluation seeds"},
+                 {"tuning_n": str, "eval_n": str}), ""]
+    if "tune_sensitivity" in rep.figures:
+        lines += [f"![Sensitivity]({rep.figures['tune_sensitivity']})", "",
+                  f"*Sensitivity: mean {metric} per candidate and config on the tuning seeds (95% CIs); the chosen "
+                  "candidate is filled. Flat curves mean the verdicts do not depend on the choice; crossing curves "
+                  "mean an untuned comparison would depend on the value picked.*", ""]
+    if "untuned_verdicts" in t and len(t["untuned_verdicts"]):
+        v = t["untuned_verdicts"]
+        lines += ["### Untuned view: verdicts at each candidate", "",
+                  "Each candidate as a level (stage 1's runs on the tuning seeds, the candidate held fixed for every "
+                  f"config); verdicts on {metric}:", "",
+                  md_table(v.assign(_ci=[f"[{st_fmt(a)}, {st_fmt(b)}]" for a, b in zip(v["ci_low"], v["ci_high"])]),
+                           {"candidate": "/".join(fields), "factor": "factor", "level": "level", "vs": "vs",
+                            "verdict": "verdict", "depends_on": "depends on", "estimate": "estimate",
+                            "_ci": "95% CI"}), ""]
+    return lines
+
+
+def st_fmt(x: Any) -> str:
+    return fx.fmt(float(x))
+
+
+def _methods(rep: Report, info: dict[str, Any], fields: list[str], metric: str, labels: list[str]) -> list[str]:
+    seeds = info["seeds"]
+    eval_seeds = sorted(int(s) for s in rep.results.done["seed"].unique())
+    return [f"- **Tuning (two stages).** Stage 1 trained every config at each candidate of {', '.join(fields)} "
+            f"({', '.join(labels)}) on {len(seeds)} tuning seeds ({_span(seeds)}), probes off. The choice per config: "
+            f"{info.get('rule', '')}; the metric is {metric}, computed from stage 1's curves as this report computes "
+            f"it. Stage 2 trained each config at its chosen candidate on the evaluation seeds ({_span(eval_seeds)}), "
+            "disjoint from the tuning seeds (checked when the study is loaded), so the winner's selection does not "
+            "inflate the comparison (maximization bias). All comparisons, effects and verdicts use stage 2 only. The "
+            f"choice is recorded in `{CHOICE_FILE}` (its checksum in the manifest) and is a pure function of stage 1's "
+            "runs.csv and curves.csv (`ablations.study.tuning.choose`); stage 1's results are in "
+            f"`{TUNE_DIR}/` (`ablations report <results>/{TUNE_DIR}` reports them as a factorial study: the untuned "
+            "view)."]
+
+
+def _span(seeds: list[int]) -> str:
+    seeds = sorted(int(s) for s in seeds)
+    if len(seeds) > 2 and seeds == list(range(seeds[0], seeds[-1] + 1)):
+        return f"{seeds[0]}–{seeds[-1]}"
+    return ", ".join(map(str, seeds))
+
+
+def compute_section(rep: Report) -> list[str]:
+    """The tuning section again, once the figures are drawn (so it links the sensitivity figure)."""
+    info = tune_info(rep.results)
+    if info is None:
+        return []
+    fields, _ = _candidates(info)
+    return _section(rep, info, fields, str(info.get("metric", "auc")))
