@@ -23,12 +23,12 @@ def test_tuned_study_end_to_end(tmp_path: Path) -> None:
     out, rep = tmp_path / "results", tmp_path / "report"
     dry = runner.invoke(app, ["run", str(study), "--out", str(out), "--dry-run", *SHRINK])
     assert dry.exit_code == 0, dry.output
-    assert "stage 1 (tuning): 24 runs, 24 to train, 36,000 env steps" in dry.output
+    assert "stage 1 (tuning): 32 runs, 32 to train, 48,000 env steps" in dry.output
     assert "stage 2 (evaluation): 20 runs, known after stage 1, ≤ 30,000 env steps" in dry.output
     assert not out.exists()
     res = runner.invoke(app, ["run", str(study), "--out", str(out), "--workers", "1", *SHRINK])
     assert res.exit_code == 0, res.output
-    assert "stage 1 (tuning): done 24" in res.output and "stage 2 (evaluation): done 20" in res.output
+    assert "stage 1 (tuning): done 32" in res.output and "stage 2 (evaluation): done 20" in res.output
     status = runner.invoke(app, ["status", str(out)])
     assert status.exit_code == 0, status.output
     assert "stage 1 (tuning)" in status.output and "stage 2 (evaluation): study cartpole_tuned" in status.output
@@ -44,15 +44,15 @@ def test_tuned_study_end_to_end(tmp_path: Path) -> None:
     assert "10000, 10001" in text and "(0–4)" in text
     choice = pd.read_csv(rep / "tables" / "tune_choice.csv")
     recorded = pd.read_csv(out / CHOICE_FILE)
-    assert len(choice) == 4 and len(recorded) == 12
+    assert len(choice) == 4 and len(recorded) == 16
     assert list(choice["chosen"].astype(str)) == [f"{v:g}" for v in recorded.loc[recorded["chosen"], "policy_lr"]]
     sens = pd.read_csv(rep / "tables" / "tune_sensitivity.csv")
-    assert len(sens) == 12 and (sens["n"] == 2).all() and (sens["ci_low"] <= sens["mean"]).all()
+    assert len(sens) == 16 and (sens["n"] == 2).all() and (sens["ci_low"] <= sens["mean"]).all()
     # the analysis sees the evaluation runs only
     scores = pd.read_csv(rep / "tables" / "scores.csv")
     assert set(scores["seed"]) == {0, 1, 2, 3, 4} and len(scores) == 20
     untuned = pd.read_csv(rep / "tables" / "untuned_verdicts.csv")
-    assert set(untuned["candidate"].astype(str)) == {"0.003", "0.01", "0.03"}
+    assert set(untuned["candidate"].astype(str)) == {"0.01", "0.03", "0.1", "0.3"}
     # the untuned view as a factorial report of stage 1: the candidate is a factor level
     stage1 = runner.invoke(app, ["report", str(out / TUNE_DIR), "--out", str(tmp_path / "untuned"),
                                  "--resamples", "200"])
