@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from ..study.executors import ExecutorError, StudySummary, make_executor, plan, run_study, summarize
+from ..study.executors import ExecutorError, ExecutorSetupError, StudySummary, make_executor, plan, run_study, summarize
 from ..study.progress import RichProgress, pid_alive, read_in_flight
 from ..study.tuning import plan_tuned
 from . import tuned
@@ -114,6 +114,8 @@ def run(
     except OSError as exc:
         raise _fail(console, f"{out}: cannot write the results ({exc.strerror or exc}: {exc.filename}); "
                     "free space or choose another --out, then run the same command again to resume", 2) from None
+    except ExecutorSetupError as exc:  # a bad --address or a missing extra: the user's to fix, nothing trained
+        raise _fail(console, str(exc), 2) from None
     except ExecutorError as exc:
         raise _fail(console, str(exc), 1) from None
     except KeyboardInterrupt:

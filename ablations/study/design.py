@@ -57,6 +57,8 @@ TOP_LEVEL_KEYS = ("name", "description", "seeds", "probe_seeds", "imports", "fix
                   "report", "env", "tune")
 REPORT_KEYS = ("reference", "threshold", "seed", "primary", "references", "random_episodes")
 SAMPLE_KEYS = ("k", "seed")
+#: The per-run scores the report computes; `[report] primary` names one (the report's key findings read it).
+PRIMARY_METRICS = ("final_return", "auc", "eval_return", "steps_to_threshold")
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
@@ -379,6 +381,9 @@ def _parse_report(value: Any, where: str) -> dict[str, Any]:
                                              for v in refs.values()):
         raise StudyError(f"{where}: [report] references must be a table of env_id = number (the score that "
                          "normalizes to 1)")
+    if "primary" in value and value["primary"] not in PRIMARY_METRICS:
+        raise StudyError(f"{where}: [report] primary = {value['primary']!r} is not a score the report computes; "
+                         f"allowed: {' | '.join(PRIMARY_METRICS)}")
     episodes = value.get("random_episodes", 1)
     if isinstance(episodes, bool) or not isinstance(episodes, int) or episodes < 1:
         raise StudyError(f"{where}: [report] random_episodes must be an integer >= 1")

@@ -52,6 +52,10 @@ class ExecutorError(RuntimeError):
     """An executor cannot start or lost its workers; the message says what to do."""
 
 
+class ExecutorSetupError(ExecutorError):
+    """The executor could not start at all (no Ray, no cluster at the address): nothing was trained."""
+
+
 @dataclass
 class CohortResult:
     """A trained cohort's rows (runs in the cohort's order)."""
@@ -250,7 +254,7 @@ def _ray_module() -> Any:
     try:
         import ray
     except ImportError:
-        raise ExecutorError("--executor ray needs Ray, which is not installed: pip install 'ablations[ray]' "
+        raise ExecutorSetupError("--executor ray needs Ray, which is not installed: pip install 'ablations[ray]' "
                             "(or use --executor local)") from None
     return ray
 
@@ -305,7 +309,7 @@ class RayExecutor:
             try:
                 ray.init(**kwargs)
             except (ConnectionError, RuntimeError, ValueError) as exc:
-                raise ExecutorError(f"cannot connect to the Ray cluster at {self.address!r} ({exc}); start one "
+                raise ExecutorSetupError(f"cannot connect to the Ray cluster at {self.address!r} ({exc}); start one "
                                     "with `ray start --head` (see README, On a Ray cluster)") from None
         try:
             from ray.util.queue import Queue

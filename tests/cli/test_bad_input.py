@@ -83,6 +83,8 @@ STUDY_CASES = [
      ["[report] reference", "normalize = 'none'", "trained: advantages"]),
     ("threshold-not-number", study(rest='[report]\nthreshold = "x"'), ["[report] threshold", "number"]),
     ("report-seed-float", study(rest="[report]\nseed = 1.5"), ["[report] seed", "integer"]),
+    ("report-primary-unknown", study(rest='[report]\nprimary = "return"'),
+     ["[report] primary", "'return'", "final_return | auc"]),
     ("toml-syntax", study() + "\nbroken = [\n", ["TOML syntax error"]),
     ("hidden-too-big", study().replace("hidden = [8]", "hidden = [100000, 100000]"), ["hidden=[100000, 100000]",
                                                                                       "GiB", "allowed"]),
