@@ -9,7 +9,10 @@ times the phases by wrapping them:
 - `env other`: the rest of the cohort env's step (gymnasium's wrappers and SyncVectorEnv, stacking, float32);
 - `policy forward`: the rollout's batched forward pass (one [R, N, 6400] × [R, 6400, 200] per step);
 - `update`: the whole update (forward and backward over the batch's steps, estimators, clipping, the optimizer);
-- `other`: the remaining wall time (action sampling, rollout buffers, bookkeeping).
+- `buffers`: the rollout's buffers (`Collector._flush`, `_relayout`, `take`: every step's 6400 float32 inputs kept
+  for the update, ~26 KB per sub-env step, ~260 MB per run for 10 games of a random policy);
+- `setup`: making the cohort (10 ALE instances per run, the network);
+- `other`: the remaining wall time (action noise and sampling, bookkeeping).
 
     python benchmarks/pong_throughput.py                       # 1 worker, 1 run of 10 sub-envs
     python benchmarks/pong_throughput.py --procs 2             # 2 workers at once: the machine's 2-core rate
@@ -34,7 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from cohort_phases import timed  # noqa: E402
 
 STUDY = Path(__file__).resolve().parents[1] / "studies" / "pong.toml"
-PHASES = ["ale", "preprocess", "env other", "policy forward", "update", "other"]
+PHASES = ["ale", "preprocess", "env other", "policy forward", "update", "buffers", "setup", "other"]
 
 
 def profile(steps: int, runs: int, episodes: int, seed: int) -> dict[str, float]:
@@ -60,12 +63,15 @@ def profile(steps: int, runs: int, episodes: int, seed: int) -> dict[str, float]
     timed(PongFrameDifference, "observation", "preprocess", t)
     timed(rollout, "forward_stacked", "policy forward", t)  # the rollout's binding only; the update has its own
     timed(engine.Trainer, "_apply", "update", t)
+    timed(engine.Trainer, "__init__", "setup", t)
+    for name in ("_flush", "_relayout", "take"):
+        timed(rollout.Collector, name, "buffers", t)
     start = time.perf_counter()
     res = engine.train_cohort(cohort)
     wall = time.perf_counter() - start
     env_steps = sum(r["env_steps"] for r in res.runs)
     t["env other"] = t["env"] - t["ale"] - t["preprocess"]
-    t["other"] = wall - t["env"] - t["policy forward"] - t["update"]
+    t["other"] = wall - t["env"] - t["policy forward"] - t["update"] - t["buffers"] - t["setup"]
     return {"wall": wall, "env_steps": env_steps, "updates": sum(r["updates"] for r in res.runs), **t}
 
 
