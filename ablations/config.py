@@ -40,8 +40,8 @@ RETURNS_OBJECTIVE: dict[str, str] = {
     "full": "∇J_γ: Σ_t ψ_t G_0, every step weighted by the episode's discounted return",
     "rtg": "no objective's gradient when γ < 1: Σ_t ψ_t G_t, G_t = Σ_{k≥t} γ^{k−t} r_k (the common form)",
     "gpomdp": "∇J_γ: Σ_t ψ_t γ^t G_t, the reward-to-go weighted by γ^t (GPOMDP; = rtg when γ = 1)",
-    "rally": "no ∇J: Σ_t ψ_t Σ_{k=t}^{τ_t} γ^{k−t} r_k, τ_t the first k ≥ t with r_k ≠ 0 (pg-pong's returns: each point "
-             "its own episode; drops every reward after the point, and the γ^t)",
+    "rally": "no ∇J: Σ_t ψ_t Σ_{k=t}^{τ_t} γ^{k−t} r_k, τ_t the first k ≥ t with r_k ≠ 0 (pg-pong's returns: each "
+             "point its own episode; drops every reward after the point, and the γ^t)",
 }
 
 

@@ -99,7 +99,8 @@ def test_per_run_adam_matches_torch_adam_and_leaves_inactive_runs_alone():
 
 #: (kind, lr, torch.optim factory, knobs of PerRunOptimizer) per run: every kind, with and without momentum.
 OPTIMIZERS = [
-    ("rmsprop", 1e-3, lambda p: torch.optim.RMSprop([p], lr=1e-3, alpha=0.99, eps=1e-5, foreach=False), 1e-5, 0.0, 0.99),
+    ("rmsprop", 1e-3, lambda p: torch.optim.RMSprop([p], lr=1e-3, alpha=0.99, eps=1e-5, foreach=False),
+     1e-5, 0.0, 0.99),
     ("rmsprop", 5e-3, lambda p: torch.optim.RMSprop([p], lr=5e-3, alpha=0.9, eps=1e-8, momentum=0.9, foreach=False),
      1e-8, 0.9, 0.9),
     ("sgd", 0.1, lambda p: torch.optim.SGD([p], lr=0.1, foreach=False), 1e-8, 0.0, 0.99),
