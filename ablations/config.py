@@ -17,16 +17,18 @@ import typing
 from dataclasses import dataclass
 from typing import Any, Literal, Mapping
 
-Returns = Literal["full", "rtg", "gpomdp"]
+Returns = Literal["full", "rtg", "gpomdp", "rally"]
 Baseline = Literal["none", "mean", "loo", "value"]
 Normalize = Literal["none", "returns", "advantages"]
 Aggregate = Literal["episode", "step"]
 Activation = Literal["tanh", "relu"]
 EnvBackend = Literal["auto", "native", "gymnasium"]
+Optimizer = Literal["adam", "rmsprop", "sgd"]
 
-#: The ablation axes and their levels, in the order reports list them.
+#: The ablation axes and their levels, in the order reports list them. `returns` lists the levels the gradient probes
+#: measure; `rally` (pg-pong's returns) is a valid `returns` level too (`RETURNS_OBJECTIVE`), but not probed.
 AXES: dict[str, tuple[str, ...]] = {
-    "returns": typing.get_args(Returns),
+    "returns": tuple(r for r in typing.get_args(Returns) if r != "rally"),
     "baseline": typing.get_args(Baseline),
     "normalize": typing.get_args(Normalize),
     "aggregate": typing.get_args(Aggregate),
@@ -38,6 +40,8 @@ RETURNS_OBJECTIVE: dict[str, str] = {
     "full": "∇J_γ: Σ_t ψ_t G_0, every step weighted by the episode's discounted return",
     "rtg": "no objective's gradient when γ < 1: Σ_t ψ_t G_t, G_t = Σ_{k≥t} γ^{k−t} r_k (the common form)",
     "gpomdp": "∇J_γ: Σ_t ψ_t γ^t G_t, the reward-to-go weighted by γ^t (GPOMDP; = rtg when γ = 1)",
+    "rally": "no ∇J: Σ_t ψ_t Σ_{k=t}^{τ_t} γ^{k−t} r_k, τ_t the first k ≥ t with r_k ≠ 0 (pg-pong's returns: each "
+             "point its own episode; drops every reward after the point, and the γ^t)",
 }
 
 
@@ -65,6 +69,11 @@ class RunConfig:
     episodes_per_update: int = 8  # N: complete episodes per run per update
     total_steps: int = 100_000  # the budget, in environment steps (invariant 5)
     max_grad_norm: float | None = None  # per-run clipping of the policy gradient; None = no clipping
+    # the policy's per-run optimizer, torch.optim's update rule (the critic is always fitted by Adam, eps 1e-8)
+    optimizer: Optimizer = "adam"  # Adam (betas 0.9, 0.999) | RMSprop (not centered) | SGD; lr = policy_lr
+    momentum: float = 0.0  # rmsprop and sgd: torch's momentum (no dampening, no Nesterov); adam ignores it
+    rmsprop_decay: float = 0.99  # rmsprop: torch's alpha, the decay of the running mean of g² (pg-pong's decay_rate)
+    optimizer_eps: float = 1e-8  # adam and rmsprop: added to the root of the second moment (pg-pong: 1e-5)
     # --- the networks
     hidden: tuple[int, ...] = (64, 64)
     activation: Activation = "tanh"
@@ -81,7 +90,7 @@ class RunConfig:
     def __post_init__(self) -> None:
         if isinstance(self.hidden, list):
             object.__setattr__(self, "hidden", tuple(self.hidden))
-        for name in ("entropy_coef", "gamma", "policy_lr", "value_lr"):
+        for name in ("entropy_coef", "gamma", "policy_lr", "value_lr", "momentum", "rmsprop_decay", "optimizer_eps"):
             if isinstance(getattr(self, name), int) and not isinstance(getattr(self, name), bool):
                 object.__setattr__(self, name, float(getattr(self, name)))
         if isinstance(self.max_grad_norm, int) and not isinstance(self.max_grad_norm, bool):
@@ -161,6 +170,9 @@ def validate(cfg: RunConfig) -> None:
     if cfg.baseline == "loo" and cfg.episodes_per_update < 2:
         raise _err("episodes_per_update", cfg.episodes_per_update, "an integer >= 2 with baseline='loo'")
     _check_int("total_steps", cfg.total_steps, 1, 10**12)
+    _check_float("momentum", cfg.momentum, 0.0, 1.0, "a number in [0, 1]")
+    _check_float("rmsprop_decay", cfg.rmsprop_decay, 0.0, 1.0, "a number in [0, 1]")
+    _check_float("optimizer_eps", cfg.optimizer_eps, 0.0, 1.0, "a number in [0, 1]")
     if cfg.max_grad_norm is not None:
         _check_float("max_grad_norm", cfg.max_grad_norm, 0.0, math.inf, "a number > 0 or None", open_low=True)
     if not isinstance(cfg.hidden, tuple) or not cfg.hidden or not all(
@@ -172,6 +184,9 @@ def validate(cfg: RunConfig) -> None:
     _check_int("eval_episodes", cfg.eval_episodes, 0, 1_000_000)
     _check_type("eval_greedy", cfg.eval_greedy, bool)
     _check_int("probe_every", cfg.probe_every, 0, 10**9)
+    if cfg.probe_every > 0 and cfg.returns not in AXES["returns"]:
+        raise _err("probe_every", cfg.probe_every,
+                   f"0 with returns={cfg.returns!r} (the probes measure returns {' | '.join(AXES['returns'])})")
     _check_int("probe_batches", cfg.probe_batches, 2, 1_000_000)
 
 

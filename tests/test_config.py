@@ -1,3 +1,4 @@
+import math
 import os
 import subprocess
 import sys
@@ -62,3 +63,19 @@ def test_run_id_is_the_same_in_other_processes_and_hash_seeds():
                              env={**os.environ, "PYTHONHASHSEED": hs})
         ids.add(out.stdout.strip())
     assert ids == {RunConfig(seed=7, baseline="loo").run_id}
+
+
+def test_optimizer_fields_default_to_adam_and_are_validated():
+    cfg = RunConfig()
+    assert (cfg.optimizer, cfg.momentum, cfg.rmsprop_decay, cfg.optimizer_eps) == ("adam", 0.0, 0.99, 1e-8)
+    assert RunConfig(optimizer="rmsprop", momentum=0, rmsprop_decay=1).momentum == 0.0  # ints become floats
+    for bad in (dict(optimizer="adagrad"), dict(momentum=-0.1), dict(momentum=1.5), dict(rmsprop_decay=1.01),
+                dict(optimizer_eps=-1e-8), dict(optimizer_eps=math.nan)):
+        with pytest.raises(ConfigError, match=next(iter(bad))):
+            RunConfig(**bad)
+
+
+def test_rally_returns_are_a_level_but_not_probed():
+    assert RunConfig(returns="rally").returns == "rally" and "rally" not in AXES["returns"]
+    with pytest.raises(ConfigError, match="probe_every"):
+        RunConfig(returns="rally", probe_every=5)

@@ -5,7 +5,8 @@ but does not hold the runs in lockstep: a run is updated as soon as its own batc
 other runs waiting at that moment) and starts its next batch at once (`Trainer.iterate`). The update cuts
 each run's valid steps into fixed-size chunks (`ablations.train.chunks`), so one batched pass serves the whole cohort while
 every shape a run touches depends on that run only; the per-run losses are summed so that one backward pass yields
-every run's own gradient; then each run is clipped, checked and stepped with its own Adam state and learning rate. A
+every run's own gradient; then each run is clipped, checked and stepped with its own optimizer (`optimizer`: Adam,
+RMSprop or SGD; `PerRunOptimizer`), state and learning rate. A
 run whose loss or gradient is not finite is marked `diverged` and leaves the cohort.
 
 Per run and update, the policy loss is the REINFORCE surrogate −A Σ_{i,t} w_{i,t} log π(a_{i,t}|s_{i,t}) minus
@@ -53,29 +54,52 @@ PROBE_WAVE = 6
 ADAM_EPS = 1e-8
 
 
-class PerRunAdam:
-    """Adam (torch.optim.Adam's update rule) on stacked parameters, with a step count and learning rate per run."""
+class PerRunOptimizer:
+    """Per-run optimizers on stacked parameters: each run r has its own kind (`adam` | `rmsprop` | `sgd`), learning
+    rate and knobs, and torch.optim's update rule for that kind (Adam; RMSprop not centered; SGD without dampening or
+    Nesterov; no weight decay). Adam's and RMSprop's `eps` is added to the root of the second moment, as torch does.
 
-    def __init__(self, params: Params, lrs: Sequence[float]):
+    State: `m` is Adam's first moment or the momentum buffer of RMSprop/SGD (zeros: torch's first SGD step sets the
+    buffer to g, which is 0·m + g), `v` Adam's second moment or RMSprop's running mean of g², `t` the step count."""
+
+    def __init__(self, params: Params, lrs: Sequence[float], kinds: Sequence[str] | None = None,
+                 eps: Sequence[float] | None = None, momentum: Sequence[float] | None = None,
+                 alpha: Sequence[float] | None = None):
+        n = len(lrs)
+        self.kinds = np.asarray(kinds if kinds is not None else ["adam"] * n)
+        unknown = set(self.kinds.tolist()) - {"adam", "rmsprop", "sgd"}
+        if unknown:
+            raise ValueError(f"optimizer {sorted(unknown)}; allowed: adam | rmsprop | sgd")
         self.m = [torch.zeros_like(p) for p in params]
-        self.v = [torch.zeros_like(p) for p in params]
-        self.t = np.zeros(len(lrs), dtype=np.int64)
+        self.v = [torch.zeros_like(p) for p in params] if (self.kinds != "sgd").any() else []
+        self.t = np.zeros(n, dtype=np.int64)
         self.lr = np.asarray(lrs, dtype=np.float64)
+        self.eps = np.asarray(eps if eps is not None else [ADAM_EPS] * n, dtype=np.float64)
+        self.momentum = np.asarray(momentum if momentum is not None else [0.0] * n, dtype=np.float64)
+        self.alpha = np.asarray(alpha if alpha is not None else [0.99] * n, dtype=np.float64)
 
     def step(self, params: Params, grads: Sequence[Tensor], active: np.ndarray) -> None:
         """Update the runs where `active` (bool [R]) is True; the others are left bit-for-bit untouched.
 
-        Only the active runs' rows are read and written: Adam is elementwise, so the bits do not depend on which
-        other runs are stepped with them."""
-        rows = np.flatnonzero(active)
-        if not len(rows):
-            return
-        self.t[rows] += 1
+        Only the active runs' rows are read and written, one kind at a time: every rule is elementwise, so the bits
+        do not depend on which other runs are stepped with them."""
+        for kind, rule in (("adam", self._adam), ("rmsprop", self._rmsprop), ("sgd", self._sgd)):
+            rows = np.flatnonzero(active & (self.kinds == kind))
+            if len(rows):
+                self.t[rows] += 1
+                rule(params, grads, rows)
+
+    @staticmethod
+    def _col(x: np.ndarray) -> Tensor:
+        return torch.from_numpy(x.astype(np.float32))
+
+    def _adam(self, params: Params, grads: Sequence[Tensor], rows: np.ndarray) -> None:
         t = self.t[rows]
         b1, b2 = BETAS
         with np.errstate(over="ignore"):  # an absurd learning rate overflows to inf: the run then diverges, visibly
-            step_size = torch.from_numpy((self.lr[rows] / (1 - b1 ** t)).astype(np.float32))
-        bc2_sqrt = torch.from_numpy(np.sqrt(1 - b2 ** t).astype(np.float32))
+            step_size = self._col(self.lr[rows] / (1 - b1 ** t))
+        bc2_sqrt = self._col(np.sqrt(1 - b2 ** t))
+        eps = self._col(self.eps[rows])
         idx = torch.from_numpy(rows)
         with torch.no_grad():
             for p, g, m, v in zip(params, grads, self.m, self.v):
@@ -83,11 +107,52 @@ class PerRunAdam:
                 g_a = g.index_select(0, idx)
                 m_new = m.index_select(0, idx) * b1 + g_a * (1 - b1)  # plain ops: no fused kernels
                 v_new = v.index_select(0, idx) * b2 + (g_a * g_a) * (1 - b2)
-                denom = v_new.sqrt() / bc2_sqrt.view(shape) + ADAM_EPS
+                denom = v_new.sqrt() / bc2_sqrt.view(shape) + eps.view(shape)
                 p_new = p.index_select(0, idx) - step_size.view(shape) * (m_new / denom)
                 m.index_copy_(0, idx, m_new)
                 v.index_copy_(0, idx, v_new)
                 p.index_copy_(0, idx, p_new)
+
+    def _rmsprop(self, params: Params, grads: Sequence[Tensor], rows: np.ndarray) -> None:
+        self._heavy_ball(params, grads, rows, rms=True)
+
+    def _sgd(self, params: Params, grads: Sequence[Tensor], rows: np.ndarray) -> None:
+        self._heavy_ball(params, grads, rows, rms=False)
+
+    def _heavy_ball(self, params: Params, grads: Sequence[Tensor], rows: np.ndarray, rms: bool) -> None:
+        """p ← p − lr·m, m ← μ·m + d (= d when μ = 0); d = g (SGD) or g / (√v + eps), v ← α·v + (1 − α)·g² (RMSprop)."""
+        with np.errstate(over="ignore"):
+            lr = self._col(self.lr[rows])
+        alpha, eps, mom = self._col(self.alpha[rows]), self._col(self.eps[rows]), self._col(self.momentum[rows])
+        one_minus_alpha = self._col(1 - self.alpha[rows])
+        idx = torch.from_numpy(rows)
+        with torch.no_grad():
+            for i, (p, g, m) in enumerate(zip(params, grads, self.m)):
+                shape = (-1,) + (1,) * (p.dim() - 1)
+                d = g.index_select(0, idx)
+                if rms:
+                    v = self.v[i]
+                    v_new = v.index_select(0, idx) * alpha.view(shape) + (d * d) * one_minus_alpha.view(shape)
+                    d = d / (v_new.sqrt() + eps.view(shape))
+                    v.index_copy_(0, idx, v_new)
+                m_new = m.index_select(0, idx) * mom.view(shape) + d
+                p_new = p.index_select(0, idx) - lr.view(shape) * m_new
+                m.index_copy_(0, idx, m_new)
+                p.index_copy_(0, idx, p_new)
+
+    @classmethod
+    def for_policy(cls, params: Params, configs: Sequence[RunConfig]) -> "PerRunOptimizer":
+        """Each run's `optimizer`, `policy_lr` and knobs (`optimizer_eps`, `momentum`, `rmsprop_decay`)."""
+        return cls(params, [c.policy_lr for c in configs], [c.optimizer for c in configs],
+                   [c.optimizer_eps for c in configs], [c.momentum for c in configs],
+                   [c.rmsprop_decay for c in configs])
+
+
+class PerRunAdam(PerRunOptimizer):
+    """Adam (torch.optim.Adam's update rule, eps 1e-8) for every run, with a learning rate per run (the critic's)."""
+
+    def __init__(self, params: Params, lrs: Sequence[float]):
+        super().__init__(params, lrs)
 
 
 @dataclass
@@ -194,7 +259,7 @@ class Trainer:
         value = init_mlp(value_sizes(spec, hidden), gens, out_gain=1.0)
         self.cohort = Cohort(configs, spec, head, make_cohort_env(configs, spec=spec), policy, value,
                              [RunState(c, s) for c, s in zip(configs, streams)])
-        self.popt = PerRunAdam(policy, [c.policy_lr for c in configs])
+        self.popt = PerRunOptimizer.for_policy(policy, configs)
         self.vopt = PerRunAdam(value, [c.value_lr for c in configs])
         self.probe_rows: list[dict[str, Any]] = []
         self._probes: tuple[Collector, Params, Params] | None = None  # pool collector, frozen policy and critic
@@ -369,7 +434,8 @@ class Trainer:
         x = layout.gather(rows_obs)
         # the reward-to-go recursion is elementwise, hence exact for any padding: run it once for the whole batch
         gamma = torch.tensor([c.gamma for c in cfgs], dtype=batch.rewards.dtype)
-        rtg = est.reward_to_go(batch.rewards, mask, gamma)
+        reset = torch.tensor([c.returns == "rally" for c in cfgs])  # rally returns restart at non-zero rewards
+        rtg = est.reward_to_go(batch.rewards, mask, gamma, reset)
         values = None
         critic = torch.tensor([c.baseline == "value" for c in cfgs])
         if bool(critic.any()):  # V(s) on the chunks of the runs with a critic only

@@ -6,7 +6,11 @@ trainer and the probes call the same functions, so a probe measures exactly what
 
 Return signals and what they estimate (J_γ = E[Σ_t γ^t r_t], ψ_t = ∇θ log π(a_t|s_t), ∇J_γ = E[Σ_t ψ_t γ^t G_t]):
 `full` x_t = G_0 and `gpomdp` x_t = γ^t G_t are unbiased for ∇J_γ; `rtg` x_t = G_t drops the γ^t and is the gradient
-of no objective when γ < 1 (it equals `gpomdp` when γ = 1). `reduce(·, "episode")` (1/N Σ_i Σ_t) is the
+of no objective when γ < 1 (it equals `gpomdp` when γ = 1). `rally` (pg-pong's returns) restarts the discounted sum
+at every non-zero reward, x_t = Σ_{k=t}^{τ_t} γ^{k−t} r_k with τ_t the first k ≥ t where r_k ≠ 0: each point (rally)
+is treated as an episode of its own. It estimates no ∇J: it drops every reward after the point in which an action
+was taken (biased unless actions cannot influence later points) and, like `rtg`, the γ^t; on a dense reward (CartPole's
+1 per step) it degenerates to x_t = r_t. `reduce(·, "episode")` (1/N Σ_i Σ_t) is the
 Monte-Carlo form these statements are about; `reduce(·, "step")` divides by the batch's random step count instead.
 
 Standardization uses the *sample* standard deviation (Bessel-corrected, torch's default `unbiased=True`), over a
@@ -38,8 +42,9 @@ def _gamma(gamma: float | Tensor, x: Tensor) -> Tensor:
     return g.reshape(-1, 1) if g.dim() == 1 else g  # per-run γ [R] → [R, 1], broadcast over episodes
 
 
-def reward_to_go(rewards: Tensor, mask: Tensor, gamma: float | Tensor) -> Tensor:
-    """G_t = Σ_{k≥t} γ^{k−t} r_k, per episode (zero on padding)."""
+def reward_to_go(rewards: Tensor, mask: Tensor, gamma: float | Tensor, reset: bool | Tensor = False) -> Tensor:
+    """G_t = Σ_{k≥t} γ^{k−t} r_k, per episode (zero on padding); where `reset` (bool, or per run [R]) the sum restarts
+    at every non-zero reward: G_t = Σ_{k=t}^{τ_t} γ^{k−t} r_k, τ_t the first k ≥ t with r_k ≠ 0 (`rally` returns)."""
     m = _check(rewards, mask)
     # elementwise recursion, exact whatever the padding length; in numpy on time-major copies (a ufunc on these small
     # slices costs ~1 µs against torch's ~4 µs, and the loop is as long as the longest episode). Rewards are data:
@@ -47,9 +52,13 @@ def reward_to_go(rewards: Tensor, mask: Tensor, gamma: float | Tensor) -> Tensor
     r = rewards.detach().permute(2, 0, 1).contiguous().numpy()
     mt = m.permute(2, 0, 1).contiguous().numpy()
     g = _gamma(gamma, rewards).numpy()
+    rs = np.broadcast_to(torch.as_tensor(reset, dtype=torch.bool).reshape(-1, 1).numpy(), r.shape[1:])
+    restart = bool(rs.any())
     out_t = np.zeros_like(r)
     acc = np.zeros_like(r[0])
     for t in range(r.shape[0] - 1, -1, -1):
+        if restart:  # pg-pong: `if r[t] != 0: running_add = 0` (a non-zero reward ends a point)
+            acc = np.where(rs & (r[t] != 0), 0.0, acc).astype(r.dtype, copy=False)
         acc = (r[t] + g * acc) * mt[t]
         out_t[t] = acc
     return torch.from_numpy(out_t).permute(1, 2, 0).contiguous()
@@ -64,14 +73,15 @@ def discounts(mask: Tensor, gamma: float | Tensor, dtype: torch.dtype) -> Tensor
 
 
 def signal_from_rtg(rtg: Tensor, mask: Tensor, gamma: float | Tensor, kind: Returns) -> Tensor:
-    """The return signal x_{i,t} from the reward-to-go G_t: `rtg` G_t, `full` G_0, `gpomdp` γ^t G_t (valid steps)."""
-    if kind == "rtg":
+    """The return signal x_{i,t} from the reward-to-go G_t: `rtg` G_t, `full` G_0, `gpomdp` γ^t G_t (valid steps);
+    `rally` G_t itself, where `rtg` must then be the restarted sum (`reward_to_go(..., reset=True)`)."""
+    if kind in ("rtg", "rally"):
         return rtg
     if kind == "full":
         return rtg[..., :1] * mask
     if kind == "gpomdp":
         return rtg * discounts(mask, gamma, rtg.dtype)
-    raise ValueError(f"returns={kind!r}; allowed: full | rtg | gpomdp")
+    raise ValueError(f"returns={kind!r}; allowed: full | rtg | gpomdp | rally")
 
 
 def full_return(rewards: Tensor, mask: Tensor, gamma: float | Tensor) -> Tensor:
@@ -81,11 +91,12 @@ def full_return(rewards: Tensor, mask: Tensor, gamma: float | Tensor) -> Tensor:
 
 
 def return_signal(rewards: Tensor, mask: Tensor, gamma: float | Tensor, kind: Returns) -> Tensor:
-    """The return signal x_{i,t}: `rtg` G_t (reward-to-go), `full` G_0 (the episode's return), `gpomdp` γ^t G_t."""
-    if kind not in ("rtg", "full", "gpomdp"):
-        raise ValueError(f"returns={kind!r}; allowed: full | rtg | gpomdp")
+    """The return signal x_{i,t}: `rtg` G_t (reward-to-go), `full` G_0 (the episode's return), `gpomdp` γ^t G_t,
+    `rally` the reward-to-go restarted at every non-zero reward."""
+    if kind not in ("rtg", "full", "gpomdp", "rally"):
+        raise ValueError(f"returns={kind!r}; allowed: full | rtg | gpomdp | rally")
     _check(rewards, mask)
-    return signal_from_rtg(reward_to_go(rewards, mask, gamma), mask, gamma, kind)
+    return signal_from_rtg(reward_to_go(rewards, mask, gamma, reset=kind == "rally"), mask, gamma, kind)
 
 
 def standardize(x: Tensor, mask: Tensor) -> Tensor:

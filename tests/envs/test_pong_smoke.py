@@ -1,5 +1,6 @@
 """Pong from pixels through the same engine: studies/pong.toml loads, and its first config trains a few updates
-on a tiny budget (ALE/Pong-v5, the 'pong' preprocessor, a Bernoulli policy over UP/DOWN). Needs the 'atari' extra."""
+on a tiny budget (ALE/Pong-v5, the 'pong' preprocessor, a Bernoulli policy over UP/DOWN, rally returns, RMSprop).
+Needs the 'atari' extra."""
 
 from __future__ import annotations
 
@@ -27,8 +28,10 @@ def test_pong_study_trains_a_few_updates():
     assert (spec.obs_dim, spec.kind, spec.act_dim, spec.action_map) == (6400, "bernoulli", 1, (2, 3))
 
     torch.set_num_threads(1)
-    # The study's rtg config, one episode per update (a random policy loses 0:21 in ~800-1100 steps).
-    cfg = next(c for c in configs if c.returns == "rtg" and c.seed == 0)
+    # The tutorial's config (rally returns, RMSprop), one episode per update (a random policy loses 0:21 in
+    # ~800-1100 steps).
+    cfg = next(c for c in configs if c.returns == "rally" and c.optimizer == "rmsprop" and c.seed == 0)
+    assert (cfg.policy_lr, cfg.rmsprop_decay, cfg.optimizer_eps, cfg.gamma) == (1e-4, 0.99, 1e-5, 0.99)
     cfg = cfg.replace(total_steps=2_000, episodes_per_update=1, eval_episodes=0)
     res = train_cohort([cfg])
     run = res.runs[0]

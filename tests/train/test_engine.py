@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from ablations.config import RunConfig
-from ablations.train.engine import PerRunAdam, train_cohort
+from ablations.train.engine import PerRunAdam, PerRunOptimizer, train_cohort
 
 BASE = RunConfig(seed=3, total_steps=4000, eval_episodes=3, max_grad_norm=1.0, hidden=(32, 32))
 MIXED = [BASE.replace(seed=s, baseline=b, returns=rt, normalize=n, entropy_coef=e, policy_lr=lr, gamma=g, aggregate=a)
@@ -14,7 +14,8 @@ MIXED = [BASE.replace(seed=s, baseline=b, returns=rt, normalize=n, entropy_coef=
              ("loo", "full", "advantages", 0.0, 1e-3, 0.99, "step"), ("value", "rtg", "none", 0.1, 5e-3, 0.9, "step"),
              ("value", "gpomdp", "returns", 0.0, 3e-3, 0.99, "episode"),
              ("mean", "gpomdp", "none", 0.01, 3e-3, 0.95, "step"),
-             ("none", "rtg", "advantages", 0.01, 2e-3, 0.99, "episode")])]
+             ("none", "rtg", "advantages", 0.01, 2e-3, 0.99, "episode"),
+             ("loo", "rally", "returns", 0.0, 3e-3, 0.9, "episode")])]
 
 
 def rows_of(res, run_id):
@@ -96,6 +97,63 @@ def test_per_run_adam_matches_torch_adam_and_leaves_inactive_runs_alone():
     assert torch.equal(p[1], before)
 
 
+#: (kind, lr, torch.optim factory, knobs of PerRunOptimizer) per run: every kind, with and without momentum.
+OPTIMIZERS = [
+    ("rmsprop", 1e-3, lambda p: torch.optim.RMSprop([p], lr=1e-3, alpha=0.99, eps=1e-5, foreach=False),
+     1e-5, 0.0, 0.99),
+    ("rmsprop", 5e-3, lambda p: torch.optim.RMSprop([p], lr=5e-3, alpha=0.9, eps=1e-8, momentum=0.9, foreach=False),
+     1e-8, 0.9, 0.9),
+    ("sgd", 0.1, lambda p: torch.optim.SGD([p], lr=0.1, foreach=False), 1e-8, 0.0, 0.99),
+    ("sgd", 0.05, lambda p: torch.optim.SGD([p], lr=0.05, momentum=0.8, foreach=False), 1e-8, 0.8, 0.99),
+    ("adam", 0.01, lambda p: torch.optim.Adam([p], lr=0.01, eps=1e-6, foreach=False), 1e-6, 0.0, 0.99),
+]
+
+
+def test_per_run_rmsprop_sgd_and_adam_each_match_torch_optim_inside_one_mixed_optimizer():
+    """Each run of one PerRunOptimizer with mixed kinds follows torch.optim's update of that run alone (to float32
+    rounding: torch fuses some products), including steps it skips; an inactive run is left bit for bit alone."""
+    n = len(OPTIMIZERS)
+    p = torch.randn(n + 1, 3, 4, generator=torch.Generator().manual_seed(0))
+    refs = [p[r].clone().requires_grad_(True) for r in range(n)]
+    opts = [make(ref) for (_, _, make, *_), ref in zip(OPTIMIZERS, refs)]
+    kinds, lrs, _, eps, mom, alpha = zip(*OPTIMIZERS)
+    mine = PerRunOptimizer([p], [*lrs, 0.5], [*kinds, "sgd"], [*eps, 1e-8], [*mom, 0.0], [*alpha, 0.99])
+    before = p[n].clone()
+    for step in range(8):
+        g = torch.randn(n + 1, 3, 4, generator=torch.Generator().manual_seed(step + 1))
+        active = np.array([step % (r + 2) != 1 for r in range(n)] + [False])  # runs skip different steps
+        for r in np.flatnonzero(active):
+            refs[r].grad = g[r].clone()
+            opts[r].step()
+        mine.step([p], [g], active)
+    for r in range(n):
+        assert torch.allclose(p[r], refs[r].detach(), rtol=1e-6, atol=1e-7), OPTIMIZERS[r][:2]
+    assert torch.equal(p[n], before)
+
+
+def test_a_run_is_bit_identical_alone_and_in_a_cohort_of_mixed_optimizers_and_returns():
+    """Invariant 1 with every optimizer (and rally returns) in one cohort; the optimizers do train differently."""
+    base = BASE.replace(total_steps=2000, env_backend="native")
+    runs = [base.replace(seed=0, optimizer="rmsprop", policy_lr=1e-3, optimizer_eps=1e-5),
+            base.replace(seed=1, optimizer="sgd", policy_lr=0.05, momentum=0.9, returns="rally", baseline="mean"),
+            base.replace(seed=2, optimizer="adam", returns="rally", normalize="returns", baseline="none"),
+            base.replace(seed=0, optimizer="rmsprop", policy_lr=1e-3, momentum=0.5, rmsprop_decay=0.9,
+                         max_grad_norm=None, aggregate="step"),
+            base.replace(seed=0, optimizer="sgd", policy_lr=0.01)]
+    cohort = train_cohort(runs)
+    for cfg in runs:
+        alone = train_cohort([cfg])
+        assert all(same(x, y) for x, y in zip(alone.curves, rows_of(cohort, cfg.run_id)[0]))
+        assert same(alone.runs[0], rows_of(cohort, cfg.run_id)[1])
+        for p, q in zip(alone.policies[cfg.run_id], cohort.policies[cfg.run_id]):
+            assert np.array_equal(p, q)
+    assert {r["status"] for r in cohort.runs} == {"done"}
+    seed0 = [runs[0], runs[3], runs[4], base.replace(seed=0)]  # same seed, same first batch; other updates
+    policies = [train_cohort([c]).policies[c.run_id][0] if c is seed0[-1] else cohort.policies[c.run_id][0]
+                for c in seed0]
+    assert all(not np.array_equal(policies[i], policies[j]) for i in range(4) for j in range(i + 1, 4))
+
+
 def test_pendulum_runs_end_to_end_with_a_gaussian_policy():
     cfg = RunConfig(env_id="Pendulum-v1", total_steps=3200, episodes_per_update=4, eval_episodes=2,
                     hidden=(32, 32), baseline="value", normalize="advantages")
@@ -142,7 +200,7 @@ def test_chunked_update_matches_the_per_run_reference():
         pol = [p[r].detach().clone().requires_grad_(True) for p in co.policy]
         val = [p[r] for p in co.value]
         mine = batch.run(j)
-        rtg = est.reward_to_go(mine.rewards, mine.mask, co.configs[r].gamma)
+        rtg = est.reward_to_go(mine.rewards, mine.mask, co.configs[r].gamma, co.configs[r].returns == "rally")
         ref = run_update(co.configs[r], co.head, co.activation, pol, val, mine, rtg)
         ref.loss.backward()
         for p, g in zip(pol, step.grads):
@@ -170,7 +228,8 @@ def test_desynchronized_training_equals_updating_the_whole_cohort_together():
     loop that collects and updates all running runs together."""
     from ablations.train.engine import Trainer
 
-    configs = [c.replace(total_steps=3000, eval_episodes=0, probe_every=2 if i % 2 else 0, probe_batches=2)
+    configs = [c.replace(total_steps=3000, eval_episodes=0, probe_every=2 if i % 2 and c.returns != "rally" else 0,
+                         probe_batches=2)
                for i, c in enumerate(MIXED)]
     together = Trainer(configs)
     together._probe_start(together.active(), 0)

@@ -136,3 +136,46 @@ def test_mean_baseline_shrinks_the_gradient_by_one_minus_one_over_n():
     se = g.std(axis=0, ddof=1) / math.sqrt(len(g))
     assert np.all(np.abs(g.mean(axis=0) - (1 - 1 / n) * true) < 4 * se)
     assert np.all(np.abs(g.mean(axis=0) - true) > 4 * se)  # and the shrinkage is detectable
+
+
+# ---- rally returns (pg-pong): the discounted sum restarts at every non-zero reward ---------------------------------
+def test_rally_returns_by_hand():
+    # two points: the first won at t = 2 (+1), the second lost at t = 4 (−1); γ = 0.9
+    r, m = grid([0.0, 0.0, 1.0, 0.0, -1.0], [0.0, -1.0], t=6)
+    x = est.return_signal(r, m, 0.9, "rally")
+    assert torch.allclose(x[0, 0], torch.tensor([0.81, 0.9, 1.0, -0.9, -1.0, 0.0], dtype=torch.float64))
+    assert torch.allclose(x[0, 1], torch.tensor([-0.9, -1.0, 0, 0, 0, 0], dtype=torch.float64))  # padding is zero
+    # pg-pong's discount_rewards, verbatim in numpy, on the same episode
+    def discount_rewards(rr, gamma=0.9):
+        out, running_add = np.zeros_like(rr), 0.0
+        for t in reversed(range(rr.size)):
+            if rr[t] != 0:
+                running_add = 0
+            running_add = running_add * gamma + rr[t]
+            out[t] = running_add
+        return out
+    assert np.allclose(x[0, 0, :5].numpy(), discount_rewards(np.array([0.0, 0.0, 1.0, 0.0, -1.0])))
+    # the plain reward-to-go carries the lost point back into the first one: 0.81 − 0.9⁴ at t = 0
+    rtg = est.return_signal(r, m, 0.9, "rtg")
+    assert rtg[0, 0, 0].item() == pytest.approx(0.81 - 0.9 ** 4)
+    # a single non-zero reward, at the episode's end: rally = rtg; a dense reward: rally = r_t
+    r1, m1 = grid([0.0, 0.0, 0.0, 2.0])
+    assert torch.equal(est.return_signal(r1, m1, 0.9, "rally"), est.return_signal(r1, m1, 0.9, "rtg"))
+    r2, m2 = grid([1.0, 1.0, 1.0])
+    assert torch.equal(est.return_signal(r2, m2, 0.99, "rally"), r2)
+
+
+def test_rally_reset_is_per_run_and_leaves_the_other_runs_bit_identical():
+    gen = torch.Generator().manual_seed(0)
+    r = torch.randint(-1, 2, (3, 4, 9), generator=gen).float() * (torch.rand(3, 4, 9, generator=gen) < 0.3)
+    m = torch.ones(3, 4, 9, dtype=torch.bool)
+    m[:, 1, 6:] = False
+    gamma = torch.tensor([0.99, 0.9, 0.5])
+    mixed = est.reward_to_go(r, m, gamma, torch.tensor([True, False, True]))
+    plain = est.reward_to_go(r, m, gamma)
+    rally = est.reward_to_go(r, m, gamma, True)
+    assert torch.equal(mixed[1], plain[1])
+    assert torch.equal(mixed[0], rally[0]) and torch.equal(mixed[2], rally[2])
+    assert not torch.equal(rally, plain)
+    for j in (0, 2):  # each run alone, without batch-mates
+        assert torch.equal(est.reward_to_go(r[j:j + 1], m[j:j + 1], gamma[j:j + 1], True)[0], mixed[j])
