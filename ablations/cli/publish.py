@@ -53,7 +53,8 @@ def reproduce(
     the same machine class (a regression), or the statistical comparison disagrees."""
     from ..study.executors import make_executor, run_study
     from ..study.progress import RichProgress
-    from ..study.publish import PublishError, compare, machine_match
+    from ..study.design import expand
+    from ..study.publish import PublishError, compare, machine_match, run_id_mismatch
     from ..study.store import ResultsDir
 
     console = _console()
@@ -61,6 +62,18 @@ def reproduce(
     published = results or Path("results") / spec.name
     if not (published / "SHA256SUMS").exists():
         raise _fail(console, f"{published}: no SHA256SUMS; publish it first with `ablations pack {published}`", 2)
+    try:
+        manifest = ResultsDir(published).read_manifest() or {}
+    except (ValueError, OSError) as exc:
+        raise _fail(console, f"{published}/manifest.json: cannot be read ({exc})", 2) from None
+    if spec.tune is not None:
+        raise _fail(console, f"{spec.path}: reproduce does not handle tuned studies ([tune]) yet; rerun it with "
+                    "`ablations run` into another --out and compare the reports", 2)
+    mismatch = run_id_mismatch(manifest.get("run_ids"), [c.run_id for c in expand(spec)])
+    if mismatch:  # a rerun could not match: say so now instead of after training the whole study
+        raise _fail(console, f"{published} was not made from the runs {spec.path} expands to now ({mismatch}): the "
+                    "study file, or RunConfig's fields and defaults, changed since it was published (e.g. a new "
+                    f"axis). Republish it: ablations run {spec.path} && ablations pack results/{spec.name}", 1)
     with tempfile.TemporaryDirectory(prefix=f"reproduce_{spec.name}_") as tmp:
         out = keep or Path(tmp) / spec.name
         ex = make_executor("local", workers=workers, imports=spec.imports,

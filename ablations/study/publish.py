@@ -19,7 +19,7 @@ import lzma
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -162,3 +162,14 @@ def machine_match(published_manifest: Mapping[str, Any] | None,
         (a,), (b,) = pub.values(), new.values()
         differences = {k: (a.get(k), b.get(k)) for k in CLASS_FIELDS if a.get(k) != b.get(k)}
     return MachineMatch(same, pub_keys, new_keys, differences)
+
+
+def run_id_mismatch(published: Sequence[str] | None, expected: Sequence[str]) -> str:
+    """'' if the published manifest lists exactly the run ids the study expands to, else a short description."""
+    if published is None:
+        return "the published manifest lists no run ids"
+    missing, extra = set(expected) - set(published), set(published) - set(expected)
+    if not missing and not extra:
+        return ""
+    return (f"{len(missing):,} of the study's {len(set(expected)):,} run ids are not in the published results, "
+            f"which have {len(extra):,} others")

@@ -120,3 +120,22 @@ def test_machine_match_by_hand():
     assert not other.same and other.differences == {"numpy_simd": (["X86_V3"], ["X86_V3", "X86_V4"])}
     old = machine_match({"versions": {}}, {"machines": {"k1": a}})  # published before machines were recorded
     assert not old.same and old.published == ["unknown"] and "does not record" in old.describe()
+
+
+def test_reproduce_refuses_at_once_when_the_study_no_longer_expands_to_the_published_runs(tmp_path):
+    """A study file or RunConfig that changed since publishing cannot reproduce: say so before training anything."""
+    import json
+
+    study = tmp_path / "tiny_pub.toml"
+    study.write_text(STUDY)
+    published = tmp_path / "a"
+    assert runner.invoke(app, ["run", str(study), "--out", str(published), "--workers", "1"]).exit_code == 0
+    pack(published)
+    manifest = json.loads((published / "manifest.json").read_text())
+    manifest["run_ids"] = manifest["run_ids"][:-1] + ["0" * 16]
+    (published / "manifest.json").write_text(json.dumps(manifest))
+    res = runner.invoke(app, ["reproduce", str(study), "--results", str(published), "--workers", "1",
+                              "--keep", str(tmp_path / "fresh")])
+    out = " ".join(res.output.split())
+    assert res.exit_code == 1 and "1 of the study's 4 run ids are not in the published results" in out, res.output
+    assert "Republish it" in out and not (tmp_path / "fresh").exists()  # nothing was trained
