@@ -150,9 +150,12 @@ def findings(rep: Report) -> list[str]:
     c = c.assign(_main=c["kind"] != "main", _abs=-c["estimate"].abs()).sort_values(["_main", "_abs"], kind="stable")
     lines = []
     for _, r in c.iterrows():
-        verb = "raises" if r["estimate"] > 0 else "lowers" if r["estimate"] < 0 else "leaves"
-        lines.append(f"- {_effect_subject(r)} {verb} the mean normalized score by {fmt(abs(r['estimate']))} "
-                     f"{_ci(r['ci_low'], r['ci_high'])} (p_holm {format_p(r['p_holm'])}): **{r['verdict']}**.")
+        significant = r["p_holm"] < 0.05 and not (r["ci_low"] <= 0 <= r["ci_high"])
+        verb = ("raises" if r["estimate"] > 0 else "lowers") if significant else "changes"  # a verb only when shown
+        size = fmt(abs(r["estimate"])) if significant else f"{'+' if r['estimate'] >= 0 else '−'}{fmt(abs(r['estimate']))}"
+        lines.append(f"- {_effect_subject(r)} {verb} the mean normalized score by {size} "
+                     f"{_ci(r['ci_low'], r['ci_high'])} (p_holm {format_p(r['p_holm'])}"
+                     f"{'' if significant else ', not significant'}): **{r['verdict']}**.")
     return lines
 
 

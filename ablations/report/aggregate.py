@@ -264,8 +264,12 @@ def consistency(aggregate: pd.DataFrame, by_env: pd.DataFrame, envs: Sequence[st
         q, qdf, qp, i2 = cochran_q(est, e["se"].to_numpy(float))
         n = int(np.isfinite(est).sum())
         heterogeneous = bool(np.isfinite(qp) and qp < alpha)
-        if reverses:
-            verdict = f"holds on {same} of {n} envs; reverses on {', '.join(reverses)}"
+        if reverses and sig_same:
+            verdict = (f"holds on {same} of {n} envs (significant on {sig_same}); reverses on "
+                       f"{', '.join(reverses)}")
+        elif reverses:  # significant nowhere in the aggregate's direction: only the reversal is an effect
+            verdict = (f"no evidence of an effect in the aggregate's direction on any env; significant the other "
+                       f"way on {', '.join(reverses)}")
         elif not sign or (sig_same == 0 and a["ci_low"] <= 0 <= a["ci_high"]):
             verdict = f"no evidence of an effect on any of the {n} envs"
         elif a["ci_low"] <= 0 <= a["ci_high"]:

@@ -95,7 +95,7 @@ def test_effect_that_flips_on_one_env_is_reported_inconsistent() -> None:
     c = t["consistency"]
     base = c[(c["kind"] == "main") & (c["factor"] == "baseline")].iloc[0]
     assert not base["consistent"]
-    assert base["verdict"] == "holds on 3 of 4 envs; reverses on Acrobot-v1"
+    assert base["verdict"] == "holds on 3 of 4 envs (significant on 3); reverses on Acrobot-v1"
     assert base["reverses_on"] == "Acrobot-v1" and base["q_p"] < 1e-6
     ret = c[(c["kind"] == "main") & (c["factor"] == "returns")].iloc[0]
     assert ret["consistent"] and ret["verdict"].startswith("holds on all 4 envs")
@@ -120,3 +120,19 @@ def test_cochran_q_by_hand() -> None:
     q, df, p, i2 = ag.cochran_q(np.array([1.0, 3.0]), np.array([1.0, 1.0]))
     assert (q, df) == (2.0, 1) and p == pytest.approx(sps.chi2.sf(2.0, 1)) and i2 == pytest.approx(0.5)
     assert np.isnan(ag.cochran_q(np.array([1.0, 2.0]), np.array([0.0, 1.0]))[0])
+
+
+def test_an_effect_significant_only_against_the_aggregate_is_not_said_to_hold() -> None:
+    """The multienv study's case: a non-significant negative aggregate, negative (n.s.) on two envs and clearly
+    positive on the third: nothing 'holds', and the reversal is named."""
+    aggregate = pd.DataFrame([dict(term="returns", kind="main", factor="returns", level="rtg", vs="full", factor2="",
+                                   level2="", vs2="", estimate=-0.038, ci_low=-0.17, ci_high=0.094, p_holm=0.47)])
+    envs = ["CartPole-v1", "Acrobot-v1", "LunarLander-v3"]
+    by_env = pd.DataFrame({"term": "returns", "env_id": envs, "estimate": [-0.068, -0.127, 0.081],
+                           "ci_low": [-0.239, -0.578, 0.042], "ci_high": [0.102, 0.325, 0.120],
+                           "se": [0.08, 0.2, 0.02]})
+    row = ag.consistency(aggregate, by_env, envs).iloc[0]
+    assert row["n_same_sign"] == 2 and row["n_significant_same"] == 0 and row["reverses_on"] == "LunarLander-v3"
+    assert row["verdict"] == ("no evidence of an effect in the aggregate's direction on any env; significant the "
+                              "other way on LunarLander-v3")
+    assert not row["consistent"]
