@@ -1,9 +1,11 @@
-"""The `train` command: one configuration over several seeds, trained as one cohort (registered by `cli.app`)."""
+"""The `train` command: one configuration over several seeds, as one cohort per worker (registered by `cli.app`)."""
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Annotated, Optional
 
 import typer
@@ -19,6 +21,27 @@ def _check_writable(out: Path) -> None:
         ResultsDir(out).check_writable()
     except StoreError as exc:
         raise fail(exc) from None
+
+
+def _train_split(configs: list[RunConfig], n: int, imports: list[str], import_paths: list[str],
+                 on_progress) -> SimpleNamespace:
+    """The configs dealt round-robin into `n` cohorts, trained by the local executor; rows back in config order."""
+    from ..study.design import Cohort, cohort_id
+    from ..study.executors import LocalExecutor
+
+    todo = [Cohort(cohort_id([c.run_id for c in configs[i::n]]), tuple(configs[i::n])) for i in range(n)]
+    results = list(LocalExecutor(workers=n, imports=imports, import_paths=import_paths).map(todo, on_progress))
+    return SimpleNamespace(runs=[r for res in results for r in res.runs],
+                           curves=[r for res in results for r in res.curves],
+                           probes=[r for res in results for r in res.probes],
+                           policies={k: v for res in results for k, v in res.policies.items()})
+
+
+def _in_config_order(rows: list[dict], configs: list[RunConfig]) -> list[dict]:
+    """Rows by run in config order, each run's rows in their own order (stable), as `ablations run` combines them:
+    a cohort appends probe rows as its runs reach checkpoints, so their raw order depends on the cohort."""
+    order = {c.run_id: i for i, c in enumerate(configs)}
+    return sorted(rows, key=lambda r: order[r["run_id"]])
 
 
 def train(
@@ -45,8 +68,12 @@ def train(
     eval_episodes: Annotated[int, typer.Option(help="Evaluation episodes at the end (0 = none).")] = 10,
     out: Annotated[Path, typer.Option(help="Output directory for runs.csv and curves.csv; must not hold results "
                                            "already.")] = Path("results/train"),
+    workers: Annotated[Optional[int], typer.Option(min=1, help="Worker processes: the seeds are dealt round-robin "
+                                                   "into one cohort per worker (rows are the same bits whatever the "
+                                                   "split). [default: all cores, at most one per seed]")] = None,
 ) -> None:
-    """Train one configuration over several seeds, as one cohort; write runs.csv, curves.csv (and probes.csv)."""
+    """Train one configuration over several seeds, one cohort per worker; write runs.csv, curves.csv (and
+    probes.csv)."""
     from ..study import store
     from ..train.engine import train_cohort
     from ..envs.registry import describe, resolve_backend
@@ -74,9 +101,10 @@ def train(
         raise fail(ConfigError(f"--out {out} already holds results ({', '.join(taken)}); a second `train` would "
                                "replace them: choose another --out, or move the old results away"))
     _check_writable(out)
-    configure_worker()
+    n_workers = max(1, min(workers or os.cpu_count() or 1, len(configs)))
     total = sum(c.total_steps for c in configs)
-    err.print(f"training {len(configs)} runs of {env} ({resolved} backend) as one cohort, {steps:,} steps each")
+    err.print(f"training {len(configs)} runs of {env} ({resolved} backend) as {n_workers} cohort(s) on "
+              f"{n_workers} worker(s), {steps:,} steps each")
     start = time.perf_counter()
     with progress_bar() as bar:
         task = bar.add_task("env steps", total=total, rate="")
@@ -89,21 +117,28 @@ def train(
             bar.update(task, completed=min(taken_steps, total),
                        rate=f"{taken_steps:,} steps, {taken_steps / (time.perf_counter() - start):,.0f} steps/s")
 
-        res = train_cohort(configs, on_update=on_update)
+        if n_workers == 1:  # in this process, as one cohort
+            configure_worker()
+            res = train_cohort(configs, on_update=on_update)
+        else:  # one cohort per worker (DESIGN invariant 1: a run's rows do not depend on its cohort)
+            res = _train_split(configs, n_workers, imports, import_paths, lambda _cid, n: on_update(n))
     out.mkdir(parents=True, exist_ok=True)
-    store.write_csv_atomic(out / "runs.csv", store.frame(res.runs))
-    store.write_csv_atomic(out / "curves.csv", store.frame(res.curves))
+    store.write_csv_atomic(out / "runs.csv", store.frame(_in_config_order(res.runs, configs)))
+    store.write_csv_atomic(out / "curves.csv", store.frame(_in_config_order(res.curves, configs)))
     if res.probes:
-        store.write_csv_atomic(out / "probes.csv", store.frame(res.probes))
+        store.write_csv_atomic(out / "probes.csv", store.frame(_in_config_order(res.probes, configs)))
     from ..evaluate.policy_io import policy_path, save_policy
 
     for cfg in configs:
-        save_policy(policy_path(out, cfg.run_id), cfg, res.policies[cfg.run_id], imports=imports,
-                    import_paths=import_paths)
+        if cfg.run_id in res.policies:  # a run that failed in a worker has none
+            save_policy(policy_path(out, cfg.run_id), cfg, res.policies[cfg.run_id], imports=imports,
+                        import_paths=import_paths)
     wall = time.perf_counter() - start
     for r in res.runs:
-        err.print(f"  {r['run_id']} seed={r['seed']:<3} {r['status']:<8} final_return={r['final_return']:8.1f} "
-                  f"eval_return={r['eval_return']:8.1f}")
+        final, ev = (f"{x:8.1f}" if isinstance(x, (int, float)) else f"{'n/a':>8}"
+                     for x in (r.get("final_return"), r.get("eval_return")))
+        err.print(f"  {r['run_id']} seed={r['seed']:<3} {r['status']:<8} final_return={final} eval_return={ev}"
+                  + (f"  {r['error']}" if r.get("error") else ""))
     steps = sum(r["env_steps"] or 0 for r in res.runs)
     err.print(f"wrote {out}/runs.csv, curves.csv, policies/ in {wall:.1f}s ({steps / wall:,.0f} env steps/s; "
               f"{steps:,} env steps for a budget of {total:,}: a run stops after the first update that reaches its "

@@ -45,3 +45,20 @@ def test_parse_seeds():
     assert parse_seeds("0-3") == [0, 1, 2, 3] and parse_seeds("1,5") == [1, 5] and parse_seeds("7") == [7]
     with pytest.raises(ConfigError):
         parse_seeds("1,1")
+
+
+def test_train_over_several_workers_gives_the_same_bytes_as_one_cohort(tmp_path):
+    """`--workers 2` deals the seeds into two cohorts trained in two processes; invariant 1 makes every file
+    byte-identical to `--workers 1` (one cohort in this process), policies included."""
+    args = ["train", "--env", "CartPole-v1", "--seeds", "0-4", "--steps", "1200", "--hidden", "8", "--eval-episodes",
+            "2", "--probe-every", "2"]
+    for w in ("1", "2"):
+        res = runner.invoke(app, [*args, "--workers", w, "--out", str(tmp_path / w)])
+        assert res.exit_code == 0, res.output
+        assert f"as {w} cohort(s) on {w} worker(s)" in " ".join(res.output.split())
+    for name in ("runs.csv", "curves.csv", "probes.csv"):
+        assert (tmp_path / "1" / name).read_bytes() == (tmp_path / "2" / name).read_bytes(), name
+    one = sorted((tmp_path / "1" / "policies").iterdir())
+    two = sorted((tmp_path / "2" / "policies").iterdir())
+    assert [p.name for p in one] == [p.name for p in two] and len(one) == 5
+    assert all(a.read_bytes() == b.read_bytes() for a, b in zip(one, two))
