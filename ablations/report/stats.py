@@ -24,6 +24,9 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
+# one definition of the score grid: the tuning choice (study.tuning.run_metric) scores runs as the report does
+from ablations.study.tuning import FINAL_FRACTION, GRID_POINTS  # noqa: F401 - re-exported to the report
+
 #: Metrics scored per run: name → (label with units, higher is better).
 METRICS: dict[str, tuple[str, bool]] = {
     "final_return": ("final return (mean episode return, last 10% of the budget)", True),
@@ -34,8 +37,6 @@ METRICS: dict[str, tuple[str, bool]] = {
 #: Metrics that are right-censored (analysed by Kaplan–Meier, never by t-tests).
 CENSORED = {"steps_to_threshold"}
 SUMMARY_COLUMNS = ["n", "mean", "iqm", "median", "std", "ci_low", "ci_high", "ci_level", "ci_method"]
-GRID_POINTS = 100
-FINAL_FRACTION = 0.1
 
 
 # ---------------------------------------------------------------------------------------------------- randomness
