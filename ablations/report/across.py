@@ -108,9 +108,23 @@ def compute_across(results: Results, reps: dict[str, Report], rs: pd.DataFrame, 
     reference = first.results.reference_label
     tables = ag.across_envs(scores, factors, levels, envs, configs, reference, metric=metric, seed=first.seed,
                             n_resamples=first.n_resamples, level=first.level)
+    tuned = tuned_choices(reps)
     rep = dataclasses.replace(first, results=results, tables={"normalization": norm, "normalized_scores": scores,
-                                                               **tables}, figures={}, notes=[])
+                                                               **tables, **({"tune_choice": tuned} if len(tuned)
+                                                                            else {})}, figures={}, notes=[])
     return rep
+
+
+def tuned_choices(reps: dict[str, Report]) -> pd.DataFrame:
+    """A tuned study's chosen values, one row per config, one column per env (empty for an untuned study)."""
+    frames = [r.tables["tune_choice"][["config", "chosen"]].assign(env_id=e) for e, r in reps.items()
+              if "tune_choice" in r.tables]
+    if not frames:
+        return pd.DataFrame()
+    long = pd.concat(frames, ignore_index=True)
+    order = list(dict.fromkeys(long["config"]))
+    return long.pivot(index="config", columns="env_id", values="chosen").reindex(
+        index=order, columns=[e for e in reps if e in set(long["env_id"])]).reset_index()
 
 
 def draw_across(rep: Report, out_dir: Path) -> dict[str, str]:
@@ -201,6 +215,16 @@ def render_across(rep: Report, env_reports: dict[str, str]) -> str:
                                                                             t["improvement"]["ci_high"])]),
                       {"config": "config", "reference": "reference", "probability": "P(config > reference)",
                        "_ci": "95% CI"}), ""]
+    if "tune_choice" in t:
+        fields = "/".join((r.manifest.get("tune") or {}).get("candidates") or {}) or "tuned value"
+        lines += ["## Tuned values", "",
+                  f"Each env × config trained at its own `{fields}`, chosen on the tuning seeds (stage 1) by the "
+                  "highest mean " + str((r.manifest.get("tune") or {}).get("metric", "auc")) + "; every number "
+                  "above and below comes from the evaluation seeds. Each env's report shows the sensitivity curves "
+                  "(the metric at every candidate) and the runner-up.", "",
+                  md_table(t["tune_choice"], {"config": "config (" + "/".join(factors) + ")",
+                                              **{e: f"[{e}]({env_reports[e]})" for e in envs
+                                                 if e in t["tune_choice"]}}), ""]
     if "consistency" in t:
         c = t["consistency"].assign(
             _term=lambda d: d["term"], _ci=lambda d: [_ci(a, b) for a, b in zip(d["ci_low"], d["ci_high"])])

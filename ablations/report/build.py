@@ -270,19 +270,25 @@ def build_report(results_dir: str | Path, out_dir: str | Path | None = None, *, 
     write_tables(rep, out)
     if figures:
         rep.figures = draw(rep, out)
-        if "tune_sensitivity" in rep.tables:
-            rep.figures["tune_sensitivity"] = plots.save(plots.sensitivity(
-                rep.tables["tune_sensitivity"], rep.results.configs, ylabel=st.METRICS[rep.tables[
-                    "tune_sensitivity"]["metric"].iloc[0]][0].split(" (")[0] + " (tuning seeds)",
-                xlabel="/".join(rep.results.manifest["tune"]["candidates"])), out / "figures",
-                "tune_sensitivity")[0].relative_to(out).as_posix()
-            rep.sections["tuning"] = tn.compute_section(rep)
+        _tuning_figure(rep, out)
         video = best_run_video(Path(results_dir), out)
         if video is not None:
             rep.figures["best_run"] = video
     readme = out / "README.md"
     readme.write_text(render(rep), encoding="utf-8")
     return readme
+
+
+def _tuning_figure(rep: Report, out: Path) -> None:
+    """A tuned study's sensitivity figure, and its section again so that it links the figure."""
+    if "tune_sensitivity" not in rep.tables:
+        return
+    rep.figures["tune_sensitivity"] = plots.save(plots.sensitivity(
+        rep.tables["tune_sensitivity"], rep.results.configs, ylabel=st.METRICS[rep.tables[
+            "tune_sensitivity"]["metric"].iloc[0]][0].split(" (")[0] + " (tuning seeds)",
+        xlabel="/".join(rep.results.manifest["tune"]["candidates"])), out / "figures",
+        "tune_sensitivity")[0].relative_to(out).as_posix()
+    rep.sections["tuning"] = tn.compute_section(rep)
 
 
 def _build_across(results: Results, out: Path, *, figures: bool, **kw: Any) -> Path:
@@ -295,9 +301,11 @@ def _build_across(results: Results, out: Path, *, figures: bool, **kw: Any) -> P
         env_out = out / "envs" / env
         env_out.mkdir(parents=True, exist_ok=True)
         rep = compute(sub, threshold=None, **kw)
+        tn.compute(rep, env=env)
         write_tables(rep, env_out)
         if figures:
             rep.figures = draw(rep, env_out)
+            _tuning_figure(rep, env_out)
         (env_out / "README.md").write_text(render(rep), encoding="utf-8")
         reps[env], links[env] = rep, f"envs/{env}/README.md"
     agg = across.compute_across(results, reps, rs, source)

@@ -9,6 +9,7 @@ Everything else in the report is computed from stage 2 (the evaluation seeds) on
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ from ablations.report.model import Report
 from ablations.study.store import file_record
 from ablations.study.tuning import CHOICE_FILE, TUNE_DIR, run_metric
 
+ENV = "env_id"
 CHOICE_COLUMNS = ["config", "chosen", "tuning_metric", "tuning_mean", "tuning_n", "runner_up", "runner_up_mean",
                   "eval_mean", "eval_ci_low", "eval_ci_high", "eval_n"]
 SENSITIVITY_COLUMNS = ["config", "candidate", "candidate_index", "metric", "n", "mean", "ci_low", "ci_high",
@@ -50,9 +52,10 @@ def _candidates(info: dict[str, Any]) -> tuple[list[str], list[str]]:
     return fields, labels
 
 
-def compute(rep: Report, *, untuned: bool = False) -> None:
+def compute(rep: Report, *, untuned: bool = False, env: str | None = None) -> None:
     """Add the tables `tune_choice`, `tune_sensitivity` (and `untuned_verdicts` if asked) to `rep`, and its sections
-    `tuning` and `methods`. A no-op for an untuned study."""
+    `tuning` and `methods`. A no-op for an untuned study. `env`: `rep` is one env of a multi-env study
+    (`across.env_subset`): stage 1's runs and the choice are restricted to that env_id."""
     results = rep.results
     info = tune_info(results)
     if info is None:
@@ -60,6 +63,8 @@ def compute(rep: Report, *, untuned: bool = False) -> None:
     factors, metric = results.factors, str(info.get("metric", "auc"))
     fields, labels = _candidates(info)
     stage1 = load_results(Path(results.path) / TUNE_DIR)
+    if env is not None:
+        stage1 = _env_only(stage1, env)
     runs = stage1.runs.copy()
     runs["config"] = [config_label(r, factors) for r in runs[factors].to_dict("records")] if factors else "all"
     runs["candidate"] = ["/".join(format_level(r[f]) for f in fields) for r in runs[fields].to_dict("records")]
@@ -68,6 +73,8 @@ def compute(rep: Report, *, untuned: bool = False) -> None:
     long = done.assign(value=done["run_id"].map(scores)).dropna(subset=["value"])
     sens = st.summarize(long, ["config", "candidate"], seed=rep.seed, n_resamples=rep.n_resamples, level=rep.level)
     choice = pd.read_csv(Path(results.path) / CHOICE_FILE, dtype=str, keep_default_na=False)
+    if env is not None:
+        choice = choice[choice[ENV] == env].reset_index(drop=True)
     choice["config"] = ([config_label({f: format_level(r[f]) for f in factors}, factors)
                          for r in choice.to_dict("records")] if factors else "all")
     choice["label"] = [labels[int(j)] for j in choice["candidate"]]
@@ -87,6 +94,17 @@ def compute(rep: Report, *, untuned: bool = False) -> None:
         rep.notes.append(f"{CHOICE_FILE} does not match the checksum the run recorded: it was edited after the run.")
     rep.sections["tuning"] = _section(rep, info, fields, metric)
     rep.sections["methods"] = _methods(rep, info, fields, metric, labels)
+
+
+def _env_only(stage1: Results, env: str) -> Results:
+    """Stage 1's results restricted to one env_id (its factor dropped, as `across.env_subset` does for stage 2)."""
+    runs = stage1.runs[stage1.runs[ENV] == env]
+    ids = set(runs["run_id"])
+    keep = (lambda df: None if df is None else df[df["run_id"].isin(ids)])
+    factors = [f for f in stage1.factors if f != ENV]
+    return dataclasses.replace(stage1, runs=runs, curves=keep(stage1.curves), probes=keep(stage1.probes),
+                               timings=keep(stage1.timings), factors=factors,
+                               levels={f: stage1.levels[f] for f in factors})
 
 
 def _choice_table(rep: Report, choice: pd.DataFrame, metric: str) -> pd.DataFrame:

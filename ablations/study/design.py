@@ -211,6 +211,10 @@ def parse_study(raw: Mapping[str, Any], *, where: str = "study", base_dir: str |
         raise StudyError(f"{where}: [tune] {n_points:,} configs × {len(tune.grid()):,} candidates × "
                          f"{len(tune.seeds):,} seeds is more than {MAX_RUNS:,} tuning runs")
     env = _parse_env(raw.get("env", {}), fixed, factors, where)
+    clash = sorted({k for table in env.values() for k in table} & set(tune.candidates if tune else ()))
+    if clash:
+        raise StudyError(f"{where}: [tune] {clash} also set in an [env.\"…\"] table; allowed: a tuned field is "
+                         "chosen per config, so no env table may fix it")
     study = Study(name=name, path=where, description=description, fixed=dict(fixed), factors=factors,
                   seeds=seeds, exclude=exclude, sample=sample, report=report, imports=imports,
                   probe_seeds=probe_seeds, env=env, tune=tune,
@@ -494,6 +498,12 @@ def grid(study: Study) -> list[dict[str, Any]]:
     return points
 
 
+def point_fields(study: Study, point: Mapping[str, Any]) -> dict[str, Any]:
+    """The RunConfig fields of one grid point, seed aside: [fixed], then its env's [env."Id"] table, then the point."""
+    env_id = str(point.get("env_id", study.fixed.get("env_id", RunConfig().env_id)))
+    return {**study.fixed, **study.env.get(env_id, {}), **point}
+
+
 def expand(study: Study) -> list[RunConfig]:
     """Every run of the study: grid points in order, seeds innermost. Pure and deterministic.
 
@@ -502,8 +512,7 @@ def expand(study: Study) -> list[RunConfig]:
     """
     probed = set(study.seeds if study.probe_seeds is None else study.seeds[: study.probe_seeds])
     try:
-        return [RunConfig.from_dict({**study.fixed, **study.env.get(str(point.get("env_id", study.fixed.get(
-                                         "env_id"))), {}), **point, "seed": seed,
+        return [RunConfig.from_dict({**point_fields(study, point), "seed": seed,
                                      **({} if seed in probed else {"probe_every": 0})}, where=study.path)
                 for point in grid(study) for seed in study.seeds]
     except (ConfigError, TypeError) as exc:

@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from ..config import ConfigError, RunConfig
-from .design import Cohort, Study, StudyError, grid
+from .design import Cohort, Study, StudyError, grid, point_fields
 from .executors import StudySummary, plan, run_study
 from .progress import Progress
 from .store import ResultsDir, file_record, frame, read_table, write_csv_atomic
@@ -68,7 +68,7 @@ def stage1_configs(study: Study) -> list[RunConfig]:
     innermost), probes off."""
     tune = _spec(study)
     try:
-        return [RunConfig.from_dict({**study.fixed, **point, **cand, "seed": seed, "probe_every": 0},
+        return [RunConfig.from_dict({**point_fields(study, point), **cand, "seed": seed, "probe_every": 0},
                                     where=study.path)
                 for point in grid(study) for cand in tune.grid() for seed in tune.seeds]
     except (ConfigError, TypeError) as exc:
@@ -82,7 +82,7 @@ def stage2_configs(study: Study, chosen: Sequence[dict[str, Any]]) -> list[RunCo
     if len(chosen) != len(points):
         raise ValueError(f"{len(chosen)} choices for {len(points)} configs")
     probed = set(study.seeds if study.probe_seeds is None else study.seeds[: study.probe_seeds])
-    return [RunConfig.from_dict({**study.fixed, **point, **choice, "seed": seed,
+    return [RunConfig.from_dict({**point_fields(study, point), **choice, "seed": seed,
                                  **({} if seed in probed else {"probe_every": 0})}, where=study.path)
             for point, choice in zip(points, chosen) for seed in study.seeds]
 

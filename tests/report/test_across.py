@@ -49,3 +49,45 @@ def test_shrunken_multienv_study_end_to_end(tmp_path: Path) -> None:
     build_report(results, tmp_path / "again", n_resamples=200, figures=False)
     again = pd.read_csv(tmp_path / "again" / "tables" / "normalization.csv")
     assert "measured by `ablations report`" in again["random_source"].iloc[0]
+
+
+def test_shrunken_flagship_tuned_across_envs(tmp_path: Path) -> None:
+    """studies/flagship.toml shrunken to two envs (one discrete, one Gaussian) and two candidates: both stages honour
+    each env's [env."Id"] budget, each env's report has its tuning section and sensitivity figure, and the aggregate
+    README tabulates the chosen value per env × config."""
+    from ablations.study.tuning import run_tuned
+
+    study = with_overrides(load_study(ROOT / "studies" / "flagship.toml"),
+                           {"hidden": [8], "eval_episodes": 0, "episodes_per_update": 4})
+    assert study.tune is not None
+    envs = ["CartPole-v1", "Pendulum-v1"]
+    study = dataclasses.replace(
+        study, seeds=(0, 1), probe_seeds=0, factors={**study.factors, "env_id": tuple(envs)},
+        env={"CartPole-v1": {"total_steps": 600}, "Pendulum-v1": {**study.env["Pendulum-v1"], "total_steps": 800}},
+        tune=dataclasses.replace(study.tune, candidates={"policy_lr": (1e-3, 3e-2)}, seeds=(10000, 10001)),
+        report={**study.report, "random_episodes": 2})
+    results = tmp_path / "results"
+    summary = run_tuned(study, results, SerialExecutor())
+    assert summary.stage2 is not None and summary.stage2.counts["done"] == 8 * 2 * 2
+    runs = pd.read_csv(results / "runs.csv")
+    stage1 = pd.read_csv(results / "tune" / "runs.csv")
+    for df in (runs, stage1):
+        assert set(df.loc[df["env_id"] == "Pendulum-v1", "total_steps"]) == {800}
+        assert set(df.loc[df["env_id"] == "Pendulum-v1", "gamma"]) == {0.95}
+        assert set(df.loc[df["env_id"] == "CartPole-v1", "total_steps"]) == {600}
+    out = tmp_path / "report"
+    text = build_report(results, out, n_resamples=200).read_text()
+    assert "## Tuned values" in text
+    chosen = pd.read_csv(out / "tables" / "tune_choice.csv")
+    assert list(chosen.columns) == ["config", *envs] and len(chosen) == 8
+    recorded = pd.read_csv(results / "tune_choice.csv")
+    for env in envs:
+        sub = (out / "envs" / env / "README.md").read_text()
+        assert "## Tuning" in sub and "figures/tune_sensitivity.png" in sub
+        assert (out / "envs" / env / "figures" / "tune_sensitivity.png").exists()
+        per_env = pd.read_csv(out / "envs" / env / "tables" / "tune_choice.csv")
+        want = recorded[(recorded["env_id"] == env) & recorded["chosen"]]["policy_lr"]
+        assert list(per_env["chosen"].astype(float)) == list(want.astype(float))
+        assert list(chosen[env].astype(float)) == list(want.astype(float))
+        sens = pd.read_csv(out / "envs" / env / "tables" / "tune_sensitivity.csv")
+        assert len(sens) == 8 * 2 and (sens["n"] == 2).all()

@@ -114,3 +114,23 @@ def test_selection_score_is_the_reports_score() -> None:
     for metric in ("auc", "final_return"):
         mine = run_metric(runs, curves, metric)
         assert np.allclose([mine[r] for r in ids], ref.loc[ids, metric], rtol=0, atol=1e-12)
+
+
+def test_env_tables_apply_in_both_stages_and_may_not_fix_a_tuned_field() -> None:
+    """A multi-env tuned study: each env's [env."Id"] fields reach its stage-1 and stage-2 runs (they were dropped
+    once, so LunarLander's budget silently became the [fixed] one)."""
+    raw = {"name": "tuned_envs", "seeds": 2, "fixed": {"total_steps": 400},
+           "factors": {"env_id": ["CartPole-v1", "Acrobot-v1"], "baseline": ["none", "mean"]},
+           "env": {"Acrobot-v1": {"total_steps": 900, "gamma": 0.95}},
+           "tune": {"policy_lr": [1e-3, 1e-2], "seeds": 2}}
+    study = parse_study(raw, where="tuned_envs.toml")
+    s1 = stage1_configs(study)
+    s2 = stage2_configs(study, [{"policy_lr": 1e-2}] * 4)
+    for configs in (s1, s2):
+        acro = [c for c in configs if c.env_id == "Acrobot-v1"]
+        cart = [c for c in configs if c.env_id == "CartPole-v1"]
+        assert acro and all(c.total_steps == 900 and c.gamma == 0.95 for c in acro)
+        assert cart and all(c.total_steps == 400 and c.gamma == 0.99 for c in cart)
+    assert len(s1) == 4 * 2 * 2 and len(s2) == 4 * 2
+    with pytest.raises(StudyError, match=r"\[tune\] \['policy_lr'\] also set in an \[env"):
+        parse_study({**raw, "env": {"Acrobot-v1": {"policy_lr": 1e-3}}}, where="tuned_envs.toml")
