@@ -51,14 +51,17 @@ def train(
         "--import", metavar="MODULE", help="Import MODULE first (it registers a custom env id; the current "
                                            "directory is importable); repeatable.")] = None,
     seeds: Annotated[str, typer.Option(help="Seeds: '0-7', '0,3,5' or '4'.")] = "0-7",
-    returns: Annotated[str, typer.Option(help=f"Return signal: {' | '.join(AXES['returns'])}.")] = "rtg",
+    returns: Annotated[str, typer.Option(help=f"Return signal: {' | '.join(AXES['returns'])} | rally.")] = "rtg",
     baseline: Annotated[str, typer.Option(help=f"Baseline: {' | '.join(AXES['baseline'])}.")] = "value",
     normalize: Annotated[str, typer.Option(help=f"Normalization: {' | '.join(AXES['normalize'])}.")] = "advantages",
     entropy_coef: Annotated[float, typer.Option(help="Entropy bonus β ≥ 0.")] = 0.0,
+    aggregate: Annotated[str, typer.Option(help=f"Loss divisor: {' | '.join(AXES['aggregate'])} (episode: the "
+                                           "Monte-Carlo gradient of J; step: the per-step mean).")] = "episode",
+    optimizer: Annotated[str, typer.Option(help="Policy optimizer: adam | rmsprop | sgd (torch.optim's defaults).")] = "adam",
     steps: Annotated[int, typer.Option(help="Budget per run, in environment steps.")] = 100_000,
     episodes: Annotated[int, typer.Option(help="Episodes per update (N).")] = 8,
     gamma: Annotated[float, typer.Option(help="Discount γ.")] = 0.99,
-    lr: Annotated[float, typer.Option(help="Policy learning rate (Adam).")] = 3e-3,
+    lr: Annotated[float, typer.Option(help="Policy learning rate (of --optimizer).")] = 3e-3,
     value_lr: Annotated[float, typer.Option(help="Value learning rate (Adam).")] = 3e-3,
     hidden: Annotated[str, typer.Option(help="Hidden layer sizes, e.g. '64-64'.")] = "64-64",
     activation: Annotated[str, typer.Option(help="tanh | relu.")] = "tanh",
@@ -85,6 +88,7 @@ def train(
 
         import_modules(imports, import_paths)
         configs = [RunConfig(env_id=env, seed=s, returns=returns, baseline=baseline, normalize=normalize,  # type: ignore[arg-type]
+                             aggregate=aggregate, optimizer=optimizer,  # type: ignore[arg-type]
                              entropy_coef=entropy_coef, total_steps=steps, episodes_per_update=episodes,
                              gamma=gamma, policy_lr=lr, value_lr=value_lr, hidden=parse_hidden(hidden),
                              activation=activation, max_grad_norm=max_grad_norm, env_backend=backend,  # type: ignore[arg-type]

@@ -32,6 +32,8 @@ def test_train_writes_runs_and_curves(tmp_path):
     (["--entropy-coef", "-0.5"], "entropy_coef"),
     (["--seeds", "3-1"], "seeds"),
     (["--hidden", "a-b"], "hidden"),
+    (["--aggregate", "mean"], "episode | step"),
+    (["--optimizer", "adamw"], "adam | rmsprop | sgd"),
 ])
 def test_bad_input_fails_before_anything_is_written(tmp_path, args, needle):
     out = tmp_path / "never"
@@ -62,3 +64,22 @@ def test_train_over_several_workers_gives_the_same_bytes_as_one_cohort(tmp_path)
     two = sorted((tmp_path / "2" / "policies").iterdir())
     assert [p.name for p in one] == [p.name for p in two] and len(one) == 5
     assert all(a.read_bytes() == b.read_bytes() for a, b in zip(one, two))
+
+
+def test_train_takes_every_axis_of_a_study(tmp_path):
+    """--aggregate and --optimizer reach the runs: the rows equal those of the same RunConfig trained directly."""
+    from ablations.config import RunConfig
+    from ablations.train.engine import train_cohort
+
+    res = runner.invoke(app, ["train", "--env", "CartPole-v1", "--seeds", "3", "--aggregate", "step", "--optimizer",
+                              "sgd", "--lr", "0.05", "--returns", "gpomdp", "--baseline", "loo", "--normalize",
+                              "none", "--hidden", "8", "--steps", "600", "--eval-episodes", "0", "--workers", "1",
+                              "--out", str(tmp_path / "t")])
+    assert res.exit_code == 0, res.output
+    runs = pd.read_csv(tmp_path / "t" / "runs.csv")
+    assert list(runs[["aggregate", "optimizer", "returns", "baseline"]].iloc[0]) == ["step", "sgd", "gpomdp", "loo"]
+    cfg = RunConfig(env_id="CartPole-v1", seed=3, aggregate="step", optimizer="sgd", policy_lr=0.05, returns="gpomdp",
+                    baseline="loo", normalize="none", hidden=(8,), total_steps=600, eval_episodes=0)
+    direct = train_cohort([cfg])
+    assert runs["run_id"].iloc[0] == cfg.run_id
+    assert runs["final_return"].iloc[0] == pytest.approx(direct.runs[0]["final_return"], rel=0, abs=0)
