@@ -134,15 +134,14 @@ def status(results_dir: Annotated[Path, typer.Argument(help="A results directory
     results = ResultsDir(results_dir)
     try:
         manifest = results.read_manifest()
-        if tuned.status(console, results_dir, _print_summary, stage2_started=manifest is not None) and manifest is None:
+        if tuned.status(console, results_dir, _print_summary, _counts,
+                        stage2_started=manifest is not None) and manifest is None:
             return
         if manifest is None:
             raise StoreError(f"{results_dir} has no manifest.json: not a results directory of `ablations run`")
-        summary = summarize(results, manifest["run_ids"])
+        summary = _counts(results, manifest["run_ids"])
     except StoreError as exc:
         raise _fail(console, str(exc), 2) from None
-    if not results.parts() and (results.root / "SHA256SUMS").exists():  # a packed, published directory
-        summary = _summary_from_runs_csv(results.root, manifest["run_ids"])
     holder = results.lock_holder()
     console.print(f"study {manifest['name']} ({manifest['study'].get('path', '?')}): {summary.total} runs"
                   + (f"; running now (pid {holder})" if holder else ""))
@@ -171,6 +170,13 @@ def _print_in_flight(console: Console, record: dict | None, holder: int | None) 
             line += (f" on node {str(c['node_id'])[:16]} ({c.get('host', '?')}, task {str(c.get('task_id'))[:24]}, "
                      f"worker pid {c.get('worker_pid', '?')}, since {c.get('since', '?')})")
         console.print(line)
+
+
+def _counts(results: ResultsDir, run_ids: list[str]) -> StudySummary:
+    """A results directory's counts: from its cohort parts, or from runs.csv once packed (the parts are gone)."""
+    if not results.parts() and (results.root / "SHA256SUMS").exists():  # a packed, published directory
+        return _summary_from_runs_csv(results.root, run_ids)
+    return summarize(results, run_ids)
 
 
 def _summary_from_runs_csv(root: Path, run_ids: list[str]) -> StudySummary:

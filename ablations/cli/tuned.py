@@ -1,5 +1,6 @@
 """`run` and `status` for a study with a `[tune]` section (called by `cli.run`): both stages' plan, progress and
-counts. Thin: the stages, the choice and the storage are `ablations.study.tuning`'s."""
+counts; and `reproduce`'s comparison of the choice (called by `cli.publish`). Thin: the stages, the choice and the
+storage are `ablations.study.tuning`'s."""
 
 from __future__ import annotations
 
@@ -10,10 +11,10 @@ from rich.console import Console
 from rich.table import Table
 
 from ..study.design import Study, grid
-from ..study.executors import StudySummary, summarize
+from ..study.executors import StudySummary
 from ..study.progress import RichProgress
 from ..study.store import ResultsDir, read_table
-from ..study.tuning import CHOICE_FILE, TUNE_DIR, TunedPlan, run_tuned, tune_dir
+from ..study.tuning import CHOICE_FILE, TUNE_DIR, TunedPlan, choice_from_file, run_tuned, tune_dir
 
 
 def print_plan(console: Console, study: Study, plan: TunedPlan, out: Path) -> None:
@@ -76,13 +77,14 @@ def run(console: Console, study: Study, out: Path, executor: Any, *, retry_faile
 
 
 def status(console: Console, results_dir: Path, print_summary: Callable[[Console, StudySummary, str | None], None],
-           stage2_started: bool) -> bool:
-    """Print stage 1's counts if `results_dir` is a tuned study's; → whether it is one."""
+           counts: Callable[[ResultsDir, list[str]], StudySummary], stage2_started: bool) -> bool:
+    """Print stage 1's counts (`counts`: from its parts, or its runs.csv once packed) if `results_dir` is a tuned
+    study's; → whether it is one."""
     results = ResultsDir(tune_dir(results_dir))
     manifest = results.read_manifest()
     if manifest is None:
         return False
-    summary = summarize(results, manifest["run_ids"])
+    summary = counts(results, manifest["run_ids"])
     holder = results.lock_holder()
     console.print(f"stage 1 (tuning), {tune_dir(results_dir)}: {summary.total} runs"
                   + (f"; running now (pid {holder})" if holder else ""))
@@ -96,3 +98,24 @@ def status(console: Console, results_dir: Path, print_summary: Callable[[Console
     else:
         console.print("stage 2 (evaluation):", end=" ")
     return True
+
+
+def print_choices(console: Console, study: Study, published: Path, fresh: Path) -> None:
+    """`reproduce` of a tuned study, not bit-identical: the published and the fresh choice per config, and how many
+    configs chose the same candidate."""
+    from ..report.load import config_label, format_level
+
+    def shown(choice: dict[str, Any]) -> str:
+        return ", ".join(f"{k} = {format_level(v)}" for k, v in choice.items())
+
+    if not (fresh / CHOICE_FILE).is_file():
+        console.print(f"the choice: the fresh run wrote no {CHOICE_FILE} (its stage 1 did not finish)")
+        return
+    points = grid(study)
+    pub, new = choice_from_file(study, published / CHOICE_FILE), choice_from_file(study, fresh / CHOICE_FILE)
+    table = Table("config", "published", "fresh", "same", title=f"the choice per config ({CHOICE_FILE})")
+    for point, a, b in zip(points, pub, new):
+        table.add_row(config_label(point, list(study.factors)), shown(a), shown(b), "yes" if a == b else "NO")
+    console.print(table)
+    same = sum(a == b for a, b in zip(pub, new))
+    console.print(f"the choice: {same} of {len(points)} configs chose the same candidate as published")

@@ -8,8 +8,9 @@ The results agree when all three hold:
    Mann–Whitney U test (`scipy.stats.mannwhitneyu`), Holm-corrected over configs (`statsmodels`); Welch's t-test is
    shown beside it. A config differs when its Holm-adjusted p < α.
 2. **No overall shift** (equivalence, TOST): the seed-blocked shift — per seed, the mean over configs of
-   fresh − published (paired by run_id, so seed-shared streams pair up) — has a (1 − 2α) t-interval inside
-   ±margin × the published pooled within-config SD.
+   fresh − published (a config's runs paired by seed, so seed-shared streams pair up; not by run_id, which differs
+   where a tuned study's rerun chose another value for a config) — has a (1 − 2α) t-interval inside ±margin × the
+   published pooled within-config SD.
 3. **The report's verdicts agree**: `effects.factor_effects` on both; a main effect or interaction significant in
    opposite directions is a reversal. Effects significant in one and not the other are listed, not failed: with
    finite seeds that happens by chance near the threshold.
@@ -89,8 +90,10 @@ def config_table(pub: pd.DataFrame, new: pd.DataFrame, metric: str, alpha: float
 
 
 def overall_shift(pub: pd.DataFrame, new: pd.DataFrame, metric: str, alpha: float, margin: float) -> dict[str, float]:
-    """Check 2: the seed-blocked mean shift (fresh − published) with its (1 − 2α) t-interval, against the margin."""
-    paired = pub.merge(new[["run_id", metric]], on="run_id", suffixes=("_published", "_fresh"))
+    """Check 2: the seed-blocked mean shift (fresh − published) with its (1 − 2α) t-interval, against the margin.
+    Runs pair by config and seed (the factor levels and the seed), not by run_id: a tuned field that differs between
+    the two (another choice) changes the run id, not the pairing."""
+    paired = pub.merge(new[["config", "seed", metric]], on=["config", "seed"], suffixes=("_published", "_fresh"))
     paired["d"] = paired[f"{metric}_fresh"] - paired[f"{metric}_published"]
     per_seed = paired.groupby("seed")["d"].mean().to_numpy(float)
     groups = [g.to_numpy(float) for _, g in pub.groupby("config")[metric] if len(g) > 1]

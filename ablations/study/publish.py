@@ -4,15 +4,20 @@
 as they are; `curves.csv` and `probes.csv` with floats rounded to `DIGITS` significant digits and xz-compressed
 (`*.csv.xz`, deterministic bytes); and `SHA256SUMS`, the hashes of the full-precision `runs.csv`, `curves.csv` and
 `probes.csv`. With `delete_sources`, the cohort parts and the full-precision large files are removed (otherwise they are kept).
+A tuned study (`ablations.study.tuning`) is packed stage by stage: stage 1's ``tune/`` the same way, with its own
+``tune/SHA256SUMS``; the study's `SHA256SUMS` also lists ``tune_choice.csv``, committed as it is. Packing again is
+harmless: a directory already packed with `delete_sources` keeps its files and hashes.
 
 `reproduce` reruns the study from its file into a fresh directory and checks that the new full-precision CSVs have
-exactly the published hashes (bit-identical results) and that their packed form equals the committed files. Bits are
-only promised on the same machine class (`ablations.study.machine`): `machine_match` says whether the published manifest's
-class is this machine's; if not, the CLI compares the results statistically (`ablations.report.agreement`).
+exactly the published hashes (bit-identical results) and that their packed form equals the committed files; for a
+tuned study both stages and the choice (`expected_run_ids`, `compare_study`). Bits are only promised on the same
+machine class (`ablations.study.machine`): `machine_match` says whether the published manifest's class is this
+machine's; if not, the CLI compares the results statistically (`ablations.report.agreement`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import lzma
@@ -24,7 +29,10 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from .design import Study, expand
 from .machine import CLASS_FIELDS
+from .store import ResultsDir, StoreError
+from .tuning import CHOICE_FILE, TUNE_DIR, choice_from_file, stage1_configs, stage2_configs
 
 DIGITS = 6
 PACKED = ("curves.csv", "probes.csv")  # rounded and compressed
@@ -75,18 +83,82 @@ def read_text(path: Path) -> str:
 
 
 def pack(results_dir: str | Path, digits: int = DIGITS, *, delete_sources: bool = False) -> dict[str, int]:
-    """Pack a finished results directory in place (see the module docstring) → bytes written per file. The
-    full-precision curves.csv / probes.csv and the cohort parts are removed only with `delete_sources`."""
+    """Pack a finished results directory in place (see the module docstring) → bytes written per file (`SHA256SUMS`
+    among them when written; stage 1's files of a tuned study as ``tune/<name>``). The full-precision curves.csv /
+    probes.csv and the cohort parts are removed only with `delete_sources`.
+
+    Every directory is checked before anything is written. One packed before with `delete_sources` (`SHA256SUMS` and
+    curves.csv.xz, no curves.csv) is kept as it is, hashes included (its sources are gone): packing twice writes
+    nothing, except a ``tune_choice.csv`` line its `SHA256SUMS` lacks."""
     root = Path(results_dir)
-    for name in ("runs.csv", "curves.csv", "manifest.json"):
+    dirs = [(root / TUNE_DIR, f"{TUNE_DIR}/")] if (root / TUNE_DIR / "manifest.json").exists() else []
+    dirs.append((root, ""))
+    packed = [_already_packed(folder) for folder, _ in dirs]
+    choice = _choice_sums(root)
+    written = {}
+    for (folder, prefix), done in zip(dirs, packed):
+        extra = choice if folder == root else {}
+        written |= {prefix + name: size for name, size in _pack_dir(folder, digits, delete_sources, extra,
+                                                                    done).items()}
+    return written
+
+
+def _already_packed(root: Path) -> bool:
+    """Whether `root` was packed with `delete_sources` (False: it holds its full-precision sources); PublishError
+    naming the missing file if it is neither."""
+    for name in ("runs.csv", "manifest.json"):
         if not (root / name).exists():
             raise PublishError(f"{root}: {name} is missing; pack a finished `ablations run` results directory")
-    sums = {name: sha256(root / name) for name in HASHED if (root / name).exists()}
-    (root / SUMS).write_text("".join(f"{h}  {n}\n" for n, h in sums.items()), encoding="utf-8")
+    if (root / "curves.csv").exists():
+        return False
+    if (root / SUMS).exists() and (root / "curves.csv.xz").exists():
+        return True
+    raise PublishError(f"{root}: curves.csv is missing (nor is it packed: curves.csv.xz with {SUMS}); pack a "
+                       "finished `ablations run` results directory")
+
+
+def _choice_sums(root: Path) -> dict[str, str]:
+    """{tune_choice.csv: its sha256} when `root` holds one ({} otherwise). A tuned study's manifest (`tune`) requires
+    it and stage 1's ``tune/``, and the file must be the one its `choice_file` record hashed when stage 2 started."""
+    try:
+        record = (ResultsDir(root).read_manifest() or {}).get("tune")
+    except StoreError as exc:
+        raise PublishError(str(exc)) from None
+    choice = root / CHOICE_FILE
+    if record:
+        for path in (root / TUNE_DIR / "manifest.json", choice):
+            if not path.is_file():
+                raise PublishError(f"{path} is missing: {root}/manifest.json records a tuned study ([tune]), which "
+                                   f"is published with stage 1 ({TUNE_DIR}/) and the choice ({CHOICE_FILE}); run the "
+                                   "study to the end with `ablations run`, then pack it")
+    if not choice.is_file():
+        return {}
+    digest = sha256(choice)
+    want = (((record or {}).get("choice_file") or {}).get(CHOICE_FILE) or {}).get("sha256")
+    if want and want != digest:
+        raise PublishError(f"{choice}: sha256 {digest[:16]}… differs from {want[:16]}…, which the manifest "
+                           "recorded when stage 2 started: the file was edited since. Run the study again with "
+                           "`ablations run` (it rewrites the choice from stage 1's rows), then pack it")
+    return {CHOICE_FILE: digest}
+
+
+def _pack_dir(root: Path, digits: int, delete_sources: bool, extra: Mapping[str, str],
+              packed: bool) -> dict[str, int]:
+    """Pack one results directory (`packed`: already packed, see `pack`); `extra` are hashes listed first in its
+    SUMS."""
     written = {}
+    if packed:
+        old = read_sums(root)
+        sums = {**extra, **{name: digest for name, digest in old.items() if name not in extra}}
+    else:
+        sums = {**extra, **{name: sha256(root / name) for name in HASHED if (root / name).exists()}}
+    text = "".join(f"{h}  {n}\n" for n, h in sums.items())
+    if not packed or text != (root / SUMS).read_text(encoding="utf-8"):
+        (root / SUMS).write_text(text, encoding="utf-8")
+        written[SUMS] = len(text.encode())
     for name in PACKED:
         src = root / name
-        if src.exists():
+        if not packed and src.exists():
             data = _xz(rounded_csv(src.read_text(encoding="utf-8"), digits))
             (root / (name + ".xz")).write_bytes(data)
             written[name + ".xz"] = len(data)
@@ -98,6 +170,15 @@ def pack(results_dir: str | Path, digits: int = DIGITS, *, delete_sources: bool 
     return written
 
 
+def read_sums(root: str | Path) -> dict[str, str]:
+    """file name → sha256, as listed in `root`'s SHA256SUMS (in its order)."""
+    path = Path(root) / SUMS
+    if not path.exists():
+        raise PublishError(f"{Path(root)}: {SUMS} is missing; this directory was not packed with `ablations pack`")
+    return {name: digest for digest, name in (line.split("  ", 1) for line in path.read_text().splitlines()
+                                              if line.strip())}
+
+
 @dataclass
 class FileCheck:
     name: str
@@ -106,27 +187,45 @@ class FileCheck:
 
 
 def compare(published: str | Path, fresh: str | Path, digits: int = DIGITS) -> list[FileCheck]:
-    """Check a fresh (unpacked) results directory against a published (packed) one."""
+    """Check a fresh (unpacked) results directory against a published (packed) one: every file its SHA256SUMS lists
+    (tune_choice.csv too, for a tuned study), then the packed files. A file missing in the fresh run differs, and so
+    does one whose published copy (runs.csv, tune_choice.csv: committed as they are) no longer has its listed hash."""
     pub, new = Path(published), Path(fresh)
-    sums_path = pub / SUMS
-    if not sums_path.exists():
-        raise PublishError(f"{pub}: {SUMS} is missing; this directory was not packed with `ablations pack`")
-    sums = dict(reversed(line.split("  ", 1)) for line in sums_path.read_text().splitlines() if line.strip())
     checks = []
-    for name, digest in sums.items():
+    for name, digest in read_sums(pub).items():
         path = new / name
+        mine = sha256(pub / name) if (pub / name).is_file() else digest  # committed as is (runs.csv, tune_choice.csv)
+        if mine != digest:
+            checks.append(FileCheck(name, False, f"the published file was changed after packing: sha256 "
+                                                 f"{mine[:16]}… is not its {SUMS} {digest[:16]}…"))
+            continue
         if not path.exists():
             checks.append(FileCheck(name, False, "missing in the fresh run"))
             continue
         got = sha256(path)
-        checks.append(FileCheck(name, got == digest, "sha256 matches the published full-precision file"
+        kind = "full-precision file" if name in HASHED else "file"
+        checks.append(FileCheck(name, got == digest, f"sha256 matches the published {kind}"
                                 if got == digest else f"sha256 {got[:16]}… differs from published {digest[:16]}…"))
     for name in PACKED:
         if not (pub / (name + ".xz")).exists():
             continue
+        if not (new / name).exists() and not (new / (name + ".xz")).exists():
+            checks.append(FileCheck(name + ".xz", False, "missing in the fresh run"))
+            continue
         same = rounded_csv(read_text(new / name), digits) == read_text(pub / name)
         checks.append(FileCheck(name + ".xz", same, "packed form identical" if same else "packed form differs"))
     return checks
+
+
+def compare_study(published: str | Path, fresh: str | Path, digits: int = DIGITS) -> list[FileCheck]:
+    """`compare` for a whole study: a tuned study's stage 1 first (when ``published/tune`` is packed; its files named
+    ``tune/<name>``), then the study's own directory (tune_choice.csv among its files)."""
+    pub, new = Path(published), Path(fresh)
+    checks = []
+    if (pub / TUNE_DIR / SUMS).exists():
+        checks = [dataclasses.replace(c, name=f"{TUNE_DIR}/{c.name}")
+                  for c in compare(pub / TUNE_DIR, new / TUNE_DIR, digits)]
+    return checks + compare(pub, new, digits)
 
 
 @dataclass
@@ -173,3 +272,25 @@ def run_id_mismatch(published: Sequence[str] | None, expected: Sequence[str]) ->
         return ""
     return (f"{len(missing):,} of the study's {len(set(expected)):,} run ids are not in the published results, "
             f"which have {len(extra):,} others")
+
+
+def expected_run_ids(study: Study, published: str | Path) -> list[tuple[Path, list[str]]]:
+    """(published results directory, the run ids `study` expands to now) for each directory a reproduction
+    writes: the study's own; for a tuned study stage 1's (``tune/``, `tuning.stage1_configs`) and then stage 2's at
+    the published choice (``tune_choice.csv``, `tuning.stage2_configs`). PublishError if a tuned study's published
+    directory lacks stage 1 or the choice, or the choice cannot be read."""
+    pub = Path(published)
+    if study.tune is None:
+        return [(pub, [c.run_id for c in expand(study)])]
+    for path, what in ((pub / TUNE_DIR / "manifest.json", f"stage 1 ({TUNE_DIR}/)"),
+                       (pub / CHOICE_FILE, f"the choice ({CHOICE_FILE})")):
+        if not path.is_file():
+            raise PublishError(f"{path} is missing: {study.path} is a tuned study ([tune]), published with {what}; "
+                               f"run it to the end and pack both stages with `ablations pack {pub}`")
+    try:
+        stage2 = stage2_configs(study, choice_from_file(study, pub / CHOICE_FILE))
+    except (KeyError, ValueError, IndexError) as exc:
+        raise PublishError(f"{pub / CHOICE_FILE}: not a choice of {study.path}'s configs ({type(exc).__name__}: "
+                           f"{exc}); allowed: the tune_choice.csv `ablations run` wrote (one row per config × "
+                           "candidate, `chosen` True for one candidate per config)") from None
+    return [(pub / TUNE_DIR, [c.run_id for c in stage1_configs(study)]), (pub, [c.run_id for c in stage2])]

@@ -87,3 +87,21 @@ def test_overall_shift_is_the_seed_blocked_t_interval():
     sd = np.sqrt((np.var([10, 12, 14], ddof=1) + np.var([20, 21, 25], ddof=1)) / 2)
     assert s["sd_within"] == pytest.approx(sd) and s["margin"] == pytest.approx(0.5 * sd)
     assert s["equivalent"] == (-0.5 * sd < ci.low and ci.high < 0.5 * sd)
+
+
+def test_runs_pair_by_config_and_seed_not_run_id():
+    """A tuned study's fresh rerun may choose another value of the tuned field (here policy_lr) for a config: its
+    stage-2 run ids then differ from the published ones, but the runs of a config on one seed still pair up."""
+    rng = np.random.default_rng(3)
+    draw = _draw(rng, MEANS, seeds=8)
+    pub = _results(draw)
+    pub.runs["policy_lr"] = 0.01
+    new = _results({k: v + rng.normal(0, 1.0, len(v)) for k, v in draw.items()})
+    tuned_again = new.runs["config"] == "none/full"
+    new.runs.loc[tuned_again, "policy_lr"] = 0.03
+    new.runs.loc[tuned_again, "run_id"] = "x" + new.runs.loc[tuned_again, "run_id"]  # the choice is in the run id
+    new.runs.loc[~tuned_again, "policy_lr"] = 0.01
+    agr = agreement(pub, new)
+    assert agr.shift["n_pairs"] == 32 and agr.shift["n_seeds"] == 8, agr.shift
+    assert len(agr.configs) == 4 and (agr.configs["n_fresh"] == 8).all()
+    assert agr.agree, agr.problems

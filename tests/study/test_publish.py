@@ -1,10 +1,13 @@
 import lzma
 import shutil
 
+import pytest
 from typer.testing import CliRunner
 
 from ablations.cli import app
-from ablations.study.publish import compare, pack, read_text, rounded_csv
+from ablations.study.publish import (HASHED, SUMS, PublishError, compare, compare_study, pack, read_text,
+                                     rounded_csv, sha256)
+from ablations.study.tuning import CHOICE_FILE, TUNE_DIR
 
 runner = CliRunner()
 
@@ -43,6 +46,10 @@ def test_pack_then_reproduce_is_identical_and_detects_a_change(tmp_path):
     published = tmp_path / "a"
     assert (published / "curves.csv.xz").exists() and not (published / "curves.csv").exists()
     assert not (published / "cohorts").exists() and (published / "SHA256SUMS").exists()
+    packed = {p.name: p.read_bytes() for p in published.iterdir() if p.is_file()}
+    res = runner.invoke(app, ["pack", str(published), "--delete-sources"])  # again: harmless, nothing written
+    assert res.exit_code == 0 and "already packed: nothing written" in res.output, res.output
+    assert {p.name: p.read_bytes() for p in published.iterdir() if p.is_file()} == packed
     assert read_text(published / "curves.csv") == rounded_csv(full_curves)
     assert all(c.identical for c in compare(published, tmp_path / "fresh"))
     res = runner.invoke(app, ["status", str(published)])
@@ -139,3 +146,151 @@ def test_reproduce_refuses_at_once_when_the_study_no_longer_expands_to_the_publi
     out = " ".join(res.output.split())
     assert res.exit_code == 1 and "1 of the study's 4 run ids are not in the published results" in out, res.output
     assert "Republish it" in out and not (tmp_path / "fresh").exists()  # nothing was trained
+
+
+# ---- a tuned study ([tune]): two stages, each packed, both reproduced ------------------------------------------
+TUNED = STUDY.replace('name = "tiny_pub"', 'name = "tiny_tuned"') + """[tune]
+policy_lr = [1e-2, 3e-2]
+seeds = 2
+"""
+
+
+@pytest.fixture(scope="module")
+def tuned_run(tmp_path_factory):
+    """The tiny tuned study trained once (8 tuning runs, 4 evaluation runs): (study file, results directory)."""
+    root = tmp_path_factory.mktemp("tuned")
+    study = root / "tiny_tuned.toml"
+    study.write_text(TUNED)
+    res = runner.invoke(app, ["run", str(study), "--out", str(root / "run"), "--workers", "1"])
+    assert res.exit_code == 0, res.output
+    return study, root / "run"
+
+
+def _published(tuned_run, tmp_path, delete_sources=True):
+    study, run = tuned_run
+    shutil.copytree(run, tmp_path / "pub")
+    res = runner.invoke(app, ["pack", str(tmp_path / "pub"), *(["--delete-sources"] if delete_sources else [])])
+    assert res.exit_code == 0 and "tune/SHA256SUMS" in res.output, res.output
+    return study, tmp_path / "pub"
+
+
+def _reproduce(study, published, *extra):
+    res = runner.invoke(app, ["reproduce", str(study), "--results", str(published), "--workers", "1", *extra])
+    return res, " ".join(res.output.split())
+
+
+def _files(folder):
+    return {p.relative_to(folder): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_pack_of_a_tuned_study_packs_both_stages_and_packing_again_is_harmless(tuned_run, tmp_path):
+    _, run = tuned_run
+    pub = tmp_path / "pub"
+    shutil.copytree(run, pub)
+    written = pack(pub)
+    assert {"tune/SHA256SUMS", "tune/curves.csv.xz", "tune/probes.csv.xz", "SHA256SUMS", "curves.csv.xz"} <= set(
+        written)
+    sums = (pub / SUMS).read_text().splitlines()
+    assert sums[0] == f"{sha256(pub / CHOICE_FILE)}  {CHOICE_FILE}" and [s.split()[1] for s in sums[1:]] == list(HASHED)
+    assert [s.split()[1] for s in (pub / TUNE_DIR / SUMS).read_text().splitlines()] == list(HASHED)
+    assert lzma.decompress((pub / TUNE_DIR / "curves.csv.xz").read_bytes()).decode() == rounded_csv(
+        (pub / TUNE_DIR / "curves.csv").read_text())
+    pack(pub, delete_sources=True)
+    for folder in (pub, pub / TUNE_DIR):
+        assert not (folder / "curves.csv").exists() and not (folder / "cohorts").exists()
+        assert (folder / "curves.csv.xz").exists() and (folder / SUMS).exists()
+    assert all(c.identical for c in compare_study(pub, run))
+    status = " ".join(runner.invoke(app, ["status", str(pub)]).output.split())  # counts from each runs.csv now
+    assert "done 8, diverged 0, failed 0, pending 0 (of 8)" in status and "pending 0 (of 4)" in status, status
+    names = [c.name for c in compare_study(pub, run)]
+    assert names[:5] == ["tune/runs.csv", "tune/curves.csv", "tune/probes.csv", "tune/curves.csv.xz",
+                         "tune/probes.csv.xz"] and names[5] == CHOICE_FILE
+    before = _files(pub)
+    assert pack(pub, delete_sources=True) == {} and pack(pub) == {} and _files(pub) == before  # idempotent
+    res = runner.invoke(app, ["pack", str(pub), "--delete-sources"])
+    assert res.exit_code == 0 and "already packed: nothing written" in res.output and _files(pub) == before
+    # a SHA256SUMS packed before tune_choice.csv was listed gets that line, and nothing else changes
+    (pub / SUMS).write_text("".join(line + "\n" for line in sums[1:]))
+    assert pack(pub) == {SUMS: len("\n".join(sums).encode()) + 1} and _files(pub) == before
+    # the choice must be the file stage 2 was trained from, and a tuned study is published with both stages
+    choice = (pub / CHOICE_FILE).read_text()
+    (pub / CHOICE_FILE).write_text(choice.replace("True", "False"))
+    with pytest.raises(PublishError, match=r"tune_choice.csv: sha256 .* the manifest recorded when stage 2 started"):
+        pack(pub)
+    (pub / CHOICE_FILE).write_text(choice)
+    shutil.rmtree(pub / TUNE_DIR)
+    with pytest.raises(PublishError, match=r"tune/manifest.json is missing: .* records a tuned study"):
+        pack(pub)
+
+
+def test_reproduce_a_tuned_study_is_bit_identical_and_catches_a_changed_byte(tuned_run, tmp_path):
+    """Both stages and the choice rerun bit-identically (exit 0); one byte changed in the published choice and in
+    stage 1's runs.csv is a regression on this machine class (exit 1), each file named."""
+    study, published = _published(tuned_run, tmp_path)
+    res, out = _reproduce(study, published)
+    assert res.exit_code == 0 and "bit-identical" in out and " NO " not in out, res.output
+    for name in ("tune/runs.csv", "tune/curves.csv.xz", "tune_choice.csv", "runs.csv", "curves.csv.xz"):
+        assert f"│ {name} " in res.output
+    choice = published / CHOICE_FILE
+    lines = choice.read_text().splitlines()
+    col = lines[0].split(",").index("mean")
+    cells = lines[1].split(",")
+    cells[col] = cells[col][:-1] + str((int(cells[col][-1]) + 1) % 10)  # one digit of a mean: the choice stays
+    choice.write_text("\n".join([lines[0], ",".join(cells), *lines[2:]]) + "\n")
+    runs = published / TUNE_DIR / "runs.csv"
+    runs.write_text(runs.read_text().replace(",done,", ",done ,", 1))
+    res, out = _reproduce(study, published)
+    assert res.exit_code == 1 and "regression" in out, res.output
+    rows = {line.split("│")[1].strip(): line.split("│")[2].strip() for line in res.output.splitlines()
+            if line.count("│") >= 3 and line.split("│")[1].strip()}
+    assert rows["tune_choice.csv"] == rows["tune/runs.csv"] == "NO" and rows["runs.csv"] == "yes", rows
+
+
+def test_reproduce_a_tuned_study_checks_both_stages_run_ids_before_training(tuned_run, tmp_path):
+    study, published = _published(tuned_run, tmp_path, delete_sources=False)
+    changed = tmp_path / "changed" / "tiny_tuned.toml"
+    changed.parent.mkdir()
+    changed.write_text(TUNED.replace("total_steps = 1200", "total_steps = 1300"))
+    res, out = _reproduce(changed, published, "--keep", str(tmp_path / "fresh"))
+    assert res.exit_code == 1 and f"{published / TUNE_DIR} was not made from the runs" in out, res.output
+    assert "8 of the study's 8 run ids are not in the published results" in out and "Republish it" in out
+    assert not (tmp_path / "fresh").exists()  # nothing was trained
+    changed.write_text(TUNED.replace("policy_lr = [1e-2, 3e-2]", "policy_lr = [3e-2, 1e-2]"))
+    res, out = _reproduce(changed, published, "--keep", str(tmp_path / "fresh"))  # stage 2 at the published choice
+    assert res.exit_code == 1 and f"{published / TUNE_DIR} was not made" not in out, res.output
+    assert f"{published} was not made from the runs" in out and not (tmp_path / "fresh").exists()
+    (published / CHOICE_FILE).unlink()
+    res, out = _reproduce(study, published)
+    assert res.exit_code == 2 and f"{published / CHOICE_FILE} is missing" in out and "tuned study" in out, res.output
+    shutil.rmtree(published / TUNE_DIR)
+    res, out = _reproduce(study, published)
+    assert res.exit_code == 2 and f"{published / TUNE_DIR / 'manifest.json'} is missing" in out, res.output
+
+
+def test_reproduce_a_tuned_study_on_another_machine_class_shows_the_choice(tuned_run, tmp_path, monkeypatch):
+    """Another machine class whose tuning picks another candidate for one config: the choice table says 1 of 2 and
+    that this is not a failure by itself; stage 2 is compared statistically, its configs paired by factor levels."""
+    import json
+
+    from ablations.study import tuning
+
+    study, published = _published(tuned_run, tmp_path)
+    for folder in (published, published / TUNE_DIR):
+        manifest = json.loads((folder / "manifest.json").read_text())
+        (key, info), = manifest["machines"].items()
+        manifest["machines"] = {"0123456789ab": {**info, "cpu": "Another CPU"}}
+        (folder / "manifest.json").write_text(json.dumps(manifest))
+    original = tuning.choose
+
+    def another_choice(spec, runs, curves):  # as another machine's draws near the optimum may choose
+        table, chosen = original(spec, runs, curves)
+        first = table["config_index"] == "0"
+        table.loc[first, "chosen"] = table.loc[first, "chosen"].map({"True": "False", "False": "True"})
+        return table, [next(c for c in spec.tune.grid() if c != chosen[0]), *chosen[1:]]
+
+    monkeypatch.setattr(tuning, "choose", another_choice)
+    res, out = _reproduce(study, published)
+    assert "another machine class" in out and "'Another CPU'" in out, res.output
+    assert "1 of 2 configs chose the same candidate as published" in out and "not a failure by itself" in out
+    assert "2 seeds" in out and "overall shift" in out  # the statistical check ran on stage 2, seeds paired
+    assert res.exit_code == (0 if "statistically the same" in out else 1), res.output
