@@ -10,9 +10,15 @@ harmless: a directory already packed with `delete_sources` keeps its files and h
 
 `reproduce` reruns the study from its file into a fresh directory and checks that the new full-precision CSVs have
 exactly the published hashes (bit-identical results) and that their packed form equals the committed files; for a
-tuned study both stages and the choice (`expected_run_ids`, `compare_study`). Bits are only promised on the same
+tuned study both stages and the choice (`published_stages`, `compare_study`). Bits are only promised on the same
 machine class (`ablations.study.machine`): `machine_match` says whether the published manifest's class is this
 machine's; if not, the CLI compares the results statistically (`ablations.report.agreement`).
+
+A spot check (``reproduce --sample K``) reruns only K runs: a run's rows do not depend on the cohort it trains in
+(DESIGN.md, invariant 1), so any subset retrains to the published rows. `sample_runs` draws them (seeded, stratified:
+a probed run, every env, both stages of a tuned study), and `compare_sample` checks their rows, run by run: runs.csv
+at full precision, curves.csv and probes.csv at the packed precision. A tuned study's choice is not checked by a
+sample (it needs every stage-1 run): its stage-2 runs are those of the published choice.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ import dataclasses
 import hashlib
 import io
 import lzma
+import math
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,10 +36,11 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from ..config import RunConfig
 from .design import Study, expand
 from .machine import CLASS_FIELDS
-from .store import ResultsDir, StoreError
-from .tuning import CHOICE_FILE, TUNE_DIR, choice_from_file, stage1_configs, stage2_configs
+from .store import ResultsDir, StoreError, read_table
+from .tuning import CHOICE_FILE, TUNE_DIR, choice_from_file, stage1_configs, stage1_study, stage2_configs
 
 DIGITS = 6
 PACKED = ("curves.csv", "probes.csv")  # rounded and compressed
@@ -55,17 +63,25 @@ def sha256(path: Path) -> str:
 def rounded_csv(text: str, digits: int = DIGITS) -> str:
     """CSV text with every non-integer numeric cell rounded to `digits` significant digits (others verbatim)."""
     df = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
+    return rounded_frame(df, digits).to_csv(index=False, lineterminator="\n")
+
+
+def rounded_frame(df: pd.DataFrame, digits: int = DIGITS, like: pd.DataFrame | None = None) -> pd.DataFrame:
+    """`rounded_csv` on a frame of text cells: a column is rounded when it is numeric (empty cells allowed) and not
+    all integers, judged over `like` (default `df`; a sample's rows are rounded as the whole table they belong to)."""
+    judged = df if like is None else like
+    out = df.copy()
     for col in df.columns:
-        values = pd.to_numeric(df[col].replace("", np.nan), errors="coerce")
-        text_col = df[col]
-        is_num = values.notna() | (text_col == "")
-        if not bool(is_num.all()) or bool(text_col.str.fullmatch(r"-?\d*").all()):
+        values = pd.to_numeric(judged[col].replace("", np.nan), errors="coerce")
+        is_num = values.notna() | (judged[col] == "")
+        if not bool(is_num.all()) or bool(judged[col].str.fullmatch(r"-?\d*").all()):
             continue  # not numeric, or integers: keep the text
-        arr = values.to_numpy(dtype=np.float64)
+        text_col = df[col]
+        arr = pd.to_numeric(text_col.replace("", np.nan), errors="coerce").to_numpy(dtype=np.float64)
         formatted = np.char.mod(f"%.{digits}g", arr).astype(object)
         formatted[np.isnan(arr) & (text_col == "").to_numpy()] = ""
-        df[col] = formatted
-    return df.to_csv(index=False, lineterminator="\n")
+        out[col] = formatted
+    return out
 
 
 def _xz(text: str) -> bytes:
@@ -274,14 +290,28 @@ def run_id_mismatch(published: Sequence[str] | None, expected: Sequence[str]) ->
             f"which have {len(extra):,} others")
 
 
-def expected_run_ids(study: Study, published: str | Path) -> list[tuple[Path, list[str]]]:
-    """(published results directory, the run ids `study` expands to now) for each directory a reproduction
-    writes: the study's own; for a tuned study stage 1's (``tune/``, `tuning.stage1_configs`) and then stage 2's at
-    the published choice (``tune_choice.csv``, `tuning.stage2_configs`). PublishError if a tuned study's published
-    directory lacks stage 1 or the choice, or the choice cannot be read."""
+@dataclass(frozen=True)
+class Stage:
+    """One results directory a reproduction writes: where it is published, the study that trains it (a tuned study's
+    stage 1: `tuning.stage1_study`) and its runs, in study order."""
+
+    published: Path
+    study: Study
+    configs: list[RunConfig]
+
+    @property
+    def run_ids(self) -> list[str]:
+        return [c.run_id for c in self.configs]
+
+
+def published_stages(study: Study, published: str | Path) -> list[Stage]:
+    """The stages a reproduction of `study` writes, with the runs `study` expands to now: the study's own directory;
+    for a tuned study stage 1 (``tune/``, `tuning.stage1_configs`) and then stage 2 at the published choice
+    (``tune_choice.csv``, `tuning.stage2_configs`). PublishError if a tuned study's published directory lacks stage 1
+    or the choice, or the choice cannot be read."""
     pub = Path(published)
     if study.tune is None:
-        return [(pub, [c.run_id for c in expand(study)])]
+        return [Stage(pub, study, expand(study))]
     for path, what in ((pub / TUNE_DIR / "manifest.json", f"stage 1 ({TUNE_DIR}/)"),
                        (pub / CHOICE_FILE, f"the choice ({CHOICE_FILE})")):
         if not path.is_file():
@@ -293,4 +323,120 @@ def expected_run_ids(study: Study, published: str | Path) -> list[tuple[Path, li
         raise PublishError(f"{pub / CHOICE_FILE}: not a choice of {study.path}'s configs ({type(exc).__name__}: "
                            f"{exc}); allowed: the tune_choice.csv `ablations run` wrote (one row per config × "
                            "candidate, `chosen` True for one candidate per config)") from None
-    return [(pub / TUNE_DIR, [c.run_id for c in stage1_configs(study)]), (pub, [c.run_id for c in stage2])]
+    return [Stage(pub / TUNE_DIR, stage1_study(study), stage1_configs(study)), Stage(pub, study, stage2)]
+
+
+# ---- a spot check: a sample of the runs ------------------------------------------------------------------------
+def sample_runs(stages: Sequence[Sequence[RunConfig]], k: int, seed: int = 0) -> list[list[RunConfig]]:
+    """`k` runs drawn from the union of the stages' runs → each stage's drawn runs, in study order.
+
+    Deterministic (`numpy.random.default_rng(seed)`, without replacement). Strata come first, in this order, each
+    by one uniform draw among its runs if no run drawn so far is in it and draws remain: the runs with probes on
+    (`probe_every > 0`), if the study has any; each env_id (study order); each stage of a tuned study. So a sample
+    holds a probed run, every env once `k` ≥ the number of envs, and both stages when `k` leaves room. The rest is a
+    uniform draw from the runs not drawn yet. ValueError unless 1 ≤ k ≤ the number of runs."""
+    flat = [(i, cfg) for i, configs in enumerate(stages) for cfg in configs]
+    if not 1 <= k <= len(flat):
+        raise ValueError(f"k={k} is invalid; allowed: 1 <= k <= {len(flat)} (the runs)")
+    strata = [[j for j, (_, c) in enumerate(flat) if c.probe_every > 0]]
+    strata += [[j for j, (_, c) in enumerate(flat) if c.env_id == env] for env in dict.fromkeys(c.env_id for _, c in flat)]
+    if len(stages) > 1:
+        strata += [[j for j, (i, _) in enumerate(flat) if i == stage] for stage in range(len(stages))]
+    rng = np.random.default_rng(seed)
+    drawn: list[int] = []
+    for members in strata:
+        if members and len(drawn) < k and not set(members) & set(drawn):
+            drawn.append(int(rng.choice(members)))
+    rest = np.array([j for j in range(len(flat)) if j not in set(drawn)], dtype=int)
+    drawn += [int(j) for j in rng.choice(rest, size=k - len(drawn), replace=False)]
+    return [[flat[j][1] for j in sorted(drawn) if flat[j][0] == stage] for stage in range(len(stages))]
+
+
+@dataclass
+class RunCheck:
+    """One sampled run, fresh vs published: its runs.csv row at full precision, its curves.csv and probes.csv rows
+    at the packed precision (`DIGITS`), each identical or not; `rows` counts the rows that differ of each file."""
+
+    run_id: str
+    runs: bool
+    curves: bool
+    probes: bool
+    rows: dict[str, tuple[int, int]]  # file → (rows that differ, rows compared: the longer side's)
+    final_return: tuple[float, float]  # (published, fresh); NaN where a row or cell is missing
+
+    @property
+    def identical(self) -> bool:
+        return self.runs and self.curves and self.probes
+
+    @property
+    def final_return_rel_diff(self) -> float:
+        """|fresh − published| / |published| of final_return (NaN if either is missing; inf if 0 is published and
+        the fresh value is not 0)."""
+        pub, new = self.final_return
+        if math.isnan(pub) or math.isnan(new) or pub == new:
+            return math.nan if math.isnan(pub) or math.isnan(new) else 0.0
+        return abs(new - pub) / abs(pub) if pub else math.inf
+
+
+def compare_sample(published: str | Path, fresh: str | Path, run_ids: Sequence[str],
+                   digits: int = DIGITS) -> list[RunCheck]:
+    """Check the rows of `run_ids` in a fresh results directory that trained just those runs against the published
+    (packed) one, run by run. runs.csv (committed at full precision): the run's row, cell for cell as text, which for
+    files written alike (the same header) is its CSV line byte for byte. curves.csv and probes.csv (committed
+    rounded, ``*.csv.xz``): the run's fresh rows rounded as `pack` rounds (`rounded_frame`, each column judged over
+    the whole published table with the fresh rows) equal its published rows as text. A different header makes every
+    run differ in that file. PublishError if a published file is missing."""
+    pub, new = Path(published), Path(fresh)
+    ids = list(run_ids)
+    same: dict[str, dict[str, list[bool]]] = {}
+    tables: dict[str, tuple[pd.DataFrame, pd.DataFrame]] = {}
+    for name in HASHED:
+        old = _published_table(pub, name)
+        mine = read_table(new / name) if (new / name).exists() else pd.DataFrame(columns=old.columns)
+        aligned = list(mine.columns) == list(old.columns)
+        if aligned:
+            mine = mine[mine["run_id"].isin(set(ids))]
+            if name in PACKED:
+                mine = rounded_frame(mine, digits, like=pd.concat([old, mine], ignore_index=True))
+        same[name] = _rows_same(old, mine, ids, aligned, at_least=1 if name == "runs.csv" else 0)
+        tables[name] = (old, mine)
+    old_runs, new_runs = tables["runs.csv"]
+    return [RunCheck(rid, *(all(same[name][rid]) for name in HASHED),
+                     {name: (same[name][rid].count(False), len(same[name][rid])) for name in HASHED},
+                     (_cell(old_runs, rid, "final_return"), _cell(new_runs, rid, "final_return"))) for rid in ids]
+
+
+def _published_table(root: Path, name: str) -> pd.DataFrame:
+    """A published CSV as text cells: its packed ``name.xz`` if there is one (what is committed), else ``name``."""
+    packed = root / (name + ".xz")
+    text = lzma.decompress(packed.read_bytes()).decode() if packed.exists() else read_text(root / name)
+    return pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, na_filter=False)
+
+
+def _rows_by_run(df: pd.DataFrame, ids: Sequence[str]) -> dict[str, list[tuple[str, ...]]]:
+    if "run_id" not in df:
+        return {}
+    sel = df[df["run_id"].isin(set(ids))]
+    return {rid: list(g.itertuples(index=False, name=None)) for rid, g in sel.groupby("run_id", sort=False)}
+
+
+def _rows_same(old: pd.DataFrame, mine: pd.DataFrame, ids: Sequence[str], aligned: bool,
+               at_least: int) -> dict[str, list[bool]]:
+    """run_id → for each of its rows (in file order; as many as the longer side has, at least `at_least`) whether the
+    published and the fresh row hold the same text; every row differs unless the headers are `aligned`."""
+    a, b = _rows_by_run(old, ids), _rows_by_run(mine, ids)
+    out = {}
+    for rid in ids:
+        x, y = a.get(rid, []), b.get(rid, [])
+        n = max(at_least, len(x), len(y))
+        out[rid] = [i < len(x) and i < len(y) and x[i] == y[i] for i in range(n)] if aligned else [False] * max(1, n)
+    return out
+
+
+def _cell(df: pd.DataFrame, run_id: str, column: str) -> float:
+    """The number in `column` of `run_id`'s first row; NaN if there is none."""
+    if "run_id" not in df or column not in df:
+        return math.nan
+    cells = df.loc[df["run_id"] == run_id, column]
+    value = pd.to_numeric(cells.iloc[0] if len(cells) else "", errors="coerce")
+    return float(value) if pd.notna(value) else math.nan

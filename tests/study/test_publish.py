@@ -155,15 +155,20 @@ seeds = 2
 """
 
 
-@pytest.fixture(scope="module")
-def tuned_run(tmp_path_factory):
-    """The tiny tuned study trained once (8 tuning runs, 4 evaluation runs): (study file, results directory)."""
-    root = tmp_path_factory.mktemp("tuned")
-    study = root / "tiny_tuned.toml"
-    study.write_text(TUNED)
+def _trained(tmp_path_factory, name, text):
+    """Study `text` written to <tmp>/<name>.toml and trained once: (study file, results directory)."""
+    root = tmp_path_factory.mktemp(name)
+    study = root / f"{name}.toml"
+    study.write_text(text)
     res = runner.invoke(app, ["run", str(study), "--out", str(root / "run"), "--workers", "1"])
     assert res.exit_code == 0, res.output
     return study, root / "run"
+
+
+@pytest.fixture(scope="module")
+def tuned_run(tmp_path_factory):
+    """The tiny tuned study trained once (8 tuning runs, 4 evaluation runs): (study file, results directory)."""
+    return _trained(tmp_path_factory, "tiny_tuned", TUNED)
 
 
 def _published(tuned_run, tmp_path, delete_sources=True):
@@ -294,3 +299,156 @@ def test_reproduce_a_tuned_study_on_another_machine_class_shows_the_choice(tuned
     assert "1 of 2 configs chose the same candidate as published" in out and "not a failure by itself" in out
     assert "2 seeds" in out and "overall shift" in out  # the statistical check ran on stage 2, seeds paired
     assert res.exit_code == (0 if "statistically the same" in out else 1), res.output
+
+
+# ---- a spot check: reproduce --sample K ------------------------------------------------------------------------
+#: 2 factors × 3 seeds, probes on seed 0 only: 12 runs, 4 probed.
+SAMPLED = STUDY.replace('name = "tiny_pub"\nseeds = 2', 'name = "tiny_sample"\nseeds = 3').replace(
+    "total_steps = 1200\nhidden = [16]", "total_steps = 800\nhidden = [8]") + 'returns = ["full", "rtg"]\n'
+
+
+@pytest.fixture(scope="module")
+def sampled_run(tmp_path_factory):
+    """The tiny 2 × 2 study, 3 seeds, probes on seed 0 only (12 runs), trained once: (study file, results dir)."""
+    return _trained(tmp_path_factory, "tiny_sample", SAMPLED)
+
+
+def _sample_rows(output):
+    """run_id → the cells of its row in the --sample table."""
+    rows = {}
+    for line in output.splitlines():
+        cells = [c.strip() for c in line.split("│")[1:-1]]
+        if cells and len(cells[0]) == 12 and all(ch in "0123456789abcdef" for ch in cells[0]):
+            rows[cells[0]] = cells[1:]
+    return rows
+
+
+def _edit_cell(path, run_id, column, edit):
+    """Change one cell of `run_id`'s first row in a CSV (or in its packed .xz)."""
+    packed = path.with_name(path.name + ".xz")
+    text = path.read_text() if path.exists() else lzma.decompress(packed.read_bytes()).decode()
+    lines = text.splitlines()
+    col = lines[0].split(",").index(column)
+    i = next(i for i, line in enumerate(lines) if line.startswith(run_id + ","))
+    cells = lines[i].split(",")
+    cells[col] = edit(cells[col])
+    lines[i] = ",".join(cells)
+    text = "\n".join(lines) + "\n"
+    if path.exists():
+        path.write_text(text)
+    else:
+        packed.write_bytes(lzma.compress(text.encode()))
+
+
+def test_sample_runs_is_seeded_and_stratified():
+    from ablations.config import RunConfig
+    from ablations.study.publish import sample_runs
+
+    def runs(env, n, probed=()):
+        return [RunConfig(env_id=env, seed=s, probe_every=2 if s in probed else 0) for s in range(n)]
+
+    stages = [runs("CartPole-v1", 20) + runs("Acrobot-v1", 20), runs("CartPole-v1", 5, probed={4}) +
+              runs("Pendulum-v1", 5)]
+    for seed in range(20):
+        one, two = sample_runs(stages, 3, seed)
+        assert sample_runs(stages, 3, seed) == [one, two] and len(one) + len(two) == 3  # deterministic
+        assert {c.env_id for c in one + two} == {"CartPole-v1", "Acrobot-v1", "Pendulum-v1"}  # every env: K = 3
+        assert any(c.probe_every for c in two)  # the one probed run
+        assert one == [c for c in stages[0] if c in one]  # study order
+    assert sample_runs(stages, 2, 0) != sample_runs(stages, 2, 1) or sample_runs(stages, 2, 2) != sample_runs(
+        stages, 2, 0)
+    assert [len(s) for s in sample_runs(stages, 50, 3)] == [40, 10]
+    assert [len(s) for s in sample_runs([runs("CartPole-v1", 10)], 1, 0)] == [1]
+    for k in (0, 51):
+        with pytest.raises(ValueError, match="allowed: 1 <= k <= 50"):
+            sample_runs(stages, k, 0)
+
+
+def test_rounded_frame_judges_a_column_over_the_whole_table():
+    """A sample's rows are rounded as pack rounded the whole table: a column with text elsewhere is kept verbatim."""
+    import pandas as pd
+
+    from ablations.study.publish import rounded_frame
+
+    whole = pd.DataFrame({"x": ["0.123456789", "nan"], "n": ["3", "4"], "y": ["", "2.0"]})
+    part = whole.iloc[[0]]
+    assert rounded_frame(part, 4).iloc[0].tolist() == ["0.1235", "3", ""]
+    assert rounded_frame(part, 4, like=whole).iloc[0].tolist() == ["0.123456789", "3", ""]
+
+
+def test_reproduce_sample_checks_the_sampled_runs_row_by_row(sampled_run, tmp_path):
+    """--sample 3: 3 runs retrained and found bit-identical (a probed one among them); every run (K = 12) after
+    editing a published runs.csv cell and a packed curves row: exit 1, NO for just those runs and files; on another
+    machine class the same differences cannot decide (exit 0) and say so."""
+    import json
+
+    from ablations.study.design import expand, load_study
+    from ablations.study.publish import sample_runs
+
+    study, run = sampled_run
+    published = tmp_path / "pub"
+    shutil.copytree(run, published)
+    pack(published, delete_sources=True)
+    res, out = _reproduce(study, published, "--sample", "3")
+    assert res.exit_code == 0, res.output
+    assert "the 3 sampled runs are bit-identical to the published ones (rows of runs.csv at full precision, " \
+           "curves/probes at the packed precision)" in out
+    rows = _sample_rows(res.output)
+    configs = expand(load_study(study))
+    drawn, = sample_runs([configs], 3, 0)
+    assert sorted(rows) == sorted(c.run_id for c in drawn) and len(rows) == 3
+    probed = [c.run_id for c in drawn if c.probe_every]
+    assert probed and all(rows[r][-1] == "yes" for r in probed)  # probes checked
+    assert all(cells[-3:-1] == ["yes", "yes"] and cells[-1] in ("yes", "—") for cells in rows.values()), rows
+    edited, curved = configs[0].run_id, configs[5].run_id
+    _edit_cell(published / "runs.csv", edited, "final_return", lambda v: repr(float(v) * 1.01))
+    _edit_cell(published / "curves.csv", curved, "return_mean", lambda v: repr(float(v) + 1.0))
+    res, out = _reproduce(study, published, "--sample", "12")
+    assert res.exit_code == 1 and "regression" in out, res.output
+    assert "2 of the 12 sampled runs differ (1 of 12 runs.csv rows, 1 of " in out and " is 0.0099" in out, out
+    rows = _sample_rows(res.output)
+    assert len(rows) == 12 and rows[edited][-3:] == ["NO", "yes", "yes"], rows[edited]
+    assert rows[curved][-3] == "yes" and rows[curved][-2].startswith("NO (1 of"), rows[curved]
+    assert all("NO" not in " ".join(cells) for r, cells in rows.items() if r not in (edited, curved))
+    manifest = json.loads((published / "manifest.json").read_text())
+    (key, info), = manifest["machines"].items()
+    manifest["machines"] = {"0123456789ab": {**info, "cpu": "Another CPU"}}
+    (published / "manifest.json").write_text(json.dumps(manifest))
+    res, out = _reproduce(study, published, "--sample", "12")
+    assert res.exit_code == 0 and "not bit-identical, as can happen across machine classes" in out.lower(), out
+    assert "cannot be compared statistically with any power" in out and "run the full `ablations reproduce" in out
+
+
+def test_reproduce_sample_refuses_a_bad_k_before_training(sampled_run, tmp_path):
+    study, run = sampled_run
+    published = tmp_path / "pub"
+    shutil.copytree(run, published)
+    pack(published)
+    for k in ("0", "13", "-1"):
+        res, out = _reproduce(study, published, "--sample", k, "--keep", str(tmp_path / "fresh"))
+        assert res.exit_code == 2 and f"--sample {k} is invalid; allowed: 1 ≤ K ≤ 12, the runs of tiny_sample" in out
+        assert not (tmp_path / "fresh").exists()  # nothing was trained
+
+
+def test_reproduce_sample_of_a_tuned_study_draws_from_both_stages(tuned_run, tmp_path):
+    """A tuned study's sample: both stages' runs (stage 2 at the published choice) and the probed run; one changed
+    cell of stage 1's runs.csv is NO for that run only; K counts both stages."""
+    from ablations.study.design import load_study
+    from ablations.study.tuning import stage1_configs
+
+    study, published = _published(tuned_run, tmp_path)
+    res, out = _reproduce(study, published, "--sample", "3")
+    assert res.exit_code == 0 and "the 3 sampled runs are bit-identical" in out, res.output
+    rows = _sample_rows(res.output)
+    assert len(rows) == 3 and {cells[0] for cells in rows.values()} == {"1", "2"}, rows  # the stage column
+    assert any(cells[-1] == "yes" for cells in rows.values())  # the probed run (stage 2)
+    edited = stage1_configs(load_study(study))[3].run_id
+    _edit_cell(published / TUNE_DIR / "runs.csv", edited, "status", lambda v: v + " ")
+    res, out = _reproduce(study, published, "--sample", "12")
+    assert res.exit_code == 1 and "regression" in out, res.output
+    rows = _sample_rows(res.output)
+    assert len(rows) == 12 and rows[edited][0] == "1" and rows[edited][-3] == "NO", rows[edited]
+    assert sum("NO" in " ".join(cells) for cells in rows.values()) == 1
+    res, out = _reproduce(study, published, "--sample", "13")
+    assert res.exit_code == 2 and "allowed: 1 ≤ K ≤ 12, the runs of tiny_tuned (8 in stage 1 (tuning) + 4 in " \
+                                  "stage 2 (evaluation))" in out, res.output
