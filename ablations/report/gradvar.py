@@ -131,6 +131,11 @@ BIAS_REFERENCE = {"returns": "full", "baseline": "loo", "normalize": "none", "en
 
 
 def _reference_estimator(probes: pd.DataFrame) -> str | None:
+    """The label of the probes' bias reference: their `reference` column (full/loo/none/0, episode form), else (older
+    probes without it) the estimator whose levels are BIAS_REFERENCE's."""
+    if "reference" in probes and probes["reference"].notna().any():
+        labels = probes["reference"].dropna().astype(str).unique()
+        return str(labels[0]) if str(labels[0]) in set(probes["estimator"].astype(str)) else None
     sel = np.ones(len(probes), bool)
     for f, v in BIAS_REFERENCE.items():
         sel &= format_column(probes[f]).to_numpy() == v
@@ -144,8 +149,9 @@ def gradient_quality(probes: pd.DataFrame, *, seed: int = 0, n_resamples: int = 
     then the mean across runs gets a bootstrap CI with runs resampled jointly for every estimator (paired).
 
     Metrics: `snr` (‖E ĝ‖²/tr Cov ĝ), `cos_to_reference`, and `rel_bias_sq` = the run's mean bias_sq_norm / its mean
-    mean_sq_norm of the unbiased reference estimator (full/loo/none/0), for unnormalized estimators only (a
-    normalized one is on another scale). bias_sq_norm is an unbiased
+    ‖c·ū‖², ū the unbiased reference estimator (full/loo/none/0) and c the row's `reference_scale` (1 for an episode
+    form; N/L̄ for a step form, whose bias_sq_norm the probes measure against c·U), for unnormalized estimators only
+    (a normalized one is on another scale). bias_sq_norm is an unbiased
     estimate and can be negative; it is averaged unclipped, and `rel_bias` = √max(·, 0) of the mean and of each CI
     end (the clip rule: a negative mean or CI end is shown as 0). Rows `rel_bias` carry that transform.
     """
@@ -156,6 +162,8 @@ def gradient_quality(probes: pd.DataFrame, *, seed: int = 0, n_resamples: int = 
     if ref is not None:
         scale = p[p["estimator"] == ref].groupby(["run_id", "update"])["mean_sq_norm"].mean().rename("_ref_sq")
         p = p.join(scale, on=["run_id", "update"])
+        if "reference_scale" in p:  # the probes compare a step-form estimator with c·U, c = N/L̄: ‖c·ū‖² is its scale
+            p["_ref_sq"] = p["_ref_sq"] * pd.to_numeric(p["reference_scale"], errors="coerce").fillna(1.0) ** 2
         with np.errstate(invalid="ignore", divide="ignore"):
             p["rel_bias_sq"] = np.where(p["_ref_sq"] > 0, p["bias_sq_norm"] / p["_ref_sq"], np.nan)
     metrics = ["snr", "cos_to_reference"] + (["rel_bias_sq"] if ref is not None else [])

@@ -51,3 +51,26 @@ def test_variance_ratio_is_paired() -> None:
     assert r["ratio"] == pytest.approx(0.25, rel=0.05)
     assert 0.22 < r["ci_low"] < 0.25 < r["ci_high"] < 0.28
     assert gv.variance_ratios(_probes().query("returns == 'rtg'")).empty
+
+
+def test_step_form_bias_is_relative_to_the_rescaled_reference() -> None:
+    """A step-form row's bias_sq_norm is measured by the probes against c·U (c = `reference_scale` = N/L̄), so its
+    relative bias divides by ‖c·ū‖², not ‖ū‖²: here ‖bias‖ = 0.2‖c·ū‖ exactly; the reference itself reads 0, and the
+    reference is the probes' `reference` column even when its step twin comes first."""
+    rows = []
+    for i in range(6):
+        for update in (0, 10):
+            ref_sq = 100.0 * (i + 1)
+            for label, agg, c, bias in (("full/loo/none/0/step", "step", 0.1, 0.04 * 0.01 * ref_sq),
+                                        ("full/loo/none/0", "episode", 1.0, 0.0),
+                                        ("full/none/none/0/step", "step", 0.1, 0.04 * 0.01 * ref_sq)):
+                rows.append(dict(run_id=f"r{i}", update=update, env_steps=update, estimator=label, returns="full",
+                                 baseline=label.split("/")[1], normalize="none", entropy_coef="0", aggregate=agg,
+                                 total_var=1.0, snr=1.0, cos_to_reference=0.9, bias_sq_norm=bias,
+                                 mean_sq_norm=ref_sq * (c ** 2 if agg == "step" else 1.0), reference_scale=c,
+                                 reference="full/loo/none/0"))
+    q = gv.gradient_quality(pd.DataFrame(rows), n_resamples=200)
+    rb = q[q["metric"] == "rel_bias"].set_index("estimator")
+    assert rb.loc["full/none/none/0/step", "mean"] == pytest.approx(0.2)
+    assert rb.loc["full/loo/none/0/step", "mean"] == pytest.approx(0.2)
+    assert rb.loc["full/loo/none/0", ["mean", "ci_low", "ci_high"]].tolist() == [0.0, 0.0, 0.0]
