@@ -23,6 +23,7 @@ from ablations.report import tuning as tn
 from ablations.report.load import Results, load_results, study_spec
 from ablations.report.markdown import render
 from ablations.report.model import Report
+from ablations.study.random_scores import FILE as RANDOM_SCORES_FILE
 
 FIGURE_METRIC = "final_return"
 #: Equivalence margin for "no effect" claims (TOST), in units of the primary metric's pooled within-config SD.
@@ -50,8 +51,10 @@ def _env_id(results: Results) -> str | None:
 
 def compute(results: Results, *, seed: int = 0, n_resamples: int = 10_000, all_pairs: bool = False,
             threshold: float | None = None, level: float = 0.95,
-            effect_sizes: Sequence[float] = (0.5, 0.8, 1.0, 1.5)) -> Report:
-    """Every table of the report (no files written)."""
+            effect_sizes: Sequence[float] = (0.5, 0.8, 1.0, 1.5), random_policy: bool = True) -> Report:
+    """Every table of the report (no files written). `random_policy`: add the table `random_policy` (the
+    uniform-random policy's mean return with its t-interval) when the results hold a `random_scores.csv` with the
+    study's env; the per-env reports of a multi-env study pass False (their top README normalizes by it)."""
     done = results.done.reset_index(drop=True)
     if done.empty:
         raise ValueError(f"{results.path}: no run has status 'done'; nothing to report")
@@ -128,6 +131,9 @@ def compute(results: Results, *, seed: int = 0, n_resamples: int = 10_000, all_p
     t["power"], t["seeds_needed"] = st.power_tables(t["comparisons"], effect_sizes=effect_sizes)
     t["learning_curves"] = _factor_bands(y, done, factors, grid, seed, n_resamples, level)
     t["performance_profile"] = _profiles(long, factors, seed, n_resamples, level)
+    rp = _random_policy(results, level) if random_policy else pd.DataFrame()
+    if len(rp):
+        t["random_policy"] = rp
     probes = results.probes
     if probes is not None and len(probes):
         probes = probes[probes["run_id"].isin(set(done["run_id"]))]
@@ -181,6 +187,22 @@ def _profiles(long: pd.DataFrame, factors: list[str], seed: int, n_resamples: in
     return out[["metric", "factor", "level", "tau", "fraction", "ci_low", "ci_high", "ci_level", "ci_method"]]
 
 
+def _random_policy(results: Results, level: float) -> pd.DataFrame:
+    """The uniform-random policy's row of the results' `random_scores.csv` (`stats.random_policy`); no rows when the
+    file is absent or does not hold the study's env."""
+    path = Path(results.path) / RANDOM_SCORES_FILE
+    env = _env_id(results)
+    if env is None or not path.exists():
+        return pd.DataFrame(columns=st.RANDOM_POLICY_COLUMNS)
+    return st.random_policy(pd.read_csv(path), env, level)
+
+
+def _random_line(rep: Report) -> tuple[float, int] | None:
+    """(mean return, episodes) of the uniform-random policy for the learning curves' dashed line, or None."""
+    rp = rep.tables.get("random_policy")
+    return None if rp is None or rp.empty else (float(rp["mean"].iloc[0]), int(rp["episodes"].iloc[0]))
+
+
 def _missing(results: Results) -> pd.DataFrame:
     """Runs that are not done (failed, diverged, other) and runs with no curve rows."""
     runs = results.runs
@@ -199,7 +221,7 @@ def draw(rep: Report, out_dir: Path) -> dict[str, str]:
         levels = {"config": list(dict.fromkeys(rep.tables["scores"]["config"]))}
     label = st.METRICS[FIGURE_METRIC][0]
     figures: dict[str, Any] = {
-        "learning_curves": lambda: plots.learning_curves(t["learning_curves"], levels),
+        "learning_curves": lambda: plots.learning_curves(t["learning_curves"], levels, random=_random_line(rep)),
         "final_return_by_config": lambda: plots.config_estimates(
             t["summary"][t["summary"]["metric"] == FIGURE_METRIC], rep.results.reference_label, xlabel=label),
         "performance_profile": lambda: plots.performance_profiles(t["performance_profile"], levels,
@@ -300,7 +322,7 @@ def _build_across(results: Results, out: Path, *, figures: bool, **kw: Any) -> P
         sub = across.env_subset(results, env, across.env_reference(results, env, rs))
         env_out = out / "envs" / env
         env_out.mkdir(parents=True, exist_ok=True)
-        rep = compute(sub, threshold=None, **kw)
+        rep = compute(sub, threshold=None, random_policy=False, **kw)
         tn.compute(rep, env=env)
         write_tables(rep, env_out)
         if figures:

@@ -84,11 +84,23 @@ def _summary_section(rep: "Report") -> list[str]:
         + (f" (started {m['started']}, finished {m['finished']})" if m.get("started") and m.get("finished") else ""),
         f"- **Reference config:** `{r.reference_label}`, {r.reference_note}",
     ]
+    rp = rep.tables.get("random_policy")
+    if rp is not None and len(rp):
+        lines.insert(1, _random_policy_line(rp.iloc[0]))
     if m.get("git_commit"):
         lines.append(f"- **Git commit:** `{m['git_commit']}`" + (f" on host `{m['host']}`" if m.get("host") else ""))
     if versions:
         lines.append("- **Versions:** " + ", ".join(f"{k} {v}" for k, v in sorted(versions.items())))
     return lines
+
+
+def _random_policy_line(row: pd.Series) -> str:
+    """The Summary's line on the uniform-random policy (a row of the table `random_policy`)."""
+    ci = (f", {row['ci_level']:.0%} CI {_ci(row)} (t-interval)" if np.isfinite(row["ci_low"])
+          else " (one episode: no interval)")
+    return (f"- **Uniform-random policy:** mean return {fmt(row['mean'])}{ci} over {row['episodes']} episodes "
+            f"(seed {row['seed']}; measured by `ablations run` before training, `random_scores.csv`): the dashed "
+            "line of the learning curves")
 
 
 def _findings(rep: "Report") -> list[str]:
@@ -278,6 +290,10 @@ def _methods(rep: "Report") -> list[str]:
         "- **Figures.** Bands and error bars are the intervals in the tables (no resampling while drawing); colours "
         "from seaborn's colour-blind palette. Learning curves and performance profiles pool runs over the other "
         "factors' levels.",
+        *(["- **Uniform-random policy.** Actions drawn uniformly from the action space for complete episodes, from "
+           "a seeded stream of its own (`ablations/envs/random_score.py`; `[report] random_episodes` and `seed`), "
+           f"before training; its mean return with the t-interval mean ± t_{{K−1, {0.5 + rep.level / 2:g}}}·SD/√K "
+           "over the K episodes (SD with ddof = 1). Table `random_policy`."] if "random_policy" in rep.tables else []),
     ] + ([f"- Reference: {r.reference_note}."])
 
 
@@ -304,12 +320,14 @@ def _missing_section(rep: "Report") -> list[str]:
 def render(rep: "Report") -> str:
     """The README.md of a report."""
     r = rep.results
+    curves = ("Learning curves per factor level (mean return vs env steps; seed-block bootstrap bands"
+              + ("; dashed: the uniform-random policy's mean return)" if "random_policy" in rep.tables else ")"))
     parts = [f"# Ablation report: {r.study}", "", "## Summary", "", *_summary_section(rep), "",
              "## Key findings", "", *_findings(rep), "",
              *_questions(rep),
              *rep.sections.get("tuning", []),
              "## Figures", "",
-             *_figure(rep, "learning_curves", "Learning curves per factor level (mean return vs env steps; seed-block bootstrap bands)"),
+             *_figure(rep, "learning_curves", curves),
              *_figure(rep, "final_return_by_config", "Final return per config (mean, 95% CI)"),
              *_figure(rep, "main_effects", "Main effects with 95% CIs"),
              *_figure(rep, "interactions", "Interaction plots (marginal means of final return)"),

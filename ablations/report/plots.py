@@ -67,8 +67,10 @@ def _axis_order(axis: str, values: pd.Series) -> list[str]:
 
 
 def _factor_panels(df: pd.DataFrame, levels: dict[str, list[str]], *, x: str, y: str, xlabel: str, ylabel: str,
-                   title: str, legend: str, ylim: tuple[float, float] | None = None) -> plt.Figure:
-    """One panel per factor (`df` columns factor, level, x, y, ci_low, ci_high): a line with its CI band per level."""
+                   title: str, legend: str, ylim: tuple[float, float] | None = None,
+                   hline: tuple[float, str] | None = None) -> plt.Figure:
+    """One panel per factor (`df` columns factor, level, x, y, ci_low, ci_high): a line with its CI band per level;
+    `hline` (value, legend label): a dashed grey horizontal line in every panel."""
     factors = list(dict.fromkeys(df["factor"]))
     fig, axes = _grid(len(factors))
     with plt.rc_context(STYLE):
@@ -78,6 +80,8 @@ def _factor_panels(df: pd.DataFrame, levels: dict[str, list[str]], *, x: str, y:
                 g = sub[sub["level"] == lv]
                 if len(g):
                     _band(ax, g[x].to_numpy(), g, color, level_name(f, lv), y=y)
+            if hline is not None:
+                ax.axhline(hline[0], color="0.35", linestyle="--", linewidth=1.0, label=hline[1])
             ax.set(title=f"by {f}", xlabel=xlabel, ylabel=ylabel)
             if ylim is not None:
                 ax.set_ylim(*ylim)
@@ -86,13 +90,17 @@ def _factor_panels(df: pd.DataFrame, levels: dict[str, list[str]], *, x: str, y:
     return fig
 
 
-def learning_curves(bands: pd.DataFrame, levels: dict[str, list[str]], *, ylabel: str = "episode return") -> plt.Figure:
+def learning_curves(bands: pd.DataFrame, levels: dict[str, list[str]], *, ylabel: str = "episode return",
+                    random: tuple[float, int] | None = None) -> plt.Figure:
     """One panel per factor: mean return vs env steps per level (pooled over the other factors) with its CI band.
 
-    `bands` columns: factor, level, env_steps, mean, ci_low, ci_high.
+    `bands` columns: factor, level, env_steps, mean, ci_low, ci_high. `random`: the uniform-random policy's (mean
+    return, episodes), drawn as a dashed horizontal line in every panel (the legend then goes where it hides least).
     """
+    hline = None if random is None else (random[0], f"uniform-random policy (mean of {random[1]} episodes)")
     return _factor_panels(bands, levels, x="env_steps", y="mean", xlabel="environment steps", ylabel=ylabel,
-                          title="Learning curves (mean over runs, 95% seed-block bootstrap CI)", legend="lower right")
+                          title="Learning curves (mean over runs, 95% seed-block bootstrap CI)",
+                          legend="lower right" if hline is None else "best", hline=hline)
 
 
 def config_estimates(summary: pd.DataFrame, reference: str, *, xlabel: str) -> plt.Figure:

@@ -1,11 +1,12 @@
 """Per-run scores and per-config statistics: small pure functions over arrays, and DataFrames in long format.
 
-Owns: the env-step grid and the per-run scores (final return, area under the curve, steps to a threshold), the
-summary of a metric per group (n, mean, IQM, median, std, bootstrap CI of the mean), comparisons between configs
-(paired by seed: mean difference with its t-interval, the paired t and Wilcoxon tests, Holm correction, Hedges' g,
-probability of improvement), aliased configs, power at the family-wise α, steps to threshold as a censored outcome
-(Kaplan–Meier, restricted mean, log-rank), and seed-block bootstrap bands for curves and performance profiles. Every random draw takes a `numpy.random.Generator` derived
-from the user's seed and a key naming what is drawn for (`derive_rng`), so equal inputs give equal tables.
+Owns: the env-step grid and the per-run scores (final return, area under the curve, steps to a threshold), the summary
+of a metric per group (n, mean, IQM, median, std, bootstrap CI of the mean), comparisons between configs (paired by
+seed: mean difference with its t-interval, the paired t and Wilcoxon tests, Holm correction, Hedges' g, probability of
+improvement), the uniform-random policy's mean return with its t-interval, aliased configs, power at the family-wise
+α, steps to threshold as a censored outcome (Kaplan–Meier, restricted mean, log-rank), and seed-block bootstrap bands
+for curves and performance profiles. Every random draw takes a `numpy.random.Generator` derived from the user's seed
+and a key naming what is drawn for (`derive_rng`), so equal inputs give equal tables.
 
 Bootstrap intervals are "expanded" (Hesterberg 2015): the bootstrap distribution of a mean is too narrow by a factor
 ≈ sqrt((n−1)/n) and uses normal rather than t tails, so at n = 10 a nominal 95% BCa interval covers ≈ 90%. We
@@ -273,6 +274,34 @@ def summarize(df: pd.DataFrame, by: list[str], *, value: str = "value", seed: in
         rows.append({**dict(zip(by, key)), **summarize_values(g[value].to_numpy(float), rng,
                                                                 n_resamples=n_resamples, level=level)})
     return pd.DataFrame(rows, columns=by + SUMMARY_COLUMNS)
+
+
+RANDOM_POLICY_COLUMNS = ["env_id", "episodes", "seed", "mean", "std", "ci_low", "ci_high", "ci_level", "ci_method",
+                         "min", "max"]
+
+
+def t_interval(mean: float, sd: float, n: int, level: float = 0.95) -> tuple[float, float]:
+    """The t-interval of a mean from its summary statistics: mean ± t_{n−1, (1+level)/2}·sd/√n (sd with ddof = 1).
+    NaN ends for n < 2 or a non-finite sd; [mean, mean] when sd = 0."""
+    if n < 2 or not np.isfinite(sd):
+        return np.nan, np.nan
+    half = float(sps.t.ppf(0.5 + level / 2, n - 1)) * sd / np.sqrt(n)
+    return mean - half, mean + half
+
+
+def random_policy(random_scores: pd.DataFrame, env_id: str, level: float = 0.95) -> pd.DataFrame:
+    """The uniform-random policy's mean return on `env_id` with its t-interval over the episodes (`t_interval`),
+    from a `random_scores.csv` table (columns env_id, episodes, seed, random_score, random_std, random_min,
+    random_max; `study.random_scores`): one row of `RANDOM_POLICY_COLUMNS`, none when the table lacks `env_id`."""
+    rows = []
+    for _, r in random_scores[random_scores["env_id"] == env_id].head(1).iterrows():
+        mean, sd, n = float(r["random_score"]), float(r.get("random_std", np.nan)), int(r["episodes"])
+        low, high = t_interval(mean, sd, n, level)
+        rows.append({"env_id": env_id, "episodes": n, "seed": int(r["seed"]), "mean": mean, "std": sd,
+                     "ci_low": low, "ci_high": high, "ci_level": level,
+                     "ci_method": "t" if np.isfinite(low) else "none", "min": float(r.get("random_min", np.nan)),
+                     "max": float(r.get("random_max", np.nan))})
+    return pd.DataFrame(rows, columns=RANDOM_POLICY_COLUMNS)
 
 
 # ---------------------------------------------------------------------------------------------------- comparisons

@@ -26,7 +26,8 @@ A study file (``studies/*.toml``)::
     [report]                            # optional: passed through to the manifest for ablations.report
     reference = {returns = "full", baseline = "none", normalize = "none", entropy_coef = 0.0}
     references = {"Pendulum-v1" = -200.0}  # optional: the score normalized to 1 per env (default: reward_threshold)
-    random_episodes = 100               # optional: episodes of the uniform-random policy per env (score 0)
+    random_episodes = 100               # optional: episodes of the uniform-random policy per env (score 0); set,
+                                        # a single-env study measures it too (the report's dashed line)
 
 Everything is validated by `load_study` (every `RunConfig` built, every environment described once) before anything
 is written, and every error is a `StudyError` naming the file, the key and what is allowed. `expand` and `cohorts` are

@@ -507,7 +507,7 @@ def run_study(study: Study, out: str | Path, executor: Any, *, retry_failed: boo
                           "again: " + "; ".join(f"{p}: {why}" for p, why in discarded))
         _, todo = plan(study, out, retry_failed=retry_failed, cohort_size=cohort_size,
                        workers=getattr(executor, "workers", None), configs=configs)
-        ensure_random_scores(results.root, study)  # multi-env studies: the random-policy score, before training
+        ensure_random_scores(results.root, study)  # multi-env, or [report] random_episodes: before training
         manifest = {**_manifest(results, study, configs, started, executor, cohort_size), **(manifest_extra or {})}
         invocation = manifest["invocations"][-1]
         results.write_manifest(manifest)

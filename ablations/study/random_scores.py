@@ -1,12 +1,14 @@
-"""The random-policy score of each environment of a multi-env study: `results/<study>/random_scores.csv`.
+"""The random-policy score of each environment of a study: `results/<study>/random_scores.csv`.
 
-The driver measures it before training (`ensure_random_scores`, called by `executors.run_study` for a study that
-sweeps `env_id`), so the number that normalizes the report's scores is stored with the results and published with
-them. Columns: `env_id, episodes, seed, random_score` (mean return of the uniform-random policy over `episodes`
-complete episodes, its own stream: `ablations.envs.random_score`), `random_std, random_min, random_max,
-reward_threshold` (gymnasium's registered solved score, empty when the env has none). Written atomically; a rerun
-keeps a file that already holds the same envs, episodes and seed. `ablations report` measures the same numbers itself
-(and says so) when the file is absent.
+The driver measures it before training (`ensure_random_scores`, called by `executors.run_study`) for a study that sweeps
+`env_id`, and for a single-env study whose `[report]` table sets `random_episodes`, so the number is stored with the
+results and published with them: a multi-env report normalizes its scores by it; a single-env report draws it as the
+learning curves' dashed line and states it with its t-interval (`report.stats.random_policy`). Columns: `env_id,
+episodes, seed, random_score` (mean return of the uniform-random policy over `episodes` complete episodes, its own
+stream: `ablations.envs.random_score`), `random_std, random_min, random_max, reward_threshold` (gymnasium's registered
+solved score, empty when the env has none). Written atomically; a rerun keeps a file that already holds the same envs,
+episodes and seed. For a multi-env study `ablations report` measures the same numbers itself (and says so) when the file
+is absent; a single-env report without it has no random line.
 """
 
 from __future__ import annotations
@@ -46,21 +48,31 @@ def study_settings(study: Study) -> tuple[list[str], int, int]:
     return study.env_ids, int(report.get("random_episodes", DEFAULT_EPISODES)), int(report.get("seed", 0))
 
 
+def measures_random_scores(study: Study) -> bool:
+    """Whether the driver measures the random policy: always for a study with more than one env, and for a
+    single-env study only when its `[report]` table sets `random_episodes`."""
+    return len(study.env_ids) >= 2 or "random_episodes" in (study.report or {})
+
+
 def ensure_random_scores(root: str | Path, study: Study) -> Path | None:
-    """Write `root/random_scores.csv` for a study with more than one env (unless an equal measurement is there);
-    return its path, or None for a single-env study."""
-    env_ids, episodes, seed = study_settings(study)
-    if len(env_ids) < 2:
+    """Write `root/random_scores.csv` when `measures_random_scores(study)` (unless an equal measurement is there);
+    return its path, or None when the study does not ask for it (a single-env study without `[report]
+    random_episodes`). The study's `imports` (with its `import_paths`) are imported first, so a custom or ALE env id
+    resolves in this process."""
+    if not measures_random_scores(study):
         return None
+    env_ids, episodes, seed = study_settings(study)
     path = Path(root) / FILE
     if path.exists():
         old = pd.read_csv(path)
         if (list(old.get("env_id", [])) == env_ids and set(old.get("episodes", [])) == {episodes}
                 and set(old.get("seed", [])) == {seed}):
             return path
-    preprocess = {}
+    from ..envs.registry import import_modules
     from .design import expand
 
+    import_modules(study.imports, study.import_paths)
+    preprocess = {}
     for cfg in expand(study):
         preprocess.setdefault(cfg.env_id, cfg.preprocess)
     Path(root).mkdir(parents=True, exist_ok=True)

@@ -50,3 +50,17 @@ def test_gradient_variance_uses_log_scale() -> None:
     fig = plots.gradient_variance(pd.DataFrame(rows))
     assert all(ax.get_yscale() == "log" for ax in fig.axes)
     assert fig.axes[0].get_xlabel() == "environment steps"
+
+
+def test_learning_curves_draw_the_random_policy_line_in_every_panel() -> None:
+    bands = pd.concat([_bands(), _bands().assign(factor="baseline", level=lambda d: d["level"].map(
+        {"full": "none", "rtg": "value"}))], ignore_index=True)
+    levels = {"returns": ["full", "rtg"], "baseline": ["none", "value"]}
+    fig = plots.learning_curves(bands, levels, random=(-20.5, 7))
+    for ax in fig.axes[:2]:
+        line = [ln for ln in ax.lines if ln.get_label() == "uniform-random policy (mean of 7 episodes)"]
+        assert len(line) == 1 and line[0].get_linestyle() == "--"
+        np.testing.assert_allclose(line[0].get_ydata(), [-20.5, -20.5])
+        assert "uniform-random policy (mean of 7 episodes)" in [t.get_text() for t in ax.get_legend().get_texts()]
+    plain = plots.learning_curves(bands, levels)
+    assert len(plain.axes[0].lines) == 2  # without it: the levels' lines only
