@@ -117,8 +117,9 @@ def compute_across(results: Results, reps: dict[str, Report], rs: pd.DataFrame, 
 
 def tuned_choices(reps: dict[str, Report]) -> pd.DataFrame:
     """A tuned study's chosen values, one row per config, one column per env (empty for an untuned study)."""
-    frames = [r.tables["tune_choice"][["config", "chosen"]].assign(env_id=e) for e, r in reps.items()
-              if "tune_choice" in r.tables]
+    frames = [r.tables["tune_choice"].assign(env_id=e, chosen=lambda d: [
+        f"{c} †" if edge else str(c) for c, edge in zip(d["chosen"], d["at_edge"])])[["config", "chosen", "env_id"]]
+        for e, r in reps.items() if "tune_choice" in r.tables]
     if not frames:
         return pd.DataFrame()
     long = pd.concat(frames, ignore_index=True)
@@ -221,7 +222,8 @@ def render_across(rep: Report, env_reports: dict[str, str]) -> str:
                   f"Each env × config trained at its own `{fields}`, chosen on the tuning seeds (stage 1) by the "
                   "highest mean " + str((r.manifest.get("tune") or {}).get("metric", "auc")) + "; every number "
                   "above and below comes from the evaluation seeds. Each env's report shows the sensitivity curves "
-                  "(the metric at every candidate) and the runner-up.", "",
+                  "(the metric at every candidate) and the runner-up. †: the smallest or largest candidate (the best value may "
+                  "lie outside the grid).", "",
                   md_table(t["tune_choice"], {"config": "config (" + "/".join(factors) + ")",
                                               **{e: f"[{e}]({env_reports[e]})" for e in envs
                                                  if e in t["tune_choice"]}}), ""]

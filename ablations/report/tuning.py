@@ -26,7 +26,7 @@ from ablations.study.tuning import CHOICE_FILE, TUNE_DIR, run_metric
 
 ENV = "env_id"
 CHOICE_COLUMNS = ["config", "chosen", "tuning_metric", "tuning_mean", "tuning_n", "runner_up", "runner_up_mean",
-                  "eval_mean", "eval_ci_low", "eval_ci_high", "eval_n"]
+                  "eval_mean", "eval_ci_low", "eval_ci_high", "eval_n", "at_edge"]
 SENSITIVITY_COLUMNS = ["config", "candidate", "candidate_index", "metric", "n", "mean", "ci_low", "ci_high",
                        "ci_level", "ci_method", "chosen"]
 #: Equivalence margin of the untuned verdicts, in pooled within-config SDs (as `build.EQUIVALENCE_SD`).
@@ -86,7 +86,7 @@ def compute(rep: Report, *, untuned: bool = False, env: str | None = None) -> No
     sens = sens.sort_values(["config", "candidate_index"], key=lambda s: s.map(order) if s.name == "config" else s,
                             kind="stable").reset_index(drop=True)
     rep.tables["tune_sensitivity"] = sens[SENSITIVITY_COLUMNS]
-    rep.tables["tune_choice"] = _choice_table(rep, choice, metric)
+    rep.tables["tune_choice"] = _choice_table(rep, choice, metric, info)
     if untuned and factors:
         rep.tables["untuned_verdicts"] = _untuned_verdicts(long, factors, stage1, fields, labels, metric, rep)
     recorded = (info.get("choice_file") or {}).get(CHOICE_FILE, {}).get("sha256")
@@ -107,7 +107,21 @@ def _env_only(stage1: Results, env: str) -> Results:
                                levels={f: stage1.levels[f] for f in factors})
 
 
-def _choice_table(rep: Report, choice: pd.DataFrame, metric: str) -> pd.DataFrame:
+def edge_fields(row: dict[str, Any], candidates: dict[str, list[Any]]) -> str:
+    """The numeric tuned fields whose chosen value is the smallest or largest candidate ("policy_lr=min"; "" if
+    none): there the optimum may lie outside the grid."""
+    out = []
+    for field, values in candidates.items():
+        nums = pd.to_numeric(pd.Series(values, dtype=object), errors="coerce")
+        value = pd.to_numeric(pd.Series([row[field]], dtype=object), errors="coerce").iloc[0]
+        if len(values) < 2 or nums.isna().any() or pd.isna(value):
+            continue
+        if value == nums.min() or value == nums.max():
+            out.append(f"{field}={'min' if value == nums.min() else 'max'}")
+    return ", ".join(out)
+
+
+def _choice_table(rep: Report, choice: pd.DataFrame, metric: str, info: dict[str, Any]) -> pd.DataFrame:
     summary = rep.tables.get("summary", pd.DataFrame(columns=["metric", "config"]))
     ev = summary[summary["metric"] == metric].set_index("config")
     rows = []
@@ -122,7 +136,8 @@ def _choice_table(rep: Report, choice: pd.DataFrame, metric: str) -> pd.DataFram
                      "eval_mean": np.nan if e is None else float(e["mean"]),
                      "eval_ci_low": np.nan if e is None else float(e["ci_low"]),
                      "eval_ci_high": np.nan if e is None else float(e["ci_high"]),
-                     "eval_n": 0 if e is None else int(e["n"])})
+                     "eval_n": 0 if e is None else int(e["n"]),
+                     "at_edge": edge_fields(top.to_dict(), info["candidates"])})
     order = {c: i for i, c in enumerate(rep.results.configs)}
     out = pd.DataFrame(rows, columns=CHOICE_COLUMNS)
     return out.sort_values("config", key=lambda s: s.map(order), kind="stable").reset_index(drop=True)
@@ -161,8 +176,13 @@ def _section(rep: Report, info: dict[str, Any], fields: list[str], metric: str) 
                         for _, r in t["tune_choice"].iterrows()]),
                  {"config": "config", "chosen": "chosen " + "/".join(fields), "tuning_mean": "tuning mean",
                   "tuning_n": "tuning seeds", "runner_up": "runner-up", "runner_up_mean": "runner-up mean",
-                  "_eval": "evaluation mean [95% CI]", "eval_n": "evaluation seeds"},
+                  "_eval": "evaluation mean [95% CI]", "eval_n": "evaluation seeds", "at_edge": "at the grid's edge"},
                  {"tuning_n": str, "eval_n": str}), ""]
+    edge = t["tune_choice"][t["tune_choice"]["at_edge"] != ""]
+    if len(edge):
+        lines += [f"**At the grid's edge:** {len(edge)} of {len(t['tune_choice'])} configs chose the smallest or "
+                  f"largest candidate ({', '.join(sorted(set(edge['at_edge'])))}); their best value may lie outside "
+                  "the grid, so their comparison is at a possibly untuned value: widen the grid to be sure.", ""]
     if "tune_sensitivity" in rep.figures:
         lines += [f"![Sensitivity]({rep.figures['tune_sensitivity']})", "",
                   f"*Sensitivity: mean {metric} per candidate and config on the tuning seeds (95% CIs); the chosen "

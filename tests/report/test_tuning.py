@@ -58,3 +58,12 @@ def test_tuned_study_end_to_end(tmp_path: Path) -> None:
                                  "--resamples", "200"])
     assert stage1.exit_code == 0, stage1.output
     assert "policy_lr" in pd.read_csv(tmp_path / "untuned" / "tables" / "verdicts.csv")["factor"].tolist()
+
+
+def test_edge_fields_by_hand() -> None:
+    from ablations.report.tuning import edge_fields
+
+    cands = {"policy_lr": [1e-3, 3e-3, 1e-2], "hidden": [[8], [16]]}
+    assert edge_fields({"policy_lr": "0.001", "hidden": "8"}, cands) == "policy_lr=min"
+    assert edge_fields({"policy_lr": "0.01", "hidden": "8"}, cands) == "policy_lr=max"
+    assert edge_fields({"policy_lr": "0.003", "hidden": "16"}, cands) == ""  # inside; a list field is not ordered
