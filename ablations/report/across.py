@@ -170,8 +170,33 @@ def findings(rep: Report) -> list[str]:
         size = fmt(abs(r["estimate"])) if significant else f"{'+' if r['estimate'] >= 0 else '−'}{fmt(abs(r['estimate']))}"
         lines.append(f"- {_effect_subject(r)} {verb} the mean normalized score by {size} "
                      f"{_ci(r['ci_low'], r['ci_high'])} (p_holm {format_p(r['p_holm'])}"
-                     f"{'' if significant else ', not significant'}): **{r['verdict']}**.")
+                     f"{'' if significant else ', not significant' + _mdd(rep, r)}): **{r['verdict']}**."
+                     + _depends(rep, r))
     return lines
+
+
+def _mdd(rep: Report, r: pd.Series) -> str:
+    """', the smallest effect it could detect: MDD x' for a term of `aggregate_effects` (its minimum detectable
+    difference at 80% power and the family's α), '' if unknown."""
+    e = rep.tables.get("aggregate_effects", pd.DataFrame())
+    row = e[e["term"] == r["term"]] if "term" in e else e
+    if row.empty or "mdd" not in row or not np.isfinite(float(row["mdd"].iloc[0])):
+        return ""
+    return f"; the smallest effect it could detect, MDD at 80% power: {fmt(float(row['mdd'].iloc[0]))}"
+
+
+def _depends(rep: Report, r: pd.Series) -> str:
+    """For a main effect whose factor interacts significantly with another in aggregate: its simple effects."""
+    simple = rep.tables.get("aggregate_simple_effects", pd.DataFrame())
+    if r["kind"] != "main" or simple.empty:
+        return ""
+    out = []
+    for by, g in simple[(simple["factor"] == r["factor"]) & (simple["level"] == r["level"])].groupby("by", sort=False):
+        parts = [f"{'+' if e >= 0 else '−'}{fmt(abs(e))} {_ci(lo, hi)} with {level_name(by, str(bl))}"
+                 + ("" if p < 0.05 else " (n.s.)")
+                 for bl, e, lo, hi, p in zip(g["by_level"], g["estimate"], g["ci_low"], g["ci_high"], g["p_holm"])]
+        out.append(f" It depends on {by} (the interaction is significant): " + " / ".join(parts) + ".")
+    return "".join(out)
 
 
 def render_across(rep: Report, env_reports: dict[str, str]) -> str:

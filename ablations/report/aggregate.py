@@ -302,7 +302,8 @@ def across_envs(scores: pd.DataFrame, factors: list[str], levels: dict[str, list
                 configs: Sequence[str], reference: str, *, metric: str, seed: int = 0, n_resamples: int = 10_000,
                 level: float = 0.95, max_order: int = 2) -> dict[str, pd.DataFrame]:
     """Every table of the aggregate section from long normalized `scores` (env_id, config, seed, factor columns,
-    value): `aggregate`, `improvement`, `aggregate_effects`, `effects_by_env`, `consistency`, `aggregate_profile`."""
+    value): `aggregate`, `improvement`, `aggregate_effects`, `aggregate_simple_effects` (each factor of a significant
+    two-way interaction per level of the other), `effects_by_env`, `consistency`, `aggregate_profile`."""
     X, _ = score_tensor(scores, configs, envs)
     rng = derive_rng(seed, "aggregate", metric)
     agg, idx = aggregate_table(X, configs, rng=rng, n_resamples=n_resamples, level=level)
@@ -314,9 +315,13 @@ def across_envs(scores: pd.DataFrame, factors: list[str], levels: dict[str, list
     out["aggregate_profile"] = profile_table(X, configs, groups, taus, idx, level=level)
     if not factors:
         return out
-    eff, _ = fx.factor_effects(_env_mean(scores, factors, len(envs)), factors, levels, metric=metric, seed=seed,
-                               n_resamples=n_resamples, level=level)
+    env_mean = _env_mean(scores, factors, len(envs))
+    eff, _ = fx.factor_effects(env_mean, factors, levels, metric=metric, seed=seed, n_resamples=n_resamples,
+                               level=level)
     eff = eff[eff["order"] <= max_order].reset_index(drop=True)
+    # where two factors interact in aggregate, each one's effect per level of the other (the same seed-paired model)
+    out["aggregate_simple_effects"] = fx.simple_effects(env_mean, factors, levels, fx.interacting_pairs(eff),
+                                                        metric=metric, level=level)
     by_env = []
     for env in envs:
         e, _ = fx.factor_effects(scores[scores["env_id"] == env], factors, levels, metric=metric, seed=seed,

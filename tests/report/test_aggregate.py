@@ -136,3 +136,28 @@ def test_an_effect_significant_only_against_the_aggregate_is_not_said_to_hold() 
     assert row["verdict"] == ("no evidence of an effect in the aggregate's direction on any env; significant the "
                               "other way on LunarLander-v3")
     assert not row["consistent"]
+
+
+def test_a_crossing_interaction_gives_aggregate_simple_effects_by_hand() -> None:
+    """returns helps without a baseline and hurts with one (planted, identical on every env): the aggregate simple
+    effects of returns per baseline level are the per-level seed-paired differences of the env means."""
+    rng = np.random.default_rng(3)
+    levels = {"baseline": ["none", "mean"], "returns": ["full", "rtg"]}
+    effect = {("none", "full"): 0.0, ("none", "rtg"): 0.3, ("mean", "full"): 0.2, ("mean", "rtg"): 0.0}
+    rows = [dict(env_id=e, config=f"{b}/{r}", seed=s, baseline=b, returns=r,
+                 value=0.4 + effect[(b, r)] + 0.02 * rng.standard_normal())
+            for e in ENVS for b in levels["baseline"] for r in levels["returns"] for s in range(12)]
+    df = pd.DataFrame(rows)
+    t = ag.across_envs(df, ["baseline", "returns"], levels, ENVS, [f"{b}/{r}" for b in levels["baseline"]
+                                                                   for r in levels["returns"]],
+                       "none/full", metric="final_return", n_resamples=200)
+    simple = t["aggregate_simple_effects"]
+    ret = simple[simple["factor"] == "returns"].set_index("by_level")
+    mean = df.groupby(["config", "seed"])["value"].mean()
+    for b, want in (("none", 0.3), ("mean", -0.2)):
+        diff = mean[f"{b}/rtg"].to_numpy() - mean[f"{b}/full"].to_numpy()
+        assert ret.loc[b, "estimate"] == pytest.approx(diff.mean(), abs=1e-12)
+        assert ret.loc[b, "estimate"] == pytest.approx(want, abs=0.02)
+        lo, hi = sps.t.interval(0.95, len(diff) - 1, loc=diff.mean(), scale=sps.sem(diff))
+        assert (ret.loc[b, "ci_low"], ret.loc[b, "ci_high"]) == pytest.approx((lo, hi), rel=1e-9)
+    assert set(simple["by"]) == {"baseline", "returns"}
