@@ -171,7 +171,10 @@ def gradient_quality(probes: pd.DataFrame, *, seed: int = 0, n_resamples: int = 
     if ref is not None:  # a ratio of the run's averages (a per-checkpoint ratio explodes where ‖∇J‖ is tiny)
         g = p.groupby(["run_id", "estimator"])
         with np.errstate(invalid="ignore", divide="ignore"):
-            per_run["rel_bias_sq"] = g["bias_sq_norm"].mean() / g["_ref_sq"].mean()
+            num, den = g["bias_sq_norm"].mean(), g["_ref_sq"].mean()
+            # a run whose reference is exactly 0 (e.g. every episode with the same return: the leave-one-out
+            # reference vanishes) has no relative bias: NaN, left out, not ±inf
+            per_run["rel_bias_sq"] = num.where(den != 0) / den.where(den != 0)
         raw = info.index[info["normalize"] == "none"]  # a normalized estimator is on another scale than ∇J
         per_run.loc[~per_run.index.get_level_values("estimator").isin(raw), "rel_bias_sq"] = np.nan
     n_ck = p.groupby(["run_id", "estimator"])["update"].nunique()

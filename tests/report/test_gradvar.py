@@ -74,3 +74,19 @@ def test_step_form_bias_is_relative_to_the_rescaled_reference() -> None:
     assert rb.loc["full/none/none/0/step", "mean"] == pytest.approx(0.2)
     assert rb.loc["full/loo/none/0/step", "mean"] == pytest.approx(0.2)
     assert rb.loc["full/loo/none/0", ["mean", "ci_low", "ci_high"]].tolist() == [0.0, 0.0, 0.0]
+
+
+def test_a_run_whose_reference_is_zero_has_no_relative_bias() -> None:
+    """Equal returns make the leave-one-out reference exactly 0: that run's relative bias is undefined (left out),
+    not inf, and the other runs still give the value."""
+    rows = []
+    for i in range(4):
+        ref_sq = 0.0 if i == 0 else 100.0
+        for label, bias in (("full/loo/none/0", 0.0), ("full/none/none/0", 0.0 if i == 0 else 4.0)):
+            rows.append(dict(run_id=f"r{i}", update=0, env_steps=0, estimator=label, returns="full",
+                             baseline=label.split("/")[1], normalize="none", entropy_coef="0", total_var=1.0, snr=1.0,
+                             cos_to_reference=0.0, bias_sq_norm=bias, mean_sq_norm=ref_sq, reference_scale=1.0,
+                             reference="full/loo/none/0"))
+    q = gv.gradient_quality(pd.DataFrame(rows), n_resamples=200)
+    rb = q[q["metric"] == "rel_bias"].set_index("estimator")
+    assert rb.loc["full/none/none/0", "n"] == 3 and rb.loc["full/none/none/0", "mean"] == pytest.approx(0.2)
