@@ -385,8 +385,9 @@ def test_every_shipped_studys_configs_give_probe_rows_without_nan(path):
         spec = describe_env(first.env_id, first.preprocess)
     except Exception as exc:  # an extra (atari, box2d) not installed
         pytest.skip(f"{path.stem}: {exc}")
-    if path.stem == "pong":
-        pytest.skip("pong: one probe pool is ~30 games of thousands of frames; its estimators are CartPole's")
+    if first.env_id.startswith("ALE/"):  # pong.toml, pong_curve.toml
+        pytest.skip(f"{path.stem}: one Pong probe pool is ~30 games of thousands of frames (and rally returns are "
+                    "not probed); its estimators are CartPole's")
     budget = (spec.max_episode_steps or 500) * first.episodes_per_update + 1  # two updates: probes at updates 0 and 1
     runs = [c.replace(total_steps=budget, probe_every=1, probe_batches=3, eval_episodes=0)
             for c in list(configs.values())[:48]]
