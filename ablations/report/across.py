@@ -20,10 +20,9 @@ import pandas as pd
 from ablations.report import aggregate as ag
 from ablations.report import plots
 from ablations.report.effects import fmt, format_p, level_name
-from ablations.report.load import Results, choose_reference, config_label, study_spec
+from ablations.report.load import ENV, Results, choose_reference, config_label, restrict, study_spec
 from ablations.report.model import Report
 
-ENV = "env_id"
 TITLES = {"iqm": "IQM", "mean": "mean", "median": "median", "optimality_gap": "optimality gap"}
 
 
@@ -38,7 +37,6 @@ def env_subset(results: Results, env: str, threshold: float | None) -> Results:
     levels = {f: results.levels[f] for f in factors}
     runs = results.runs[results.runs[ENV] == env].copy()
     runs["config"] = [config_label(r, factors) for r in runs[factors].to_dict("records")] if factors else "all"
-    ids = set(runs["run_id"])
     manifest = copy.deepcopy(results.manifest)
     spec = manifest.setdefault("study", {})
     spec["name"] = f"{results.study} / {env}"
@@ -50,10 +48,8 @@ def env_subset(results: Results, env: str, threshold: float | None) -> Results:
         report["threshold"] = threshold
     spec["report"] = report
     reference, note = choose_reference(runs, factors, levels, manifest)
-    keep = (lambda df: None if df is None else df[df["run_id"].isin(ids)])
-    return dataclasses.replace(results, study=f"{results.study}/{env}", runs=runs, curves=keep(results.curves),
-                               probes=keep(results.probes), timings=keep(results.timings), manifest=manifest,
-                               factors=factors, levels=levels, reference=reference, reference_note=note, notes=[])
+    return dataclasses.replace(restrict(results, runs, factors), study=f"{results.study}/{env}", manifest=manifest,
+                               reference=reference, reference_note=note, notes=[])
 
 
 def random_scores(results: Results, envs: list[str]) -> tuple[pd.DataFrame, str]:
@@ -178,9 +174,9 @@ def findings(rep: Report) -> list[str]:
 def _mdd(rep: Report, r: pd.Series) -> str:
     """', the smallest effect it could detect: MDD x' for a term of `aggregate_effects` (its minimum detectable
     difference at 80% power and the family's α), '' if unknown."""
-    e = rep.tables.get("aggregate_effects", pd.DataFrame())
-    row = e[e["term"] == r["term"]] if "term" in e else e
-    if row.empty or "mdd" not in row or not np.isfinite(float(row["mdd"].iloc[0])):
+    e = rep.tables.get("aggregate_effects", pd.DataFrame(columns=["term", "mdd"]))
+    row = e[e["term"] == r["term"]]
+    if row.empty or not np.isfinite(float(row["mdd"].iloc[0])):
         return ""
     return f"; the smallest effect it could detect, MDD at 80% power: {fmt(float(row['mdd'].iloc[0]))}"
 

@@ -164,8 +164,6 @@ def gradient_quality(probes: pd.DataFrame, *, seed: int = 0, n_resamples: int = 
         p = p.join(scale, on=["run_id", "update"])
         if "reference_scale" in p:  # the probes compare a step-form estimator with c·U, c = N/L̄: ‖c·ū‖² is its scale
             p["_ref_sq"] = p["_ref_sq"] * pd.to_numeric(p["reference_scale"], errors="coerce").fillna(1.0) ** 2
-        with np.errstate(invalid="ignore", divide="ignore"):
-            p["rel_bias_sq"] = np.where(p["_ref_sq"] > 0, p["bias_sq_norm"] / p["_ref_sq"], np.nan)
     metrics = ["snr", "cos_to_reference"] + (["rel_bias_sq"] if ref is not None else [])
     per_run = p.groupby(["run_id", "estimator"])[metrics[:2]].mean()
     if ref is not None:  # a ratio of the run's averages (a per-checkpoint ratio explodes where ‖∇J‖ is tiny)

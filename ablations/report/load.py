@@ -7,6 +7,7 @@ statistic; `stats`, `effects` and `gradvar` take the frames this module returns.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from dataclasses import dataclass, field
@@ -41,6 +42,10 @@ NUMERIC = {
 FACTOR_ORDER = ["returns", "baseline", "normalize", "entropy_coef"]
 #: Config field columns never treated as factors, even when they vary.
 NOT_FACTORS = {"seed"}
+
+
+#: The factor that makes a study multi-env: its levels are strata (`report.across`), not an ablation axis.
+ENV = "env_id"
 
 
 @dataclass
@@ -98,6 +103,16 @@ def format_column(values: pd.Series) -> pd.Series:
     codes, uniques = pd.factorize(values, use_na_sentinel=True)
     formatted = np.array([format_level(u) for u in uniques] + [""], dtype=object)  # code -1 (missing) → ""
     return pd.Series(formatted[codes], index=values.index, dtype=object)
+
+
+def restrict(results: Results, runs: pd.DataFrame, factors: list[str]) -> Results:
+    """`results` with only `runs` (a subset of its runs) and their curves, probes and timings, and only `factors`
+    (a subset of its own, e.g. without env_id)."""
+    ids = set(runs["run_id"])
+    keep = (lambda df: None if df is None else df[df["run_id"].isin(ids)])
+    return dataclasses.replace(results, runs=runs, curves=keep(results.curves), probes=keep(results.probes),
+                               timings=keep(results.timings), factors=factors,
+                               levels={f: results.levels[f] for f in factors})
 
 
 def config_label(levels: dict[str, Any], factors: list[str]) -> str:

@@ -9,7 +9,6 @@ Everything else in the report is computed from stage 2 (the evaluation seeds) on
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -18,13 +17,12 @@ import pandas as pd
 
 from ablations.report import effects as fx
 from ablations.report import stats as st
-from ablations.report.load import Results, config_label, format_level, load_results
+from ablations.report.load import ENV, Results, config_label, format_level, load_results, restrict
 from ablations.report.markdown import md_table
 from ablations.report.model import Report
 from ablations.study.store import file_record
 from ablations.study.tuning import CHOICE_FILE, TUNE_DIR, run_metric
 
-ENV = "env_id"
 CHOICE_COLUMNS = ["config", "chosen", "tuning_metric", "tuning_mean", "tuning_n", "runner_up", "runner_up_mean",
                   "eval_mean", "eval_ci_low", "eval_ci_high", "eval_n", "at_edge"]
 SENSITIVITY_COLUMNS = ["config", "candidate", "candidate_index", "metric", "n", "mean", "ci_low", "ci_high",
@@ -98,13 +96,7 @@ def compute(rep: Report, *, untuned: bool = False, env: str | None = None) -> No
 
 def _env_only(stage1: Results, env: str) -> Results:
     """Stage 1's results restricted to one env_id (its factor dropped, as `across.env_subset` does for stage 2)."""
-    runs = stage1.runs[stage1.runs[ENV] == env]
-    ids = set(runs["run_id"])
-    keep = (lambda df: None if df is None else df[df["run_id"].isin(ids)])
-    factors = [f for f in stage1.factors if f != ENV]
-    return dataclasses.replace(stage1, runs=runs, curves=keep(stage1.curves), probes=keep(stage1.probes),
-                               timings=keep(stage1.timings), factors=factors,
-                               levels={f: stage1.levels[f] for f in factors})
+    return restrict(stage1, stage1.runs[stage1.runs[ENV] == env], [f for f in stage1.factors if f != ENV])
 
 
 def edge_fields(row: dict[str, Any], candidates: dict[str, list[Any]]) -> str:
