@@ -5,6 +5,7 @@ intervals from `stats`, `effects` and `gradvar` (seaborn supplies only the colou
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 from typing import Sequence
 
@@ -76,17 +77,18 @@ def _factor_panels(df: pd.DataFrame, levels: dict[str, list[str]], *, x: str, y:
     with plt.rc_context(STYLE):
         for ax, f in zip(axes, factors):
             sub = df[df["factor"] == f]
+            no_factor = f == "config" and list(levels[f]) == ["all"]  # a study without factors: one line
             for color, lv in zip(palette(len(levels[f])), levels[f]):
                 g = sub[sub["level"] == lv]
                 if len(g):
-                    _band(ax, g[x].to_numpy(), g, color, level_name(f, lv), y=y)
+                    _band(ax, g[x].to_numpy(), g, color, "all runs" if no_factor else level_name(f, lv), y=y)
             if hline is not None:
                 ax.axhline(hline[0], color="0.35", linestyle="--", linewidth=1.0, label=hline[1])
-            ax.set(title=f"by {f}", xlabel=xlabel, ylabel=ylabel)
+            ax.set(title="" if no_factor else f"by {f}", xlabel=xlabel, ylabel=ylabel)
             if ylim is not None:
                 ax.set_ylim(*ylim)
             ax.legend(loc=legend)
-    fig.suptitle(title)
+    fig.suptitle(textwrap.fill(title, width=max(40, int(11 * fig.get_figwidth()))))  # ~11 characters an inch
     return fig
 
 

@@ -64,3 +64,19 @@ def test_learning_curves_draw_the_random_policy_line_in_every_panel() -> None:
         assert "uniform-random policy (mean of 7 episodes)" in [t.get_text() for t in ax.get_legend().get_texts()]
     plain = plots.learning_curves(bands, levels)
     assert len(plain.axes[0].lines) == 2  # without it: the levels' lines only
+
+
+def test_a_single_panel_title_fits_inside_the_figure() -> None:
+    """A study without factors (one 'config = all' panel): the title wraps to the figure's width, and the one line
+    is labelled as all runs, not as a factor level."""
+    bands = _bands().query("level == 'full'").assign(factor="config", level="all")
+    fig = plots.learning_curves(bands, {"config": ["all"]}, random=(-20.5, 7))
+    fig.canvas.draw()
+    title = fig.get_suptitle()
+    assert "\n" in title and title.replace("\n", " ").startswith("Learning curves (mean over runs")
+    box, width = fig._suptitle.get_window_extent(), fig.bbox.width
+    assert 0 <= box.x0 and box.x1 <= width
+    ax = fig.axes[0]
+    assert ax.get_title() == "" and [t.get_text() for t in ax.get_legend().get_texts()][0] == "all runs"
+    wide = plots.learning_curves(_bands(), {"returns": ["full", "rtg"]})  # a panel's own legend: the level names
+    assert [t.get_text() for t in wide.axes[0].get_legend().get_texts()] == ["full returns", "reward-to-go"]
