@@ -259,6 +259,26 @@ def _ray_module() -> Any:
     return ray
 
 
+def check_ray_address(address: str, timeout: float = 5.0) -> None:
+    """Refuse, within `timeout` seconds, an address where nothing accepts a TCP connection: `ray.init` retries a dead
+    `host:port` for many minutes. 'auto' and 'local' are Ray's to resolve; otherwise host:port or ray://host:port."""
+    if address in ("auto", "local"):
+        return
+    host, sep, port = address.removeprefix("ray://").rpartition(":")
+    host = host.strip("[]")  # an IPv6 literal, [::1]:6379
+    if not sep or not host or not port.isdigit():
+        raise ExecutorSetupError(f"--address {address!r} is not a Ray address; allowed: host:port (the head node's "
+                                 "address that `ray start --head` prints, e.g. 10.0.0.5:6379), ray://host:port, "
+                                 "auto or local")
+    try:
+        with socket.create_connection((host, int(port)), timeout=timeout):
+            pass
+    except OSError as exc:
+        raise ExecutorSetupError(f"--address {address!r}: nothing accepts connections at {host}:{port} "
+                                 f"({exc.strerror or exc}); start the cluster with `ray start --head` on its head "
+                                 "node (see README, On a Ray cluster) or check the address") from None
+
+
 def _ray_task(cohort_id: str, configs: Sequence[RunConfig], trainer: str, imports: Sequence[str],
               progress_queue: Any, import_paths: Sequence[str] = ()) -> CohortResult:
     if progress_queue is not None:  # where this attempt runs, for the driver's in-flight record (`ablations status`)
@@ -288,6 +308,8 @@ class RayExecutor:
     def __init__(self, address: str | None = None, workers: int | None = None, trainer: str = DEFAULT_TRAINER,
                  imports: Sequence[str] = (), max_retries: int = 3, import_paths: Sequence[str] = (),
                  max_in_flight: int | None = None):
+        if address is not None:
+            check_ray_address(address)
         self.ray = _ray_module()
         self.address, self.trainer, self.imports, self.max_retries = address, trainer, tuple(imports), max_retries
         self.import_paths = tuple(import_paths)

@@ -245,3 +245,31 @@ def test_a_truncated_manifest_is_a_clear_error(tmp_path, command):
 def test_the_corpus_has_at_least_40_cases():
     n = (len(STUDY_CASES) + 2 + 2 + 1 + len(CLI_CASES) + 1 + len(TRAIN_CASES) + 1 + 1 + 2)
     assert n >= 40
+
+
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as s:  # bound, never listening: a connection to it is refused
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.parametrize("address,fragments", [
+    ("127.0.0.1:{port}", ["--address '127.0.0.1:{port}'", "nothing accepts connections", "ray start --head"]),
+    ("headnode", ["--address 'headnode'", "not a Ray address", "host:port", "ray://host:port", "auto"]),
+], ids=["dead", "malformed"])
+def test_a_dead_or_malformed_ray_address_is_refused_at_once(tmp_path, address, fragments):
+    """`ray.init` would retry a dead address for many minutes: refused in seconds, before anything is written."""
+    import time
+
+    port = _closed_port()
+    path = tmp_path / "good.toml"
+    path.write_text(GOOD)
+    before = snapshot(tmp_path)
+    start = time.monotonic()
+    result = runner.invoke(app, ["run", str(path), "--out", str(tmp_path / "out"), "--executor", "ray",
+                                 "--address", address.format(port=port)])
+    assert time.monotonic() - start < 30
+    assert_refused(result, [f.format(port=port) for f in fragments], before, tmp_path)
+    assert not (tmp_path / "out").exists()

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from ablations.study.executors import (ExecutorError, LocalExecutor, RayExecutor, SerialExecutor, make_executor,
-                                 run_study)
+from ablations.study.executors import (ExecutorError, ExecutorSetupError, LocalExecutor, RayExecutor, SerialExecutor,
+                                 check_ray_address, make_executor, run_study)
 from ablations.study.progress import Progress
 from ablations.study.store import read_table
 from ablations.study.design import Study, parse_study
@@ -71,6 +71,27 @@ def test_ray_missing_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "ray", None)
     with pytest.raises(ExecutorError, match=r"pip install 'ablations\[ray\]'"):
         make_executor("ray")
+
+
+def test_check_ray_address_accepts_a_listening_port_and_refuses_a_closed_one_at_once() -> None:
+    import socket
+    import time
+
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        port = server.getsockname()[1]
+        check_ray_address(f"127.0.0.1:{port}")
+        check_ray_address(f"ray://127.0.0.1:{port}")
+    start = time.monotonic()  # the port is closed now: refused, not retried
+    with pytest.raises(ExecutorSetupError, match=f"nothing accepts connections at 127.0.0.1:{port}"):
+        check_ray_address(f"127.0.0.1:{port}")
+    assert time.monotonic() - start < 5
+    for bad in ("headnode", "10.0.0.5:", ":6379", "10.0.0.5:port"):
+        with pytest.raises(ExecutorSetupError, match="not a Ray address; allowed: host:port"):
+            check_ray_address(bad)
+    check_ray_address("auto")  # Ray's own to resolve
+    check_ray_address("local")
 
 
 def test_make_executor() -> None:
