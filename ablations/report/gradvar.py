@@ -143,17 +143,53 @@ def _reference_estimator(probes: pd.DataFrame) -> str | None:
     return str(labels[0]) if len(labels) else None
 
 
+def _relative_bias(p: pd.DataFrame, runs: list[str], info: pd.DataFrame, counts: np.ndarray,
+                   level: float) -> pd.DataFrame:
+    """Rows metric 'rel_bias_sq': per estimator the ratio of the run-means of bias_sq_norm and of ‖c·ū‖² (each
+    run's values averaged over its checkpoints first), with a percentile bootstrap CI over runs (see
+    `gradient_quality`)."""
+    g = p.groupby(["run_id", "estimator"])
+    num, den = g["bias_sq_norm"].mean(), g["_ref_sq"].mean()
+    # a run whose reference is exactly 0 (every episode with the same return: the leave-one-out reference vanishes)
+    # has no relative bias: left out of both sums
+    num = num.where(den != 0)
+    raw = info.index[info["normalize"] == "none"]  # a normalized estimator is on another scale than ∇J
+    num[~num.index.get_level_values("estimator").isin(raw)] = np.nan
+    den = den.where(num.notna())
+    num_w = num.unstack("estimator").reindex(index=runs, columns=info.index).to_numpy(float)
+    den_w = den.unstack("estimator").reindex(index=runs, columns=info.index).to_numpy(float)
+    n = (~np.isnan(num_w)).sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        pooled_num, pooled_den = np.nanmean(num_w, axis=0), np.nanmean(den_w, axis=0)
+        ratio = np.where((n > 0) & (pooled_den > 0), pooled_num / pooled_den, np.nan)
+        b_num = resampled_means(num_w, None, len(counts), counts=counts)
+        b_den = resampled_means(den_w, None, len(counts), counts=counts)
+        boot = np.where(np.isnan(b_den), np.nan, np.where(b_den > 0, b_num / b_den, np.inf))
+    exp = [one_sample_expansion(int(k)) for k in n]
+    with np.errstate(invalid="ignore"):  # ∞ − ∞ between two +∞ draws: fixed below
+        low, high = percentile_ci(boot, level, (np.array([e[0] for e in exp]), np.array([e[1] for e in exp])))
+    some_inf = np.isposinf(boot).any(axis=0)  # a quantile between two +∞ draws interpolates to NaN: it is +∞
+    low, high = np.where(np.isnan(low) & some_inf, np.inf, low), np.where(np.isnan(high) & some_inf, np.inf, high)
+    resolved = np.isfinite(ratio)
+    return pd.DataFrame({"estimator": info.index, "metric": "rel_bias_sq", "n": n, "mean": ratio,
+                         "ci_low": np.where(resolved, low, np.nan), "ci_high": np.where(resolved, high, np.nan)})
+
+
 def gradient_quality(probes: pd.DataFrame, *, seed: int = 0, n_resamples: int = 10_000,
                      level: float = 0.95) -> pd.DataFrame:
     """Scale-free gradient quality per estimator: each run's values are averaged over its own checkpoints first,
     then the mean across runs gets a bootstrap CI with runs resampled jointly for every estimator (paired).
 
-    Metrics: `snr` (‖E ĝ‖²/tr Cov ĝ), `cos_to_reference`, and `rel_bias_sq` = the run's mean bias_sq_norm / its mean
-    ‖c·ū‖², ū the unbiased reference estimator (full/loo/none/0) and c the row's `reference_scale` (1 for an episode
-    form; N/L̄ for a step form, whose bias_sq_norm the probes measure against c·U), for unnormalized estimators only
-    (a normalized one is on another scale). bias_sq_norm is an unbiased
-    estimate and can be negative; it is averaged unclipped, and `rel_bias` = √max(·, 0) of the mean and of each CI
-    end (the clip rule: a negative mean or CI end is shown as 0). Rows `rel_bias` carry that transform.
+    Metrics: `snr` (‖E ĝ‖²/tr Cov ĝ), `cos_to_reference`, and `rel_bias_sq` = a ratio of means over runs: the mean
+    over runs of each run's mean bias_sq_norm, over the mean over runs of each run's mean ‖c·ū‖² (ū the unbiased
+    reference estimator full/loo/none/0, c the row's `reference_scale`: 1 for an episode form, N/L̄ for a step form,
+    whose bias_sq_norm the probes measure against c·U), for unnormalized estimators only (a normalized one is on
+    another scale). Both are unbiased estimates that can be negative; the reference's ‖ū‖² is negative in a run
+    where the gradient is small next to its noise (28% of the published factorial's probed runs), so a per-run ratio
+    flips sign and explodes there, while the pooled denominator is the resolved one. The bootstrap resamples runs and
+    recomputes the ratio; a resample whose pooled denominator is not positive counts as +∞, and a ratio whose own
+    denominator is not positive is NaN (the reference is not resolved). `rel_bias` = √max(·, 0) of the ratio and of
+    each CI end (a negative one is shown as 0). Rows `rel_bias` carry that transform.
     """
     info = _estimators(probes)
     runs = sorted(probes["run_id"].unique())
@@ -164,17 +200,8 @@ def gradient_quality(probes: pd.DataFrame, *, seed: int = 0, n_resamples: int = 
         p = p.join(scale, on=["run_id", "update"])
         if "reference_scale" in p:  # the probes compare a step-form estimator with c·U, c = N/L̄: ‖c·ū‖² is its scale
             p["_ref_sq"] = p["_ref_sq"] * pd.to_numeric(p["reference_scale"], errors="coerce").fillna(1.0) ** 2
-    metrics = ["snr", "cos_to_reference"] + (["rel_bias_sq"] if ref is not None else [])
-    per_run = p.groupby(["run_id", "estimator"])[metrics[:2]].mean()
-    if ref is not None:  # a ratio of the run's averages (a per-checkpoint ratio explodes where ‖∇J‖ is tiny)
-        g = p.groupby(["run_id", "estimator"])
-        with np.errstate(invalid="ignore", divide="ignore"):
-            num, den = g["bias_sq_norm"].mean(), g["_ref_sq"].mean()
-            # a run whose reference is exactly 0 (e.g. every episode with the same return: the leave-one-out
-            # reference vanishes) has no relative bias: NaN, left out, not ±inf
-            per_run["rel_bias_sq"] = num.where(den != 0) / den.where(den != 0)
-        raw = info.index[info["normalize"] == "none"]  # a normalized estimator is on another scale than ∇J
-        per_run.loc[~per_run.index.get_level_values("estimator").isin(raw), "rel_bias_sq"] = np.nan
+    metrics = ["snr", "cos_to_reference"]
+    per_run = p.groupby(["run_id", "estimator"])[metrics].mean()
     n_ck = p.groupby(["run_id", "estimator"])["update"].nunique()
     wide = per_run.unstack("estimator").reindex(index=runs)
     wide = wide.reindex(columns=pd.MultiIndex.from_product([metrics, info.index]))
@@ -184,6 +211,7 @@ def gradient_quality(probes: pd.DataFrame, *, seed: int = 0, n_resamples: int = 
     out = pd.DataFrame({"estimator": cols.get_level_values(1), "metric": cols.get_level_values(0), "n": n,
                         "mean": mean, "ci_low": low, "ci_high": high})
     if ref is not None:
+        out = pd.concat([out, _relative_bias(p, runs, info, counts, level)], ignore_index=True)
         rb = out[out["metric"] == "rel_bias_sq"].copy()
         for c in ("mean", "ci_low", "ci_high"):
             rb[c] = np.sqrt(np.maximum(rb[c].to_numpy(float), 0.0))

@@ -147,8 +147,9 @@ def _quality_answers(q: pd.DataFrame | None) -> list[str]:
            "variance; the batch-mean baseline is slightly biased. Each run's values are averaged over its own "
            "checkpoints, then over runs (95% CIs with runs resampled jointly: paired). SNR = ‖E ĝ‖²/tr Cov ĝ is "
            "scale-free, so normalized and raw estimators compare fairly; relative bias = ‖E(ĝ − ĝ_ref)‖/‖E ĝ_ref‖ "
-           "(each run's squared bias and ‖E ĝ_ref‖² averaged over its checkpoints, their ratio averaged over runs, then "
-           "√max(·, 0); only for unnormalized estimators, which share the reference's scale; a step-form estimator "
+           "(each run's squared bias and ‖E ĝ_ref‖² averaged over its checkpoints, then each over runs, their ratio, then "
+           "√max(·, 0): the ratio of means, since a run's own ‖E ĝ_ref‖² estimate can be negative; only for "
+           "unnormalized estimators, which share the reference's scale; a step-form estimator "
            "(`/step`) is compared with the reference rescaled by N/L̄, its first-order scale, so its relative bias is "
            "what the 1/L divisor adds beyond that scale):", "",
            "| rank | estimator (returns/baseline/normalize/β) | runs | SNR [95% CI] | cos to reference | "
@@ -156,8 +157,10 @@ def _quality_answers(q: pd.DataFrame | None) -> list[str]:
     for i, (est, r) in enumerate(snr.iterrows(), 1):
         c = cos.loc[est] if est in cos.index else None
         b = rb.loc[est] if est in rb.index else None
-        bias = "n/a (other scale)" if b is None or not np.isfinite(b["mean"]) else (
+        bias = "n/a (other scale)" if b is None else "n/a (‖E ĝ_ref‖ not resolved)" if not np.isfinite(b["mean"]) else (
             "0 (the reference, or the same directions)" if b["ci_low"] == b["ci_high"] == 0 else
+            f"{b['mean']:.2g} [{b['ci_low']:.2g}, ∞: ‖E ĝ_ref‖ not resolved in every resample]"
+            if np.isinf(b["ci_high"]) else
             f"indistinguishable from 0 (< {b['ci_high']:.2g})" if b["ci_low"] <= 0 else
             f"{b['mean']:.2g} [{b['ci_low']:.2g}, {b['ci_high']:.2g}]")
         out.append(f"| {i} | {est} | {int(r['n'])} | {fmt(r['mean'])} [{fmt(r['ci_low'])}, {fmt(r['ci_high'])}] | "

@@ -90,3 +90,44 @@ def test_a_run_whose_reference_is_zero_has_no_relative_bias() -> None:
     q = gv.gradient_quality(pd.DataFrame(rows), n_resamples=200)
     rb = q[q["metric"] == "rel_bias"].set_index("estimator")
     assert rb.loc["full/none/none/0", "n"] == 3 and rb.loc["full/none/none/0", "mean"] == pytest.approx(0.2)
+
+
+def _bias_rows(ref_sq: list[float], bias_sq: list[float]) -> pd.DataFrame:
+    """One checkpoint per run: the reference full/loo/none/0 reads ref_sq, full/mean/none/0 has bias bias_sq."""
+    rows = []
+    for i, (r, b) in enumerate(zip(ref_sq, bias_sq)):
+        for label, bias in (("full/loo/none/0", 0.0), ("full/mean/none/0", b)):
+            rows.append(dict(run_id=f"r{i}", update=0, env_steps=0, estimator=label, returns="full",
+                             baseline=label.split("/")[1], normalize="none", entropy_coef="0", total_var=1.0, snr=1.0,
+                             cos_to_reference=0.5, bias_sq_norm=bias, mean_sq_norm=r, reference_scale=1.0,
+                             reference="full/loo/none/0"))
+    return pd.DataFrame(rows)
+
+
+def test_relative_bias_is_a_ratio_of_means_over_runs() -> None:
+    """Each run's ‖E ĝ_ref‖² estimate is unbiased but noisy, negative where the gradient is small next to its noise.
+    By hand: ref 100, 100, −20 and bias 1, 1, 1 → (3/3) / (180/3) = 1/60, rel_bias √(1/60) = 0.129; the mean of the
+    per-run ratios would be (0.01 + 0.01 − 0.05)/3 < 0, shown as 0. The bootstrap CI contains the ratio."""
+    q = gv.gradient_quality(_bias_rows([100.0, 100.0, -20.0], [1.0, 1.0, 1.0]), n_resamples=2_000)
+    rb2 = q[q["metric"] == "rel_bias_sq"].set_index("estimator").loc["full/mean/none/0"]
+    assert rb2["n"] == 3 and rb2["mean"] == pytest.approx(1 / 60)
+    rb = q[q["metric"] == "rel_bias"].set_index("estimator").loc["full/mean/none/0"]
+    assert rb["mean"] == pytest.approx(np.sqrt(1 / 60))
+    # resamples that draw the −20 run twice or thrice have a positive pooled denominator, but all-(−20) does not:
+    # with 3 runs that is 1/27 of resamples, so the upper end is +∞ at 95%: a reference not resolved in every resample
+    assert 0 < rb["ci_low"] < rb["mean"] and np.isposinf(rb["ci_high"])
+
+
+def test_relative_bias_with_an_unresolved_reference_is_nan() -> None:
+    """A pooled ‖E ĝ_ref‖² that is not positive (the reference gradient is within its noise) gives no ratio."""
+    q = gv.gradient_quality(_bias_rows([10.0, -30.0], [1.0, 1.0]), n_resamples=500)
+    rb = q[q["metric"] == "rel_bias"].set_index("estimator").loc["full/mean/none/0"]
+    assert np.isnan(rb["mean"]) and np.isnan(rb["ci_low"]) and np.isnan(rb["ci_high"])
+
+
+def test_relative_bias_ci_is_tight_when_every_run_resolves_the_reference() -> None:
+    """Bias exactly 1/64 of each run's (positive, varying) reference: ratio 1/64, rel_bias 1/8 with a zero-width CI."""
+    ref = [50.0, 80.0, 120.0, 200.0, 90.0]
+    q = gv.gradient_quality(_bias_rows(ref, [r / 64 for r in ref]), n_resamples=1_000)
+    rb = q[q["metric"] == "rel_bias"].set_index("estimator").loc["full/mean/none/0"]
+    assert rb[["mean", "ci_low", "ci_high"]].tolist() == pytest.approx([0.125, 0.125, 0.125])
