@@ -159,8 +159,9 @@ def _relative_bias(p: pd.DataFrame, runs: list[str], info: pd.DataFrame, counts:
     num_w = num.unstack("estimator").reindex(index=runs, columns=info.index).to_numpy(float)
     den_w = den.unstack("estimator").reindex(index=runs, columns=info.index).to_numpy(float)
     n = (~np.isnan(num_w)).sum(axis=0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        pooled_num, pooled_den = np.nanmean(num_w, axis=0), np.nanmean(den_w, axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):  # an estimator with no runs (normalized): NaN
+        pooled_num = np.nansum(num_w, axis=0) / n
+        pooled_den = np.nansum(den_w, axis=0) / n
         ratio = np.where((n > 0) & (pooled_den > 0), pooled_num / pooled_den, np.nan)
         b_num = resampled_means(num_w, None, len(counts), counts=counts)
         b_den = resampled_means(den_w, None, len(counts), counts=counts)
