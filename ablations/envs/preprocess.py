@@ -7,9 +7,10 @@ whose two outcomes are mapped to those two env actions.
 * ``pong``: the classic "pg-pong" preprocessing (Karpathy, *Deep Reinforcement Learning: Pong from Pixels*, 2016):
   crop rows 35:195, keep every 2nd row and column of the red channel (80×80), erase the background colours 144 and
   109, set everything else (paddles, ball) to 1, and observe the difference between this frame and the previous
-  one (6400 values in {−1, 0, 1}). The previous frame is zeros after every reset, so the first observation of an
-  episode is the first frame itself (the original script observes all zeros there instead). Actions are restricted
-  to UP/DOWN, ALE's Pong actions 2 (RIGHT, which moves the paddle up) and 3 (LEFT, down).
+  one (6400 values in {−1, 0, 1}, int8: the rollout keeps them so, the policy sees float32). The previous frame is
+  zeros after every reset, so the first observation of an episode is the first frame itself (the original script
+  observes all zeros there instead). Actions are restricted to UP/DOWN, ALE's Pong actions 2 (RIGHT, which moves the
+  paddle up) and 3 (LEFT, down).
 
 `ensure_registered` makes optional environment families usable lazily: it registers the ALE ids (``ALE/...``, from
 the optional ``ale-py``) and imports Box2D (``LunarLander-v3`` etc., from ``gymnasium[box2d]``) without the
@@ -42,15 +43,19 @@ def pong_frame(frame: np.ndarray) -> np.ndarray:
     Red channel of rows 35:195 and every 2nd column, downsampled by 2 (80×80, row-major), with 0, 144 and 109 → 0
     and every other value → 1.
     """
+    return _pong_on(frame).astype(np.float32)
+
+
+def _pong_on(frame: np.ndarray) -> np.ndarray:
+    """`pong_frame` as bool [6400]."""
     if frame.shape != PONG_FRAME_SHAPE:
         raise ValueError(f"pong_frame expects an RGB screen of shape {PONG_FRAME_SHAPE}, got {frame.shape}")
     red = frame[PONG_CROP, :, 0][::2, ::2]  # [80, 80]
-    on = (red != 0) & (red != PONG_BACKGROUND[0]) & (red != PONG_BACKGROUND[1])
-    return on.astype(np.float32).ravel()
+    return ((red != 0) & (red != PONG_BACKGROUND[0]) & (red != PONG_BACKGROUND[1])).ravel()
 
 
 class PongFrameDifference(gym.ObservationWrapper):
-    """Observe `pong_frame(current) − pong_frame(previous)`; the previous frame is zeros after every reset."""
+    """Observe `pong_frame(current) − pong_frame(previous)` as int8; the previous frame is zeros after every reset."""
 
     def __init__(self, env: gym.Env):
         super().__init__(env)
@@ -58,15 +63,15 @@ class PongFrameDifference(gym.ObservationWrapper):
         if shape != PONG_FRAME_SHAPE:
             raise ConfigError(f"preprocess='pong' needs RGB observations of shape {PONG_FRAME_SHAPE} "
                               f"(ALE/Pong-v5 with obs_type='rgb'); got observation space {env.observation_space}")
-        self.observation_space = gym.spaces.Box(-1.0, 1.0, (PONG_SIZE,), np.float32)
-        self._prev = np.zeros(PONG_SIZE, dtype=np.float32)
+        self.observation_space = gym.spaces.Box(-1, 1, (PONG_SIZE,), np.int8)
+        self._prev = np.zeros(PONG_SIZE, dtype=np.int8)
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
-        self._prev = np.zeros(PONG_SIZE, dtype=np.float32)
+        self._prev = np.zeros(PONG_SIZE, dtype=np.int8)
         return super().reset(seed=seed, options=options)
 
     def observation(self, observation: np.ndarray) -> np.ndarray:
-        cur = pong_frame(np.asarray(observation))
+        cur = _pong_on(np.asarray(observation)).view(np.int8)  # bool → 0/1 without a copy
         diff = cur - self._prev
         self._prev = cur
         return diff

@@ -13,6 +13,7 @@ Spaces decide the policy kind: `Discrete` → Categorical, `Box` → diagonal Ga
 
 from __future__ import annotations
 
+import functools
 import importlib
 import sys
 from pathlib import Path
@@ -22,7 +23,7 @@ import gymnasium as gym
 import numpy as np
 
 from ..config import ConfigError, RunConfig
-from .spec import CohortEnv, EnvSpec, Preprocessor
+from .spec import EXACT_OBS_DTYPES, CohortEnv, EnvSpec, Preprocessor
 
 if TYPE_CHECKING:
     import torch
@@ -98,17 +99,21 @@ def _spec_from_spaces(env_id: str, obs_space: gym.Space, act_space: gym.Space, m
         raise ConfigError(f"env_id={env_id!r}: observation space {obs_space} is not supported; allowed: Box "
                           "(or a preprocessor that turns it into one)")
     obs_dim = int(np.prod(obs_space.shape))
+    obs_dtype = np.dtype(obs_space.dtype).name
+    if obs_dtype not in EXACT_OBS_DTYPES:
+        obs_dtype = "float32"
+    spec = functools.partial(EnvSpec, obs_dtype=obs_dtype)
     if preprocess is not None and preprocessor(preprocess).binary_actions is not None:
         mapping = preprocessor(preprocess).binary_actions
-        return EnvSpec(env_id, obs_dim, "bernoulli", 1, max_steps, action_map=mapping)
+        return spec(env_id, obs_dim, "bernoulli", 1, max_steps, action_map=mapping)
     if isinstance(act_space, gym.spaces.Discrete):
         if int(act_space.start) != 0:
             raise ConfigError(f"env_id={env_id!r}: Discrete action spaces must start at 0 (got {act_space})")
-        return EnvSpec(env_id, obs_dim, "categorical", int(act_space.n), max_steps)
+        return spec(env_id, obs_dim, "categorical", int(act_space.n), max_steps)
     if isinstance(act_space, gym.spaces.MultiBinary) and len(act_space.shape) == 1:
-        return EnvSpec(env_id, obs_dim, "bernoulli", int(act_space.shape[0]), max_steps)
+        return spec(env_id, obs_dim, "bernoulli", int(act_space.shape[0]), max_steps)
     if isinstance(act_space, gym.spaces.Box) and len(act_space.shape) == 1:
-        return EnvSpec(env_id, obs_dim, "gaussian", int(act_space.shape[0]), max_steps,
+        return spec(env_id, obs_dim, "gaussian", int(act_space.shape[0]), max_steps,
                        tuple(float(x) for x in act_space.low), tuple(float(x) for x in act_space.high))
     raise ConfigError(f"env_id={env_id!r}: action space {act_space} is not supported; allowed: Discrete "
                       "(Categorical), 1-d Box (Gaussian), 1-d MultiBinary (Bernoulli)")
@@ -120,12 +125,13 @@ class GymnasiumCohortEnv:
     def __init__(self, spec: EnvSpec, num_runs: int, num_envs: int, preprocess: str | None = None):
         self.spec, self.num_runs, self.num_envs = spec, num_runs, num_envs
         self._envs = [_make_vec(spec.env_id, num_envs, preprocess) for _ in range(num_runs)]
+        self._dtype = np.dtype(spec.obs_dtype)
 
     def reset(self, runs: np.ndarray, seeds: np.ndarray) -> torch.Tensor:
         import torch  # here, not at import: the driver of a study reads env specs without loading torch
 
         obs = [self._envs[r].reset(seed=int(s))[0] for r, s in zip(runs, seeds)]
-        return torch.from_numpy(np.stack(obs).reshape(len(runs), self.num_envs, -1).astype(np.float32))
+        return torch.from_numpy(np.stack(obs).reshape(len(runs), self.num_envs, -1).astype(self._dtype, copy=False))
 
     def step(self, runs: np.ndarray, actions: torch.Tensor):
         import torch
@@ -139,7 +145,7 @@ class GymnasiumCohortEnv:
             term.append(te)
             trunc.append(tr)
         k = len(runs)
-        return (torch.from_numpy(np.stack(obs).reshape(k, self.num_envs, -1).astype(np.float32)),
+        return (torch.from_numpy(np.stack(obs).reshape(k, self.num_envs, -1).astype(self._dtype, copy=False)),
                 torch.from_numpy(np.stack(rew).astype(np.float64)),
                 torch.from_numpy(np.stack(term).astype(bool)),
                 torch.from_numpy(np.stack(trunc).astype(bool)))

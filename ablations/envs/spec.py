@@ -17,6 +17,9 @@ if TYPE_CHECKING:
     import torch
 
 PolicyKind = Literal["categorical", "gaussian", "bernoulli"]
+#: Observation dtypes kept as they are in the rollout's buffers (float32 represents every value exactly); any other
+#: dtype is stored as float32.
+EXACT_OBS_DTYPES = ("int8", "uint8")
 
 
 @dataclass(frozen=True)
@@ -31,6 +34,9 @@ class EnvSpec:
     action_low: tuple[float, ...] | None = None  # Box bounds (Gaussian only)
     action_high: tuple[float, ...] | None = None
     action_map: tuple[int, ...] | None = None  # Bernoulli over a Discrete space: env action for 0 and for 1
+    # "float32", or "int8"/"uint8" for an env whose observations are such integers (float32 holds them exactly):
+    # the rollout keeps them in that dtype (4× less memory to copy per step) and the policy sees them as float32
+    obs_dtype: str = "float32"
 
 
 class CohortEnv(Protocol):
@@ -41,11 +47,13 @@ class CohortEnv(Protocol):
     num_envs: int
 
     def reset(self, runs: np.ndarray, seeds: np.ndarray) -> torch.Tensor:
-        """Reset all N episodes of `runs` (int array [k]) with one seed each (int array [k]) → obs float32 [k, N, D]."""
+        """Reset all N episodes of `runs` (int array [k]) with one seed each (int array [k]) → obs [k, N, D] of
+        dtype `spec.obs_dtype`."""
         ...
 
     def step(self, runs: np.ndarray, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Step `runs` → (obs float32 [k,N,D], reward float64 [k,N], terminated bool [k,N], truncated bool [k,N]).
+        """Step `runs` → (obs [k,N,D] of dtype `spec.obs_dtype`, reward float64 [k,N], terminated bool [k,N],
+        truncated bool [k,N]).
 
         `actions` is int64 [k, N] (Categorical), float32 [k, N, A] already clipped to the bounds (Gaussian) or int64
         [k, N] env actions (Bernoulli, mapped by the engine). Outputs of episodes that already ended are ignored.

@@ -26,7 +26,8 @@ DEFAULT_MAX_STEPS = 10_000  # episode cap for environments without a time limit 
 
 @dataclass
 class Batch:
-    """Episodes of k runs: obs [k,N,T,D], actions [k,N,T(,A)], rewards [k,N,T], mask [k,N,T]; flags/lengths [k,N]."""
+    """Episodes of k runs: obs [k,N,T,D] float32, actions [k,N,T(,A)], rewards [k,N,T], mask [k,N,T];
+    flags/lengths [k,N]."""
 
     obs: Tensor
     actions: Tensor
@@ -103,7 +104,8 @@ class Collector:
         # the collecting runs, in step order, and their per-step state aligned with them
         self.runs = np.zeros(0, dtype=np.int64)
         self.slots = np.zeros(0, dtype=np.int64)
-        self.obs = torch.zeros(0, self.n, spec.obs_dim)
+        self.obs_dtype = getattr(torch, spec.obs_dtype)  # kept so in the buffers; float32 for the policy (exact)
+        self.obs = torch.zeros(0, self.n, spec.obs_dim, dtype=self.obs_dtype)
         self.done = np.zeros((0, self.n), dtype=bool)
         self._pol: Params | None = None  # params gathered for `runs`
         self._grad = any(p.requires_grad for p in params)  # plain tensors need no `no_grad` (it costs ~5 µs a step)
@@ -151,7 +153,7 @@ class Collector:
         if self._pol is None:
             self._pol = select(self.params, torch.from_numpy(self.runs))
         with torch.no_grad() if self._grad else contextlib.nullcontext():
-            out = forward_stacked(self._pol, self.obs, self.activation)
+            out = forward_stacked(self._pol, self.obs.float(), self.activation)
             if self.greedy:
                 act = head.greedy(out)
             else:
@@ -197,6 +199,7 @@ class Collector:
             per_slot[idx, :t] = 0
         self.free.extend(slots)
         obs, act, rew, mask, term = out
+        obs = obs.float()  # a no-op for float32 observations
         terminated = term.any(dim=-1)
         return Batch(obs, act, rew, mask, mask.sum(dim=-1), terminated, ~terminated)
 
@@ -217,7 +220,7 @@ class Collector:
         """The step buffers, made at the first step, once the actions' dtype is known."""
         spec, rows = self.env.spec, self.n_slots * self.capacity
         self.bufs = [torch.zeros((rows, self.n, *tail), dtype=dt) for dt, tail in zip(
-            (torch.float32, act_dtype, torch.float32, torch.bool, torch.bool),
+            (self.obs_dtype, act_dtype, torch.float32, torch.bool, torch.bool),
             ((spec.obs_dim,), self.head.action_shape(), (), (), ()))]
 
     def _relayout(self, n_slots: int, capacity: int) -> None:

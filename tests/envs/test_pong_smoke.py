@@ -44,3 +44,24 @@ def test_pong_study_trains_a_few_updates():
     assert [tuple(p.shape) for p in params] == [(6400, 200), (200,), (200, 1), (1,)]
     ev = evaluate_policy(cfg, params, episodes=1, seed=0)
     assert ev.greedy.shape == (1,) and np.all(np.abs(ev.greedy) <= 21)
+
+
+def test_int8_frames_train_bit_identically_to_float32_frames(monkeypatch):
+    """The rollout keeps Pong's frame differences as int8 (spec.obs_dtype); the same run with them stored as float32
+    (the spec forced to float32, so the env converts every frame) must give the same bits: curves and policy."""
+    import dataclasses
+
+    from ablations.train import engine
+
+    spec = describe("ALE/Pong-v5", "pong")
+    assert spec.obs_dtype == "int8" and describe("CartPole-v1").obs_dtype == "float32"
+    cfg = next(c for c in expand(load_study(STUDY)) if c.returns == "rally" and c.optimizer == "rmsprop")
+    cfgs = [cfg.replace(seed=s, total_steps=1_500, episodes_per_update=2, eval_episodes=0) for s in (0, 1)]
+    torch.set_num_threads(1)
+    as_int8 = train_cohort(cfgs)
+    monkeypatch.setattr(engine, "describe", lambda *a: dataclasses.replace(describe(*a), obs_dtype="float32"))
+    as_float = train_cohort(cfgs)
+    assert as_int8.curves == as_float.curves and len(as_int8.curves) >= 2
+    for c in cfgs:
+        for a, b in zip(as_int8.policies[c.run_id], as_float.policies[c.run_id], strict=True):
+            assert torch.equal(torch.as_tensor(a), torch.as_tensor(b))

@@ -93,11 +93,11 @@ class ScriptedScreens(gym.Env):
 def test_frame_difference_against_zeros_then_the_previous_frame_and_reset_clears_it():
     first, moved = screen(), screen(ball_rows=range(105, 109), ball_cols=range(84, 86))  # ball 2 down, 2 right
     env = PongFrameDifference(ScriptedScreens([first, moved, moved]))
-    assert env.observation_space == gym.spaces.Box(-1.0, 1.0, (6400,), np.float32)
+    assert env.observation_space == gym.spaces.Box(-1, 1, (6400,), np.int8)
     obs, _ = env.reset(seed=0)
     assert np.array_equal(obs, pong_frame(first))  # the first difference is against a zero frame
     obs, *_ = env.step(2)
-    assert obs.dtype == np.float32 and obs in env.observation_space
+    assert obs.dtype == np.int8 and obs in env.observation_space
     new_ball = [35 * 80 + 42, 36 * 80 + 42]  # rows 105, 107 → i = 35, 36; col 84 → j = 42
     assert sorted(np.flatnonzero(obs == 1.0).tolist()) == new_ball
     assert sorted(np.flatnonzero(obs == -1.0).tolist()) == BALL_IDX  # the paddle did not move: it cancels
