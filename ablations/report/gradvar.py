@@ -59,9 +59,14 @@ def _intervals(values: np.ndarray, counts: np.ndarray, level: float
     with np.errstate(invalid="ignore"):
         mean = np.nanmean(np.where(n > 0, values, 0.0), axis=0) if values.size else np.zeros(values.shape[1])
     boot = resampled_means(values, None, len(counts), counts=counts)
-    exp = [one_sample_expansion(int(k)) for k in n]
-    low, high = percentile_ci(boot, level, (np.array([e[0] for e in exp]), np.array([e[1] for e in exp])))
+    low, high = percentile_ci(boot, level, _expansion(n))
     return n, np.where(n > 0, mean, np.nan), low, high
+
+
+def _expansion(n: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(r, df) per column for a mean of n[k] runs (`stats.one_sample_expansion`), as `percentile_ci` takes them."""
+    exp = [one_sample_expansion(int(k)) for k in n]
+    return np.array([e[0] for e in exp]), np.array([e[1] for e in exp])
 
 
 def gradvar_summary(probes: pd.DataFrame, *, seed: int = 0, n_resamples: int = 10_000,
@@ -143,13 +148,12 @@ def _reference_estimator(probes: pd.DataFrame) -> str | None:
     return str(labels[0]) if len(labels) else None
 
 
-def _relative_bias(p: pd.DataFrame, runs: list[str], info: pd.DataFrame, counts: np.ndarray,
+def _relative_bias(per_run: pd.DataFrame, runs: list[str], info: pd.DataFrame, counts: np.ndarray,
                    level: float) -> pd.DataFrame:
-    """Rows metric 'rel_bias_sq': per estimator the ratio of the run-means of bias_sq_norm and of ‖c·ū‖² (each
-    run's values averaged over its checkpoints first), with a percentile bootstrap CI over runs (see
-    `gradient_quality`)."""
-    g = p.groupby(["run_id", "estimator"])
-    num, den = g["bias_sq_norm"].mean(), g["_ref_sq"].mean()
+    """Rows metric 'rel_bias_sq': per estimator the ratio of the run-means of bias_sq_norm and of ‖c·ū‖² (`per_run`:
+    each run's values averaged over its checkpoints, indexed by run_id and estimator), with a percentile bootstrap
+    CI over runs (see `gradient_quality`)."""
+    num, den = per_run["bias_sq_norm"], per_run["_ref_sq"]
     # a run whose reference is exactly 0 (every episode with the same return: the leave-one-out reference vanishes)
     # has no relative bias: left out of both sums
     num = num.where(den != 0)
@@ -166,9 +170,8 @@ def _relative_bias(p: pd.DataFrame, runs: list[str], info: pd.DataFrame, counts:
         b_num = resampled_means(num_w, None, len(counts), counts=counts)
         b_den = resampled_means(den_w, None, len(counts), counts=counts)
         boot = np.where(np.isnan(b_den), np.nan, np.where(b_den > 0, b_num / b_den, np.inf))
-    exp = [one_sample_expansion(int(k)) for k in n]
     with np.errstate(invalid="ignore"):  # ∞ − ∞ between two +∞ draws: fixed below
-        low, high = percentile_ci(boot, level, (np.array([e[0] for e in exp]), np.array([e[1] for e in exp])))
+        low, high = percentile_ci(boot, level, _expansion(n))
     some_inf = np.isposinf(boot).any(axis=0)  # a quantile between two +∞ draws interpolates to NaN: it is +∞
     low, high = np.where(np.isnan(low) & some_inf, np.inf, low), np.where(np.isnan(high) & some_inf, np.inf, high)
     resolved = np.isfinite(ratio)
@@ -202,9 +205,10 @@ def gradient_quality(probes: pd.DataFrame, *, seed: int = 0, n_resamples: int = 
         if "reference_scale" in p:  # the probes compare a step-form estimator with c·U, c = N/L̄: ‖c·ū‖² is its scale
             p["_ref_sq"] = p["_ref_sq"] * pd.to_numeric(p["reference_scale"], errors="coerce").fillna(1.0) ** 2
     metrics = ["snr", "cos_to_reference"]
-    per_run = p.groupby(["run_id", "estimator"])[metrics].mean()
-    n_ck = p.groupby(["run_id", "estimator"])["update"].nunique()
-    wide = per_run.unstack("estimator").reindex(index=runs)
+    g = p.groupby(["run_id", "estimator"])
+    per_run = g[metrics + (["bias_sq_norm", "_ref_sq"] if ref is not None else [])].mean()
+    n_ck = g["update"].nunique()
+    wide = per_run[metrics].unstack("estimator").reindex(index=runs)
     wide = wide.reindex(columns=pd.MultiIndex.from_product([metrics, info.index]))
     counts = resample_counts(len(runs), n_resamples, derive_rng(seed, "quality"))
     n, mean, low, high = _intervals(wide.to_numpy(float), counts, level)
@@ -212,7 +216,7 @@ def gradient_quality(probes: pd.DataFrame, *, seed: int = 0, n_resamples: int = 
     out = pd.DataFrame({"estimator": cols.get_level_values(1), "metric": cols.get_level_values(0), "n": n,
                         "mean": mean, "ci_low": low, "ci_high": high})
     if ref is not None:
-        out = pd.concat([out, _relative_bias(p, runs, info, counts, level)], ignore_index=True)
+        out = pd.concat([out, _relative_bias(per_run, runs, info, counts, level)], ignore_index=True)
         rb = out[out["metric"] == "rel_bias_sq"].copy()
         for c in ("mean", "ci_low", "ci_high"):
             rb[c] = np.sqrt(np.maximum(rb[c].to_numpy(float), 0.0))

@@ -44,6 +44,11 @@ def save(fig: plt.Figure, out_dir: Path, name: str) -> list[Path]:
     return paths
 
 
+def _suptitle(fig: plt.Figure, title: str) -> None:
+    """The figure's title, wrapped to its width (~11 characters an inch) so a narrow figure does not cut it off."""
+    fig.suptitle(textwrap.fill(title, width=max(40, int(11 * fig.get_figwidth()))))
+
+
 def _grid(n: int, ncols: int = 2, size: tuple[float, float] = (4.6, 3.2)) -> tuple[plt.Figure, np.ndarray]:
     ncols = max(1, min(ncols, n))
     nrows = int(np.ceil(n / ncols)) if n else 1
@@ -88,7 +93,7 @@ def _factor_panels(df: pd.DataFrame, levels: dict[str, list[str]], *, x: str, y:
             if ylim is not None:
                 ax.set_ylim(*ylim)
             ax.legend(loc=legend)
-    fig.suptitle(textwrap.fill(title, width=max(40, int(11 * fig.get_figwidth()))))  # ~11 characters an inch
+    _suptitle(fig, title)
     return fig
 
 
@@ -140,7 +145,7 @@ def forest(effects: pd.DataFrame, *, metrics: Sequence[str], xlabels: dict[str, 
             ax.axvline(0, color="0.3", linewidth=0.8)
             ax.set_yticks(y, [f"{r['factor']}: {r['level']} vs {r['vs']}" for _, r in e.iterrows()])
             ax.set(xlabel=f"main effect on {xlabels.get(m, m)}", title=m)
-    fig.suptitle("Main effects (averaged over the other factors), 95% seed-level bootstrap CI")
+    _suptitle(fig, "Main effects (averaged over the other factors), 95% seed-level bootstrap CI")
     return fig
 
 
@@ -160,7 +165,7 @@ def interactions(margins: pd.DataFrame, levels: dict[str, list[str]], *, ylabel:
             ax.set_xticks(range(len(levels[fa])), levels[fa])
             ax.set(xlabel=fa, ylabel=ylabel)
             ax.legend(fontsize=7)
-    fig.suptitle("Interaction plots: marginal means with 95% seed-level bootstrap CI (parallel lines = no interaction)")
+    _suptitle(fig, "Interaction plots: marginal means with 95% seed-level bootstrap CI (parallel lines = no interaction)")
     return fig
 
 
@@ -197,7 +202,7 @@ def gradient_variance(summary: pd.DataFrame, *, metrics: Sequence[str] = ("total
             for h, lab in zip(*ax.get_legend_handles_labels()):
                 handles.setdefault(lab, h)
         fig.legend(list(handles.values()), list(handles), title="baseline, returns", loc="outside right upper")
-    fig.suptitle(f"Gradient-estimator statistics across runs (entropy_coef={ent[0]}; 95% bootstrap CI)")
+    _suptitle(fig, f"Gradient-estimator statistics across runs (entropy_coef={ent[0]}; 95% bootstrap CI)")
     return fig
 
 
@@ -227,7 +232,7 @@ def km_curves(km: pd.DataFrame, levels: dict[str, list[str]], *, budget: float) 
             ax.set(title=f"by {f}", xlabel="environment steps", ylabel="fraction not yet at threshold",
                    ylim=(-0.02, 1.02))
             ax.legend(loc="lower left")
-    fig.suptitle("Time to threshold (Kaplan–Meier; censored at the budget)")
+    _suptitle(fig, "Time to threshold (Kaplan–Meier; censored at the budget)")
     return fig
 
 
@@ -250,7 +255,7 @@ def effects_by_env(by_env: pd.DataFrame, aggregate: pd.DataFrame) -> plt.Figure:
             ax.set_yticks(range(len(items)), [lab for lab, _, _ in reversed(items)])
             ax.axvline(0, color="0.3", linewidth=0.8)
             ax.set(title=term, xlabel="effect on normalized score")
-    fig.suptitle("Effects by environment (95% CIs): does it hold on every env?")
+    _suptitle(fig, "Effects by environment (95% CIs): does it hold on every env?")
     return fig
 
 
@@ -269,7 +274,7 @@ def aggregate_intervals(aggregate: pd.DataFrame, titles: Sequence[str]) -> plt.F
                 ax.plot([r["estimate"]] * 2, [yi - 0.3, yi + 0.3], color="k", linewidth=1.2)
             ax.set_yticks(range(len(configs)), configs if i == 0 else [""] * len(configs))
             ax.set(title=titles[i] if i < len(titles) else st_, xlabel="normalized score")
-    fig.suptitle("Aggregate normalized scores (95% stratified bootstrap CIs)")
+    _suptitle(fig, "Aggregate normalized scores (95% stratified bootstrap CIs)")
     return fig
 
 

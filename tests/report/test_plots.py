@@ -80,3 +80,20 @@ def test_a_single_panel_title_fits_inside_the_figure() -> None:
     assert ax.get_title() == "" and [t.get_text() for t in ax.get_legend().get_texts()][0] == "all runs"
     wide = plots.learning_curves(_bands(), {"returns": ["full", "rtg"]})  # a panel's own legend: the level names
     assert [t.get_text() for t in wide.axes[0].get_legend().get_texts()] == ["full returns", "reward-to-go"]
+
+
+def test_every_figure_title_wraps_to_a_narrow_figure() -> None:
+    """All figures title through `_suptitle` (the interaction plot of a 2-factor study is one narrow panel)."""
+    import inspect
+
+    import matplotlib.pyplot as plt
+
+    source = inspect.getsource(plots)
+    assert source.count("fig.suptitle(") == 1  # only inside _suptitle
+    fig = plt.figure(figsize=(4.6, 3.2))
+    plots._suptitle(fig, "Interaction plots: marginal means with 95% seed-level bootstrap CI (parallel lines = no "
+                         "interaction)")
+    fig.canvas.draw()
+    box = fig._suptitle.get_window_extent()
+    assert 0 <= box.x0 and box.x1 <= fig.bbox.width
+    plt.close(fig)
