@@ -1,6 +1,5 @@
 """Environments: the cohort environments of a run's env id (gymnasium or native batched classic control), the
-observation preprocessors, and the `EnvSpec` the rest of the package reads."""
+observation preprocessors, and the `EnvSpec` the rest of the package reads.
 
-from .enum_mdp import register as _register_enum_mdp
-
-_register_enum_mdp()  # ablations/EnumMDP-v0: the enumerable MDP of the exact-gradient tests
+The test-only enumerable MDP `ablations/EnumMDP-v0` is registered by importing `ablations.envs.enum_mdp` (a study
+lists it in `imports`), not by importing the package."""

@@ -91,3 +91,6 @@ def trajectories() -> list[Trajectory]:
 def register() -> None:
     if ENV_ID not in gym.registry:
         gym.register(ENV_ID, entry_point=EnumMDP, max_episode_steps=HORIZON)
+
+
+register()  # importing this module is the explicit opt-in: `imports = ["ablations.envs.enum_mdp"]`
