@@ -76,8 +76,7 @@ def _context_rows(wide: pd.DataFrame, factors: list[str], levels: Mapping[str, l
             d = diff.dropna().to_numpy(float)
             alias = tuple(f"{v:.12g}" for kb in pairs for c in kb for v in wide[c].to_numpy(float))
             rows.append(dict(factor=factor, level=lv, vs=ref, within=", ".join(within),
-                             context=_label(within, ctx), d=d, alias=alias,
-                             **{f: v for f, v in zip(within, ctx)}))
+                             context=_label(within, ctx), d=d, alias=alias, ctx_levels=dict(zip(within, ctx))))
     return rows
 
 
@@ -93,6 +92,9 @@ def context_effects(df: pd.DataFrame, factors: Sequence[str], levels: Mapping[st
     `verdict` is `equivalence.classify`'s class; `within_margin` says whether the (1 − 2α) CI lies inside ±margin.
     """
     factors = [f for f in factors if len(levels[f]) > 1]
+    clash = [f for f in factors if f in CONTEXT_COLUMNS]
+    if clash:
+        raise ValueError(f"factor name(s) {clash} clash with the output columns {CONTEXT_COLUMNS}")
     wide = _wide(df, factors, value)
     frames = []
     for f in factors if only is None else [g for g in factors if g in only]:
@@ -106,7 +108,7 @@ def context_effects(df: pd.DataFrame, factors: Sequence[str], levels: Mapping[st
         return pd.DataFrame(columns=cols)
     out = pd.concat(frames, ignore_index=True)
     for f in factors:
-        out[f] = out[f].fillna("") if f in out.columns else ""
+        out[f] = [c.get(f, "") for c in out["ctx_levels"]]
     return out[cols]
 
 
@@ -135,7 +137,7 @@ def _test_family(rows: list[dict], metric: str, margin: float, level: float, alp
     out["verdict"] = classify(out["estimate"], out["ci_low"], out["ci_high"], out["p_holm"], out["p_tost_holm"],
                               alpha, higher_is_better)
     out.loc[out["identical"], "verdict"] = "equivalent"
-    return out.drop(columns=["d", "alias", "identical"])
+    return out.drop(columns=["d", "alias", "identical"])  # ctx_levels stays for context_effects
 
 
 def summarize_contexts(contexts: pd.DataFrame, fmt_margin=lambda m: f"{m:.3g}") -> pd.DataFrame:

@@ -28,10 +28,11 @@ from ablations.report.effects import ALPHA, METRIC_NAMES, fmt, format_p, level_n
 from ablations.report.equivalence import CLASSES, classify, tost
 from ablations.report.stats import holm
 
-VERDICT_COLUMNS = ["metric", "factor", "level", "vs", "verdict", "partners", "terms", "averaged_over", "estimate",
+VERDICT_COLUMNS = ["metric", "factor", "level", "vs", "verdict", "partners", "terms", "contrasts", "averaged_over",
+                   "estimate",
                    "ci_low", "ci_high", "p_holm", "mdd", "margin", "ci90_low", "ci90_high", "p_tost", "p_tost_holm",
                    "k", "helps", "hurts", "equivalent", "undecided"]
-PARTNER_COLUMNS = ["metric", "factor", "partners", "terms"]
+PARTNER_COLUMNS = ["metric", "factor", "partners", "terms", "contrasts"]
 
 
 def term_parts(term: str, contrast: str) -> list[tuple[str, str, str]]:
@@ -45,16 +46,19 @@ def term_parts(term: str, contrast: str) -> list[tuple[str, str, str]]:
 
 def interaction_partners(effects: pd.DataFrame, alpha: float = ALPHA) -> pd.DataFrame:
     """Per (metric, factor) taking part in a significant interaction of any order: `partners` (every other factor of
-    those terms, in the order the factors appear, joined by ", ") and `terms` (the significant contrasts, "; ")."""
+    those terms, in the order the factors appear, joined by ", "), `terms` (the significant terms, e.g. "a × b × c",
+    "; ") and `contrasts` (the significant contrasts with their levels, "; ")."""
     inter = significant(effects[effects["kind"] == "interaction"], alpha)
-    found: dict[tuple[str, str], tuple[list[str], list[str]]] = {}
+    found: dict[tuple[str, str], tuple[list[str], list[str], list[str]]] = {}
     for _, r in inter.iterrows():
         names = r["term"].split(" × ")
         for f in names:
-            partners, terms = found.setdefault((r["metric"], f), ([], []))
+            partners, terms, contrasts = found.setdefault((r["metric"], f), ([], [], []))
             partners += [g for g in names if g != f and g not in partners]
-            terms.append(r["contrast"])
-    rows = [dict(metric=m, factor=f, partners=", ".join(p), terms="; ".join(t)) for (m, f), (p, t) in found.items()]
+            terms += [r["term"]] if r["term"] not in terms else []
+            contrasts.append(r["contrast"])
+    rows = [dict(metric=m, factor=f, partners=", ".join(p), terms="; ".join(t), contrasts="; ".join(c))
+            for (m, f), (p, t, c) in found.items()]
     return pd.DataFrame(rows, columns=PARTNER_COLUMNS)
 
 
@@ -92,6 +96,7 @@ def verdicts(effects: pd.DataFrame, df: pd.DataFrame, factors: Sequence[str], le
                          verdict="depends" if has else cls[i],
                          partners=partners.loc[f, "partners"] if has else "",
                          terms=partners.loc[f, "terms"] if has else "",
+                         contrasts=partners.loc[f, "contrasts"] if has else "",
                          averaged_over=", ".join(g for g in used if g != f and g not in within.get(f, [])),
                          estimate=r["estimate"], ci_low=r["ci_low"], ci_high=r["ci_high"], p_holm=r["p_holm"],
                          mdd=r["mdd"], margin=margin, ci90_low=eq["ci90_low"][i], ci90_high=eq["ci90_high"][i],
@@ -137,14 +142,15 @@ def verdict_sentence(row: pd.Series, contexts: pd.DataFrame | None = None) -> st
                                   for _, x in sub.iterrows())
                 parts.append(f"{say} {items}")
         return head + (": " + "; ".join(parts) if parts else "") + "."
+    using = f"Using {level_name(row['factor'], str(row['level']))} instead of {level_name(row['factor'], str(row['vs']))}"
     avg = f", averaged over {row['averaged_over']}" if row["averaged_over"] else ""
     nums = f"{_numbers(row['estimate'], row['ci_low'], row['ci_high'])} (p_holm {format_p(row['p_holm'])})"
     if v in ("helps", "hurts"):
         verb = "raises" if row["estimate"] > 0 else "lowers"
-        return f"{subject[0].upper()}{subject[1:]} {verb} {metric}{avg}: {nums}; no interaction of it is significant."
+        return f"{using} {verb} {metric}{avg}: {nums}; no interaction of it is significant."
     ci90 = f"90% CI [{fmt(row['ci90_low'])}, {fmt(row['ci90_high'])}]"
     if v == "equivalent":
-        return (f"{subject[0].upper()}{subject[1:]} has no effect on {metric} beyond ±{m}{avg}: {nums}, {ci90} "
+        return (f"{using} has no effect on {metric} beyond ±{m}{avg}: {nums}, {ci90} "
                 f"inside the margin (TOST p_holm {format_p(row['p_tost_holm'])}).")
-    return (f"{subject[0].upper()}{subject[1:]} is undecided on {metric}{avg}: {nums}, {ci90} is not inside ±{m}, "
-            f"so neither an effect nor its absence is shown (MDD {fmt(row['mdd'])}).")
+    return (f"{using}: undecided on {metric}{avg}, {nums}; its {ci90} is not inside ±{m}, so neither an effect nor "
+            f"its absence is shown (MDD {fmt(row['mdd'])}).")
