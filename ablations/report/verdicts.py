@@ -79,6 +79,9 @@ def verdicts(effects: pd.DataFrame, df: pd.DataFrame, factors: Sequence[str], le
     p_tost_holm = holm(eq["p_tost"])
     cls = classify(main["estimate"], main["ci_low"], main["ci_high"], main["p_holm"], p_tost_holm, alpha,
                    higher_is_better)
+    order = {f: i for i, f in enumerate(factors)}
+    partners["partners"] = [", ".join(sorted(p.split(", "), key=lambda g: order.get(g, len(order))))
+                            for p in partners["partners"]]
     within = {f: partners.loc[f, "partners"].split(", ") for f in partners.index}
     ctx = (context_effects(df, factors, levels, metric=metric, margin=margin, within=within, value=value,
                            alpha=alpha, higher_is_better=higher_is_better, only=list(within))
