@@ -17,8 +17,9 @@ number of tested contexts of the family).
 Families: one Holm family per (metric, factor) — every non-reference level of the factor in every context — for
 the difference tests (`p_holm`) and, separately, the same family for the TOSTs (`p_tost_holm`). A context whose two
 cells are aliases (identical per-seed scores: the same comparison as another context) is tested once: its p enters
-the family once (`families.holm_once`). Contexts whose differences are all 0 (the two cells are aliases of each
-other) are classed equivalent with `ci_method` = "identical" and enter no family.
+the family once (`families.holm_once`), and `same_as` names the first context of the family it repeats ("" if
+none), as "factor=level in context". Contexts whose differences are all 0 (the two cells are aliases of each other)
+are classed equivalent with `ci_method` = "identical" and enter no family.
 """
 
 from __future__ import annotations
@@ -34,8 +35,8 @@ from ablations.report.equivalence import CLASSES, classify, tost_paired
 from ablations.report.families import holm_once
 from ablations.report.stats import paired_mdd, paired_test
 
-CONTEXT_COLUMNS = ["metric", "factor", "level", "vs", "within", "context", "n_pairs", "estimate", "ci_low", "ci_high",
-                   "ci_level", "ci_method", "p", "p_holm", "sd_diff", "mdd", "margin", "ci90_low", "ci90_high",
+CONTEXT_COLUMNS = ["metric", "factor", "level", "vs", "within", "context", "same_as", "n_pairs", "estimate", "ci_low",
+                   "ci_high", "ci_level", "ci_method", "p", "p_holm", "sd_diff", "mdd", "margin", "ci90_low", "ci90_high",
                    "p_tost", "p_tost_holm", "within_margin", "verdict"]
 SUMMARY_COLUMNS = ["metric", "factor", "level", "vs", "within", "k", "helps", "hurts", "equivalent", "undecided",
                    "margin", "sentence"]
@@ -128,6 +129,13 @@ def _test_family(rows: list[dict], metric: str, margin: float, level: float, alp
                  p_tost=eq["p_tost"], identical=identical)
     out = pd.DataFrame(rows)
     keys = out["alias"].tolist()
+    first: dict[tuple, str] = {}
+    same = []
+    for k, lv, c in zip(keys, out["level"], out["context"]):
+        label = f"{out['factor'].iloc[0]}={lv} in {c}"
+        same.append(first.get(k, ""))
+        first.setdefault(k, label)
+    out["same_as"] = same
     out["p_holm"] = holm_once(out["p"].to_numpy(float), keys)
     out["p_tost_holm"] = holm_once(out["p_tost"].to_numpy(float), keys)
     m = max(len({k for k, p in zip(keys, out["p"]) if np.isfinite(p)}), 1)

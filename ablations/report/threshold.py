@@ -24,6 +24,15 @@ import numpy as np
 import pandas as pd
 
 THRESHOLD_COLUMNS = ["run_id", "steps_to_threshold", "reached", "window_updates"]
+#: Methods text: the threshold rule and the Kaplan–Meier median convention (`stats.km_median`).
+THRESHOLD_METHODS = (
+    "A run reaches the threshold at the env steps of the first update where the mean return of its last W updates' "
+    "episodes (each episode weighted equally; W = 2 updates, at least 2N episodes) is at or above the threshold, "
+    "provided that update ends within the budget; a run that first gets there in the update that crosses the budget, "
+    "or never, is censored at the budget. Updates before the window is full decide nothing, so a single lucky update "
+    "does not count. The Kaplan–Meier median is the first time the survival curve S(t) falls to ½ or below "
+    "(S(t) ≤ ½; lifelines takes S(t) < ½, which differs only where S(t) equals ½ exactly); where S stays above ½ up "
+    "to the budget the median is reported as \"> budget\".")
 
 
 def _first_crossing(g: pd.DataFrame, threshold: float, budget: float, min_episodes: float | None

@@ -86,5 +86,6 @@ def test_aliased_contexts_enter_the_family_once() -> None:
     p = b["p"].to_numpy()
     distinct = len({round(x, 15) for x in p})
     assert distinct == 4  # 6 contexts, 2 of them repeats of another
+    assert b.loc["a=a0, c=c2", "same_as"] == "b=b1 in a=a0, c=c1" and b.loc["a=a0, c=c1", "same_as"] == ""
     smallest = b["p"].idxmin()
     assert b.loc[smallest, "p_holm"] == pytest.approx(min(1.0, 4 * b.loc[smallest, "p"]))
