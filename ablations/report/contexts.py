@@ -36,8 +36,8 @@ from ablations.report.families import holm_once
 from ablations.report.stats import paired_mdd, paired_test
 
 CONTEXT_COLUMNS = ["metric", "factor", "level", "vs", "within", "context", "same_as", "n_pairs", "estimate", "ci_low",
-                   "ci_high", "ci_level", "ci_method", "p", "p_holm", "sd_diff", "mdd", "margin", "ci90_low", "ci90_high",
-                   "p_tost", "p_tost_holm", "within_margin", "verdict"]
+                   "ci_high", "ci_level", "ci_method", "p", "p_holm", "sd_diff", "mdd", "margin", "ci90_low",
+                   "ci90_high", "p_tost", "p_tost_holm", "within_margin", "verdict"]
 SUMMARY_COLUMNS = ["metric", "factor", "level", "vs", "within", "k", "helps", "hurts", "equivalent", "undecided",
                    "margin", "sentence"]
 
@@ -88,8 +88,9 @@ def context_effects(df: pd.DataFrame, factors: Sequence[str], levels: Mapping[st
     """Every non-reference level of every factor against its reference, in every context (see the module docstring).
 
     `within[f]` picks the factors whose level combinations are f's contexts (default: all other factors; the
-    others are averaged per seed); `only` restricts the rows to those factors. Returns `CONTEXT_COLUMNS` plus one column per factor naming the context's level
-    ("" for factors that are not part of that row's context), rows ordered by factor, level, context.
+    others are averaged per seed); `only` restricts the rows to those factors. Returns `CONTEXT_COLUMNS` plus one
+    column per factor naming the context's level ("" for factors that are not part of that row's context), rows
+    ordered by factor, level, context.
     `verdict` is `equivalence.classify`'s class; `within_margin` says whether the (1 − 2α) CI lies inside ±margin.
     """
     factors = [f for f in factors if len(levels[f]) > 1]

@@ -145,7 +145,8 @@ def verdict_sentence(row: pd.Series, contexts: pd.DataFrame | None = None) -> st
                                   for _, x in sub.iterrows())
                 parts.append(f"{say} {items}")
         return head + (": " + "; ".join(parts) if parts else "") + "."
-    using = f"Using {level_name(row['factor'], str(row['level']))} instead of {level_name(row['factor'], str(row['vs']))}"
+    f = row["factor"]
+    using = f"Using {level_name(f, str(row['level']))} instead of {level_name(f, str(row['vs']))}"
     avg = f", averaged over {row['averaged_over']}" if row["averaged_over"] else ""
     nums = f"{_numbers(row['estimate'], row['ci_low'], row['ci_high'])} (p_holm {format_p(row['p_holm'])})"
     if v in ("helps", "hurts"):
