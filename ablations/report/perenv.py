@@ -2,7 +2,8 @@
 equivalence), and the heterogeneity of every aggregate effect.
 
 Input `by_env`: one row per (term, env) — `aggregate.BY_ENV_COLUMNS` (term, kind, env_id, estimate, ci_low, ci_high,
-se, p, n_seeds), optionally with `p_holm` (the env report's own Holm-adjusted p, over its full family) and
+se, p, n_seeds), optionally with `contrast` (needed when a factor has several non-reference levels: the rows of one
+term are then told apart by it; without it `contrast` = `term`), `p_holm` (the env report's own Holm-adjusted p, over its full family) and
 `p_tost_holm`. Without `p_holm`, Holm is applied within each (env_id, kind) family of the rows given — the same
 families as an env's own report (main effects; interactions) when `by_env` holds all of that env's terms; pass the env
 report's `p_holm` when it holds a subset (as `aggregate.across_envs` keeps interactions up to order 2 only).
@@ -30,9 +31,9 @@ from ablations.report.effects import ALPHA, format_p
 from ablations.report.equivalence import CLASSES, classify, tost
 from ablations.report.stats import holm
 
-LABEL_COLUMNS = ["term", "kind", "env_id", "estimate", "ci_low", "ci_high", "se", "p", "n_seeds", "p_holm", "margin",
+LABEL_COLUMNS = ["term", "contrast", "kind", "env_id", "estimate", "ci_low", "ci_high", "se", "p", "n_seeds", "p_holm", "margin",
                  "ci90_low", "ci90_high", "p_tost", "p_tost_holm", "verdict"]
-CLAIM_COLUMNS = ["term", "kind", "n_envs", "helps", "hurts", "equivalent", "undecided", "holds_on_all", "claim",
+CLAIM_COLUMNS = ["term", "contrast", "kind", "n_envs", "helps", "hurts", "equivalent", "undecided", "holds_on_all", "claim",
                  "cochran_q", "q_df", "q_p", "i_squared", "heterogeneity"]
 
 
@@ -47,6 +48,8 @@ def env_labels(by_env: pd.DataFrame, *, margin: float | Mapping[str, float], alp
     """Each (term, env) row of `by_env` classed under its env's own Holm family (`LABEL_COLUMNS`). `margin`: one
     value (e.g. on normalized scores) or one per env_id (NaN where missing: no equivalence there)."""
     out = by_env.copy().reset_index(drop=True)
+    if "contrast" not in out.columns:
+        out["contrast"] = out["term"]
     out["margin"] = _margins(out["env_id"], margin)
     eq = tost(out["estimate"], out["se"], out["n_seeds"].astype(float) - 1, out["margin"], alpha)
     out["ci90_low"], out["ci90_high"], out["p_tost"] = eq["ci90_low"], eq["ci90_high"], eq["p_tost"]
@@ -69,13 +72,15 @@ def env_claims(labels: pd.DataFrame, envs: Sequence[str] | None = None, *, alpha
     heterogeneity of the per-env estimates (Cochran's Q, its df and p, I², and a sentence). `CLAIM_COLUMNS`."""
     envs = list(pd.unique(labels["env_id"])) if envs is None else list(envs)
     rows = []
-    for (term, kind), g in labels.groupby(["term", "kind"], sort=False):
+    for (term, contrast, kind), g in labels.groupby(["term", "contrast", "kind"], sort=False):
         g = g.set_index("env_id").reindex(envs)
         cls = g["verdict"].fillna("undecided")  # an env without the term decides nothing
         counts = {c: int((cls == c).sum()) for c in CLASSES}
         n = len(envs)
         holds = next((c for c in ("helps", "hurts", "equivalent") if counts[c] == n), "")
-        if holds == "equivalent":
+        if counts["undecided"] == n:
+            claim = f"undecided on all {n} envs"
+        elif holds == "equivalent":
             claim = f"equivalent within {margin_text} on all {n} envs"
         elif holds:
             claim = f"{holds} on all {n} envs (each significant under its env's Holm)"
@@ -83,7 +88,7 @@ def env_claims(labels: pd.DataFrame, envs: Sequence[str] | None = None, *, alpha
             parts = [f"{c} on {', '.join(cls.index[cls == c])}" for c in CLASSES if counts[c]]
             claim = "not the same on every env: " + "; ".join(parts)
         q, qdf, qp, i2 = cochran_q(g["estimate"].to_numpy(float), g["se"].to_numpy(float))
-        rows.append(dict(term=term, kind=kind, n_envs=n, **counts, holds_on_all=holds, claim=claim, cochran_q=q,
+        rows.append(dict(term=term, contrast=contrast, kind=kind, n_envs=n, **counts, holds_on_all=holds, claim=claim, cochran_q=q,
                          q_df=qdf, q_p=qp, i_squared=i2, heterogeneity=heterogeneity_sentence(q, qdf, qp, i2, alpha)))
     return pd.DataFrame(rows, columns=CLAIM_COLUMNS)
 

@@ -54,6 +54,15 @@ def test_holds_on_all_only_with_per_env_significance() -> None:
     assert claims.loc["c", "claim"] == "equivalent within ±0.5 on all 3 envs"
 
 
+def test_levels_of_one_term_are_told_apart_by_contrast() -> None:
+    by = _by_env([("a", "main", e, est, 1.0, None) for e, est in (("E1", 6.0), ("E2", 5.0))]
+                 + [("a", "main", e, est, 1.0, None) for e, est in (("E1", 0.1), ("E2", 0.2))])
+    by["contrast"] = ["a=x vs o"] * 2 + ["a=y vs o"] * 2
+    claims = pe.env_claims(pe.env_labels(by, margin=0.5)).set_index("contrast")
+    assert claims.loc["a=x vs o", "holds_on_all"] == "helps"
+    assert claims.loc["a=y vs o", "claim"] == "undecided on all 2 envs"
+
+
 def test_heterogeneity_by_hand() -> None:
     # estimates 1, 3 with SE 1: pooled 2, Q = 1 + 1 = 2, df 1, p = P(χ²₁ > 2) = 0.1573, I² = (2 − 1)/2 = 0.5
     by = _by_env([("a", "main", "E1", 1.0, 1.0, None), ("a", "main", "E2", 3.0, 1.0, None)])
