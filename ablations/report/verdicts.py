@@ -151,7 +151,8 @@ def verdict_sentence(row: pd.Series, contexts: pd.DataFrame | None = None) -> st
     nums = f"{_numbers(row['estimate'], row['ci_low'], row['ci_high'])} (p_holm {format_p(row['p_holm'])})"
     if v in ("helps", "hurts"):
         verb = "raises" if row["estimate"] > 0 else "lowers"
-        return f"{using} {verb} {metric}{avg}: {nums}; no interaction of it is significant."
+        tail = f"; no interaction of it with {row['averaged_over']} is significant" if row["averaged_over"] else ""
+        return f"{using} {verb} {metric}{avg}: {nums}{tail}."
     ci90 = f"90% CI [{fmt(row['ci90_low'])}, {fmt(row['ci90_high'])}]"
     if v == "equivalent":
         return (f"{using} has no effect on {metric} beyond ±{m}{avg}: {nums}, {ci90} "
