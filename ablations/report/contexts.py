@@ -18,14 +18,14 @@ Families: one Holm family per (metric, factor) — every non-reference level of 
 the difference tests (`p_holm`) and, separately, the same family for the TOSTs (`p_tost_holm`). A context whose two
 cells are aliases (identical per-seed scores: the same comparison as another context) is tested once: its p enters
 the family once (`families.holm_once`), and `same_as` names the first context of the family it repeats ("" if
-none), as "factor=level in context". Contexts whose differences are all 0 (the two cells are aliases of each other)
+none), as "factor=level in context". Contexts whose differences are all 0 (up to rounding: the two cells are aliases of each other)
 are classed equivalent with `ci_method` = "identical" and enter no family.
 """
 
 from __future__ import annotations
 
 import itertools
-from typing import Mapping, Sequence
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -76,8 +76,10 @@ def _context_rows(wide: pd.DataFrame, factors: list[str], levels: Mapping[str, l
             diff = sum(wide[k] - wide[b] for k, b in pairs) / len(pairs)  # NaN for a seed missing any cell
             d = diff.dropna().to_numpy(float)
             alias = tuple(f"{v:.12g}" for kb in pairs for c in kb for v in wide[c].to_numpy(float))
+            scale = float(np.nanmax(np.abs(wide[[c for kb in pairs for c in kb]].to_numpy(float))))
             rows.append(dict(factor=factor, level=lv, vs=ref, within=", ".join(within),
-                             context=_label(within, ctx), d=d, alias=alias, ctx_levels=dict(zip(within, ctx))))
+                             context=_label(within, ctx), d=d, alias=alias, ctx_levels=dict(zip(within, ctx)),
+                             scale=scale))
     return rows
 
 
@@ -119,8 +121,10 @@ def _test_family(rows: list[dict], metric: str, margin: float, level: float, alp
     """Test, TOST, Holm (alias contexts once) and class the contexts of one factor (one family)."""
     for r in rows:
         d = r["d"]
+        # cells that are the same runs differ by 0, up to the rounding of the per-seed averages over other factors
+        identical = len(d) >= 1 and bool(np.all(np.abs(d) <= 64 * np.finfo(float).eps * r["scale"]))
+        d = np.zeros_like(d) if identical else d
         res = paired_test(d, level)
-        identical = len(d) >= 1 and bool(np.all(d == 0))
         eq = tost_paired(d, margin, alpha)
         if identical:
             eq["p_tost"] = np.nan  # not a test: the two cells are the same runs
@@ -146,10 +150,11 @@ def _test_family(rows: list[dict], metric: str, margin: float, level: float, alp
     out["verdict"] = classify(out["estimate"], out["ci_low"], out["ci_high"], out["p_holm"], out["p_tost_holm"],
                               alpha, higher_is_better)
     out.loc[out["identical"], "verdict"] = "equivalent"
-    return out.drop(columns=["d", "alias", "identical"])  # ctx_levels stays for context_effects
+    return out.drop(columns=["d", "alias", "identical", "scale"])  # ctx_levels stays for context_effects
 
 
-def summarize_contexts(contexts: pd.DataFrame, fmt_margin=lambda m: f"{m:.3g}") -> pd.DataFrame:
+def summarize_contexts(contexts: pd.DataFrame, fmt_margin: Callable[[float], str] = lambda m: f"{m:.3g}"
+                       ) -> pd.DataFrame:
     """Per (metric, factor, level, vs, within): k contexts and how many are helps / hurts / equivalent / undecided,
     with the sentence "helps in a of k contexts, hurts in b, equivalent within ±m in c, undecided in d".
     Columns `SUMMARY_COLUMNS`."""
