@@ -2,7 +2,6 @@ import math
 
 import numpy as np
 import pytest
-import torch
 
 from ablations.config import RunConfig
 from ablations.probes.checkpoint import probe_checkpoint
@@ -244,10 +243,11 @@ def test_probes_without_a_hook_are_refused_and_the_hook_sees_each_checkpoint_onc
         return [{"run_id": view.configs[r].run_id, "update": update} for r in runs]
 
     plain = train_cohort([cfg, cfg.replace(seed=9)])  # no probed run: no hook needed
-    res = train_cohort([cfg, cfg.replace(seed=9, probe_every=2)], probe=hook)
+    probed = cfg.replace(seed=9, probe_every=2)
+    res = train_cohort([cfg, probed], probe=hook)
     assert same(plain.curves[0], res.curves[0]) and len(res.probes) == len(calls) > 1
     updates = [u for _, u, _, _ in calls]
     assert all(runs == (1,) for runs, _, _, _ in calls) and updates == sorted(updates) and updates[0] == 0
     assert all(u % 2 == 0 for u in updates) and all(shape == (1, 4) for *_, shape in calls)  # one [1, K·N] pool
-    curves = {c["update"]: c["env_steps"] for c in res.curves if c["run_id"] == cfg.replace(seed=9).run_id}
+    curves = {c["update"]: c["env_steps"] for c in res.curves if c["run_id"] == probed.run_id}
     assert all(steps == curves.get(u, 0) for _, u, steps, _ in calls)  # env steps at the checkpoint
