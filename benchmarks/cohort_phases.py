@@ -22,7 +22,7 @@ from typing import Any, Callable
 
 import torch
 
-from ablations.probes import variance as probes
+from ablations.probes import checkpoint, directions, factored
 from ablations.train import engine, nets, rollout
 from ablations.study.executors import configure_worker
 from ablations.study.design import cohorts, expand, load_study
@@ -91,9 +91,10 @@ def main() -> None:
             (rollout.Collector, "step", "rollout_steps (training + probe pools)"),
             (engine.Trainer, "_apply", "apply (update)"), (engine.Trainer, "_policy_gradient", "  policy_gradient"),
             (engine.Trainer, "_fit_values", "  fit_values"), (engine.Trainer, "_probe_step", "probe_step"),
-            (probes, "pool_directions", "  probe_directions"), (probes.LayerScores, "contract_in_span", "    contract"),
-            (probes, "crossfit_values", "    crossfit"), (probes.LayerScores, "episode_sums", "    episode_sums"),
-            (probes, "layer_scores", "    layer_scores"), (engine.Trainer, "evaluate", "evaluate")]
+            (checkpoint, "pool_directions", "  probe_directions"),
+            (factored.LayerScores, "contract_in_span", "    contract"),
+            (directions, "crossfit_values", "    crossfit"), (factored.LayerScores, "episode_sums", "    episode_sums"),
+            (directions, "layer_scores", "    layer_scores"), (engine.Trainer, "evaluate", "evaluate")]
     for owner, name, label in phases:
         timed(owner, name, label, totals)
     probed = sum(c.probe_every > 0 for c in configs)
@@ -101,7 +102,7 @@ def main() -> None:
           f"{configs[0].total_steps:,} steps each; allocator "
           f"{'default' if args.default_allocator else 'configure_worker'}; tanh {args.tanh}", flush=True)
     start = time.perf_counter()
-    result = engine.train_cohort(configs)
+    result = engine.train_cohort(configs, probe=checkpoint.probe_checkpoint)
     wall = time.perf_counter() - start
     steps = sum(r["env_steps"] for r in result.runs)
     print(f"wall {wall:.1f} s, {steps / wall:,.0f} env-steps/s (training), peak RSS "

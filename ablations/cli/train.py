@@ -78,7 +78,7 @@ def train(
     """Train one configuration over several seeds, one cohort per worker; write runs.csv, curves.csv (and
     probes.csv)."""
     from ..study import store
-    from ..train.engine import train_cohort
+    from ..study.worker import train_cohort
     from ..envs.registry import describe, resolve_backend
     from ..study.executors import configure_worker
 

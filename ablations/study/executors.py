@@ -38,7 +38,7 @@ from .design import DEFAULT_COHORT_SIZE, Cohort, Study, cohorts, expand
 if TYPE_CHECKING:
     from ..envs.spec import EnvSpec
 
-DEFAULT_TRAINER = "ablations.train.engine:train_cohort"
+DEFAULT_TRAINER = "ablations.study.worker:train_cohort"
 #: Seconds between progress messages from a worker.
 PROGRESS_EVERY = 0.25
 ProgressFn = Callable[[str, int], None]  # (cohort_id, env_steps_delta)

@@ -20,7 +20,7 @@ run's valid steps. DESIGN.md's worked example: rewards [1, 0, 0, 2], γ = 0.9 �
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -168,12 +168,19 @@ def pg_terms(weights: Tensor, logp: Tensor, mask: Tensor) -> Tensor:
 Reduction = Literal["episode", "step"]
 
 
+def aggregation_divisor(aggregate: Reduction, n_episodes: Any, n_steps: Any) -> Any:
+    """1/A of the aggregation `aggregate`: a batch's sum is divided by its N episodes (`episode`, the Monte-Carlo
+    ∇J) or by its L valid steps (`step`). The one statement of that rule: the loss (`reduce`, the engine's chunked
+    update) and the probes' directions take it from here; n_episodes, n_steps may be numbers or tensors."""
+    if aggregate == "episode":
+        return n_episodes
+    if aggregate == "step":
+        return n_steps
+    raise ValueError(f"aggregate={aggregate!r}; allowed: episode | step")
+
+
 def reduce(terms: Tensor, mask: Tensor, how: Reduction) -> Tensor:
     """Per-run reduction → [R]: `episode` = Σ_{i,t} / N (the Monte-Carlo ∇J), `step` = mean over valid steps."""
     m = _check(terms, mask)
     total = (terms * m).sum(dim=(1, 2))
-    if how == "episode":
-        return total / terms.shape[1]
-    if how == "step":
-        return total / m.sum(dim=(1, 2)).clamp(min=1)
-    raise ValueError(f"how={how!r}; allowed: episode | step")
+    return total / aggregation_divisor(how, terms.shape[1], m.sum(dim=(1, 2)).clamp(min=1))

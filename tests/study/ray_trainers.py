@@ -1,6 +1,6 @@
 """Trainers for the Ray cluster tests (importable by Ray workers: `trainer="tests.study.ray_trainers:<name>"`).
 
-Each wraps the real `ablations.train.engine:train_cohort`, so rows are the engine's own, bit for bit. Behaviour is
+Each wraps the real `ablations.study.worker:train_cohort`, so rows are the engine's own, bit for bit. Behaviour is
 steered by files in the folder named by the environment variable `ABLATIONS_RAY_TEST_DIR` (set before the cluster
 starts, so every worker inherits it):
 
@@ -26,7 +26,7 @@ SLEEP_ENV = "ABLATIONS_RAY_TEST_SLEEP"
 
 
 def _engine(configs: Sequence[RunConfig], on_update: Callable[[int], None] | None) -> Any:
-    from ablations.train.engine import train_cohort
+    from ablations.study.worker import train_cohort
 
     return train_cohort(configs, on_update=on_update)
 

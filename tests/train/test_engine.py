@@ -2,10 +2,10 @@ import math
 
 import numpy as np
 import pytest
-import torch
 
 from ablations.config import RunConfig
-from ablations.train.engine import PerRunAdam, PerRunOptimizer, train_cohort
+from ablations.probes.checkpoint import probe_checkpoint
+from ablations.train.engine import Trainer, train_cohort
 
 BASE = RunConfig(seed=3, total_steps=4000, eval_episodes=3, max_grad_norm=1.0, hidden=(32, 32))
 MIXED = [BASE.replace(seed=s, baseline=b, returns=rt, normalize=n, entropy_coef=e, policy_lr=lr, gamma=g, aggregate=a)
@@ -82,55 +82,6 @@ def test_a_diverging_run_is_marked_and_not_contagious():
     assert all(same(x, y) for x, y in zip(rows_of(res, good.run_id)[0], alone.curves))
 
 
-def test_per_run_adam_matches_torch_adam_and_leaves_inactive_runs_alone():
-    p = torch.randn(2, 3, 4)
-    ref = p[0].clone().requires_grad_(True)
-    opt = torch.optim.Adam([ref], lr=0.01)
-    adam = PerRunAdam([p], [0.01, 0.5])
-    before = p[1].clone()
-    for step in range(5):
-        g = torch.randn(2, 3, 4, generator=torch.Generator().manual_seed(step))
-        ref.grad = g[0].clone()
-        opt.step()
-        adam.step([p], [g], np.array([True, False]))
-    assert torch.allclose(p[0], ref.detach(), atol=1e-6)
-    assert torch.equal(p[1], before)
-
-
-#: (kind, lr, torch.optim factory, knobs of PerRunOptimizer) per run: every kind, with and without momentum.
-OPTIMIZERS = [
-    ("rmsprop", 1e-3, lambda p: torch.optim.RMSprop([p], lr=1e-3, alpha=0.99, eps=1e-5, foreach=False),
-     1e-5, 0.0, 0.99),
-    ("rmsprop", 5e-3, lambda p: torch.optim.RMSprop([p], lr=5e-3, alpha=0.9, eps=1e-8, momentum=0.9, foreach=False),
-     1e-8, 0.9, 0.9),
-    ("sgd", 0.1, lambda p: torch.optim.SGD([p], lr=0.1, foreach=False), 1e-8, 0.0, 0.99),
-    ("sgd", 0.05, lambda p: torch.optim.SGD([p], lr=0.05, momentum=0.8, foreach=False), 1e-8, 0.8, 0.99),
-    ("adam", 0.01, lambda p: torch.optim.Adam([p], lr=0.01, eps=1e-6, foreach=False), 1e-6, 0.0, 0.99),
-]
-
-
-def test_per_run_rmsprop_sgd_and_adam_each_match_torch_optim_inside_one_mixed_optimizer():
-    """Each run of one PerRunOptimizer with mixed kinds follows torch.optim's update of that run alone (to float32
-    rounding: torch fuses some products), including steps it skips; an inactive run is left bit for bit alone."""
-    n = len(OPTIMIZERS)
-    p = torch.randn(n + 1, 3, 4, generator=torch.Generator().manual_seed(0))
-    refs = [p[r].clone().requires_grad_(True) for r in range(n)]
-    opts = [make(ref) for (_, _, make, *_), ref in zip(OPTIMIZERS, refs)]
-    kinds, lrs, _, eps, mom, alpha = zip(*OPTIMIZERS)
-    mine = PerRunOptimizer([p], [*lrs, 0.5], [*kinds, "sgd"], [*eps, 1e-8], [*mom, 0.0], [*alpha, 0.99])
-    before = p[n].clone()
-    for step in range(8):
-        g = torch.randn(n + 1, 3, 4, generator=torch.Generator().manual_seed(step + 1))
-        active = np.array([step % (r + 2) != 1 for r in range(n)] + [False])  # runs skip different steps
-        for r in np.flatnonzero(active):
-            refs[r].grad = g[r].clone()
-            opts[r].step()
-        mine.step([p], [g], active)
-    for r in range(n):
-        assert torch.allclose(p[r], refs[r].detach(), rtol=1e-6, atol=1e-7), OPTIMIZERS[r][:2]
-    assert torch.equal(p[n], before)
-
-
 def test_a_run_is_bit_identical_alone_and_in_a_cohort_of_mixed_optimizers_and_returns():
     """Invariant 1 with every optimizer (and rally returns) in one cohort; the optimizers do train differently."""
     base = BASE.replace(total_steps=2000, env_backend="native")
@@ -182,40 +133,13 @@ def test_cartpole_learns_with_the_default_config():
     assert np.median(last10) >= 400, last10
 
 
-def test_chunked_update_matches_the_per_run_reference():
-    from ablations.train.engine import Trainer, run_update
-    from ablations.train.rollout import collect
-    from ablations.train.seeding import draw_seed
-
-    trainer = Trainer(MIXED)
-    co = trainer.cohort
-    for _ in range(3):  # a few updates so the critic and the policy are not at their initial values
-        trainer.update(trainer.active())
-    active = trainer.active()
-    batch = collect(co.env, np.asarray(active), [draw_seed(co.runs[r].streams.env) for r in active], co.policy,
-                    co.activation, co.head, [co.runs[r].streams.actions for r in active])
-    step = trainer._policy_gradient(active, batch)
-    from ablations.train import estimators as est
-    for j, r in enumerate(active):
-        pol = [p[r].detach().clone().requires_grad_(True) for p in co.policy]
-        val = [p[r] for p in co.value]
-        mine = batch.run(j)
-        rtg = est.reward_to_go(mine.rewards, mine.mask, co.configs[r].gamma, co.configs[r].returns == "rally")
-        ref = run_update(co.configs[r], co.head, co.activation, pol, val, mine, rtg)
-        ref.loss.backward()
-        for p, g in zip(pol, step.grads):
-            assert torch.allclose(p.grad, g[r], rtol=1e-4, atol=1e-6)
-        assert step.policy_loss[j] == pytest.approx(ref.policy_loss, rel=1e-4, abs=1e-6)
-        assert step.entropy[j] == pytest.approx(ref.entropy, rel=1e-5)
-
-
 @pytest.mark.parametrize("env_id", ["CartPole-v1", "Acrobot-v1", "Pendulum-v1", "MountainCar-v0"])
 def test_native_and_gymnasium_backends_give_identical_rows(env_id):
     """The native physics is bit-exact (tests/envs/test_native.py), and both backends reset from the same seeds,
     so whole training runs agree to the bit (rows differ only in run_id and the env_backend column)."""
     base = RunConfig(env_id=env_id, total_steps=1500 if env_id == "CartPole-v1" else 1200, episodes_per_update=3,
                      hidden=(16,), eval_episodes=2, baseline="value", probe_every=2, probe_batches=2)
-    runs = {b: train_cohort([base.replace(env_backend=b, seed=s) for s in range(2)])
+    runs = {b: train_cohort([base.replace(env_backend=b, seed=s) for s in range(2)], probe=probe_checkpoint)
             for b in ("native", "gymnasium")}
     strip = lambda rows: [{k: v for k, v in r.items() if k not in ("run_id", "env_backend")} for r in rows]  # noqa: E731
     for table in ("curves", "runs", "probes"):
@@ -226,16 +150,14 @@ def test_native_and_gymnasium_backends_give_identical_rows(env_id):
 def test_desynchronized_training_equals_updating_the_whole_cohort_together():
     """`train` updates runs in groups as their batches end (Trainer.iterate); every row equals the rows of the plain
     loop that collects and updates all running runs together."""
-    from ablations.train.engine import Trainer
-
     configs = [c.replace(total_steps=3000, eval_episodes=0, probe_every=2 if i % 2 and c.returns != "rally" else 0,
                          probe_batches=2)
                for i, c in enumerate(MIXED)]
-    together = Trainer(configs)
+    together = Trainer(configs, probe_checkpoint)
     together._probe_start(together.active(), 0)
     while active := together.active():
         together.update(active)
-    desync = Trainer(configs)
+    desync = Trainer(configs, probe_checkpoint)
     groups = list(desync.iterate())
     assert len(groups) > len(together.cohort.runs[0].curves)  # the runs were in fact updated in several groups
     for a, b in zip(together.cohort.runs, desync.cohort.runs):
@@ -307,3 +229,25 @@ def test_aggregate_step_reproduces_the_pre_axis_training_rows_bit_for_bit():
         assert got == STEP_GOLDEN[(cfg.env_id, cfg.seed)], (cfg.env_id, cfg.seed)
     episode = train_cohort([configs[0].replace(aggregate="episode")])  # the new default trains differently
     assert training_digest(episode, episode.runs[0]["run_id"]) != STEP_GOLDEN[("CartPole-v1", 0)]
+
+
+def test_probes_without_a_hook_are_refused_and_the_hook_sees_each_checkpoint_once():
+    cfg = BASE.replace(total_steps=1500, hidden=(8,), eval_episodes=0, episodes_per_update=2, probe_batches=2)
+    with pytest.raises(ValueError, match="probe hook"):
+        train_cohort([cfg.replace(probe_every=2)])
+    calls = []
+
+    def hook(view, runs, update):
+        cp = view.checkpoints[runs[0]]
+        calls.append((tuple(runs), update, cp.env_steps, tuple(cp.pool.mask.shape[:2])))
+        return [{"run_id": view.configs[r].run_id, "update": update} for r in runs]
+
+    plain = train_cohort([cfg, cfg.replace(seed=9)])  # no probed run: no hook needed
+    probed = cfg.replace(seed=9, probe_every=2)
+    res = train_cohort([cfg, probed], probe=hook)
+    assert same(plain.curves[0], res.curves[0]) and len(res.probes) == len(calls) > 1
+    updates = [u for _, u, _, _ in calls]
+    assert all(runs == (1,) for runs, _, _, _ in calls) and updates == sorted(updates) and updates[0] == 0
+    assert all(u % 2 == 0 for u in updates) and all(shape == (1, 4) for *_, shape in calls)  # one [1, K·N] pool
+    curves = {c["update"]: c["env_steps"] for c in res.curves if c["run_id"] == probed.run_id}
+    assert all(steps == curves.get(u, 0) for _, u, steps, _ in calls)  # env steps at the checkpoint

@@ -179,3 +179,12 @@ def test_rally_reset_is_per_run_and_leaves_the_other_runs_bit_identical():
     assert not torch.equal(rally, plain)
     for j in (0, 2):  # each run alone, without batch-mates
         assert torch.equal(est.reward_to_go(r[j:j + 1], m[j:j + 1], gamma[j:j + 1], True)[0], mixed[j])
+
+
+def test_the_aggregation_divisor_is_n_episodes_or_l_steps_and_nothing_else():
+    assert est.aggregation_divisor("episode", 4, 11) == 4
+    assert est.aggregation_divisor("step", 4, 11) == 11
+    lengths = torch.tensor([[3.0], [5.0]])
+    assert torch.equal(est.aggregation_divisor("step", torch.full_like(lengths, 2.0), lengths), lengths)
+    with pytest.raises(ValueError, match="episode | step"):
+        est.aggregation_divisor("batch", 4, 11)  # type: ignore[arg-type]

@@ -18,7 +18,10 @@ from scipy import stats
 
 from ablations.config import RunConfig
 from ablations.envs import enum_mdp
-from ablations.probes.variance import Estimator, layer_scores, pool_directions, probe_rows
+from ablations.probes.directions import pool_directions
+from ablations.probes.factored import layer_scores
+from ablations.probes.grid import Estimator
+from ablations.probes.rows import probe_rows
 from ablations.train import estimators as est
 from ablations.train.nets import Head, init_mlp
 from ablations.train.rollout import Batch

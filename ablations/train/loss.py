@@ -1,0 +1,193 @@
+"""The loss of one update: the REINFORCE surrogate and its entropy term per run, and the critic's regression.
+
+Per run and update, the policy loss is −A Σ_{i,t} w_{i,t} log π(a_{i,t}|s_{i,t}) minus β·A Σ_{i,t} H(π(·|s_{i,t})), one
+aggregation A for both terms (so β is one coefficient of one objective): `aggregate = episode` (the default) A = 1/N,
+the Monte-Carlo form whose expectation is the documented one (∇J_γ for `full`/`gpomdp` with `none`/`loo`,
+(1 − 1/N)·∇J_γ with `mean`; the entropy term is then the gradient of β·E[Σ_t H_t], the entropy summed along an
+episode); `aggregate = step` A = 1/L, L the batch's valid steps (the common "mean over the batch" loss); the divisor is
+`estimators.aggregation_divisor`. 1/L is random and correlated with the episodes whenever their length depends on the
+actions, so the step form's expectation is parallel to no ∇J and a baseline changes it
+(tests/train/test_exact_gradient.py measures both against an exact ∇J). The critic (baseline `value`) is fitted
+afterwards by `value_iters` full-batch Adam steps on the mean squared error to the return signal, and is used
+detached.
+
+`policy_gradient` computes every active run's gradient from one chunked backward pass (`chunks`: every shape a run
+touches depends on that run only; the per-run losses are summed so that one backward pass yields every run's own
+gradient). `run_update` is the plain per-run statement of the same math, the reference the tests hold the chunked path
+to.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from . import estimators as est
+from ..config import RunConfig
+from .chunks import CHUNK_ROWS, Chunks
+from .cohort import CohortState
+from .nets import Head, forward_single, forward_stacked, select
+from .optim import PerRunOptimizer
+from .rollout import Batch
+
+
+@dataclass
+class ValueFit:
+    """What the critic regresses on after an update: flat rows and, per value run, (r, offset, count, targets)."""
+
+    rows_obs: Tensor
+    runs: list[tuple[int, int, int, Tensor]]
+
+
+@dataclass
+class PolicyStep:
+    grads: list[Tensor]  # stacked [R, ...] policy gradients of the loss (zero for runs not in the update)
+    policy_loss: list[float]  # per active run
+    entropy: list[float]
+    fit: ValueFit
+
+
+@dataclass
+class RunUpdate:
+    """What one run's update produced (before the optimizer step)."""
+
+    loss: Tensor
+    policy_loss: float
+    entropy: float  # mean entropy over the valid steps, whatever the aggregation
+    rows: Tensor  # the run's valid observations [L, D]
+    target_rows: Tensor  # value targets on those rows [L]
+
+
+def _grid(mask: Tensor, rows: Tensor) -> Tensor:
+    """Scatter per-valid-step values [L] back onto the [1, N, T] grid (zero on padding); differentiable in rows."""
+    return torch.zeros(mask.shape, dtype=rows.dtype).masked_scatter(mask, rows)
+
+
+def run_update(cfg: RunConfig, head: Head, activation: str, pol: Sequence[Tensor], val: Sequence[Tensor],
+               b: Batch, rtg: Tensor) -> RunUpdate:
+    """One run's loss on its own batch b ([1, N, T_r] tensors) and its reward-to-go `rtg` on the same grid.
+
+    pol/val: that run's parameters (no run dimension).
+    """
+    mask = b.mask
+    rows = b.obs[mask]  # [L, D] in (episode, step) order
+    out = forward_single(pol, rows, activation)
+    logp = _grid(mask, head.log_prob(out, b.actions[mask]))
+    ent = _grid(mask, head.entropy(out))
+    values = None
+    if cfg.baseline == "value":
+        with torch.no_grad():
+            values = _grid(mask, forward_single(val, rows, activation)[:, 0])
+    x = est.signal_from_rtg(rtg, mask, cfg.gamma, cfg.returns)  # = est.return_signal(b.rewards, mask, γ, returns)
+    w, target = est.weights_from_signal(x, mask, cfg.baseline, cfg.normalize, values)
+    pl = est.reduce(est.pg_terms(w, logp, mask), mask, cfg.aggregate)[0]
+    h = est.reduce(ent, mask, cfg.aggregate)[0]
+    loss = pl - cfg.entropy_coef * h if cfg.entropy_coef > 0 else pl
+    h_step = est.reduce(ent.detach(), mask, "step")[0]  # curves.csv's `entropy`: the mean over valid steps
+    return RunUpdate(loss, float(pl.detach()), float(h_step), rows, target[mask].detach())
+
+
+def _grads(loss: Tensor, params: Sequence[Tensor]) -> list[Tensor]:
+    """∂loss/∂params, zeros for parameters the loss does not reach."""
+    grads = torch.autograd.grad(loss, params, allow_unused=True)
+    return [torch.zeros_like(p) if g is None else g for p, g in zip(params, grads)]
+
+
+def per_run_norms(grads: Sequence[Tensor], rows: Sequence[int]) -> Tensor:
+    """‖g_r‖ over all parameters of each run r in `rows` → [len(rows)] (float64 accumulation; a run's norm does not
+    depend on which other rows are reduced with it)."""
+    idx = torch.tensor(rows, dtype=torch.long)
+    sq = sum(g.index_select(0, idx).reshape(len(rows), -1).double().pow(2).sum(dim=1) for g in grads)
+    return sq.sqrt()
+
+
+
+def policy_gradient(co: CohortState, active: list[int], batch: Batch) -> PolicyStep:
+    """Every active run's policy gradient (unclipped) from one chunked backward pass; see `chunks`.
+
+    The math is `run_update`'s, which stays as the per-run reference the tests compare against.
+    """
+    cfgs = [co.configs[r] for r in active]
+    mask = batch.mask
+    counts = mask.sum(dim=(1, 2)).tolist()
+    offsets = np.concatenate([[0], np.cumsum(counts)[:-1]]).tolist()
+    n_rows = int(sum(counts))
+    rows_obs, rows_act = batch.obs[mask], batch.actions[mask]  # [L, ...] in (run, episode, step) order
+    layout = Chunks.build(active, counts, offsets, n_rows)
+    x = layout.gather(rows_obs)
+    # the reward-to-go recursion is elementwise, hence exact for any padding: run it once for the whole batch
+    gamma = torch.tensor([c.gamma for c in cfgs], dtype=batch.rewards.dtype)
+    reset = torch.tensor([c.returns == "rally" for c in cfgs])  # rally returns restart at non-zero rewards
+    rtg = est.reward_to_go(batch.rewards, mask, gamma, reset)
+    values = None
+    critic = torch.tensor([c.baseline == "value" for c in cfgs])
+    if bool(critic.any()):  # V(s) on the chunks of the runs with a critic only
+        on = layout.per_chunk(critic).view(-1)
+        with torch.no_grad():
+            v = forward_stacked(select(co.value, layout.owner[on]), x[on], co.activation)[..., 0]
+            index = layout.index.view(-1, CHUNK_ROWS)[on].reshape(-1)
+            values = torch.zeros(n_rows + 1).index_put_((index,), v.reshape(-1))[:n_rows]
+    w_rows, fit = [], []
+    divisors = [est.aggregation_divisor(c.aggregate, mask.shape[1], counts[j]) for j, c in enumerate(cfgs)]
+    for j, (c, r) in enumerate(zip(cfgs, active)):
+        t_j = int(batch.lengths[j].max())
+        m = mask[j: j + 1, :, :t_j]
+        sig = rtg[j: j + 1, :, :t_j]
+        sig = est.signal_from_rtg(sig, m, c.gamma, c.returns)  # = est.return_signal(rewards, m, γ, returns)
+        vals = None
+        if c.baseline == "value":
+            vals = _grid(m, values[offsets[j]: offsets[j] + counts[j]])
+        w, target = est.weights_from_signal(sig, m, c.baseline, c.normalize, vals)
+        # REINFORCE surrogate −A Σ w log π, minus β·A Σ H: A = 1/N (episode) or 1/L over the L valid steps (step)
+        w_rows.append(w[m] / divisors[j])
+        if c.baseline == "value":
+            fit.append((r, offsets[j], counts[j], target[m]))
+    pg_coef = layout.gather(torch.cat(w_rows))
+    beta = torch.tensor([c.entropy_coef / n for c, n in zip(cfgs, divisors)], dtype=torch.float32)
+    ent_coef = layout.per_chunk(beta)
+    params = [p.detach().requires_grad_(True) for p in co.policy]
+    out = forward_stacked(select(params, layout.owner), x, co.activation)
+    logp = co.head.log_prob(out, layout.gather(rows_act))
+    ent = co.head.entropy(out)
+    valid = layout.valid.to(logp.dtype)
+    pg = -pg_coef * logp * valid
+    total = pg.sum() - (ent_coef * ent * valid).sum()
+    grads = _grads(total, params)
+    ent_mean = layout.per_run_sum(ent * valid) / torch.tensor(counts, dtype=torch.float64)
+    return PolicyStep(grads, layout.per_run_sum(pg).tolist(), ent_mean.tolist(), ValueFit(rows_obs, fit))
+
+
+def fit_values(co: CohortState, fit: ValueFit, ok: np.ndarray, vopt: PerRunOptimizer) -> dict[int, float]:
+    """`value_iters` Adam steps (`vopt`) on each value run's MSE to its targets (one chunked pass per step), for the
+    runs r with ok[r] → each fitted run's loss before the first step."""
+    runs = [f for f in fit.runs if ok[f[0]]]
+    if not runs:
+        return {}
+    n_rows = fit.rows_obs.shape[0]
+    rows = [f[0] for f in runs]
+    layout = Chunks.build(rows, [f[2] for f in runs], [f[1] for f in runs], n_rows)
+    x = layout.gather(fit.rows_obs)
+    targets = torch.zeros(n_rows)
+    for r, off, cnt, tgt in runs:
+        targets[off: off + cnt] = tgt
+    y = layout.gather(targets)
+    inv_n = torch.tensor([1.0 / f[2] for f in runs], dtype=torch.float32)
+    coef = layout.per_chunk(inv_n) * layout.valid
+    active = np.zeros(len(co.configs), dtype=bool)
+    active[rows] = True
+    first: dict[int, float] = {}
+    for it in range(co.configs[0].value_iters):  # value_iters is part of the cohort key
+        params = [p.detach().requires_grad_(True) for p in co.value]
+        pred = forward_stacked(select(params, layout.owner), x, co.activation)[..., 0]
+        sq = coef * (pred - y) ** 2
+        grads = _grads(sq.sum(), params)
+        if it == 0:
+            first = dict(zip(rows, layout.per_run_sum(sq).tolist()))
+        finite = np.zeros_like(active)
+        finite[rows] = np.isfinite(per_run_norms(grads, rows).numpy())
+        vopt.step(co.value, grads, active & finite)
+    return first

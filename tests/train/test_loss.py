@@ -1,0 +1,48 @@
+"""loss: the chunked update of a whole group equals the plain per-run statement of the same math (`run_update`)."""
+
+import numpy as np
+import pytest
+import torch
+
+from ablations.config import RunConfig
+from ablations.train import estimators as est
+from ablations.train.engine import Trainer
+from ablations.train.loss import per_run_norms, policy_gradient, run_update
+from ablations.train.rollout import collect
+from ablations.train.seeding import draw_seed
+
+BASE = RunConfig(seed=3, total_steps=4000, eval_episodes=0, max_grad_norm=1.0, hidden=(32, 32))
+MIXED = [BASE.replace(seed=s, baseline=b, returns=rt, normalize=n, entropy_coef=e, gamma=g, aggregate=a)
+         for s, (b, rt, n, e, g, a) in enumerate([
+             ("none", "full", "none", 0.0, 0.99, "step"), ("mean", "rtg", "returns", 0.01, 0.95, "episode"),
+             ("loo", "full", "advantages", 0.0, 0.99, "step"), ("value", "rtg", "none", 0.1, 0.9, "step"),
+             ("value", "gpomdp", "returns", 0.0, 0.99, "episode"), ("loo", "rally", "returns", 0.0, 0.9, "episode")])]
+
+
+def test_chunked_update_matches_the_per_run_reference():
+    trainer = Trainer(MIXED)
+    co = trainer.cohort
+    for _ in range(3):  # a few updates so the critic and the policy are not at their initial values
+        trainer.update(trainer.active())
+    active = trainer.active()
+    batch = collect(co.env, np.asarray(active), [draw_seed(co.runs[r].streams.env) for r in active], co.policy,
+                    co.activation, co.head, [co.runs[r].streams.actions for r in active])
+    step = policy_gradient(co, active, batch)
+    trainer.close()
+    for j, r in enumerate(active):
+        pol = [p[r].detach().clone().requires_grad_(True) for p in co.policy]
+        val = [p[r] for p in co.value]
+        mine = batch.run(j)
+        rtg = est.reward_to_go(mine.rewards, mine.mask, co.configs[r].gamma, co.configs[r].returns == "rally")
+        ref = run_update(co.configs[r], co.head, co.activation, pol, val, mine, rtg)
+        ref.loss.backward()
+        for p, g in zip(pol, step.grads):
+            assert torch.allclose(p.grad, g[r], rtol=1e-4, atol=1e-6)
+        assert step.policy_loss[j] == pytest.approx(ref.policy_loss, rel=1e-4, abs=1e-6)
+        assert step.entropy[j] == pytest.approx(ref.entropy, rel=1e-5)
+
+
+def test_per_run_norms_by_hand_and_independent_of_the_other_rows():
+    grads = [torch.tensor([[3.0, 0.0], [1.0, 1.0], [0.0, 0.0]]), torch.tensor([[4.0], [1.0], [2.0]])]
+    assert per_run_norms(grads, [0, 1, 2]).tolist() == pytest.approx([5.0, 3 ** 0.5, 2.0])
+    assert per_run_norms(grads, [2]).tolist() == per_run_norms(grads, [0, 2]).tolist()[1:]
