@@ -211,7 +211,7 @@ def render_across(rep: Report, env_reports: dict[str, str]) -> str:
     lines = [f"# {r.study}: across environments", "",
              f"- **Environments:** {', '.join(f'[{e}]({p})' for e, p in env_reports.items())} (each has its full "
              "per-env report)",
-             f"- **Factors:** " + ("; ".join(f"`{f}` ∈ {{{', '.join(r.levels[f])}}}" for f in factors) or "none"),
+             "- **Factors:** " + ("; ".join(f"`{f}` ∈ {{{', '.join(r.levels[f])}}}" for f in factors) or "none"),
              f"- **Seeds:** {rep.n_seeds} per config and env; **runs:** {len(r.runs)} ("
              + ", ".join(f"{k}: {v}" for k, v in sorted(counts.items())) + ")",
              f"- **Score:** {rep.primary} normalized per env: (score − random) / (reference − random); 0 is a "

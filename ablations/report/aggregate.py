@@ -31,7 +31,7 @@ import pandas as pd
 from scipy import stats as sps
 
 from ablations.report import effects as fx
-from ablations.report.stats import derive_rng
+from ablations.report.bootstrap import derive_rng
 
 NORM_COLUMNS = ["env_id", "random_score", "random_episodes", "random_source", "reference", "reference_source"]
 AGG_METRICS = ("iqm", "mean", "median", "optimality_gap")

@@ -18,7 +18,12 @@ from ablations.report import across
 from ablations.report import effects as fx
 from ablations.report import gradvar as gv
 from ablations.report import plots
-from ablations.report import stats as st
+from ablations.report import bootstrap as bs
+from ablations.report import comparisons as cmp
+from ablations.report import metrics as mt
+from ablations.report import power as pw
+from ablations.report import survival as sv
+from ablations.train import scores as sc
 from ablations.report import tuning as tn
 from ablations.report.load import Results, load_results, study_spec
 from ablations.report.markdown import render
@@ -59,21 +64,21 @@ def compute(results: Results, *, seed: int = 0, n_resamples: int = 10_000, all_p
     if done.empty:
         raise ValueError(f"{results.path}: no run has status 'done'; nothing to report")
     budget = _budget(results)
-    grid = st.env_step_grid(budget)
+    grid = sc.env_step_grid(budget)
     curves = results.curves[results.curves["run_id"].isin(set(done["run_id"]))]
-    y = st.interpolate_curves(curves, done["run_id"].tolist(), grid)
+    y = sc.interpolate_curves(curves, done["run_id"].tolist(), grid)
     threshold_source = "the --threshold option"
     if threshold is None and _report_setting(results, "threshold") is not None:
         threshold, threshold_source = float(_report_setting(results, "threshold")), "the manifest (study.report.threshold)"
     if threshold is None:
-        finals = y[:, st.final_mask(grid, budget)].mean(axis=1)
-        threshold, threshold_source = st.default_threshold(_env_id(results), finals)
-    scores = st.run_scores(curves, done, budget=budget, threshold=threshold, grid=grid)
+        finals = y[:, sc.final_mask(grid, budget)].mean(axis=1)
+        threshold, threshold_source = mt.default_threshold(_env_id(results), finals)
+    scores = sc.run_scores(curves, done, budget=budget, threshold=threshold, grid=grid)
     factors = results.factors
     scores = done[["run_id", "config", "seed", *factors]].merge(scores, on="run_id")
-    metrics = [m for m in st.METRICS if m in scores.columns and scores[m].notna().any()]
+    metrics = [m for m in mt.METRICS if m in scores.columns and scores[m].notna().any()]
     # steps to threshold is right-censored: Kaplan–Meier / RMST / log-rank only, never t-tests or the ANOVA
-    tested = [m for m in metrics if m not in st.CENSORED]
+    tested = [m for m in metrics if m not in mt.CENSORED]
     primary = str(_report_setting(results, "primary") or FIGURE_METRIC)
     if primary not in tested:
         rep_note = f"The primary metric {primary!r} is not available; final return is used."
@@ -91,21 +96,21 @@ def compute(results: Results, *, seed: int = 0, n_resamples: int = 10_000, all_p
     t = rep.tables
     t["scores"] = scores
     configs = [c for c in results.configs if c in set(scores["config"])]
-    t["aliases"] = st.aliases(scores, metrics, configs)
+    t["aliases"] = cmp.aliases(scores, metrics, configs)
     alias_of = dict(zip(t["aliases"]["config"], t["aliases"]["alias_of"]))
-    t["summary"] = _with_factors(st.summarize(long, ["metric", "config"], seed=seed, n_resamples=n_resamples,
+    t["summary"] = _with_factors(bs.summarize(long, ["metric", "config"], seed=seed, n_resamples=n_resamples,
                                               level=level), results, configs)
     t["summary"]["alias_of"] = t["summary"]["config"].map(alias_of).fillna(t["summary"]["config"])
     ref = results.reference_label
-    t["threshold"] = st.km_table(scores, configs, ref if ref in configs else None, budget, seed=seed,
+    t["threshold"] = sv.km_table(scores, configs, ref if ref in configs else None, budget, seed=seed,
                                  n_resamples=n_resamples, level=level)
-    t["km_curves"] = st.km_curves(scores, factors)
+    t["km_curves"] = sv.km_curves(scores, factors)
     representatives = [c for c in configs if alias_of.get(c, c) == c]  # one config per alias group
-    pairs = st.comparison_pairs(representatives, alias_of.get(ref, ref), all_pairs)
+    pairs = cmp.comparison_pairs(representatives, alias_of.get(ref, ref), all_pairs)
     if ref not in configs and not all_pairs:
         rep.notes.append(f"The reference config {ref} has no finished runs, so no comparison against it is made.")
         pairs = []
-    t["comparisons"] = pd.concat([st.compare(long[long["metric"] == m], pairs, metric=m, seed=seed,
+    t["comparisons"] = pd.concat([cmp.compare(long[long["metric"] == m], pairs, metric=m, seed=seed,
                                              n_resamples=n_resamples, level=level) for m in tested],
                                  ignore_index=True)
     effect_frames, margin_frames, anova_frames, simple_frames = [], [], [], []
@@ -128,7 +133,7 @@ def compute(results: Results, *, seed: int = 0, n_resamples: int = 10_000, all_p
     rep.margin = EQUIVALENCE_SD * pooled_sd
     t["verdicts"] = (fx.verdicts(t["effects"], t["simple_effects"], metric=primary, margin=rep.margin)
                      if len(t["effects"]) else pd.DataFrame(columns=fx.VERDICT_COLUMNS))
-    t["power"], t["seeds_needed"] = st.power_tables(t["comparisons"], effect_sizes=effect_sizes)
+    t["power"], t["seeds_needed"] = pw.power_tables(t["comparisons"], effect_sizes=effect_sizes)
     t["learning_curves"] = _factor_bands(y, done, factors, grid, seed, n_resamples, level)
     t["performance_profile"] = _profiles(long, factors, seed, n_resamples, level)
     rp = _random_policy(results, level) if random_policy else pd.DataFrame()
@@ -157,7 +162,7 @@ def _with_factors(summary: pd.DataFrame, results: Results, configs: list[str]) -
     for i, f in enumerate(results.factors):
         summary.insert(2 + i, f, summary["config"].str.split("/").str[i])
     order = {c: i for i, c in enumerate(configs)}
-    metric_order = {m: i for i, m in enumerate(st.METRICS)}
+    metric_order = {m: i for i, m in enumerate(mt.METRICS)}
     key = summary["metric"].map(metric_order) * 10**6 + summary["config"].map(order)
     summary = summary.iloc[np.argsort(key.to_numpy(), kind="stable")].reset_index(drop=True)
     summary.attrs["factors"] = results.factors
@@ -168,7 +173,7 @@ def _factor_bands(y: np.ndarray, done: pd.DataFrame, factors: list[str], grid: n
                   n_resamples: int, level: float) -> pd.DataFrame:
     frames = []
     for f in factors or ["config"]:
-        b = st.curve_bands(y, done[f], grid, seeds=done["seed"].to_numpy(), seed=seed, n_resamples=n_resamples,
+        b = bs.curve_bands(y, done[f], grid, seeds=done["seed"].to_numpy(), seed=seed, n_resamples=n_resamples,
                            level=level, key=f)
         frames.append(b.rename(columns={"group": "level"}).assign(factor=f))
     out = pd.concat(frames, ignore_index=True)
@@ -181,7 +186,7 @@ def _profiles(long: pd.DataFrame, factors: list[str], seed: int, n_resamples: in
     taus = np.linspace(finite.min(), finite.max(), 61) if len(finite) else np.zeros(1)
     frames = []
     for f in factors or ["config"]:
-        p = st.performance_profile(x, taus, group=f, seed=seed, n_resamples=n_resamples, level=level)
+        p = bs.performance_profile(x, taus, group=f, seed=seed, n_resamples=n_resamples, level=level)
         frames.append(p.rename(columns={f: "level"}).assign(factor=f, metric=FIGURE_METRIC))
     out = pd.concat(frames, ignore_index=True)
     return out[["metric", "factor", "level", "tau", "fraction", "ci_low", "ci_high", "ci_level", "ci_method"]]
@@ -193,8 +198,8 @@ def _random_policy(results: Results, level: float) -> pd.DataFrame:
     path = Path(results.path) / RANDOM_SCORES_FILE
     env = _env_id(results)
     if env is None or not path.exists():
-        return pd.DataFrame(columns=st.RANDOM_POLICY_COLUMNS)
-    return st.random_policy(pd.read_csv(path), env, level)
+        return pd.DataFrame(columns=mt.RANDOM_POLICY_COLUMNS)
+    return mt.random_policy(pd.read_csv(path), env, level)
 
 
 def _random_line(rep: Report) -> tuple[float, int] | None:
@@ -219,7 +224,7 @@ def draw(rep: Report, out_dir: Path) -> dict[str, str]:
     t, levels = rep.tables, rep.results.levels
     if not rep.results.factors:
         levels = {"config": list(dict.fromkeys(rep.tables["scores"]["config"]))}
-    label = st.METRICS[FIGURE_METRIC][0]
+    label = mt.METRICS[FIGURE_METRIC][0]
     figures: dict[str, Any] = {
         "learning_curves": lambda: plots.learning_curves(t["learning_curves"], levels, random=_random_line(rep)),
         "final_return_by_config": lambda: plots.config_estimates(
@@ -233,7 +238,7 @@ def draw(rep: Report, out_dir: Path) -> dict[str, str]:
         main = t["effects"][(t["effects"]["kind"] == "main") & t["effects"]["metric"].isin(["final_return", "auc"])]
         figures["main_effects"] = lambda: plots.forest(
             main, metrics=[m for m in ("final_return", "auc") if m in rep.metrics],
-            xlabels={m: st.METRICS[m][0].split(" (")[0] for m in st.METRICS})
+            xlabels={m: mt.METRICS[m][0].split(" (")[0] for m in mt.METRICS})
     margins = t["marginal_means"]
     if len(margins) and (margins["factor2"] != "").any():
         figures["interactions"] = lambda: plots.interactions(margins[margins["metric"] == FIGURE_METRIC], levels,
@@ -306,7 +311,7 @@ def _tuning_figure(rep: Report, out: Path) -> None:
     if "tune_sensitivity" not in rep.tables:
         return
     rep.figures["tune_sensitivity"] = plots.save(plots.sensitivity(
-        rep.tables["tune_sensitivity"], rep.results.configs, ylabel=st.METRICS[rep.tables[
+        rep.tables["tune_sensitivity"], rep.results.configs, ylabel=mt.METRICS[rep.tables[
             "tune_sensitivity"]["metric"].iloc[0]][0].split(" (")[0] + " (tuning seeds)",
         xlabel="/".join(rep.results.manifest["tune"]["candidates"])), out / "figures",
         "tune_sensitivity")[0].relative_to(out).as_posix()

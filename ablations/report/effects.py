@@ -37,7 +37,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
-from ablations.report.stats import derive_rng, holm, percentile_ci, small_sample_factor
+from ablations.report.bootstrap import derive_rng, percentile_ci
+from ablations.report.comparisons import holm, small_sample_factor
 
 EFFECT_COLUMNS = ["metric", "kind", "order", "term", "contrast", "factor", "level", "vs", "factor2", "level2", "vs2",
                   "n_cells", "n_seeds", "estimate", "ci_low", "ci_high", "ci_level", "ci_method", "se", "df", "t", "p",

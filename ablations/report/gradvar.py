@@ -21,8 +21,8 @@ import pandas as pd
 
 from ablations.config import VANILLA
 from ablations.report.load import format_column, format_level
-from ablations.report.stats import (derive_rng, one_sample_expansion, percentile_ci, resample_counts,
-                                    resampled_means)
+from ablations.report.bootstrap import (derive_rng, one_sample_expansion, percentile_ci, resample_counts,
+                                        resampled_means)
 
 PROBE_METRICS = ["total_var", "snr", "cos_to_reference", "bias_sq_norm"]
 ESTIMATOR_FIELDS = ["returns", "baseline", "normalize", "entropy_coef"]

@@ -14,7 +14,8 @@ import pandas as pd
 from ablations.report.effects import fmt, format_p
 from ablations.report.model import Report
 from ablations.report.questions import answers, key_findings
-from ablations.report.stats import CENSORED, FINAL_FRACTION, METRICS
+from ablations.train.scores import FINAL_FRACTION
+from ablations.report.metrics import CENSORED, METRICS
 
 
 def md_table(df: pd.DataFrame, columns: dict[str, str], formats: dict[str, Callable[[Any], str]] | None = None,

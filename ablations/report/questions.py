@@ -10,8 +10,6 @@ common wisdom is called contradicted only when the data show the opposite sign o
 
 from __future__ import annotations
 
-import math
-from typing import Any
 
 import numpy as np
 import pandas as pd

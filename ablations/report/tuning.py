@@ -16,12 +16,13 @@ import numpy as np
 import pandas as pd
 
 from ablations.report import effects as fx
-from ablations.report import stats as st
+from ablations.report import bootstrap as bs
 from ablations.report.load import ENV, Results, config_label, format_level, load_results, restrict
 from ablations.report.markdown import md_table
 from ablations.report.model import Report
 from ablations.study.store import file_record
-from ablations.study.tuning import CHOICE_FILE, TUNE_DIR, run_metric
+from ablations.study.tuning import CHOICE_FILE, TUNE_DIR
+from ablations.train.scores import run_metric
 
 CHOICE_COLUMNS = ["config", "chosen", "tuning_metric", "tuning_mean", "tuning_n", "runner_up", "runner_up_mean",
                   "eval_mean", "eval_ci_low", "eval_ci_high", "eval_n", "at_edge"]
@@ -69,7 +70,7 @@ def compute(rep: Report, *, untuned: bool = False, env: str | None = None) -> No
     done = runs[runs["status"] == "done"]
     scores = run_metric(done, stage1.curves, metric)
     long = done.assign(value=done["run_id"].map(scores)).dropna(subset=["value"])
-    sens = st.summarize(long, ["config", "candidate"], seed=rep.seed, n_resamples=rep.n_resamples, level=rep.level)
+    sens = bs.summarize(long, ["config", "candidate"], seed=rep.seed, n_resamples=rep.n_resamples, level=rep.level)
     choice = pd.read_csv(Path(results.path) / CHOICE_FILE, dtype=str, keep_default_na=False)
     if env is not None:
         choice = choice[choice[ENV] == env].reset_index(drop=True)
