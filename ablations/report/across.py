@@ -3,8 +3,9 @@
 `build.build_report` writes one full per-study report per env (`envs/<env_id>/README.md`, the same pipeline on that
 env's runs: `env_subset`) and then the top README from this module: normalized scores (`aggregate`), the aggregate
 tables (`compute_across`), their figures (`draw_across`) and text (`render_across`). The random-policy scores come
-from `results/<study>/random_scores.csv` (measured by `ablations run` before training); if that file is absent the
-report measures them itself with the same function and defaults, and says so.
+from `results/<study>/random_scores.csv` (measured by `ablations run` before training); if that file is absent,
+`ablations report` measures them with the same function and defaults before building the report (which says so):
+the report itself never runs an env.
 """
 
 from __future__ import annotations
@@ -20,8 +21,9 @@ import pandas as pd
 from ablations.report import aggregate as ag
 from ablations.report import plots
 from ablations.report.effects import fmt, format_p, level_name
-from ablations.report.load import ENV, Results, choose_reference, config_label, restrict, study_spec
+from ablations.report.load import ENV, ReportError, Results, choose_reference, config_label, restrict, study_spec
 from ablations.report.model import Report
+from ablations.study.random_scores import FILE as RANDOM_SCORES_FILE
 
 TITLES = {"iqm": "IQM", "mean": "mean", "median": "median", "optimality_gap": "optimality gap"}
 
@@ -52,20 +54,33 @@ def env_subset(results: Results, env: str, threshold: float | None) -> Results:
                                reference=reference, reference_note=note, notes=[])
 
 
-def random_scores(results: Results, envs: list[str]) -> tuple[pd.DataFrame, str]:
-    """(random_scores.csv or a fresh measurement, where it came from)."""
-    path = results.path / "random_scores.csv"
+def random_scores_request(results: Results) -> tuple[list[str], int, int] | None:
+    """(envs, episodes, seed) of the random-policy measurement a multi-env study's report needs when its results
+    hold no `random_scores.csv` covering its envs (the study's `[report] random_episodes` and `seed`, as
+    `study.random_scores.study_settings`); None when nothing is missing. The caller measures it
+    (`study.random_scores.random_scores_table`) and hands it to `build_report`."""
+    envs = env_levels(results)
+    path = results.path / RANDOM_SCORES_FILE
+    if not envs or (path.exists() and set(envs) <= set(pd.read_csv(path)["env_id"])):
+        return None
+    from ablations.envs.random_score import DEFAULT_EPISODES  # a number: the report runs no env
+
+    report = study_spec(results.manifest).get("report") or {}
+    return envs, int(report.get("random_episodes", DEFAULT_EPISODES)), int(report.get("seed", 0))
+
+
+def random_scores(results: Results, envs: list[str], measured: pd.DataFrame | None = None) -> tuple[pd.DataFrame, str]:
+    """(the random-policy table, where it came from): `random_scores.csv` when it covers `envs`, else `measured`
+    (the caller's measurement: `random_scores_request`)."""
+    path = results.path / RANDOM_SCORES_FILE
     if path.exists():
         df = pd.read_csv(path)
         if set(envs) <= set(df["env_id"]):
             return df, f"measured by `ablations run` before training (`{path.name}`)"
-    from ablations.study.random_scores import random_scores_table
-
-    report = study_spec(results.manifest).get("report") or {}
-    from ablations.envs.random_score import DEFAULT_EPISODES
-
-    df = random_scores_table(envs, int(report.get("random_episodes", DEFAULT_EPISODES)), int(report.get("seed", 0)))
-    return df, "measured by `ablations report` (the results have no random_scores.csv)"
+    if measured is None or not set(envs) <= set(measured["env_id"]):
+        raise ReportError(f"{path}: no random-policy score for every env of {envs}; `ablations report` measures "
+                          "the missing ones (library callers: `random_scores_request`)")
+    return measured, "measured by `ablations report` (the results have no random_scores.csv)"
 
 
 def references(results: Results, envs: list[str]) -> dict[str, float]:

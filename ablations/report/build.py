@@ -31,6 +31,8 @@ from ablations.report.model import Report
 from ablations.study.random_scores import FILE as RANDOM_SCORES_FILE
 
 FIGURE_METRIC = "final_return"
+#: The best run's video, relative to the report's directory (recorded by the caller: `records_video`).
+VIDEO = "figures/best_run.gif"
 #: Equivalence margin for "no effect" claims (TOST), in units of the primary metric's pooled within-config SD.
 EQUIVALENCE_SD = 0.25
 
@@ -259,38 +261,39 @@ def write_tables(rep: Report, out_dir: Path) -> None:
         df.to_csv(table_dir / f"{name}.csv", index=False, float_format="%.10g", lineterminator="\n")
 
 
-def best_run_video(results_dir: Path, out: Path) -> str | None:
-    """A GIF of the best config's best seed (greedy policy, evaluation seed 0) when the study saved policies."""
-    if not (results_dir / "policies").is_dir():
-        return None
-    from ..evaluate.episodes import VideoError, record_best_video
-
-    try:
-        path = record_best_video(results_dir, out / "figures" / "best_run.gif", seed=0)
-    except VideoError:
-        return None
-    return None if path is None else "figures/best_run.gif"
+def report_dir(results: Results, out_dir: str | Path | None = None) -> Path:
+    """Where the report of `results` goes: `out_dir`, else report/<study name>/ under the current directory."""
+    return Path(out_dir) if out_dir is not None else Path("report") / results.study
 
 
-def build_report(results_dir: str | Path, out_dir: str | Path | None = None, *, seed: int | None = 0,
+def records_video(results: Results) -> bool:
+    """Whether the report embeds a video of the best run (a single-env study that saved policies): the caller
+    records it first, at `VIDEO` under the report's directory (`ablations report` does, through `evaluate`)."""
+    return not across.env_levels(results) and (Path(results.path) / "policies").is_dir()
+
+
+def build_report(results_dir: str | Path | Results, out_dir: str | Path | None = None, *, seed: int | None = 0,
                  n_resamples: int = 10_000, all_pairs: bool = False, threshold: float | None = None,
                  level: float = 0.95, effect_sizes: Sequence[float] = (0.5, 0.8, 1.0, 1.5),
-                 figures: bool = True, untuned: bool = False) -> Path:
-    """Build `out_dir`/README.md (default out_dir: report/<study name>/ under the current directory).
+                 figures: bool = True, untuned: bool = False, random_scores: pd.DataFrame | None = None,
+                 video: str | None = None) -> Path:
+    """Build `out_dir`/README.md (default: `report_dir`) from a results directory (or its loaded `Results`).
 
     seed=None takes the manifest's study.report.seed (else 0); threshold=None takes study.report.threshold, else
-    an env default (see `stats.default_threshold`). Same inputs and seed ⇒ byte-identical tables and README.
+    an env default (see `metrics.default_threshold`). Same inputs and seed ⇒ byte-identical tables and README.
     A tuned study's report adds the chosen values and sensitivity curves (`report.tuning`); `untuned=True` adds
-    the factor verdicts at each candidate.
+    the factor verdicts at each candidate. The report only reads files: `random_scores` is the random-policy table
+    the caller measured for a multi-env study whose results lack it (`across.random_scores_request` says what to
+    measure), and `video` the path, relative to out_dir, of the best run's video the caller recorded there.
     """
-    results = load_results(results_dir)
+    results = results_dir if isinstance(results_dir, Results) else load_results(results_dir)
     if seed is None:
         seed = int(_report_setting(results, "seed") or 0)
-    out = Path(out_dir) if out_dir is not None else Path("report") / results.study
+    out = report_dir(results, out_dir)
     out.mkdir(parents=True, exist_ok=True)
     if across.env_levels(results):  # env_id swept: a report per env, then the aggregate across envs
         return _build_across(results, out, seed=seed, n_resamples=n_resamples, all_pairs=all_pairs, level=level,
-                             effect_sizes=effect_sizes, figures=figures)
+                             effect_sizes=effect_sizes, figures=figures, measured=random_scores)
     rep = compute(results, seed=seed, n_resamples=n_resamples, all_pairs=all_pairs, threshold=threshold,
                   level=level, effect_sizes=effect_sizes)
     tn.compute(rep, untuned=untuned)
@@ -298,7 +301,6 @@ def build_report(results_dir: str | Path, out_dir: str | Path | None = None, *, 
     if figures:
         rep.figures = draw(rep, out)
         _tuning_figure(rep, out)
-        video = best_run_video(Path(results_dir), out)
         if video is not None:
             rep.figures["best_run"] = video
     readme = out / "README.md"
@@ -318,10 +320,10 @@ def _tuning_figure(rep: Report, out: Path) -> None:
     rep.sections["tuning"] = tn.compute_section(rep)
 
 
-def _build_across(results: Results, out: Path, *, figures: bool, **kw: Any) -> Path:
+def _build_across(results: Results, out: Path, *, figures: bool, measured: pd.DataFrame | None, **kw: Any) -> Path:
     """A multi-env study: envs/<env_id>/README.md per env (the single-env pipeline), then the aggregate README."""
     envs = across.env_levels(results)
-    rs, source = across.random_scores(results, envs)
+    rs, source = across.random_scores(results, envs, measured)
     reps, links = {}, {}
     for env in envs:
         sub = across.env_subset(results, env, across.env_reference(results, env, rs))

@@ -10,7 +10,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from ablations.report.across import random_scores_request
 from ablations.report.build import build_report
+from ablations.report.load import ReportError, load_results
+from ablations.study.random_scores import random_scores_table
 from ablations.study.design import load_study, with_overrides
 from ablations.study.executors import SerialExecutor, run_study
 
@@ -45,8 +48,14 @@ def test_shrunken_multienv_study_end_to_end(tmp_path: Path) -> None:
     assert len(agg) == 4 * 4 and (agg["n_envs"] == 3).all()
     for fig in ("effects_by_env", "aggregate_profile", "aggregate_intervals"):
         assert (out / "figures" / f"{fig}.png").exists()
-    (results / "random_scores.csv").unlink()  # the report measures it itself, and says so
-    build_report(results, tmp_path / "again", n_resamples=200, figures=False)
+    (results / "random_scores.csv").unlink()  # the caller measures it (the report never plays), and it says so
+    loaded = load_results(results)
+    with pytest.raises(ReportError, match="no random-policy score"):
+        build_report(loaded, tmp_path / "again", n_resamples=200, figures=False)
+    envs, episodes, seed = random_scores_request(loaded)
+    assert (envs, episodes) == (list(rs["env_id"]), 3)
+    build_report(loaded, tmp_path / "again", n_resamples=200, figures=False,
+                 random_scores=random_scores_table(envs, episodes, seed))
     again = pd.read_csv(tmp_path / "again" / "tables" / "normalization.csv")
     assert "measured by `ablations report`" in again["random_source"].iloc[0]
 
