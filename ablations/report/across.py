@@ -24,6 +24,7 @@ from ablations.report.effects import fmt, format_p, level_name
 from ablations.report.load import ENV, ReportError, Results, choose_reference, config_label, restrict, study_spec
 from ablations.report.model import Report
 from ablations.study.random_scores import FILE as RANDOM_SCORES_FILE
+from ablations.report.rules import ALPHA, POWER
 
 TITLES = {"iqm": "IQM", "mean": "mean", "median": "median", "optimality_gap": "optimality gap"}
 
@@ -176,7 +177,7 @@ def findings(rep: Report) -> list[str]:
     c = c.assign(_main=c["kind"] != "main", _abs=-c["estimate"].abs()).sort_values(["_main", "_abs"], kind="stable")
     lines = []
     for _, r in c.iterrows():
-        significant = r["p_holm"] < 0.05 and not (r["ci_low"] <= 0 <= r["ci_high"])
+        significant = r["p_holm"] < ALPHA and not (r["ci_low"] <= 0 <= r["ci_high"])
         verb = ("raises" if r["estimate"] > 0 else "lowers") if significant else "changes"  # a verb only when shown
         size = fmt(abs(r["estimate"])) if significant else f"{'+' if r['estimate'] >= 0 else '−'}{fmt(abs(r['estimate']))}"
         lines.append(f"- {_effect_subject(r)} {verb} the mean normalized score by {size} "
@@ -188,12 +189,12 @@ def findings(rep: Report) -> list[str]:
 
 def _mdd(rep: Report, r: pd.Series) -> str:
     """', the smallest effect it could detect: MDD x' for a term of `aggregate_effects` (its minimum detectable
-    difference at 80% power and the family's α), '' if unknown."""
+    difference at `rules.POWER` and the family's α), '' if unknown."""
     e = rep.tables.get("aggregate_effects", pd.DataFrame(columns=["term", "mdd"]))
     row = e[e["term"] == r["term"]]
     if row.empty or not np.isfinite(float(row["mdd"].iloc[0])):
         return ""
-    return f"; the smallest effect it could detect, MDD at 80% power: {fmt(float(row['mdd'].iloc[0]))}"
+    return f"; the smallest effect it could detect, MDD at {POWER:.0%} power: {fmt(float(row['mdd'].iloc[0]))}"
 
 
 def _depends(rep: Report, r: pd.Series) -> str:
@@ -204,7 +205,7 @@ def _depends(rep: Report, r: pd.Series) -> str:
     out = []
     for by, g in simple[(simple["factor"] == r["factor"]) & (simple["level"] == r["level"])].groupby("by", sort=False):
         parts = [f"{'+' if e >= 0 else '−'}{fmt(abs(e))} {_ci(lo, hi)} with {level_name(by, str(bl))}"
-                 + ("" if p < 0.05 else " (n.s.)")
+                 + ("" if p < ALPHA else " (n.s.)")
                  for bl, e, lo, hi, p in zip(g["by_level"], g["estimate"], g["ci_low"], g["ci_high"], g["p_holm"])]
         out.append(f" It depends on {by} (the interaction is significant): " + " / ".join(parts) + ".")
     return "".join(out)
@@ -301,7 +302,7 @@ def render_across(rep: Report, env_reports: dict[str, str]) -> str:
               "- **Consistency.** Per env, the same contrasts on that env's normalized scores. Cochran's Q = "
               "Σ w_e (θ_e − θ̄)² with w_e = 1/SE_e², χ² with E − 1 df, and I² = max(0, (Q − df)/Q); the per-env "
               "estimates are independent (different runs). An effect is *consistent* when no env reverses it and "
-              "Q's p ≥ 0.05; with few envs Q has little power, so the per-env CIs are shown beside it.", ""]
+              f"Q's p ≥ {ALPHA:g}; with few envs Q has little power, so the per-env CIs are shown beside it.", ""]
     del lv
     return "\n".join(lines)
 

@@ -32,6 +32,7 @@ from scipy import stats as sps
 
 from ablations.report import effects as fx
 from ablations.report.bootstrap import derive_rng
+from ablations.report.rules import ALPHA
 
 NORM_COLUMNS = ["env_id", "random_score", "random_episodes", "random_source", "reference", "reference_source"]
 AGG_METRICS = ("iqm", "mean", "median", "optimality_gap")
@@ -42,7 +43,6 @@ CONSISTENCY_COLUMNS = ["term", "kind", "factor", "level", "vs", "factor2", "leve
                        "ci_high", "p_holm", "n_envs", "n_same_sign", "n_significant_same", "reverses_on", "cochran_q",
                        "q_df", "q_p", "i_squared", "consistent", "verdict"]
 CI_METHOD = "stratified seed-block bootstrap (per env), percentile"
-ALPHA = 0.05
 
 
 # ---------------------------------------------------------------------------------------------------- normalization

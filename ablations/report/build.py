@@ -29,12 +29,11 @@ from ablations.report.load import Results, load_results, study_spec
 from ablations.report.markdown import render
 from ablations.report.model import Report
 from ablations.study.random_scores import FILE as RANDOM_SCORES_FILE
+from ablations.report.rules import EQUIVALENCE_SD
 
 FIGURE_METRIC = "final_return"
 #: The best run's video, relative to the report's directory (recorded by the caller: `records_video`).
 VIDEO = "figures/best_run.gif"
-#: Equivalence margin for "no effect" claims (TOST), in units of the primary metric's pooled within-config SD.
-EQUIVALENCE_SD = 0.25
 
 
 def _report_setting(results: Results, key: str) -> Any:

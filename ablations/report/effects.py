@@ -39,6 +39,7 @@ from scipy import stats as sps
 
 from ablations.report.bootstrap import derive_rng, percentile_ci
 from ablations.report.comparisons import holm, small_sample_factor
+from ablations.report.rules import ALPHA, POWER
 
 EFFECT_COLUMNS = ["metric", "kind", "order", "term", "contrast", "factor", "level", "vs", "factor2", "level2", "vs2",
                   "n_cells", "n_seeds", "estimate", "ci_low", "ci_high", "ci_level", "ci_method", "se", "df", "t", "p",
@@ -48,8 +49,6 @@ SIMPLE_COLUMNS = ["metric", "factor", "level", "vs", "by", "by_level", "n_cells"
 MARGINAL_COLUMNS = ["metric", "factor", "level", "factor2", "level2", "n_cells", "mean", "ci_low", "ci_high",
                     "ci_level", "ci_method"]
 ANOVA_COLUMNS = ["metric", "term", "df", "sum_sq", "F", "p", "partial_eta_sq", "anova_type"]
-ALPHA = 0.05
-POWER = 0.8
 
 
 @dataclass
@@ -407,7 +406,7 @@ def effect_sentence(row: pd.Series) -> str:
             f"{level_name(row['factor2'], row['vs2'])}.")
 
 
-def significant(effects: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:
+def significant(effects: pd.DataFrame, alpha: float = ALPHA) -> pd.DataFrame:
     """Rows with p_holm < alpha whose CI excludes 0."""
     excl = (effects["ci_low"] > 0) | (effects["ci_high"] < 0)
     return effects[(effects["p_holm"] < alpha) & excl]

@@ -16,6 +16,7 @@ from ablations.report.model import Report
 from ablations.report.questions import answers, key_findings
 from ablations.train.scores import FINAL_FRACTION
 from ablations.report.metrics import CENSORED, METRICS
+from ablations.report.rules import ALPHA, EQUIVALENCE_SD, POWER
 
 
 def md_table(df: pd.DataFrame, columns: dict[str, str], formats: dict[str, Callable[[Any], str]] | None = None,
@@ -195,7 +196,7 @@ def _tables_section(rep: "Report") -> list[str]:
                                "partial_eta_sq": "partial η²"}, {"df": lambda x: f"{x:.0f}", "p": _p}), ""]
     if len(t["power"]):
         lines += ["### Power", "",
-                  "Minimum detectable difference of the comparisons with the reference (paired t-test, power 0.8, "
+                  f"Minimum detectable difference of the comparisons with the reference (paired t-test, power {POWER:g}, "
                   "at the family-wise α: α/m per test, m tests per metric), from each comparison's own SD of "
                   "per-seed differences:", "",
                   md_table(t["power"], {"metric": "metric", "n_tests": "m", "alpha_per_test": "α/m",
@@ -264,13 +265,13 @@ def _methods(rep: "Report") -> list[str]:
         "When a two-way interaction involving a factor level is significant, its verdict is given per level of the "
         "interacting factor (simple effects, averaged over the remaining factors). g = contrast / pooled within-cell "
         "SD × J (descriptive). An effect is called equivalent to zero when its 90% CI lies inside ±"
-        f"{fmt(rep.margin)} (0.25 pooled within-config SDs of the primary metric; TOST at α = 0.05).",
+        f"{fmt(rep.margin)} ({EQUIVALENCE_SD:g} pooled within-config SDs of the primary metric; TOST at α = {ALPHA:g}).",
         "- **ANOVA.** `statsmodels` OLS on per-seed scores with seed as a block and every main effect and interaction "
         "of the factors (a saturated cell-means model plus blocks), Type II sums of squares (`anova_lm(typ=2)`); "
         "with a complete balanced design the terms are orthogonal and the type does not matter. Its F-tests pool the "
         "seed × cell residual (sphericity); the contrasts above do not need that assumption. Partial η² = SS_term / "
         "(SS_term + SS_residual). Skipped when the design is rank-deficient.",
-        "- **Power.** `statsmodels.stats.power.TTestPower` (paired, two-sided, power 0.8) at the family-wise α: α/m "
+        f"- **Power.** `statsmodels.stats.power.TTestPower` (paired, two-sided, power {POWER:g}) at the family-wise α: α/m "
         "per test for m tests (Holm's first, strictest step), with each comparison's own SD of per-seed differences; "
         "each effect's MDD uses its own SE and family.",
         "- **Time to threshold.** A right-censored outcome: Kaplan–Meier curves and medians (`scipy.stats.ecdf` on "

@@ -11,7 +11,3 @@ POWER = 0.8
 #: Equivalence margin for "no effect" claims (TOST), in units of the primary metric's pooled within-config SD.
 EQUIVALENCE_SD = 0.25
 
-
-def significant_p(p: float, alpha: float = ALPHA) -> bool:
-    """Whether a (Holm-adjusted) p-value is significant: finite and below α (NaN is never significant)."""
-    return bool(p == p and p < alpha)

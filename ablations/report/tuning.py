@@ -23,13 +23,12 @@ from ablations.report.model import Report
 from ablations.study.store import file_record
 from ablations.study.tuning import CHOICE_FILE, TUNE_DIR
 from ablations.train.scores import run_metric
+from ablations.report.rules import EQUIVALENCE_SD
 
 CHOICE_COLUMNS = ["config", "chosen", "tuning_metric", "tuning_mean", "tuning_n", "runner_up", "runner_up_mean",
                   "eval_mean", "eval_ci_low", "eval_ci_high", "eval_n", "at_edge"]
 SENSITIVITY_COLUMNS = ["config", "candidate", "candidate_index", "metric", "n", "mean", "ci_low", "ci_high",
                        "ci_level", "ci_method", "chosen"]
-#: Equivalence margin of the untuned verdicts, in pooled within-config SDs (as `build.EQUIVALENCE_SD`).
-EQUIVALENCE_SD = 0.25
 
 
 def tune_info(results: Results) -> dict[str, Any] | None:
