@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ablations.report import aggregate as ag
+from ablations.report import pooled as ag
 from ablations.report import plots
 from ablations.report.effects import fmt, format_p, level_name
 from ablations.report.load import ENV, ReportError, Results, choose_reference, config_label, restrict, study_spec

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from ablations.config import VANILLA
-from ablations.report.load import format_column, format_level
+from ablations.report.load import format_column, level_label
 from ablations.report.bootstrap import (derive_rng, one_sample_expansion, percentile_ci, resample_counts,
                                         resampled_means)
 
@@ -38,7 +38,7 @@ def vanilla_estimator(probes: pd.DataFrame) -> str | None:
     if "aggregate" in probes:  # probes before the aggregate axis have the step form only
         sel &= probes["aggregate"].to_numpy() == "episode"
     for f in ESTIMATOR_FIELDS:
-        sel &= format_column(probes[f]).to_numpy() == format_level(VANILLA[f])
+        sel &= format_column(probes[f]).to_numpy() == level_label(VANILLA[f])
     labels = probes.loc[sel, "estimator"].unique()
     return str(labels[0]) if len(labels) else None
 

@@ -17,7 +17,7 @@ import pandas as pd
 
 from ablations.report import effects as fx
 from ablations.report import bootstrap as bs
-from ablations.report.load import ENV, Results, config_label, format_level, load_results, restrict
+from ablations.report.load import ENV, Results, config_label, level_label, load_results, restrict
 from ablations.report.markdown import md_table
 from ablations.report.model import Report
 from ablations.study.store import file_record
@@ -46,7 +46,7 @@ def _candidates(info: dict[str, Any]) -> tuple[list[str], list[str]]:
 
     cands = info["candidates"]
     fields = list(cands)
-    labels = ["/".join(format_level(v) for v in combo) for combo in itertools.product(*cands.values())]
+    labels = ["/".join(level_label(v) for v in combo) for combo in itertools.product(*cands.values())]
     return fields, labels
 
 
@@ -65,7 +65,7 @@ def compute(rep: Report, *, untuned: bool = False, env: str | None = None) -> No
         stage1 = _env_only(stage1, env)
     runs = stage1.runs.copy()
     runs["config"] = [config_label(r, factors) for r in runs[factors].to_dict("records")] if factors else "all"
-    runs["candidate"] = ["/".join(format_level(r[f]) for f in fields) for r in runs[fields].to_dict("records")]
+    runs["candidate"] = ["/".join(level_label(r[f]) for f in fields) for r in runs[fields].to_dict("records")]
     done = runs[runs["status"] == "done"]
     scores = run_metric(done, stage1.curves, metric)
     long = done.assign(value=done["run_id"].map(scores)).dropna(subset=["value"])
@@ -73,7 +73,7 @@ def compute(rep: Report, *, untuned: bool = False, env: str | None = None) -> No
     choice = pd.read_csv(Path(results.path) / CHOICE_FILE, dtype=str, keep_default_na=False)
     if env is not None:
         choice = choice[choice[ENV] == env].reset_index(drop=True)
-    choice["config"] = ([config_label({f: format_level(r[f]) for f in factors}, factors)
+    choice["config"] = ([config_label({f: level_label(r[f]) for f in factors}, factors)
                          for r in choice.to_dict("records")] if factors else "all")
     choice["label"] = [labels[int(j)] for j in choice["candidate"]]
     chosen = set(zip(choice.loc[choice["chosen"] == "True", "config"], choice.loc[choice["chosen"] == "True", "label"]))

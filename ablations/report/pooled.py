@@ -1,4 +1,5 @@
-"""Across environments: normalized scores, rliable's aggregates with stratified seed-blocked bootstrap CIs, aggregate
+"""Pooled over environments (the multi-env computations; named `pooled` because `aggregate` is an ablation axis):
+normalized scores, rliable's aggregates with stratified seed-blocked bootstrap CIs, aggregate
 factor effects, and whether each effect holds on every environment (the consistency table).
 
 Owns (pure numpy / pandas; drawing is in `plots`, text in `markdown_across`):
@@ -10,7 +11,7 @@ Owns (pure numpy / pandas; drawing is in `plots`, text in `markdown_across`):
   `agg_mean` (mean over envs of the per-env mean), `agg_median` (median over envs of the per-env mean), `agg_iqm`
   (25%-trimmed mean of all S·E scores), `agg_optimality_gap` (γ − mean of min(z, γ)), `probability_of_improvement`
   (mean over envs of P(X > Y) + ½ P(X = Y)); on a complete matrix each equals `rliable.metrics`' function
-  (tests/report/test_aggregate.py). Missing runs (NaN) are left out of the means;
+  (tests/report/test_pooled.py). Missing runs (NaN) are left out of the means;
 - the stratified seed-blocked bootstrap: every resample draws S seed indices per env (a stratum), independently across
   envs (as rliable's `StratifiedBootstrap` does), and applies the same draw to every config, so comparisons between
   configs stay paired by seed; percentile intervals;
