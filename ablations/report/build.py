@@ -25,8 +25,11 @@ from ablations.report import power as pw
 from ablations.report import survival as sv
 from ablations.train import scores as sc
 from ablations.report import tuning as tn
-from ablations.report.load import Results, load_results, study_spec
+from ablations.report.load import ENV, Results, load_results, study_spec
+from ablations.report import pooled
 from ablations.report.markdown import render
+from ablations.report.markdown_across import render_across
+from ablations.report.text import AGGREGATE_TITLES
 from ablations.report.model import Report
 from ablations.study.random_scores import FILE as RANDOM_SCORES_FILE
 from ablations.report.rules import EQUIVALENCE_SD
@@ -339,7 +342,27 @@ def _build_across(results: Results, out: Path, *, figures: bool, measured: pd.Da
     agg = across.compute_across(results, reps, rs, source)
     write_tables(agg, out)
     if figures:
-        agg.figures = across.draw_across(agg, out)
+        agg.figures = _draw_across(agg, out)
     readme = out / "README.md"
-    readme.write_text(across.render_across(agg, links), encoding="utf-8")
+    readme.write_text(render_across(agg, links), encoding="utf-8")
     return readme
+
+
+def _draw_across(rep: Report, out_dir: Path) -> dict[str, str]:
+    """Draw the multi-env README's figures into out_dir/figures; returns name → PNG path relative to out_dir."""
+    t = rep.tables
+    levels = {f: rep.results.levels[f] for f in rep.results.factors if f != ENV} or {
+        "config": list(t["aggregate"]["config"].unique())}
+    figures: dict[str, Any] = {
+        "aggregate_intervals": lambda: plots.aggregate_intervals(t["aggregate"],
+                                                                 [AGGREGATE_TITLES[m] for m in pooled.AGG_METRICS]),
+        "aggregate_profile": lambda: plots.performance_profiles(t["aggregate_profile"], levels,
+                                                                xlabel="normalized score"),
+    }
+    if len(t.get("effects_by_env", [])):
+        main = t["aggregate_effects"][t["aggregate_effects"]["kind"] == "main"]
+        figures["effects_by_env"] = lambda: plots.effects_by_env(t["effects_by_env"], main)
+    out = {}
+    for name, make in figures.items():
+        out[name] = plots.save(make(), out_dir / "figures", name)[0].relative_to(out_dir).as_posix()
+    return out

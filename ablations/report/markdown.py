@@ -6,41 +6,17 @@ clock, so the same tables give the same README (the only times shown are the man
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from ablations.report.effects import fmt, format_p
+from ablations.report.text import fmt, format_p, md_table
 from ablations.report.model import Report
 from ablations.report.questions import answers, key_findings
 from ablations.train.scores import FINAL_FRACTION
 from ablations.report.metrics import CENSORED, METRICS
 from ablations.report.rules import ALPHA, EQUIVALENCE_SD, POWER
-
-
-def md_table(df: pd.DataFrame, columns: dict[str, str], formats: dict[str, Callable[[Any], str]] | None = None,
-             max_rows: int | None = None) -> str:
-    """A markdown table of `columns` (name → header), each cell formatted by `formats[name]` (default `fmt`)."""
-    formats = formats or {}
-    if df.empty:
-        return "_(none)_\n"
-    shown = df if max_rows is None else df.head(max_rows)
-    lines = ["| " + " | ".join(columns.values()) + " |", "|" + "|".join("---" for _ in columns) + "|"]
-    for _, row in shown.iterrows():
-        cells = [formats.get(c, _cell)(row[c]) for c in columns]
-        lines.append("| " + " | ".join(cells).replace("\n", " ") + " |")
-    if max_rows is not None and len(df) > max_rows:
-        lines.append(f"\n_{len(df) - max_rows} more rows in the CSV._")
-    return "\n".join(lines) + "\n"
-
-
-def _cell(x: Any) -> str:
-    if isinstance(x, (float, np.floating)):
-        return fmt(float(x))
-    if isinstance(x, (bool, np.bool_)):
-        return "yes" if x else "no"
-    return str(x).replace("|", "\\|")
 
 
 def _ci(row: pd.Series, low: str = "ci_low", high: str = "ci_high") -> str:

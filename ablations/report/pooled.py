@@ -34,6 +34,7 @@ from scipy import stats as sps
 from ablations.report import effects as fx
 from ablations.report.bootstrap import derive_rng
 from ablations.report.rules import ALPHA
+from ablations.report.text import format_p
 
 NORM_COLUMNS = ["env_id", "random_score", "random_episodes", "random_source", "reference", "reference_source"]
 AGG_METRICS = ("iqm", "mean", "median", "optimality_gap")
@@ -278,7 +279,7 @@ def consistency(aggregate: pd.DataFrame, by_env: pd.DataFrame, envs: Sequence[st
                        f"{sig_same})")
         elif heterogeneous:
             verdict = (f"same sign on {same} of {n} envs, but its size differs across envs "
-                       f"(Cochran's Q p = {fx.format_p(qp)})")
+                       f"(Cochran's Q p = {format_p(qp)})")
         elif same == n:
             verdict = f"holds on all {n} envs (significant on {sig_same})"
         else:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ablations.report.effects import METRIC_NAMES, fmt, format_p, level_name
+from ablations.report.text import METRIC_NAMES, fmt, format_p, level_name
 from ablations.report.rules import ALPHA, POWER
 
 MAX_FINDINGS = 8

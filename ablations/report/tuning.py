@@ -18,7 +18,7 @@ import pandas as pd
 from ablations.report import effects as fx
 from ablations.report import bootstrap as bs
 from ablations.report.load import ENV, Results, config_label, level_label, load_results, restrict
-from ablations.report.markdown import md_table
+from ablations.report.text import fmt, md_table
 from ablations.report.model import Report
 from ablations.study.store import file_record
 from ablations.study.tuning import CHOICE_FILE, TUNE_DIR
@@ -193,7 +193,7 @@ def _section(rep: Report, info: dict[str, Any], fields: list[str], metric: str) 
 
 
 def st_fmt(x: Any) -> str:
-    return fx.fmt(float(x))
+    return fmt(float(x))
 
 
 def _methods(rep: Report, info: dict[str, Any], fields: list[str], metric: str, labels: list[str]) -> list[str]:

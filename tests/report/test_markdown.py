@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ablations.report.effects import fmt
-from ablations.report.markdown import md_table
+from ablations.report.text import fmt
+from ablations.report.text import md_table
 
 
 def test_md_table() -> None:

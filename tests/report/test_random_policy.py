@@ -15,7 +15,7 @@ from ablations.report import build_report
 from ablations.report import metrics as mt
 from ablations.report.build import compute
 from ablations.report.load import load_results
-from ablations.report.effects import fmt
+from ablations.report.text import fmt
 from ablations.study.random_scores import FILE, random_scores_table
 
 
