@@ -311,7 +311,7 @@ def build_report(results_dir: str | Path | Results, out_dir: str | Path | None =
 
 
 def _tuning_figure(rep: Report, out: Path) -> None:
-    """A tuned study's sensitivity figure, and its section again so that it links the figure."""
+    """A tuned study's sensitivity figure (the tuning section links it)."""
     if "tune_sensitivity" not in rep.tables:
         return
     rep.figures["tune_sensitivity"] = plots.save(plots.sensitivity(
@@ -319,7 +319,6 @@ def _tuning_figure(rep: Report, out: Path) -> None:
             "tune_sensitivity"]["metric"].iloc[0]][0].split(" (")[0] + " (tuning seeds)",
         xlabel="/".join(rep.results.manifest["tune"]["candidates"])), out / "figures",
         "tune_sensitivity")[0].relative_to(out).as_posix()
-    rep.sections["tuning"] = tn.compute_section(rep)
 
 
 def _build_across(results: Results, out: Path, *, figures: bool, measured: pd.DataFrame | None, **kw: Any) -> Path:

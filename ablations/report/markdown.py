@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from ablations.report.text import fmt, format_p, md_table
+from ablations.report.markdown_tuning import tuning_methods, tuning_section
 from ablations.report.model import Report
 from ablations.report.questions import answers, key_findings
 from ablations.train.scores import FINAL_FRACTION
@@ -306,7 +307,7 @@ def render(rep: "Report") -> str:
     parts = [f"# Ablation report: {r.study}", "", "## Summary", "", *_summary_section(rep), "",
              "## Key findings", "", *_findings(rep), "",
              *_questions(rep),
-             *rep.sections.get("tuning", []),
+             *tuning_section(rep),
              "## Figures", "",
              *_figure(rep, "learning_curves", curves),
              *_figure(rep, "final_return_by_config", "Final return per config (mean, 95% CI)"),
@@ -318,7 +319,7 @@ def render(rep: "Report") -> str:
              *_figure(rep, "best_run", "The best config's best seed: one greedy evaluation episode"),
              "## Tables", "", "All tables are also in [`tables/`](tables/) as CSV.", "",
              *_tables_section(rep), "## Methods", "", *_methods(rep),
-             *rep.sections.get("methods", []), "", "## Missing data", "",
+             *tuning_methods(rep), "", "## Missing data", "",
              *_missing_section(rep), ""]
     text = "\n".join(parts)
     while "\n\n\n" in text:
