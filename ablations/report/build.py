@@ -71,12 +71,7 @@ def compute(results: Results, *, seed: int = 0, n_resamples: int = 10_000, all_p
     grid = sc.env_step_grid(budget)
     curves = results.curves[results.curves["run_id"].isin(set(done["run_id"]))]
     y = sc.interpolate_curves(curves, done["run_id"].tolist(), grid)
-    threshold_source = "the --threshold option"
-    if threshold is None and _report_setting(results, "threshold") is not None:
-        threshold, threshold_source = float(_report_setting(results, "threshold")), "the manifest (study.report.threshold)"
-    if threshold is None:
-        finals = y[:, sc.final_mask(grid, budget)].mean(axis=1)
-        threshold, threshold_source = mt.default_threshold(_env_id(results), finals)
+    threshold, threshold_source = _threshold(results, threshold, y, grid, budget)
     scores = sc.run_scores(curves, done, budget=budget, threshold=threshold, grid=grid)
     factors = results.factors
     scores = done[["run_id", "config", "seed", *factors]].merge(scores, on="run_id")
@@ -117,24 +112,8 @@ def compute(results: Results, *, seed: int = 0, n_resamples: int = 10_000, all_p
     t["comparisons"] = pd.concat([cmp.compare(long[long["metric"] == m], pairs, metric=m, seed=seed,
                                              n_resamples=n_resamples, level=level) for m in tested],
                                  ignore_index=True)
-    effect_frames, margin_frames, anova_frames, simple_frames = [], [], [], []
-    for m in tested if factors else []:
-        lm = long[long["metric"] == m]
-        e, mm = fx.factor_effects(lm, factors, results.levels, metric=m, seed=seed, n_resamples=n_resamples,
-                                  level=level)
-        effect_frames.append(e)
-        margin_frames.append(mm)
-        anova_frames.append(fx.anova(lm, factors, metric=m))
-        simple_frames.append(fx.simple_effects(lm, factors, results.levels, fx.interacting_pairs(e), metric=m,
-                                               level=level))
-    t["effects"] = _concat(effect_frames, fx.EFFECT_COLUMNS)
-    t["simple_effects"] = _concat(simple_frames, fx.SIMPLE_COLUMNS)
-    t["marginal_means"] = _concat(margin_frames, fx.MARGINAL_COLUMNS)
-    t["anova"] = _concat(anova_frames, fx.ANOVA_COLUMNS)
-    sd = t["summary"][t["summary"]["metric"] == primary]
-    dof = (sd["n"] - 1).clip(lower=0).to_numpy(float)
-    pooled_sd = float(np.sqrt(np.nansum(dof * sd["std"].to_numpy(float) ** 2) / dof.sum())) if dof.sum() else np.nan
-    rep.margin = EQUIVALENCE_SD * pooled_sd
+    t.update(_factor_tables(long, tested if factors else [], results, seed, n_resamples, level))
+    rep.margin = EQUIVALENCE_SD * _pooled_sd(t["summary"], primary)
     t["verdicts"] = (fx.verdicts(t["effects"], t["simple_effects"], metric=primary, margin=rep.margin)
                      if len(t["effects"]) else pd.DataFrame(columns=fx.VERDICT_COLUMNS))
     t["power"], t["seeds_needed"] = pw.power_tables(t["comparisons"], effect_sizes=effect_sizes)
@@ -143,17 +122,63 @@ def compute(results: Results, *, seed: int = 0, n_resamples: int = 10_000, all_p
     rp = _random_policy(results, level) if random_policy else pd.DataFrame()
     if len(rp):
         t["random_policy"] = rp
-    probes = results.probes
-    if probes is not None and len(probes):
-        probes = probes[probes["run_id"].isin(set(done["run_id"]))]
-    if probes is not None and len(probes):
-        t["gradvar"] = gv.gradvar_summary(probes, seed=seed, n_resamples=n_resamples, level=level)
-        t["gradient_quality"] = gv.gradient_quality(probes, seed=seed, n_resamples=n_resamples, level=level)
-        t["variance_ratio"] = gv.variance_ratios(probes, seed=seed, n_resamples=n_resamples, level=level)
-        if t["variance_ratio"].empty:
-            rep.notes.append("The vanilla estimator (full/none/none/0) was not probed, so no variance ratios.")
+    _probe_tables(rep, done)
     t["missing"] = _missing(results)
     return rep
+
+
+def _threshold(results: Results, threshold: float | None, y: np.ndarray, grid: np.ndarray,
+               budget: float) -> tuple[float, str]:
+    """(threshold, where it came from): the option, else the manifest's study.report.threshold, else the env's
+    default (`metrics.default_threshold` of the runs' final returns `y` [R, G] on `grid`)."""
+    if threshold is not None:
+        return threshold, "the --threshold option"
+    if _report_setting(results, "threshold") is not None:
+        return float(_report_setting(results, "threshold")), "the manifest (study.report.threshold)"
+    finals = y[:, sc.final_mask(grid, budget)].mean(axis=1)
+    return mt.default_threshold(_env_id(results), finals)
+
+
+def _factor_tables(long: pd.DataFrame, tested: list[str], results: Results, seed: int, n_resamples: int,
+                   level: float) -> dict[str, pd.DataFrame]:
+    """effects, simple_effects, marginal_means and anova over the `tested` metrics of long `long`."""
+    factors = results.factors
+    effect_frames, margin_frames, anova_frames, simple_frames = [], [], [], []
+    for m in tested:
+        lm = long[long["metric"] == m]
+        e, mm = fx.factor_effects(lm, factors, results.levels, metric=m, seed=seed, n_resamples=n_resamples,
+                                  level=level)
+        effect_frames.append(e)
+        margin_frames.append(mm)
+        anova_frames.append(fx.anova(lm, factors, metric=m))
+        simple_frames.append(fx.simple_effects(lm, factors, results.levels, fx.interacting_pairs(e), metric=m,
+                                               level=level))
+    return {"effects": _concat(effect_frames, fx.EFFECT_COLUMNS),
+            "simple_effects": _concat(simple_frames, fx.SIMPLE_COLUMNS),
+            "marginal_means": _concat(margin_frames, fx.MARGINAL_COLUMNS),
+            "anova": _concat(anova_frames, fx.ANOVA_COLUMNS)}
+
+
+def _pooled_sd(summary: pd.DataFrame, metric: str) -> float:
+    """The pooled within-config SD of `metric` from the summary table (n − 1 weights); NaN without df."""
+    sd = summary[summary["metric"] == metric]
+    dof = (sd["n"] - 1).clip(lower=0).to_numpy(float)
+    return float(np.sqrt(np.nansum(dof * sd["std"].to_numpy(float) ** 2) / dof.sum())) if dof.sum() else np.nan
+
+
+def _probe_tables(rep: Report, done: pd.DataFrame) -> None:
+    """gradvar, gradient_quality and variance_ratio from the done runs' probes (none without probes)."""
+    probes, t = rep.results.probes, rep.tables
+    if probes is not None and len(probes):
+        probes = probes[probes["run_id"].isin(set(done["run_id"]))]
+    if probes is None or not len(probes):
+        return
+    kw = dict(seed=rep.seed, n_resamples=rep.n_resamples, level=rep.level)
+    t["gradvar"] = gv.gradvar_summary(probes, **kw)
+    t["gradient_quality"] = gv.gradient_quality(probes, **kw)
+    t["variance_ratio"] = gv.variance_ratios(probes, **kw)
+    if t["variance_ratio"].empty:
+        rep.notes.append("The vanilla estimator (full/none/none/0) was not probed, so no variance ratios.")
 
 
 def _concat(frames: list[pd.DataFrame], columns: list[str]) -> pd.DataFrame:
