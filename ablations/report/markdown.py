@@ -102,9 +102,16 @@ def _figure(rep: "Report", name: str, caption: str) -> list[str]:
 
 
 def _tables_section(rep: "Report") -> list[str]:
+    """The "## Tables" subsections, in order: aliases, per-config summaries, comparisons, effects, power and
+    gradient variance (each only when its table has rows)."""
+    return [*_alias_lines(rep), *_per_config_lines(rep), *_comparison_lines(rep), *_effect_lines(rep),
+            *_power_lines(rep), *_variance_lines(rep)]
+
+
+def _alias_lines(rep: "Report") -> list[str]:
+    """Configs with bit-identical scores, one group a line."""
     t = rep.tables
-    ref = rep.results.reference_label
-    lines = []
+    lines: list[str] = []
     al = t.get("aliases", pd.DataFrame())
     groups = al[al["n_members"] > 1].drop_duplicates("alias_of") if len(al) else al
     if len(groups):
@@ -112,6 +119,13 @@ def _tables_section(rep: "Report") -> list[str]:
                   "These configs gave bit-identical scores on every seed (the same computation under common random "
                   "numbers); tables show each group once, under its first member, and comparisons test it once:", "",
                   *[f"- {g}" for g in groups["group"]], ""]
+    return lines
+
+
+def _per_config_lines(rep: "Report") -> list[str]:
+    """Per metric, the summary per config (time to threshold: the censored table)."""
+    t = rep.tables
+    lines: list[str] = []
     for metric in rep.metrics:
         if metric in CENSORED:
             th = t["threshold"]
@@ -132,6 +146,14 @@ def _tables_section(rep: "Report") -> list[str]:
         lines += [f"### {METRICS[metric][0].capitalize()} per config", "",
                   md_table(s, {"config": "config", "n": "n", "mean": "mean", "_ci": "95% CI", "iqm": "IQM",
                                "median": "median", "std": "SD"}, {"n": str}), ""]
+    return lines
+
+
+def _comparison_lines(rep: "Report") -> list[str]:
+    """The comparisons on the primary metric (paired by seed)."""
+    t = rep.tables
+    ref = rep.results.reference_label
+    lines: list[str] = []
     c = t["comparisons"]
     if len(c):
         c = _with_ci(c)
@@ -147,6 +169,13 @@ def _tables_section(rep: "Report") -> list[str]:
                                 "mdd": "MDD", "prob_improvement": "P(improve)"},
                                {"n_pairs": str, "p_holm": _p, "p_rank_holm": _p},
                                max_rows=60 if rep.all_pairs else None), ""]
+    return lines
+
+
+def _effect_lines(rep: "Report") -> list[str]:
+    """Main effects, interactions, simple effects and the ANOVA."""
+    t = rep.tables
+    lines: list[str] = []
     e = t["effects"]
     if len(e):
         main = _with_ci(e[e["kind"] == "main"])
@@ -171,6 +200,13 @@ def _tables_section(rep: "Report") -> list[str]:
         lines += ["### Factorial ANOVA (Type II; seed as a block, every interaction)", "",
                   md_table(a, {"metric": "metric", "term": "term", "df": "df", "F": "F", "p": "p",
                                "partial_eta_sq": "partial η²"}, {"df": lambda x: f"{x:.0f}", "p": _p}), ""]
+    return lines
+
+
+def _power_lines(rep: "Report") -> list[str]:
+    """Minimum detectable differences and seeds needed."""
+    t = rep.tables
+    lines: list[str] = []
     if len(t["power"]):
         lines += ["### Power", "",
                   f"Minimum detectable difference of the comparisons with the reference (paired t-test, power {POWER:g}, "
@@ -183,6 +219,13 @@ def _tables_section(rep: "Report") -> list[str]:
                   "Seeds needed to detect an effect of d SDs of the per-seed differences at the same α/m:", "",
                   md_table(t["seeds_needed"], {"metric": "metric", "effect_size": "d",
                                                "n_seeds_needed": "seeds"}, {"n_seeds_needed": str}), ""]
+    return lines
+
+
+def _variance_lines(rep: "Report") -> list[str]:
+    """Gradient variance relative to vanilla REINFORCE (overall checkpoint)."""
+    t = rep.tables
+    lines: list[str] = []
     if "variance_ratio" in t and len(t["variance_ratio"]):
         vr = t["variance_ratio"]
         vr = _with_ci(vr[vr["update"] == -1].sort_values("ratio", kind="stable"))
