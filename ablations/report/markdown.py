@@ -238,7 +238,12 @@ def _variance_lines(rep: "Report") -> list[str]:
 
 
 def _methods(rep: "Report") -> list[str]:
-    r = rep.results
+    """The Methods section's lines: scores and design, then the tests, then figures and references."""
+    return [*_methods_scores(rep), *_methods_tests(rep)]
+
+
+def _methods_scores(rep: "Report") -> list[str]:
+    """Methods: the curves and scores, the design, summaries, the bootstrap, comparisons and factor effects."""
     B, seed = rep.n_resamples, rep.seed
     grid = rep.grid
     return [
@@ -286,6 +291,13 @@ def _methods(rep: "Report") -> list[str]:
         "interacting factor (simple effects, averaged over the remaining factors). g = contrast / pooled within-cell "
         "SD × J (descriptive). An effect is called equivalent to zero when its 90% CI lies inside ±"
         f"{fmt(rep.margin)} ({EQUIVALENCE_SD:g} pooled within-config SDs of the primary metric; TOST at α = {ALPHA:g}).",
+    ]
+
+
+def _methods_tests(rep: "Report") -> list[str]:
+    """Methods: ANOVA, power, time to threshold, gradient quality, figures, the random policy, the reference."""
+    r = rep.results
+    return [
         "- **ANOVA.** `statsmodels` OLS on per-seed scores with seed as a block and every main effect and interaction "
         "of the factors (a saturated cell-means model plus blocks), Type II sums of squares (`anova_lm(typ=2)`); "
         "with a complete balanced design the terms are orthogonal and the type does not matter. Its F-tests pool the "
