@@ -73,7 +73,6 @@ def render_across(rep: Report, env_reports: dict[str, str]) -> str:
     counts = r.runs["status"].value_counts()
     envs = list(env_reports)
     factors = [f for f in r.factors if f != ENV]
-    lv = "%"
     agg = t["aggregate"].assign(_v=lambda d: [f"{fmt(a)} {_ci(b, c)}" for a, b, c in
                                               zip(d["estimate"], d["ci_low"], d["ci_high"])])
     wide = agg.pivot(index="config", columns="statistic", values="_v").reindex(
@@ -107,33 +106,59 @@ def render_across(rep: Report, env_reports: dict[str, str]) -> str:
                                                                             t["improvement"]["ci_high"])]),
                       {"config": "config", "reference": "reference", "probability": "P(config > reference)",
                        "_ci": "95% CI"}), ""]
-    if "tune_choice" in t:
-        fields = "/".join((r.manifest.get("tune") or {}).get("candidates") or {}) or "tuned value"
-        lines += ["## Tuned values", "",
-                  f"Each env × config trained at its own `{fields}`, chosen on the tuning seeds (stage 1) by the "
-                  "highest mean " + str((r.manifest.get("tune") or {}).get("metric", "auc")) + "; every number "
-                  "above and below comes from the evaluation seeds. Each env's report shows the sensitivity curves "
-                  "(the metric at every candidate) and the runner-up. †: the smallest or largest candidate (the best value may "
-                  "lie outside the grid).", "",
-                  md_table(t["tune_choice"], {"config": "config (" + "/".join(factors) + ")",
-                                              **{e: f"[{e}]({env_reports[e]})" for e in envs
-                                                 if e in t["tune_choice"]}}), ""]
-    if "consistency" in t:
-        c = t["consistency"].assign(
-            _term=lambda d: d["term"], _ci=lambda d: [_ci(a, b) for a, b in zip(d["ci_low"], d["ci_high"])])
-        by = t["effects_by_env"].assign(_v=lambda d: [f"{fmt(a)} {_ci(b, h)}" for a, b, h in
-                                                      zip(d["estimate"], d["ci_low"], d["ci_high"])])
-        per_env = by.pivot(index="term", columns="env_id", values="_v")
-        for e in envs:
-            c[e] = c["term"].map(per_env[e]) if e in per_env else ""
-        lines += ["## Consistency across environments", "",
-                  "Each effect in aggregate and per env (normalized score, seed-paired 95% t-intervals); "
-                  "*same sign*: envs whose estimate has the aggregate's sign; *reverses on*: envs whose CI lies "
-                  "wholly on the other side; Q: Cochran's heterogeneity test across envs.", "",
-                  md_table(c, {"_term": "effect", "estimate": "aggregate", "_ci": "95% CI", **{e: e for e in envs},
-                               "n_same_sign": "same sign", "reverses_on": "reverses on", "q_p": "Q p",
-                               "i_squared": "I²", "verdict": "verdict"},
-                           {"n_same_sign": lambda x: f"{x}/{len(envs)}", "q_p": lambda p: format_p(float(p))}), ""]
+    lines += _tuned_lines(rep, env_reports) + _consistency_lines(rep, envs) + _methods_lines(rep)
+    return "\n".join(lines)
+
+
+def _tuned_lines(rep: Report, env_reports: dict[str, str]) -> list[str]:
+    """The chosen value per env × config of a tuned study (no lines for an untuned one)."""
+    r, t = rep.results, rep.tables
+    if "tune_choice" not in t:
+        return []
+    envs = list(env_reports)
+    factors = [f for f in r.factors if f != ENV]
+    lines: list[str] = []
+    fields = "/".join((r.manifest.get("tune") or {}).get("candidates") or {}) or "tuned value"
+    lines += ["## Tuned values", "",
+              f"Each env × config trained at its own `{fields}`, chosen on the tuning seeds (stage 1) by the "
+              "highest mean " + str((r.manifest.get("tune") or {}).get("metric", "auc")) + "; every number "
+              "above and below comes from the evaluation seeds. Each env's report shows the sensitivity curves "
+              "(the metric at every candidate) and the runner-up. †: the smallest or largest candidate (the best value may "
+              "lie outside the grid).", "",
+              md_table(t["tune_choice"], {"config": "config (" + "/".join(factors) + ")",
+                                          **{e: f"[{e}]({env_reports[e]})" for e in envs
+                                             if e in t["tune_choice"]}}), ""]
+    return lines
+
+
+def _consistency_lines(rep: Report, envs: list[str]) -> list[str]:
+    """Each effect in aggregate and per env, with its consistency verdict (no lines without factors)."""
+    t = rep.tables
+    if "consistency" not in t:
+        return []
+    lines: list[str] = []
+    c = t["consistency"].assign(
+        _term=lambda d: d["term"], _ci=lambda d: [_ci(a, b) for a, b in zip(d["ci_low"], d["ci_high"])])
+    by = t["effects_by_env"].assign(_v=lambda d: [f"{fmt(a)} {_ci(b, h)}" for a, b, h in
+                                                  zip(d["estimate"], d["ci_low"], d["ci_high"])])
+    per_env = by.pivot(index="term", columns="env_id", values="_v")
+    for e in envs:
+        c[e] = c["term"].map(per_env[e]) if e in per_env else ""
+    lines += ["## Consistency across environments", "",
+              "Each effect in aggregate and per env (normalized score, seed-paired 95% t-intervals); "
+              "*same sign*: envs whose estimate has the aggregate's sign; *reverses on*: envs whose CI lies "
+              "wholly on the other side; Q: Cochran's heterogeneity test across envs.", "",
+              md_table(c, {"_term": "effect", "estimate": "aggregate", "_ci": "95% CI", **{e: e for e in envs},
+                           "n_same_sign": "same sign", "reverses_on": "reverses on", "q_p": "Q p",
+                           "i_squared": "I²", "verdict": "verdict"},
+                       {"n_same_sign": lambda x: f"{x}/{len(envs)}", "q_p": lambda p: format_p(float(p))}), ""]
+    return lines
+
+
+def _methods_lines(rep: Report) -> list[str]:
+    """The Methods section of the multi-env README."""
+    t = rep.tables
+    lines: list[str] = []
     lines += ["## Methods (across environments)", "",
               f"- **Normalization.** Per env, z = (score − random) / (reference − random) on the primary metric "
               f"({rep.primary}). *random*: the mean return of a uniform-random policy (actions drawn uniformly from "
@@ -157,8 +182,7 @@ def render_across(rep: Report, env_reports: dict[str, str]) -> str:
               "Σ w_e (θ_e − θ̄)² with w_e = 1/SE_e², χ² with E − 1 df, and I² = max(0, (Q − df)/Q); the per-env "
               "estimates are independent (different runs). An effect is *consistent* when no env reverses it and "
               f"Q's p ≥ {ALPHA:g}; with few envs Q has little power, so the per-env CIs are shown beside it.", ""]
-    del lv
-    return "\n".join(lines)
+    return lines
 
 
 def _fig(rep: Report, name: str, caption: str) -> list[str]:
