@@ -2,8 +2,9 @@
 writes `tables/*.csv`, `figures/*.{png,svg}` and `README.md`, and returns the README's path.
 
 Owns the order of the work and the choices that tie modules together (which metric each figure shows, the seed
-that every bootstrap derives from, defaults read from the manifest). Computing lives in `stats`, `effects` and
-`gradvar`; drawing in `plots`; text in `markdown`.
+that every bootstrap derives from, defaults read from the manifest). Computing lives in `bootstrap`, `comparisons`,
+`power`, `survival`, `effects`, `gradvar`, `tuning` and `across`; drawing in `plots`; text in `markdown`,
+`markdown_across` and `markdown_tuning`. It runs no env and records no video: the caller hands those in.
 """
 
 from __future__ import annotations
@@ -222,7 +223,7 @@ def _profiles(long: pd.DataFrame, factors: list[str], seed: int, n_resamples: in
 
 
 def _random_policy(results: Results, level: float) -> pd.DataFrame:
-    """The uniform-random policy's row of the results' `random_scores.csv` (`stats.random_policy`); no rows when the
+    """The uniform-random policy's row of the results' `random_scores.csv` (`metrics.random_policy`); no rows when the
     file is absent or does not hold the study's env."""
     path = Path(results.path) / RANDOM_SCORES_FILE
     env = _env_id(results)

@@ -64,7 +64,7 @@ def _intervals(values: np.ndarray, counts: np.ndarray, level: float
 
 
 def _expansion(n: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(r, df) per column for a mean of n[k] runs (`stats.one_sample_expansion`), as `percentile_ci` takes them."""
+    """(r, df) per column for a mean of n[k] runs (`bootstrap.one_sample_expansion`), as `percentile_ci` takes them."""
     exp = [one_sample_expansion(int(k)) for k in n]
     return np.array([e[0] for e in exp]), np.array([e[1] for e in exp])
 

@@ -2,7 +2,7 @@
 
 Owns: the required columns of each CSV, the `ReportError` raised when a file or a column is missing, the study's
 factors and their level order, the config label of each run, and the reference config. Nothing here computes a
-statistic; `stats`, `effects` and `gradvar` take the frames this module returns.
+statistic; the compute modules (`bootstrap`, `comparisons`, `effects`, `gradvar`, …) take the frames this module returns.
 """
 
 from __future__ import annotations

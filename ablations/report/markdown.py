@@ -1,7 +1,8 @@
-"""The report's text: `render(report) -> str` (GitHub-flavoured markdown) and the table formatter it uses.
+"""The report's text: `render(report) -> str` (GitHub-flavoured markdown) of a single-env report.
 
-Owns wording and rounding only: every number comes from the tables `build.compute` made. Nothing here reads the
-clock, so the same tables give the same README (the only times shown are the manifest's).
+Owns wording only (numbers and tables as `text` formats them): every number comes from the tables `build.compute`
+made. Nothing here reads the clock, so the same tables give the same README (the only times shown are the
+manifest's).
 """
 
 from __future__ import annotations

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
-import pytest
-from scipy import stats as sps
 
 from ablations.report import metrics as mt
 
