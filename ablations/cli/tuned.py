@@ -103,10 +103,10 @@ def status(console: Console, results_dir: Path, print_summary: Callable[[Console
 def print_choices(console: Console, study: Study, published: Path, fresh: Path) -> None:
     """`reproduce` of a tuned study, not bit-identical: the published and the fresh choice per config, and how many
     configs chose the same candidate."""
-    from ..report.load import config_label, format_level
+    from ..report.load import config_label, level_label
 
     def shown(choice: dict[str, Any]) -> str:
-        return ", ".join(f"{k} = {format_level(v)}" for k, v in choice.items())
+        return ", ".join(f"{k} = {level_label(v)}" for k, v in choice.items())
 
     if not (fresh / CHOICE_FILE).is_file():
         console.print(f"the choice: the fresh run wrote no {CHOICE_FILE} (its stage 1 did not finish)")

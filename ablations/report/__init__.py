@@ -1,6 +1,10 @@
 """ablations.report: results/<study>/ CSVs → tables, figures and a markdown report in report/<study>/.
 
-load (validate) → stats / effects / gradvar (compute) → plots (draw) + markdown (text); `build_report` runs them.
+Three layers, over documented DataFrames: compute (`load`; `bootstrap`, `comparisons`, `power`, `survival`, `metrics`,
+`effects`, `gradvar`, `tuning`; multi-env `across`, `pooled`; run scores from `ablations.train.scores`; α and the
+margin from `rules`) → plots (`plots`: draw what they are given) → markdown (`markdown`, `markdown_across`,
+`markdown_tuning`, `questions`, words from `text`: write what they are given). `build_report` runs them; it only
+reads files (`ablations report` measures missing random scores and records the best run's video first).
 """
 
 from ablations.report.build import build_report

@@ -27,6 +27,7 @@ from statsmodels.stats.multitest import multipletests
 
 from ablations.report import effects as fx
 from ablations.report.load import Results
+from ablations.report.rules import ALPHA
 
 CONFIG_COLUMNS = ["config", "n_published", "n_fresh", "mean_published", "mean_fresh", "difference",
                   "p_mannwhitney", "p_welch", "p_holm", "differs"]
@@ -133,7 +134,7 @@ def verdict_table(pub: Results, new: Results, metric: str, alpha: float, seed: i
     return out[VERDICT_COLUMNS]
 
 
-def agreement(published: Results, fresh: Results, *, metric: str = "final_return", alpha: float = 0.05,
+def agreement(published: Results, fresh: Results, *, metric: str = "final_return", alpha: float = ALPHA,
               margin: float = 0.5, seed: int = 0) -> Agreement:
     """All three checks; `problems` says, one sentence each, what failed (empty: the results agree)."""
     if list(published.factors) != list(fresh.factors):

@@ -2,8 +2,9 @@
 writes `tables/*.csv`, `figures/*.{png,svg}` and `README.md`, and returns the README's path.
 
 Owns the order of the work and the choices that tie modules together (which metric each figure shows, the seed
-that every bootstrap derives from, defaults read from the manifest). Computing lives in `stats`, `effects` and
-`gradvar`; drawing in `plots`; text in `markdown`.
+that every bootstrap derives from, defaults read from the manifest). Computing lives in `bootstrap`, `comparisons`,
+`power`, `survival`, `effects`, `gradvar`, `tuning` and `across`; drawing in `plots`; text in `markdown`,
+`markdown_across` and `markdown_tuning`. It runs no env and records no video: the caller hands those in.
 """
 
 from __future__ import annotations
@@ -18,16 +19,25 @@ from ablations.report import across
 from ablations.report import effects as fx
 from ablations.report import gradvar as gv
 from ablations.report import plots
-from ablations.report import stats as st
+from ablations.report import bootstrap as bs
+from ablations.report import comparisons as cmp
+from ablations.report import metrics as mt
+from ablations.report import power as pw
+from ablations.report import survival as sv
+from ablations.train import scores as sc
 from ablations.report import tuning as tn
-from ablations.report.load import Results, load_results, study_spec
+from ablations.report.load import ENV, Results, load_results, study_spec
+from ablations.report import pooled
 from ablations.report.markdown import render
+from ablations.report.markdown_across import render_across
+from ablations.report.text import AGGREGATE_TITLES
 from ablations.report.model import Report
 from ablations.study.random_scores import FILE as RANDOM_SCORES_FILE
+from ablations.report.rules import EQUIVALENCE_SD
 
 FIGURE_METRIC = "final_return"
-#: Equivalence margin for "no effect" claims (TOST), in units of the primary metric's pooled within-config SD.
-EQUIVALENCE_SD = 0.25
+#: The best run's video, relative to the report's directory (recorded by the caller: `records_video`).
+VIDEO = "figures/best_run.gif"
 
 
 def _report_setting(results: Results, key: str) -> Any:
@@ -59,21 +69,16 @@ def compute(results: Results, *, seed: int = 0, n_resamples: int = 10_000, all_p
     if done.empty:
         raise ValueError(f"{results.path}: no run has status 'done'; nothing to report")
     budget = _budget(results)
-    grid = st.env_step_grid(budget)
+    grid = sc.env_step_grid(budget)
     curves = results.curves[results.curves["run_id"].isin(set(done["run_id"]))]
-    y = st.interpolate_curves(curves, done["run_id"].tolist(), grid)
-    threshold_source = "the --threshold option"
-    if threshold is None and _report_setting(results, "threshold") is not None:
-        threshold, threshold_source = float(_report_setting(results, "threshold")), "the manifest (study.report.threshold)"
-    if threshold is None:
-        finals = y[:, st.final_mask(grid, budget)].mean(axis=1)
-        threshold, threshold_source = st.default_threshold(_env_id(results), finals)
-    scores = st.run_scores(curves, done, budget=budget, threshold=threshold, grid=grid)
+    y = sc.interpolate_curves(curves, done["run_id"].tolist(), grid)
+    threshold, threshold_source = _threshold(results, threshold, y, grid, budget)
+    scores = sc.run_scores(curves, done, budget=budget, threshold=threshold, grid=grid)
     factors = results.factors
     scores = done[["run_id", "config", "seed", *factors]].merge(scores, on="run_id")
-    metrics = [m for m in st.METRICS if m in scores.columns and scores[m].notna().any()]
+    metrics = [m for m in mt.METRICS if m in scores.columns and scores[m].notna().any()]
     # steps to threshold is right-censored: Kaplan–Meier / RMST / log-rank only, never t-tests or the ANOVA
-    tested = [m for m in metrics if m not in st.CENSORED]
+    tested = [m for m in metrics if m not in mt.CENSORED]
     primary = str(_report_setting(results, "primary") or FIGURE_METRIC)
     if primary not in tested:
         rep_note = f"The primary metric {primary!r} is not available; final return is used."
@@ -91,25 +96,56 @@ def compute(results: Results, *, seed: int = 0, n_resamples: int = 10_000, all_p
     t = rep.tables
     t["scores"] = scores
     configs = [c for c in results.configs if c in set(scores["config"])]
-    t["aliases"] = st.aliases(scores, metrics, configs)
+    t["aliases"] = cmp.aliases(scores, metrics, configs)
     alias_of = dict(zip(t["aliases"]["config"], t["aliases"]["alias_of"]))
-    t["summary"] = _with_factors(st.summarize(long, ["metric", "config"], seed=seed, n_resamples=n_resamples,
+    t["summary"] = _with_factors(bs.summarize(long, ["metric", "config"], seed=seed, n_resamples=n_resamples,
                                               level=level), results, configs)
     t["summary"]["alias_of"] = t["summary"]["config"].map(alias_of).fillna(t["summary"]["config"])
     ref = results.reference_label
-    t["threshold"] = st.km_table(scores, configs, ref if ref in configs else None, budget, seed=seed,
+    t["threshold"] = sv.km_table(scores, configs, ref if ref in configs else None, budget, seed=seed,
                                  n_resamples=n_resamples, level=level)
-    t["km_curves"] = st.km_curves(scores, factors)
+    t["km_curves"] = sv.km_curves(scores, factors)
     representatives = [c for c in configs if alias_of.get(c, c) == c]  # one config per alias group
-    pairs = st.comparison_pairs(representatives, alias_of.get(ref, ref), all_pairs)
+    pairs = cmp.comparison_pairs(representatives, alias_of.get(ref, ref), all_pairs)
     if ref not in configs and not all_pairs:
         rep.notes.append(f"The reference config {ref} has no finished runs, so no comparison against it is made.")
         pairs = []
-    t["comparisons"] = pd.concat([st.compare(long[long["metric"] == m], pairs, metric=m, seed=seed,
+    t["comparisons"] = pd.concat([cmp.compare(long[long["metric"] == m], pairs, metric=m, seed=seed,
                                              n_resamples=n_resamples, level=level) for m in tested],
                                  ignore_index=True)
+    t.update(_factor_tables(long, tested if factors else [], results, seed, n_resamples, level))
+    rep.margin = EQUIVALENCE_SD * _pooled_sd(t["summary"], primary)
+    t["verdicts"] = (fx.verdicts(t["effects"], t["simple_effects"], metric=primary, margin=rep.margin)
+                     if len(t["effects"]) else pd.DataFrame(columns=fx.VERDICT_COLUMNS))
+    t["power"], t["seeds_needed"] = pw.power_tables(t["comparisons"], effect_sizes=effect_sizes)
+    t["learning_curves"] = _factor_bands(y, done, factors, grid, seed, n_resamples, level)
+    t["performance_profile"] = _profiles(long, factors, seed, n_resamples, level)
+    rp = _random_policy(results, level) if random_policy else pd.DataFrame()
+    if len(rp):
+        t["random_policy"] = rp
+    _probe_tables(rep, done)
+    t["missing"] = _missing(results)
+    return rep
+
+
+def _threshold(results: Results, threshold: float | None, y: np.ndarray, grid: np.ndarray,
+               budget: float) -> tuple[float, str]:
+    """(threshold, where it came from): the option, else the manifest's study.report.threshold, else the env's
+    default (`metrics.default_threshold` of the runs' final returns `y` [R, G] on `grid`)."""
+    if threshold is not None:
+        return threshold, "the --threshold option"
+    if _report_setting(results, "threshold") is not None:
+        return float(_report_setting(results, "threshold")), "the manifest (study.report.threshold)"
+    finals = y[:, sc.final_mask(grid, budget)].mean(axis=1)
+    return mt.default_threshold(_env_id(results), finals)
+
+
+def _factor_tables(long: pd.DataFrame, tested: list[str], results: Results, seed: int, n_resamples: int,
+                   level: float) -> dict[str, pd.DataFrame]:
+    """effects, simple_effects, marginal_means and anova over the `tested` metrics of long `long`."""
+    factors = results.factors
     effect_frames, margin_frames, anova_frames, simple_frames = [], [], [], []
-    for m in tested if factors else []:
+    for m in tested:
         lm = long[long["metric"] == m]
         e, mm = fx.factor_effects(lm, factors, results.levels, metric=m, seed=seed, n_resamples=n_resamples,
                                   level=level)
@@ -118,33 +154,32 @@ def compute(results: Results, *, seed: int = 0, n_resamples: int = 10_000, all_p
         anova_frames.append(fx.anova(lm, factors, metric=m))
         simple_frames.append(fx.simple_effects(lm, factors, results.levels, fx.interacting_pairs(e), metric=m,
                                                level=level))
-    t["effects"] = _concat(effect_frames, fx.EFFECT_COLUMNS)
-    t["simple_effects"] = _concat(simple_frames, fx.SIMPLE_COLUMNS)
-    t["marginal_means"] = _concat(margin_frames, fx.MARGINAL_COLUMNS)
-    t["anova"] = _concat(anova_frames, fx.ANOVA_COLUMNS)
-    sd = t["summary"][t["summary"]["metric"] == primary]
+    return {"effects": _concat(effect_frames, fx.EFFECT_COLUMNS),
+            "simple_effects": _concat(simple_frames, fx.SIMPLE_COLUMNS),
+            "marginal_means": _concat(margin_frames, fx.MARGINAL_COLUMNS),
+            "anova": _concat(anova_frames, fx.ANOVA_COLUMNS)}
+
+
+def _pooled_sd(summary: pd.DataFrame, metric: str) -> float:
+    """The pooled within-config SD of `metric` from the summary table (n − 1 weights); NaN without df."""
+    sd = summary[summary["metric"] == metric]
     dof = (sd["n"] - 1).clip(lower=0).to_numpy(float)
-    pooled_sd = float(np.sqrt(np.nansum(dof * sd["std"].to_numpy(float) ** 2) / dof.sum())) if dof.sum() else np.nan
-    rep.margin = EQUIVALENCE_SD * pooled_sd
-    t["verdicts"] = (fx.verdicts(t["effects"], t["simple_effects"], metric=primary, margin=rep.margin)
-                     if len(t["effects"]) else pd.DataFrame(columns=fx.VERDICT_COLUMNS))
-    t["power"], t["seeds_needed"] = st.power_tables(t["comparisons"], effect_sizes=effect_sizes)
-    t["learning_curves"] = _factor_bands(y, done, factors, grid, seed, n_resamples, level)
-    t["performance_profile"] = _profiles(long, factors, seed, n_resamples, level)
-    rp = _random_policy(results, level) if random_policy else pd.DataFrame()
-    if len(rp):
-        t["random_policy"] = rp
-    probes = results.probes
+    return float(np.sqrt(np.nansum(dof * sd["std"].to_numpy(float) ** 2) / dof.sum())) if dof.sum() else np.nan
+
+
+def _probe_tables(rep: Report, done: pd.DataFrame) -> None:
+    """gradvar, gradient_quality and variance_ratio from the done runs' probes (none without probes)."""
+    probes, t = rep.results.probes, rep.tables
     if probes is not None and len(probes):
         probes = probes[probes["run_id"].isin(set(done["run_id"]))]
-    if probes is not None and len(probes):
-        t["gradvar"] = gv.gradvar_summary(probes, seed=seed, n_resamples=n_resamples, level=level)
-        t["gradient_quality"] = gv.gradient_quality(probes, seed=seed, n_resamples=n_resamples, level=level)
-        t["variance_ratio"] = gv.variance_ratios(probes, seed=seed, n_resamples=n_resamples, level=level)
-        if t["variance_ratio"].empty:
-            rep.notes.append("The vanilla estimator (full/none/none/0) was not probed, so no variance ratios.")
-    t["missing"] = _missing(results)
-    return rep
+    if probes is None or not len(probes):
+        return
+    kw = dict(seed=rep.seed, n_resamples=rep.n_resamples, level=rep.level)
+    t["gradvar"] = gv.gradvar_summary(probes, **kw)
+    t["gradient_quality"] = gv.gradient_quality(probes, **kw)
+    t["variance_ratio"] = gv.variance_ratios(probes, **kw)
+    if t["variance_ratio"].empty:
+        rep.notes.append("The vanilla estimator (full/none/none/0) was not probed, so no variance ratios.")
 
 
 def _concat(frames: list[pd.DataFrame], columns: list[str]) -> pd.DataFrame:
@@ -157,7 +192,7 @@ def _with_factors(summary: pd.DataFrame, results: Results, configs: list[str]) -
     for i, f in enumerate(results.factors):
         summary.insert(2 + i, f, summary["config"].str.split("/").str[i])
     order = {c: i for i, c in enumerate(configs)}
-    metric_order = {m: i for i, m in enumerate(st.METRICS)}
+    metric_order = {m: i for i, m in enumerate(mt.METRICS)}
     key = summary["metric"].map(metric_order) * 10**6 + summary["config"].map(order)
     summary = summary.iloc[np.argsort(key.to_numpy(), kind="stable")].reset_index(drop=True)
     summary.attrs["factors"] = results.factors
@@ -168,7 +203,7 @@ def _factor_bands(y: np.ndarray, done: pd.DataFrame, factors: list[str], grid: n
                   n_resamples: int, level: float) -> pd.DataFrame:
     frames = []
     for f in factors or ["config"]:
-        b = st.curve_bands(y, done[f], grid, seeds=done["seed"].to_numpy(), seed=seed, n_resamples=n_resamples,
+        b = bs.curve_bands(y, done[f], grid, seeds=done["seed"].to_numpy(), seed=seed, n_resamples=n_resamples,
                            level=level, key=f)
         frames.append(b.rename(columns={"group": "level"}).assign(factor=f))
     out = pd.concat(frames, ignore_index=True)
@@ -181,20 +216,20 @@ def _profiles(long: pd.DataFrame, factors: list[str], seed: int, n_resamples: in
     taus = np.linspace(finite.min(), finite.max(), 61) if len(finite) else np.zeros(1)
     frames = []
     for f in factors or ["config"]:
-        p = st.performance_profile(x, taus, group=f, seed=seed, n_resamples=n_resamples, level=level)
+        p = bs.performance_profile(x, taus, group=f, seed=seed, n_resamples=n_resamples, level=level)
         frames.append(p.rename(columns={f: "level"}).assign(factor=f, metric=FIGURE_METRIC))
     out = pd.concat(frames, ignore_index=True)
     return out[["metric", "factor", "level", "tau", "fraction", "ci_low", "ci_high", "ci_level", "ci_method"]]
 
 
 def _random_policy(results: Results, level: float) -> pd.DataFrame:
-    """The uniform-random policy's row of the results' `random_scores.csv` (`stats.random_policy`); no rows when the
+    """The uniform-random policy's row of the results' `random_scores.csv` (`metrics.random_policy`); no rows when the
     file is absent or does not hold the study's env."""
     path = Path(results.path) / RANDOM_SCORES_FILE
     env = _env_id(results)
     if env is None or not path.exists():
-        return pd.DataFrame(columns=st.RANDOM_POLICY_COLUMNS)
-    return st.random_policy(pd.read_csv(path), env, level)
+        return pd.DataFrame(columns=mt.RANDOM_POLICY_COLUMNS)
+    return mt.random_policy(pd.read_csv(path), env, level)
 
 
 def _random_line(rep: Report) -> tuple[float, int] | None:
@@ -219,7 +254,7 @@ def draw(rep: Report, out_dir: Path) -> dict[str, str]:
     t, levels = rep.tables, rep.results.levels
     if not rep.results.factors:
         levels = {"config": list(dict.fromkeys(rep.tables["scores"]["config"]))}
-    label = st.METRICS[FIGURE_METRIC][0]
+    label = mt.METRICS[FIGURE_METRIC][0]
     figures: dict[str, Any] = {
         "learning_curves": lambda: plots.learning_curves(t["learning_curves"], levels, random=_random_line(rep)),
         "final_return_by_config": lambda: plots.config_estimates(
@@ -233,7 +268,7 @@ def draw(rep: Report, out_dir: Path) -> dict[str, str]:
         main = t["effects"][(t["effects"]["kind"] == "main") & t["effects"]["metric"].isin(["final_return", "auc"])]
         figures["main_effects"] = lambda: plots.forest(
             main, metrics=[m for m in ("final_return", "auc") if m in rep.metrics],
-            xlabels={m: st.METRICS[m][0].split(" (")[0] for m in st.METRICS})
+            xlabels={m: mt.METRICS[m][0].split(" (")[0] for m in mt.METRICS})
     margins = t["marginal_means"]
     if len(margins) and (margins["factor2"] != "").any():
         figures["interactions"] = lambda: plots.interactions(margins[margins["metric"] == FIGURE_METRIC], levels,
@@ -254,38 +289,39 @@ def write_tables(rep: Report, out_dir: Path) -> None:
         df.to_csv(table_dir / f"{name}.csv", index=False, float_format="%.10g", lineterminator="\n")
 
 
-def best_run_video(results_dir: Path, out: Path) -> str | None:
-    """A GIF of the best config's best seed (greedy policy, evaluation seed 0) when the study saved policies."""
-    if not (results_dir / "policies").is_dir():
-        return None
-    from ..evaluate.episodes import VideoError, record_best_video
-
-    try:
-        path = record_best_video(results_dir, out / "figures" / "best_run.gif", seed=0)
-    except VideoError:
-        return None
-    return None if path is None else "figures/best_run.gif"
+def report_dir(results: Results, out_dir: str | Path | None = None) -> Path:
+    """Where the report of `results` goes: `out_dir`, else report/<study name>/ under the current directory."""
+    return Path(out_dir) if out_dir is not None else Path("report") / results.study
 
 
-def build_report(results_dir: str | Path, out_dir: str | Path | None = None, *, seed: int | None = 0,
+def records_video(results: Results) -> bool:
+    """Whether the report embeds a video of the best run (a single-env study that saved policies): the caller
+    records it first, at `VIDEO` under the report's directory (`ablations report` does, through `evaluate`)."""
+    return not across.env_levels(results) and (Path(results.path) / "policies").is_dir()
+
+
+def build_report(results_dir: str | Path | Results, out_dir: str | Path | None = None, *, seed: int | None = 0,
                  n_resamples: int = 10_000, all_pairs: bool = False, threshold: float | None = None,
                  level: float = 0.95, effect_sizes: Sequence[float] = (0.5, 0.8, 1.0, 1.5),
-                 figures: bool = True, untuned: bool = False) -> Path:
-    """Build `out_dir`/README.md (default out_dir: report/<study name>/ under the current directory).
+                 figures: bool = True, untuned: bool = False, random_scores: pd.DataFrame | None = None,
+                 video: str | None = None) -> Path:
+    """Build `out_dir`/README.md (default: `report_dir`) from a results directory (or its loaded `Results`).
 
     seed=None takes the manifest's study.report.seed (else 0); threshold=None takes study.report.threshold, else
-    an env default (see `stats.default_threshold`). Same inputs and seed ⇒ byte-identical tables and README.
+    an env default (see `metrics.default_threshold`). Same inputs and seed ⇒ byte-identical tables and README.
     A tuned study's report adds the chosen values and sensitivity curves (`report.tuning`); `untuned=True` adds
-    the factor verdicts at each candidate.
+    the factor verdicts at each candidate. The report only reads files: `random_scores` is the random-policy table
+    the caller measured for a multi-env study whose results lack it (`across.random_scores_request` says what to
+    measure), and `video` the path, relative to out_dir, of the best run's video the caller recorded there.
     """
-    results = load_results(results_dir)
+    results = results_dir if isinstance(results_dir, Results) else load_results(results_dir)
     if seed is None:
         seed = int(_report_setting(results, "seed") or 0)
-    out = Path(out_dir) if out_dir is not None else Path("report") / results.study
+    out = report_dir(results, out_dir)
     out.mkdir(parents=True, exist_ok=True)
     if across.env_levels(results):  # env_id swept: a report per env, then the aggregate across envs
         return _build_across(results, out, seed=seed, n_resamples=n_resamples, all_pairs=all_pairs, level=level,
-                             effect_sizes=effect_sizes, figures=figures)
+                             effect_sizes=effect_sizes, figures=figures, measured=random_scores)
     rep = compute(results, seed=seed, n_resamples=n_resamples, all_pairs=all_pairs, threshold=threshold,
                   level=level, effect_sizes=effect_sizes)
     tn.compute(rep, untuned=untuned)
@@ -293,7 +329,6 @@ def build_report(results_dir: str | Path, out_dir: str | Path | None = None, *, 
     if figures:
         rep.figures = draw(rep, out)
         _tuning_figure(rep, out)
-        video = best_run_video(Path(results_dir), out)
         if video is not None:
             rep.figures["best_run"] = video
     readme = out / "README.md"
@@ -302,21 +337,20 @@ def build_report(results_dir: str | Path, out_dir: str | Path | None = None, *, 
 
 
 def _tuning_figure(rep: Report, out: Path) -> None:
-    """A tuned study's sensitivity figure, and its section again so that it links the figure."""
+    """A tuned study's sensitivity figure (the tuning section links it)."""
     if "tune_sensitivity" not in rep.tables:
         return
     rep.figures["tune_sensitivity"] = plots.save(plots.sensitivity(
-        rep.tables["tune_sensitivity"], rep.results.configs, ylabel=st.METRICS[rep.tables[
+        rep.tables["tune_sensitivity"], rep.results.configs, ylabel=mt.METRICS[rep.tables[
             "tune_sensitivity"]["metric"].iloc[0]][0].split(" (")[0] + " (tuning seeds)",
         xlabel="/".join(rep.results.manifest["tune"]["candidates"])), out / "figures",
         "tune_sensitivity")[0].relative_to(out).as_posix()
-    rep.sections["tuning"] = tn.compute_section(rep)
 
 
-def _build_across(results: Results, out: Path, *, figures: bool, **kw: Any) -> Path:
+def _build_across(results: Results, out: Path, *, figures: bool, measured: pd.DataFrame | None, **kw: Any) -> Path:
     """A multi-env study: envs/<env_id>/README.md per env (the single-env pipeline), then the aggregate README."""
     envs = across.env_levels(results)
-    rs, source = across.random_scores(results, envs)
+    rs, source = across.random_scores(results, envs, measured)
     reps, links = {}, {}
     for env in envs:
         sub = across.env_subset(results, env, across.env_reference(results, env, rs))
@@ -333,7 +367,27 @@ def _build_across(results: Results, out: Path, *, figures: bool, **kw: Any) -> P
     agg = across.compute_across(results, reps, rs, source)
     write_tables(agg, out)
     if figures:
-        agg.figures = across.draw_across(agg, out)
+        agg.figures = _draw_across(agg, out)
     readme = out / "README.md"
-    readme.write_text(across.render_across(agg, links), encoding="utf-8")
+    readme.write_text(render_across(agg, links), encoding="utf-8")
     return readme
+
+
+def _draw_across(rep: Report, out_dir: Path) -> dict[str, str]:
+    """Draw the multi-env README's figures into out_dir/figures; returns name → PNG path relative to out_dir."""
+    t = rep.tables
+    levels = {f: rep.results.levels[f] for f in rep.results.factors if f != ENV} or {
+        "config": list(t["aggregate"]["config"].unique())}
+    figures: dict[str, Any] = {
+        "aggregate_intervals": lambda: plots.aggregate_intervals(t["aggregate"],
+                                                                 [AGGREGATE_TITLES[m] for m in pooled.AGG_METRICS]),
+        "aggregate_profile": lambda: plots.performance_profiles(t["aggregate_profile"], levels,
+                                                                xlabel="normalized score"),
+    }
+    if len(t.get("effects_by_env", [])):
+        main = t["aggregate_effects"][t["aggregate_effects"]["kind"] == "main"]
+        figures["effects_by_env"] = lambda: plots.effects_by_env(t["effects_by_env"], main)
+    out = {}
+    for name, make in figures.items():
+        out[name] = plots.save(make(), out_dir / "figures", name)[0].relative_to(out_dir).as_posix()
+    return out

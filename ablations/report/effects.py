@@ -37,7 +37,9 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
-from ablations.report.stats import derive_rng, holm, percentile_ci, small_sample_factor
+from ablations.report.bootstrap import derive_rng, percentile_ci
+from ablations.report.comparisons import holm, small_sample_factor
+from ablations.report.rules import ALPHA, POWER
 
 EFFECT_COLUMNS = ["metric", "kind", "order", "term", "contrast", "factor", "level", "vs", "factor2", "level2", "vs2",
                   "n_cells", "n_seeds", "estimate", "ci_low", "ci_high", "ci_level", "ci_method", "se", "df", "t", "p",
@@ -47,8 +49,6 @@ SIMPLE_COLUMNS = ["metric", "factor", "level", "vs", "by", "by_level", "n_cells"
 MARGINAL_COLUMNS = ["metric", "factor", "level", "factor2", "level2", "n_cells", "mean", "ci_low", "ci_high",
                     "ci_level", "ci_method"]
 ANOVA_COLUMNS = ["metric", "term", "df", "sum_sq", "F", "p", "partial_eta_sq", "anova_type"]
-ALPHA = 0.05
-POWER = 0.8
 
 
 @dataclass
@@ -354,59 +354,7 @@ def anova(df: pd.DataFrame, factors: list[str], *, metric: str) -> pd.DataFrame:
                          partial_eta_sq=eta, anova_type=2))
     return pd.DataFrame(rows, columns=ANOVA_COLUMNS)
 # ---------------------------------------------------------------------------------------------------- sentences
-LEVEL_NAMES: dict[str, dict[str, str]] = {
-    "returns": {"full": "full returns", "rtg": "reward-to-go"},
-    "baseline": {"none": "no baseline", "mean": "the batch-mean baseline", "loo": "the leave-one-out baseline",
-                 "value": "a learned value baseline"},
-    "normalize": {"none": "no normalization", "returns": "return normalization",
-                  "advantages": "advantage normalization"},
-}
-METRIC_NAMES = {"final_return": "final return", "auc": "the area under the learning curve",
-                "steps_to_threshold": "the env steps to reach the threshold", "eval_return": "evaluation return"}
-
-
-def level_name(factor: str, level: str) -> str:
-    if factor in LEVEL_NAMES and level in LEVEL_NAMES[factor]:
-        return LEVEL_NAMES[factor][level]
-    if factor == "entropy_coef":
-        return "no entropy bonus" if float(level) == 0 else f"an entropy bonus of β = {level}"
-    return f"{factor} = {level}"
-
-
-def format_p(p: float) -> str:
-    if not np.isfinite(p):
-        return "n/a"
-    return "< 0.001" if p < 0.001 else f"= {p:.3f}"
-
-
-def fmt(x: float, digits: int = 3) -> str:
-    """A number with `digits` significant figures (at least one decimal for |x| < 1000)."""
-    if x is None or not np.isfinite(x):
-        return "n/a"
-    if x == 0:
-        return "0"
-    mag = int(np.floor(np.log10(abs(x))))
-    decimals = max(1 if abs(x) < 1000 else 0, min(6, digits - 1 - mag))
-    return f"{x:,.{decimals}f}"
-
-
-def effect_sentence(row: pd.Series) -> str:
-    """One sentence from a row of `factor_effects` (main or interaction)."""
-    metric = METRIC_NAMES.get(row["metric"], row["metric"])
-    verb = "raises" if row["estimate"] > 0 else "lowers"
-    low, high = (row["ci_low"], row["ci_high"]) if row["estimate"] > 0 else (-row["ci_high"], -row["ci_low"])
-    nums = (f"{fmt(abs(row['estimate']))} [{fmt(low)}, {fmt(high)}] "
-            f"(p_holm {format_p(row['p_holm'])}, g = {fmt(row['hedges_g'], 2)})")
-    if row["kind"] == "main":
-        subject = f"Using {level_name(row['factor'], row['level'])} instead of {level_name(row['factor'], row['vs'])}"
-        return f"{subject} {verb} {metric} by {nums}."
-    return (f"The effect of {level_name(row['factor'], row['level'])} (vs {level_name(row['factor'], row['vs'])}) "
-            f"on {metric} changes by {fmt(row['estimate'])} [{fmt(row['ci_low'])}, {fmt(row['ci_high'])}] "
-            f"(p_holm {format_p(row['p_holm'])}) when {level_name(row['factor2'], row['level2'])} replaces "
-            f"{level_name(row['factor2'], row['vs2'])}.")
-
-
-def significant(effects: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:
+def significant(effects: pd.DataFrame, alpha: float = ALPHA) -> pd.DataFrame:
     """Rows with p_holm < alpha whose CI excludes 0."""
     excl = (effects["ci_low"] > 0) | (effects["ci_high"] < 0)
     return effects[(effects["p_holm"] < alpha) & excl]

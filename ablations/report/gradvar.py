@@ -20,9 +20,9 @@ import numpy as np
 import pandas as pd
 
 from ablations.config import VANILLA
-from ablations.report.load import format_column, format_level
-from ablations.report.stats import (derive_rng, one_sample_expansion, percentile_ci, resample_counts,
-                                    resampled_means)
+from ablations.report.load import format_column, level_label
+from ablations.report.bootstrap import (derive_rng, one_sample_expansion, percentile_ci, resample_counts,
+                                        resampled_means)
 
 PROBE_METRICS = ["total_var", "snr", "cos_to_reference", "bias_sq_norm"]
 ESTIMATOR_FIELDS = ["returns", "baseline", "normalize", "entropy_coef"]
@@ -38,7 +38,7 @@ def vanilla_estimator(probes: pd.DataFrame) -> str | None:
     if "aggregate" in probes:  # probes before the aggregate axis have the step form only
         sel &= probes["aggregate"].to_numpy() == "episode"
     for f in ESTIMATOR_FIELDS:
-        sel &= format_column(probes[f]).to_numpy() == format_level(VANILLA[f])
+        sel &= format_column(probes[f]).to_numpy() == level_label(VANILLA[f])
     labels = probes.loc[sel, "estimator"].unique()
     return str(labels[0]) if len(labels) else None
 
@@ -64,7 +64,7 @@ def _intervals(values: np.ndarray, counts: np.ndarray, level: float
 
 
 def _expansion(n: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(r, df) per column for a mean of n[k] runs (`stats.one_sample_expansion`), as `percentile_ci` takes them."""
+    """(r, df) per column for a mean of n[k] runs (`bootstrap.one_sample_expansion`), as `percentile_ci` takes them."""
     exp = [one_sample_expansion(int(k)) for k in n]
     return np.array([e[0] for e in exp]), np.array([e[1] for e in exp])
 

@@ -2,7 +2,7 @@
 
 Owns: the required columns of each CSV, the `ReportError` raised when a file or a column is missing, the study's
 factors and their level order, the config label of each run, and the reference config. Nothing here computes a
-statistic; `stats`, `effects` and `gradvar` take the frames this module returns.
+statistic; the compute modules (`bootstrap`, `comparisons`, `effects`, `gradvar`, …) take the frames this module returns.
 """
 
 from __future__ import annotations
@@ -79,8 +79,13 @@ class Results:
         return self.runs[self.runs["status"] == "done"]
 
 
-def format_level(value: Any) -> str:
-    """A factor level as the string every table uses: floats with `%g` (0.0 → "0"), empty → ""."""
+def level_label(value: Any) -> str:
+    """A factor level as the label every table, config label and figure uses: floats with `%g` (0.0 → "0",
+    "0.010" → "0.01"), empty → "".
+
+    Not `study.design.format_level`, on purpose: that one spells a level in a study-file error message as the TOML
+    value reads (`repr(float)`: 1 → "1.0"), and `study` cannot import the report. The two rules differ ("1.0" vs
+    "1"), so they carry distinct names; the report's labels (and every committed report) use this one."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return ""
     if isinstance(value, (bool, np.bool_)):
@@ -99,9 +104,9 @@ def format_level(value: Any) -> str:
 
 
 def format_column(values: pd.Series) -> pd.Series:
-    """`format_level` applied to a column, once per distinct value."""
+    """`level_label` applied to a column, once per distinct value."""
     codes, uniques = pd.factorize(values, use_na_sentinel=True)
-    formatted = np.array([format_level(u) for u in uniques] + [""], dtype=object)  # code -1 (missing) → ""
+    formatted = np.array([level_label(u) for u in uniques] + [""], dtype=object)  # code -1 (missing) → ""
     return pd.Series(formatted[codes], index=values.index, dtype=object)
 
 
@@ -117,11 +122,12 @@ def restrict(results: Results, runs: pd.DataFrame, factors: list[str]) -> Result
 
 def config_label(levels: dict[str, Any], factors: list[str]) -> str:
     """`returns/baseline/normalize/entropy_coef` levels joined with "/", like the probe estimator labels."""
-    return "/".join(format_level(levels[f]) for f in factors) if factors else "all"
+    return "/".join(level_label(levels[f]) for f in factors) if factors else "all"
 
 
-def read_table(path: Path, required: list[str], *, optional: bool = False) -> pd.DataFrame | None:
-    """Read one CSV; a missing file (unless optional), a missing column or a non-numeric column is a `ReportError`."""
+def read_typed_table(path: Path, required: list[str], *, optional: bool = False) -> pd.DataFrame | None:
+    """Read one CSV with pandas' typed columns (numbers as numbers: the report's reader; `study.store.read_table`
+    is the text reader); a missing file (unless optional), a missing column or a non-numeric column is a `ReportError`."""
     source = path
     if not path.exists() and path.with_name(path.name + ".xz").exists():
         source = path.with_name(path.name + ".xz")  # a published (packed) results directory
@@ -196,7 +202,7 @@ def level_order(runs: pd.DataFrame, factors: list[str], manifest: dict[str, Any]
     out = {}
     for f in factors:
         present = set(format_column(runs[f]))
-        order = [format_level(v) for v in declared.get(f, []) if format_level(v) in present]
+        order = [level_label(v) for v in declared.get(f, []) if level_label(v) in present]
         rest = sorted(present - set(order), key=lambda lv: _level_key(f, lv))
         out[f] = list(dict.fromkeys(order + rest))
     return out
@@ -218,17 +224,17 @@ def choose_reference(runs: pd.DataFrame, factors: list[str], levels: dict[str, l
     first = config_order(runs, factors, levels)[0]
     first_levels = dict(zip(factors, first.split("/"))) if factors else {}
     if isinstance(declared, dict) and declared:
-        ref = {f: format_level(declared.get(f, first_levels[f])) for f in factors}
+        ref = {f: level_label(declared.get(f, first_levels[f])) for f in factors}
         if config_label(ref, factors) in present:
             return ref, "the reference named in the manifest (study.report.reference)"
-    vanilla = {f: format_level(VANILLA[f]) if f in VANILLA else first_levels[f] for f in factors}
+    vanilla = {f: level_label(VANILLA[f]) if f in VANILLA else first_levels[f] for f in factors}
     rows = runs[runs["config"] == config_label(vanilla, factors)]
     # the unswept axes must be vanilla too: a study that sweeps only `normalize` trains rtg/value/... everywhere
     unswept = {a: sorted(set(format_column(rows[a]))) for a in VANILLA if a not in factors and a in rows.columns}
-    if len(rows) and all(v == [format_level(VANILLA[a])] for a, v in unswept.items()):
+    if len(rows) and all(v == [level_label(VANILLA[a])] for a, v in unswept.items()):
         return vanilla, "vanilla REINFORCE (returns=full, baseline=none, normalize=none, entropy_coef=0)"
     why = ("is not in the data" if not len(rows) else "is not in the data: the axes this study does not sweep are "
-           + ", ".join(f"{a}={'/'.join(v)}" for a, v in unswept.items() if v != [format_level(VANILLA[a])]))
+           + ", ".join(f"{a}={'/'.join(v)}" for a, v in unswept.items() if v != [level_label(VANILLA[a])]))
     return first_levels, (f"the first config in level order ({first}), because the vanilla config "
                           f"(returns=full, baseline=none, normalize=none, entropy_coef=0) {why}")
 
@@ -245,10 +251,10 @@ def load_results(results_dir: str | Path) -> Results:
         verify_combined(path, manifest)
     except CorruptError as exc:
         raise ReportError(str(exc)) from None
-    runs = read_table(path / "runs.csv", RUN_COLUMNS)
-    curves = read_table(path / "curves.csv", CURVE_COLUMNS)
-    probes = read_table(path / "probes.csv", PROBE_COLUMNS, optional=True)
-    timings = read_table(path / "timings.csv", TIMING_COLUMNS, optional=True)
+    runs = read_typed_table(path / "runs.csv", RUN_COLUMNS)
+    curves = read_typed_table(path / "curves.csv", CURVE_COLUMNS)
+    probes = read_typed_table(path / "probes.csv", PROBE_COLUMNS, optional=True)
+    timings = read_typed_table(path / "timings.csv", TIMING_COLUMNS, optional=True)
     assert runs is not None and curves is not None
     if runs.empty:
         raise ReportError(f"{path / 'runs.csv'}: no runs")

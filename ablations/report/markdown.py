@@ -1,44 +1,24 @@
-"""The report's text: `render(report) -> str` (GitHub-flavoured markdown) and the table formatter it uses.
+"""The report's text: `render(report) -> str` (GitHub-flavoured markdown) of a single-env report.
 
-Owns wording and rounding only: every number comes from the tables `build.compute` made. Nothing here reads the
-clock, so the same tables give the same README (the only times shown are the manifest's).
+Owns wording only (numbers and tables as `text` formats them): every number comes from the tables `build.compute`
+made. Nothing here reads the clock, so the same tables give the same README (the only times shown are the
+manifest's).
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from ablations.report.effects import fmt, format_p
+from ablations.report.text import fmt, format_p, md_table
+from ablations.report.markdown_tuning import tuning_methods, tuning_section
 from ablations.report.model import Report
 from ablations.report.questions import answers, key_findings
-from ablations.report.stats import CENSORED, FINAL_FRACTION, METRICS
-
-
-def md_table(df: pd.DataFrame, columns: dict[str, str], formats: dict[str, Callable[[Any], str]] | None = None,
-             max_rows: int | None = None) -> str:
-    """A markdown table of `columns` (name → header), each cell formatted by `formats[name]` (default `fmt`)."""
-    formats = formats or {}
-    if df.empty:
-        return "_(none)_\n"
-    shown = df if max_rows is None else df.head(max_rows)
-    lines = ["| " + " | ".join(columns.values()) + " |", "|" + "|".join("---" for _ in columns) + "|"]
-    for _, row in shown.iterrows():
-        cells = [formats.get(c, _cell)(row[c]) for c in columns]
-        lines.append("| " + " | ".join(cells).replace("\n", " ") + " |")
-    if max_rows is not None and len(df) > max_rows:
-        lines.append(f"\n_{len(df) - max_rows} more rows in the CSV._")
-    return "\n".join(lines) + "\n"
-
-
-def _cell(x: Any) -> str:
-    if isinstance(x, (float, np.floating)):
-        return fmt(float(x))
-    if isinstance(x, (bool, np.bool_)):
-        return "yes" if x else "no"
-    return str(x).replace("|", "\\|")
+from ablations.train.scores import FINAL_FRACTION
+from ablations.report.metrics import CENSORED, METRICS
+from ablations.report.rules import ALPHA, EQUIVALENCE_SD, POWER
 
 
 def _ci(row: pd.Series, low: str = "ci_low", high: str = "ci_high") -> str:
@@ -123,9 +103,16 @@ def _figure(rep: "Report", name: str, caption: str) -> list[str]:
 
 
 def _tables_section(rep: "Report") -> list[str]:
+    """The "## Tables" subsections, in order: aliases, per-config summaries, comparisons, effects, power and
+    gradient variance (each only when its table has rows)."""
+    return [*_alias_lines(rep), *_per_config_lines(rep), *_comparison_lines(rep), *_effect_lines(rep),
+            *_power_lines(rep), *_variance_lines(rep)]
+
+
+def _alias_lines(rep: "Report") -> list[str]:
+    """Configs with bit-identical scores, one group a line."""
     t = rep.tables
-    ref = rep.results.reference_label
-    lines = []
+    lines: list[str] = []
     al = t.get("aliases", pd.DataFrame())
     groups = al[al["n_members"] > 1].drop_duplicates("alias_of") if len(al) else al
     if len(groups):
@@ -133,6 +120,13 @@ def _tables_section(rep: "Report") -> list[str]:
                   "These configs gave bit-identical scores on every seed (the same computation under common random "
                   "numbers); tables show each group once, under its first member, and comparisons test it once:", "",
                   *[f"- {g}" for g in groups["group"]], ""]
+    return lines
+
+
+def _per_config_lines(rep: "Report") -> list[str]:
+    """Per metric, the summary per config (time to threshold: the censored table)."""
+    t = rep.tables
+    lines: list[str] = []
     for metric in rep.metrics:
         if metric in CENSORED:
             th = t["threshold"]
@@ -153,6 +147,14 @@ def _tables_section(rep: "Report") -> list[str]:
         lines += [f"### {METRICS[metric][0].capitalize()} per config", "",
                   md_table(s, {"config": "config", "n": "n", "mean": "mean", "_ci": "95% CI", "iqm": "IQM",
                                "median": "median", "std": "SD"}, {"n": str}), ""]
+    return lines
+
+
+def _comparison_lines(rep: "Report") -> list[str]:
+    """The comparisons on the primary metric (paired by seed)."""
+    t = rep.tables
+    ref = rep.results.reference_label
+    lines: list[str] = []
     c = t["comparisons"]
     if len(c):
         c = _with_ci(c)
@@ -168,6 +170,13 @@ def _tables_section(rep: "Report") -> list[str]:
                                 "mdd": "MDD", "prob_improvement": "P(improve)"},
                                {"n_pairs": str, "p_holm": _p, "p_rank_holm": _p},
                                max_rows=60 if rep.all_pairs else None), ""]
+    return lines
+
+
+def _effect_lines(rep: "Report") -> list[str]:
+    """Main effects, interactions, simple effects and the ANOVA."""
+    t = rep.tables
+    lines: list[str] = []
     e = t["effects"]
     if len(e):
         main = _with_ci(e[e["kind"] == "main"])
@@ -192,9 +201,16 @@ def _tables_section(rep: "Report") -> list[str]:
         lines += ["### Factorial ANOVA (Type II; seed as a block, every interaction)", "",
                   md_table(a, {"metric": "metric", "term": "term", "df": "df", "F": "F", "p": "p",
                                "partial_eta_sq": "partial η²"}, {"df": lambda x: f"{x:.0f}", "p": _p}), ""]
+    return lines
+
+
+def _power_lines(rep: "Report") -> list[str]:
+    """Minimum detectable differences and seeds needed."""
+    t = rep.tables
+    lines: list[str] = []
     if len(t["power"]):
         lines += ["### Power", "",
-                  "Minimum detectable difference of the comparisons with the reference (paired t-test, power 0.8, "
+                  f"Minimum detectable difference of the comparisons with the reference (paired t-test, power {POWER:g}, "
                   "at the family-wise α: α/m per test, m tests per metric), from each comparison's own SD of "
                   "per-seed differences:", "",
                   md_table(t["power"], {"metric": "metric", "n_tests": "m", "alpha_per_test": "α/m",
@@ -204,6 +220,13 @@ def _tables_section(rep: "Report") -> list[str]:
                   "Seeds needed to detect an effect of d SDs of the per-seed differences at the same α/m:", "",
                   md_table(t["seeds_needed"], {"metric": "metric", "effect_size": "d",
                                                "n_seeds_needed": "seeds"}, {"n_seeds_needed": str}), ""]
+    return lines
+
+
+def _variance_lines(rep: "Report") -> list[str]:
+    """Gradient variance relative to vanilla REINFORCE (overall checkpoint)."""
+    t = rep.tables
+    lines: list[str] = []
     if "variance_ratio" in t and len(t["variance_ratio"]):
         vr = t["variance_ratio"]
         vr = _with_ci(vr[vr["update"] == -1].sort_values("ratio", kind="stable"))
@@ -216,7 +239,12 @@ def _tables_section(rep: "Report") -> list[str]:
 
 
 def _methods(rep: "Report") -> list[str]:
-    r = rep.results
+    """The Methods section's lines: scores and design, then the tests, then figures and references."""
+    return [*_methods_scores(rep), *_methods_tests(rep)]
+
+
+def _methods_scores(rep: "Report") -> list[str]:
+    """Methods: the curves and scores, the design, summaries, the bootstrap, comparisons and factor effects."""
     B, seed = rep.n_resamples, rep.seed
     grid = rep.grid
     return [
@@ -263,13 +291,20 @@ def _methods(rep: "Report") -> list[str]:
         "When a two-way interaction involving a factor level is significant, its verdict is given per level of the "
         "interacting factor (simple effects, averaged over the remaining factors). g = contrast / pooled within-cell "
         "SD × J (descriptive). An effect is called equivalent to zero when its 90% CI lies inside ±"
-        f"{fmt(rep.margin)} (0.25 pooled within-config SDs of the primary metric; TOST at α = 0.05).",
+        f"{fmt(rep.margin)} ({EQUIVALENCE_SD:g} pooled within-config SDs of the primary metric; TOST at α = {ALPHA:g}).",
+    ]
+
+
+def _methods_tests(rep: "Report") -> list[str]:
+    """Methods: ANOVA, power, time to threshold, gradient quality, figures, the random policy, the reference."""
+    r = rep.results
+    return [
         "- **ANOVA.** `statsmodels` OLS on per-seed scores with seed as a block and every main effect and interaction "
         "of the factors (a saturated cell-means model plus blocks), Type II sums of squares (`anova_lm(typ=2)`); "
         "with a complete balanced design the terms are orthogonal and the type does not matter. Its F-tests pool the "
         "seed × cell residual (sphericity); the contrasts above do not need that assumption. Partial η² = SS_term / "
         "(SS_term + SS_residual). Skipped when the design is rank-deficient.",
-        "- **Power.** `statsmodels.stats.power.TTestPower` (paired, two-sided, power 0.8) at the family-wise α: α/m "
+        f"- **Power.** `statsmodels.stats.power.TTestPower` (paired, two-sided, power {POWER:g}) at the family-wise α: α/m "
         "per test for m tests (Holm's first, strictest step), with each comparison's own SD of per-seed differences; "
         "each effect's MDD uses its own SE and family.",
         "- **Time to threshold.** A right-censored outcome: Kaplan–Meier curves and medians (`scipy.stats.ecdf` on "
@@ -328,7 +363,7 @@ def render(rep: "Report") -> str:
     parts = [f"# Ablation report: {r.study}", "", "## Summary", "", *_summary_section(rep), "",
              "## Key findings", "", *_findings(rep), "",
              *_questions(rep),
-             *rep.sections.get("tuning", []),
+             *tuning_section(rep),
              "## Figures", "",
              *_figure(rep, "learning_curves", curves),
              *_figure(rep, "final_return_by_config", "Final return per config (mean, 95% CI)"),
@@ -340,7 +375,7 @@ def render(rep: "Report") -> str:
              *_figure(rep, "best_run", "The best config's best seed: one greedy evaluation episode"),
              "## Tables", "", "All tables are also in [`tables/`](tables/) as CSV.", "",
              *_tables_section(rep), "## Methods", "", *_methods(rep),
-             *rep.sections.get("methods", []), "", "## Missing data", "",
+             *tuning_methods(rep), "", "## Missing data", "",
              *_missing_section(rep), ""]
     text = "\n".join(parts)
     while "\n\n\n" in text:

@@ -33,4 +33,3 @@ class Report:
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
     figures: dict[str, str] = field(default_factory=dict)  # name → relative PNG path
     notes: list[str] = field(default_factory=list)
-    sections: dict[str, list[str]] = field(default_factory=dict)  # extra markdown: "tuning", "methods" (report.tuning)

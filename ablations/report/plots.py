@@ -19,7 +19,7 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
 from ablations.config import AXES  # noqa: E402
-from ablations.report.effects import level_name  # noqa: E402
+from ablations.report.text import level_name  # noqa: E402
 
 STYLE = {"svg.hashsalt": "ablations-report", "axes.grid": True, "grid.alpha": 0.3, "axes.spines.top": False,
          "axes.spines.right": False, "font.size": 9, "axes.titlesize": 10, "legend.fontsize": 8}

@@ -3,20 +3,19 @@ answers to the questions the classic REINFORCE tutorials ask.
 
 A verdict comes from `effects.verdicts`: a factor level that takes part in a significant two-way interaction is
 answered per level of the interacting factor ("depends on X: … / …", from the simple effects); otherwise the main
-effect raises or lowers the primary metric (p_holm < 0.05, and then its CI excludes 0), is equivalent to no effect
+effect raises or lowers the primary metric (p_holm < α = `rules.ALPHA`, and then its CI excludes 0), is equivalent to no effect
 (its 90% CI inside ±margin), or there is no evidence, said together with the minimum detectable difference. The
 common wisdom is called contradicted only when the data show the opposite sign or equivalence.
 """
 
 from __future__ import annotations
 
-import math
-from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from ablations.report.effects import METRIC_NAMES, fmt, format_p, level_name
+from ablations.report.text import METRIC_NAMES, fmt, format_p, level_name
+from ablations.report.rules import ALPHA, POWER
 
 MAX_FINDINGS = 8
 #: The tutorials' claim per factor: the level(s) said to help (vs the first level).
@@ -44,7 +43,7 @@ def _simple_text(simple: pd.DataFrame, v: pd.Series) -> str:
     for _, r in s.iterrows():
         # the CI is the 95% t-interval of this one contrast; significance is Holm's over the simple-effect family, so
         # a CI that excludes 0 can still fail Holm: say so with the adjusted p instead of a bare "n.s."
-        mark = "" if np.isfinite(r["p_holm"]) and r["p_holm"] < 0.05 else \
+        mark = "" if np.isfinite(r["p_holm"]) and r["p_holm"] < ALPHA else \
             f" (not significant after Holm: p_holm {format_p(r['p_holm'])})"
         parts.append(f"{_signed(r['estimate'])} {_ci(r['ci_low'], r['ci_high'])} with "
                      f"{level_name(r['by'], r['by_level'])}{mark}")
@@ -68,9 +67,9 @@ def verdict_sentence(v: pd.Series, simple: pd.DataFrame) -> str:
         return (f"Suggestive only: {what} {'raises' if v['estimate'] > 0 else 'lowers'} {metric} by {main}, a CI "
                 f"that excludes 0 on its own, but not significant after Holm over the family "
                 f"(p_holm {format_p(v['p_holm'])}); an effect larger than {fmt(v['mdd'])} would have been detected "
-                "(power 0.8 at the family-wise α).")
+                f"(power {POWER:g} at the family-wise α).")
     return (f"No evidence that {what} changes {metric}: {main} (p_holm {format_p(v['p_holm'])}); an effect larger "
-            f"than {fmt(v['mdd'])} would have been detected (power 0.8 at the family-wise α).")
+            f"than {fmt(v['mdd'])} would have been detected (power {POWER:g} at the family-wise α).")
 
 
 def _strength(v: pd.Series, simple: pd.DataFrame) -> float:
@@ -96,7 +95,7 @@ def key_findings(tables: dict[str, pd.DataFrame], primary: str) -> list[str]:
     e = tables["effects"]
     high = e[(e["metric"] == primary) & (e["order"] >= 3)]
     if len(high):
-        sig = high[(high["p_holm"] < 0.05)]
+        sig = high[(high["p_holm"] < ALPHA)]
         text = (f"{len(sig)} of {len(high)} interaction contrasts of three or more factors are significant"
                 + (f"; the largest: {sig.loc[sig['t'].abs().idxmax(), 'contrast']} "
                    f"{_signed(sig.loc[sig['t'].abs().idxmax(), 'estimate'])} "
@@ -106,9 +105,9 @@ def key_findings(tables: dict[str, pd.DataFrame], primary: str) -> list[str]:
     else:
         higher = []
     # a higher-order summary is news only when something is significant; otherwise it goes after the verdicts
-    lines += higher if len(high) and (high["p_holm"] < 0.05).any() else []
+    lines += higher if len(high) and (high["p_holm"] < ALPHA).any() else []
     lines += [f"- {verdict_sentence(r, simple)}" for _, r in v[v["_r"] > 0].iterrows()]
-    lines += [] if len(high) and (high["p_holm"] < 0.05).any() else higher
+    lines += [] if len(high) and (high["p_holm"] < ALPHA).any() else higher
     if len(lines) > MAX_FINDINGS:
         lines = lines[:MAX_FINDINGS] + [f"- {len(lines) - MAX_FINDINGS} more statements in the tables below."]
     return lines
@@ -125,7 +124,7 @@ def _wisdom_check(v: pd.Series, simple: pd.DataFrame) -> str:
         return "*Contradicts the common wisdom: no effect beyond the equivalence margin.*"
     if v["verdict"] == "depends":
         s = simple[(simple["metric"] == v["metric"]) & (simple["factor"] == v["factor"])
-                   & (simple["level"] == v["level"]) & (simple["by"] == v["depends_on"]) & (simple["p_holm"] < 0.05)]
+                   & (simple["level"] == v["level"]) & (simple["by"] == v["depends_on"]) & (simple["p_holm"] < ALPHA)]
         hurts = [level_name(v["depends_on"], b) for b in s.loc[s["estimate"] < 0, "by_level"]]
         if hurts:
             return f"*Contradicts the common wisdom with {', '.join(hurts)}: there it hurts.*"

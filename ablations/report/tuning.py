@@ -16,19 +16,18 @@ import numpy as np
 import pandas as pd
 
 from ablations.report import effects as fx
-from ablations.report import stats as st
-from ablations.report.load import ENV, Results, config_label, format_level, load_results, restrict
-from ablations.report.markdown import md_table
+from ablations.report import bootstrap as bs
+from ablations.report.load import ENV, Results, config_label, level_label, load_results, restrict
 from ablations.report.model import Report
 from ablations.study.store import file_record
-from ablations.study.tuning import CHOICE_FILE, TUNE_DIR, run_metric
+from ablations.study.tuning import CHOICE_FILE, TUNE_DIR
+from ablations.train.scores import run_metric
+from ablations.report.rules import EQUIVALENCE_SD
 
 CHOICE_COLUMNS = ["config", "chosen", "tuning_metric", "tuning_mean", "tuning_n", "runner_up", "runner_up_mean",
                   "eval_mean", "eval_ci_low", "eval_ci_high", "eval_n", "at_edge"]
 SENSITIVITY_COLUMNS = ["config", "candidate", "candidate_index", "metric", "n", "mean", "ci_low", "ci_high",
                        "ci_level", "ci_method", "chosen"]
-#: Equivalence margin of the untuned verdicts, in pooled within-config SDs (as `build.EQUIVALENCE_SD`).
-EQUIVALENCE_SD = 0.25
 
 
 def tune_info(results: Results) -> dict[str, Any] | None:
@@ -40,40 +39,40 @@ def tune_info(results: Results) -> dict[str, Any] | None:
     return info
 
 
-def _candidates(info: dict[str, Any]) -> tuple[list[str], list[str]]:
+def candidates(info: dict[str, Any]) -> tuple[list[str], list[str]]:
     """(tuned fields, candidate labels in [tune] order: formatted values joined with "/")."""
     import itertools
 
     cands = info["candidates"]
     fields = list(cands)
-    labels = ["/".join(format_level(v) for v in combo) for combo in itertools.product(*cands.values())]
+    labels = ["/".join(level_label(v) for v in combo) for combo in itertools.product(*cands.values())]
     return fields, labels
 
 
 def compute(rep: Report, *, untuned: bool = False, env: str | None = None) -> None:
-    """Add the tables `tune_choice`, `tune_sensitivity` (and `untuned_verdicts` if asked) to `rep`, and its sections
-    `tuning` and `methods`. A no-op for an untuned study. `env`: `rep` is one env of a multi-env study
+    """Add the tables `tune_choice`, `tune_sensitivity` (and `untuned_verdicts` if asked) to `rep` (their text is
+    `markdown_tuning`'s). A no-op for an untuned study. `env`: `rep` is one env of a multi-env study
     (`across.env_subset`): stage 1's runs and the choice are restricted to that env_id."""
     results = rep.results
     info = tune_info(results)
     if info is None:
         return
     factors, metric = results.factors, str(info.get("metric", "auc"))
-    fields, labels = _candidates(info)
+    fields, labels = candidates(info)
     stage1 = load_results(Path(results.path) / TUNE_DIR)
     if env is not None:
         stage1 = _env_only(stage1, env)
     runs = stage1.runs.copy()
     runs["config"] = [config_label(r, factors) for r in runs[factors].to_dict("records")] if factors else "all"
-    runs["candidate"] = ["/".join(format_level(r[f]) for f in fields) for r in runs[fields].to_dict("records")]
+    runs["candidate"] = ["/".join(level_label(r[f]) for f in fields) for r in runs[fields].to_dict("records")]
     done = runs[runs["status"] == "done"]
     scores = run_metric(done, stage1.curves, metric)
     long = done.assign(value=done["run_id"].map(scores)).dropna(subset=["value"])
-    sens = st.summarize(long, ["config", "candidate"], seed=rep.seed, n_resamples=rep.n_resamples, level=rep.level)
+    sens = bs.summarize(long, ["config", "candidate"], seed=rep.seed, n_resamples=rep.n_resamples, level=rep.level)
     choice = pd.read_csv(Path(results.path) / CHOICE_FILE, dtype=str, keep_default_na=False)
     if env is not None:
         choice = choice[choice[ENV] == env].reset_index(drop=True)
-    choice["config"] = ([config_label({f: format_level(r[f]) for f in factors}, factors)
+    choice["config"] = ([config_label({f: level_label(r[f]) for f in factors}, factors)
                          for r in choice.to_dict("records")] if factors else "all")
     choice["label"] = [labels[int(j)] for j in choice["candidate"]]
     chosen = set(zip(choice.loc[choice["chosen"] == "True", "config"], choice.loc[choice["chosen"] == "True", "label"]))
@@ -90,8 +89,6 @@ def compute(rep: Report, *, untuned: bool = False, env: str | None = None) -> No
     recorded = (info.get("choice_file") or {}).get(CHOICE_FILE, {}).get("sha256")
     if recorded and recorded != file_record(Path(results.path) / CHOICE_FILE)["sha256"]:
         rep.notes.append(f"{CHOICE_FILE} does not match the checksum the run recorded: it was edited after the run.")
-    rep.sections["tuning"] = _section(rep, info, fields, metric)
-    rep.sections["methods"] = _methods(rep, info, fields, metric, labels)
 
 
 def _env_only(stage1: Results, env: str) -> Results:
@@ -154,74 +151,3 @@ def _untuned_verdicts(long: pd.DataFrame, factors: list[str], stage1: Results, f
         return pd.DataFrame(columns=["candidate", *fx.VERDICT_COLUMNS])
     out = pd.concat(frames, ignore_index=True)
     return out[["candidate", *fx.VERDICT_COLUMNS]]
-
-
-def _section(rep: Report, info: dict[str, Any], fields: list[str], metric: str) -> list[str]:
-    t = rep.tables
-    lines = ["## Tuning", "",
-             f"Each config's {', '.join(f'`{f}`' for f in fields)} was chosen on {len(info['seeds'])} tuning seeds "
-             f"by the highest mean {metric}; every statistic above and below (except this section) uses the "
-             f"evaluation runs only, on fresh seeds. *Tuning mean* is the winner's score on the tuning seeds (biased "
-             "upwards: it is a maximum); *evaluation mean* is the same metric on the evaluation seeds.", "",
-             md_table(t["tune_choice"].assign(
-                 _eval=[f"{st_fmt(r['eval_mean'])} [{st_fmt(r['eval_ci_low'])}, {st_fmt(r['eval_ci_high'])}]"
-                        for _, r in t["tune_choice"].iterrows()]),
-                 {"config": "config", "chosen": "chosen " + "/".join(fields), "tuning_mean": "tuning mean",
-                  "tuning_n": "tuning seeds", "runner_up": "runner-up", "runner_up_mean": "runner-up mean",
-                  "_eval": "evaluation mean [95% CI]", "eval_n": "evaluation seeds", "at_edge": "at the grid's edge"},
-                 {"tuning_n": str, "eval_n": str}), ""]
-    edge = t["tune_choice"][t["tune_choice"]["at_edge"] != ""]
-    if len(edge):
-        lines += [f"**At the grid's edge:** {len(edge)} of {len(t['tune_choice'])} configs chose the smallest or "
-                  f"largest candidate ({', '.join(sorted(set(edge['at_edge'])))}); their best value may lie outside "
-                  "the grid, so their comparison is at a possibly untuned value: widen the grid to be sure.", ""]
-    if "tune_sensitivity" in rep.figures:
-        lines += [f"![Sensitivity]({rep.figures['tune_sensitivity']})", "",
-                  f"*Sensitivity: mean {metric} per candidate and config on the tuning seeds (95% CIs); the chosen "
-                  "candidate is filled. Flat curves mean the verdicts do not depend on the choice; crossing curves "
-                  "mean an untuned comparison would depend on the value picked.*", ""]
-    if "untuned_verdicts" in t and len(t["untuned_verdicts"]):
-        v = t["untuned_verdicts"]
-        lines += ["### Untuned view: verdicts at each candidate", "",
-                  "Each candidate as a level (stage 1's runs on the tuning seeds, the candidate held fixed for every "
-                  f"config); verdicts on {metric}:", "",
-                  md_table(v.assign(_ci=[f"[{st_fmt(a)}, {st_fmt(b)}]" for a, b in zip(v["ci_low"], v["ci_high"])]),
-                           {"candidate": "/".join(fields), "factor": "factor", "level": "level", "vs": "vs",
-                            "verdict": "verdict", "depends_on": "depends on", "estimate": "estimate",
-                            "_ci": "95% CI"}), ""]
-    return lines
-
-
-def st_fmt(x: Any) -> str:
-    return fx.fmt(float(x))
-
-
-def _methods(rep: Report, info: dict[str, Any], fields: list[str], metric: str, labels: list[str]) -> list[str]:
-    seeds = info["seeds"]
-    eval_seeds = sorted(int(s) for s in rep.results.done["seed"].unique())
-    return [f"- **Tuning (two stages).** Stage 1 trained every config at each candidate of {', '.join(fields)} "
-            f"({', '.join(labels)}) on {len(seeds)} tuning seeds ({_span(seeds)}), probes off. The choice per config: "
-            f"{info.get('rule', '')}; the metric is {metric}, computed from stage 1's curves as this report computes "
-            f"it. Stage 2 trained each config at its chosen candidate on the evaluation seeds ({_span(eval_seeds)}), "
-            "disjoint from the tuning seeds (checked when the study is loaded), so the winner's selection does not "
-            "inflate the comparison (maximization bias). All comparisons, effects and verdicts use stage 2 only. The "
-            f"choice is recorded in `{CHOICE_FILE}` (its checksum in the manifest) and is a pure function of stage 1's "
-            "runs.csv and curves.csv (`ablations.study.tuning.choose`); stage 1's results are in "
-            f"`{TUNE_DIR}/` (`ablations report <results>/{TUNE_DIR}` reports them as a factorial study: the untuned "
-            "view)."]
-
-
-def _span(seeds: list[int]) -> str:
-    seeds = sorted(int(s) for s in seeds)
-    if len(seeds) > 2 and seeds == list(range(seeds[0], seeds[-1] + 1)):
-        return f"{seeds[0]}–{seeds[-1]}"
-    return ", ".join(map(str, seeds))
-
-
-def compute_section(rep: Report) -> list[str]:
-    """The tuning section again, once the figures are drawn (so it links the sensitivity figure)."""
-    info = tune_info(rep.results)
-    if info is None:
-        return []
-    fields, _ = _candidates(info)
-    return _section(rep, info, fields, str(info.get("metric", "auc")))

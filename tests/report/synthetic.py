@@ -118,3 +118,10 @@ def _write_probes(path: Path, df: pd.DataFrame, env_steps: np.ndarray, updates: 
         "bias_sq_norm": rng.uniform(0, 0.1, shape).ravel(), "is_trained_estimator": trained.ravel(),
     })
     probes.to_csv(path / "probes.csv", index=False)
+
+
+def long_scores(seed: int = 0) -> pd.DataFrame:
+    """Long-format scores of three configs a, b, c (10 runs each, N(100, 20)) on one metric."""
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame({"metric": "final_return", "config": np.repeat(["a", "b", "c"], 10),
+                         "value": rng.normal(100, 20, 30)})

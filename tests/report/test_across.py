@@ -1,16 +1,22 @@
 """A multi-env study end to end: studies/multienv.toml, shrunken (tiny budget, 3 seeds), trained for real, then
-`build_report`: a report per env, and the aggregate README with normalization, aggregates and the consistency table."""
+`build_report`: a report per env, and the aggregate README with normalization, aggregates and the consistency table;
+and `across`'s small pieces by hand (where the random scores come from, each env's reference, the tuned choices)."""
 
 from __future__ import annotations
 
 import dataclasses
 import importlib.util
 from pathlib import Path
+from types import SimpleNamespace
 
+import numpy as np
 import pandas as pd
 import pytest
 
+from ablations.report.across import env_reference, random_scores, random_scores_request, tuned_choices
 from ablations.report.build import build_report
+from ablations.report.load import ReportError, load_results
+from ablations.study.random_scores import random_scores_table
 from ablations.study.design import load_study, with_overrides
 from ablations.study.executors import SerialExecutor, run_study
 
@@ -45,8 +51,14 @@ def test_shrunken_multienv_study_end_to_end(tmp_path: Path) -> None:
     assert len(agg) == 4 * 4 and (agg["n_envs"] == 3).all()
     for fig in ("effects_by_env", "aggregate_profile", "aggregate_intervals"):
         assert (out / "figures" / f"{fig}.png").exists()
-    (results / "random_scores.csv").unlink()  # the report measures it itself, and says so
-    build_report(results, tmp_path / "again", n_resamples=200, figures=False)
+    (results / "random_scores.csv").unlink()  # the caller measures it (the report never plays), and it says so
+    loaded = load_results(results)
+    with pytest.raises(ReportError, match="no random-policy score"):
+        build_report(loaded, tmp_path / "again", n_resamples=200, figures=False)
+    envs, episodes, seed = random_scores_request(loaded)
+    assert (envs, episodes) == (list(rs["env_id"]), 3)
+    build_report(loaded, tmp_path / "again", n_resamples=200, figures=False,
+                 random_scores=random_scores_table(envs, episodes, seed))
     again = pd.read_csv(tmp_path / "again" / "tables" / "normalization.csv")
     assert "measured by `ablations report`" in again["random_source"].iloc[0]
 
@@ -93,3 +105,44 @@ def test_shrunken_flagship_tuned_across_envs(tmp_path: Path) -> None:
         assert "**At the grid's edge:** 8 of 8 configs" in sub
         sens = pd.read_csv(out / "envs" / env / "tables" / "tune_sensitivity.csv")
         assert len(sens) == 8 * 2 and (sens["n"] == 2).all()
+
+
+def _fake(tmp_path: Path, envs: list[str], report: dict | None = None) -> SimpleNamespace:
+    """What `across` reads of a `Results`: its path, factors, levels and manifest."""
+    return SimpleNamespace(path=tmp_path, factors=["env_id", "baseline"],
+                           levels={"env_id": envs, "baseline": ["none", "mean"]},
+                           manifest={"study": {"report": report or {}}})
+
+
+def test_random_scores_come_from_the_file_else_from_the_caller(tmp_path: Path) -> None:
+    envs = ["A-v0", "B-v0"]
+    results = _fake(tmp_path, envs, {"random_episodes": 7, "seed": 3})
+    assert random_scores_request(results) == (envs, 7, 3)  # no file: the caller measures
+    measured = pd.DataFrame({"env_id": envs, "random_score": [1.0, 2.0]})
+    df, source = random_scores(results, envs, measured)
+    assert df is measured and source.startswith("measured by `ablations report`")
+    with pytest.raises(ReportError, match="no random-policy score"):
+        random_scores(results, envs, measured.iloc[:1])
+    pd.DataFrame({"env_id": envs, "random_score": [0.5, 0.5]}).to_csv(tmp_path / "random_scores.csv", index=False)
+    assert random_scores_request(results) is None
+    df, source = random_scores(results, envs, None)
+    assert list(df["random_score"]) == [0.5, 0.5] and source.startswith("measured by `ablations run`")
+    assert random_scores_request(_fake(tmp_path, ["A-v0"])) is None  # one env: not a multi-env study
+
+
+def test_env_reference_prefers_the_study_then_the_registered_threshold(tmp_path: Path) -> None:
+    rs = pd.DataFrame({"env_id": ["A-v0", "B-v0"], "reward_threshold": [200.0, np.nan]})
+    results = _fake(tmp_path, ["A-v0", "B-v0"], {"references": {"B-v0": -100}})
+    assert env_reference(results, "A-v0", rs) == 200.0
+    assert env_reference(results, "B-v0", rs) == -100.0
+    assert env_reference(_fake(tmp_path, ["A-v0", "B-v0"]), "B-v0", rs) is None
+
+
+def test_tuned_choices_pivot_per_env_with_edge_marks() -> None:
+    def rep(chosen: list[str], edge: list[str]) -> SimpleNamespace:
+        return SimpleNamespace(tables={"tune_choice": pd.DataFrame({"config": ["x", "y"], "chosen": chosen,
+                                                                    "at_edge": edge})})
+
+    out = tuned_choices({"A-v0": rep(["0.01", "0.1"], ["", "policy_lr=max"]), "B-v0": rep(["0.03", "0.01"], ["", ""])})
+    assert out.to_dict("list") == {"config": ["x", "y"], "A-v0": ["0.01", "0.1 †"], "B-v0": ["0.03", "0.01"]}
+    assert tuned_choices({"A-v0": SimpleNamespace(tables={})}).empty

@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from ablations.report import effects as fx
+from ablations.report.text import effect_sentence
 
 LEVELS = {"returns": ["full", "rtg"], "baseline": ["none", "mean", "value"]}
 
@@ -78,12 +79,12 @@ def test_anova_type2_and_partial_eta() -> None:
 def test_effect_sentence() -> None:
     row = pd.Series(dict(metric="final_return", kind="main", factor="returns", level="rtg", vs="full",
                          estimate=85.1, ci_low=62.3, ci_high=107.9, p_holm=1e-5, hedges_g=1.9))
-    assert fx.effect_sentence(row) == ("Using reward-to-go instead of full returns raises final return by 85.1 "
+    assert effect_sentence(row) == ("Using reward-to-go instead of full returns raises final return by 85.1 "
                                        "[62.3, 107.9] (p_holm < 0.001, g = 1.9).")
     neg = row.copy()
     neg[["estimate", "ci_low", "ci_high", "p_holm", "hedges_g"]] = [-12.0, -20.0, -4.0, 0.0123, -0.6]
     neg[["factor", "level", "vs"]] = ["entropy_coef", "0.01", "0"]
-    assert fx.effect_sentence(neg) == ("Using an entropy bonus of β = 0.01 instead of no entropy bonus lowers final "
+    assert effect_sentence(neg) == ("Using an entropy bonus of β = 0.01 instead of no entropy bonus lowers final "
                                        "return by 12.0 [4.00, 20.0] (p_holm = 0.012, g = -0.60).")
 
 

@@ -9,7 +9,7 @@ from typing import Callable
 import pandas as pd
 import pytest
 
-from ablations.report.load import ReportError, config_label, format_level, load_results
+from ablations.report.load import ReportError, config_label, level_label, load_results
 
 
 def test_loads_synthetic(make_results: Callable[..., Path]) -> None:
@@ -66,7 +66,7 @@ def test_manifest_reference_and_level_order(make_results: Callable[..., Path]) -
 
 
 def test_format_level() -> None:
-    assert [format_level(v) for v in (0.0, 0.01, "0.010", 3, "rtg", None, float("nan"), [64, 64])] == \
+    assert [level_label(v) for v in (0.0, 0.01, "0.010", 3, "rtg", None, float("nan"), [64, 64])] == \
         ["0", "0.01", "0.01", "3", "rtg", "", "", "64-64"]
     assert config_label({"a": "x", "b": 0.5}, ["a", "b"]) == "x/0.5"
 

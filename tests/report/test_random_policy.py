@@ -12,32 +12,32 @@ import pandas as pd
 from scipy import stats as sps
 
 from ablations.report import build_report
-from ablations.report import stats as st
+from ablations.report import metrics as mt
 from ablations.report.build import compute
 from ablations.report.load import load_results
-from ablations.report.effects import fmt
+from ablations.report.text import fmt
 from ablations.study.random_scores import FILE, random_scores_table
 
 
 def test_t_interval_equals_scipy_by_hand() -> None:
     x = np.array([-21.0, -20.0, -21.0, -19.0, -21.0, -20.0, -21.0])
-    low, high = st.t_interval(float(x.mean()), float(x.std(ddof=1)), len(x), 0.95)
+    low, high = mt.t_interval(float(x.mean()), float(x.std(ddof=1)), len(x), 0.95)
     want = sps.t.interval(0.95, len(x) - 1, loc=x.mean(), scale=x.std(ddof=1) / np.sqrt(len(x)))
     np.testing.assert_allclose([low, high], want, rtol=1e-12)
-    np.testing.assert_allclose(st.t_interval(2.0, 3.0, 10, 0.9),
+    np.testing.assert_allclose(mt.t_interval(2.0, 3.0, 10, 0.9),
                                sps.t.interval(0.9, 9, loc=2.0, scale=3.0 / np.sqrt(10)), rtol=1e-12)
-    assert st.t_interval(-21.0, 0.0, 5) == (-21.0, -21.0)
-    assert all(np.isnan(st.t_interval(-21.0, 0.0, 1))) and all(np.isnan(st.t_interval(1.0, np.nan, 5)))
+    assert mt.t_interval(-21.0, 0.0, 5) == (-21.0, -21.0)
+    assert all(np.isnan(mt.t_interval(-21.0, 0.0, 1))) and all(np.isnan(mt.t_interval(1.0, np.nan, 5)))
 
 
 def test_random_policy_row_from_the_csv() -> None:
     rs = random_scores_table(["CartPole-v1", "Acrobot-v1"], 4, 0)
-    row = st.random_policy(rs, "CartPole-v1").iloc[0]
-    assert list(st.random_policy(rs, "CartPole-v1").columns) == st.RANDOM_POLICY_COLUMNS
+    row = mt.random_policy(rs, "CartPole-v1").iloc[0]
+    assert list(mt.random_policy(rs, "CartPole-v1").columns) == mt.RANDOM_POLICY_COLUMNS
     assert row["mean"] == rs.loc[0, "random_score"] and row["episodes"] == 4 and row["ci_method"] == "t"
     np.testing.assert_allclose([row["ci_low"], row["ci_high"]], sps.t.interval(
         0.95, 3, loc=rs.loc[0, "random_score"], scale=rs.loc[0, "random_std"] / 2), rtol=1e-12)
-    assert st.random_policy(rs, "Pendulum-v1").empty
+    assert mt.random_policy(rs, "Pendulum-v1").empty
 
 
 def test_single_env_report_shows_the_random_policy(make_results: Callable[..., Path], tmp_path: Path) -> None:

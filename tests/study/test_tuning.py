@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 import tests.tune_fake as fake
-from ablations.report import stats as st
+from ablations.train import scores as st
 from ablations.study.design import Study, StudyError, parse_study
 from ablations.study.executors import SerialExecutor
 from ablations.study.store import read_table

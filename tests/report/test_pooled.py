@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from scipy import stats as sps
 
-from ablations.report import aggregate as ag
+from ablations.report import pooled as ag
 
 
 def test_normalization_by_hand() -> None:

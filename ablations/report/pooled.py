@@ -1,4 +1,5 @@
-"""Across environments: normalized scores, rliable's aggregates with stratified seed-blocked bootstrap CIs, aggregate
+"""Pooled over environments (the multi-env computations; named `pooled` because `aggregate` is an ablation axis):
+normalized scores, rliable's aggregates with stratified seed-blocked bootstrap CIs, aggregate
 factor effects, and whether each effect holds on every environment (the consistency table).
 
 Owns (pure numpy / pandas; drawing is in `plots`, text in `markdown_across`):
@@ -10,7 +11,7 @@ Owns (pure numpy / pandas; drawing is in `plots`, text in `markdown_across`):
   `agg_mean` (mean over envs of the per-env mean), `agg_median` (median over envs of the per-env mean), `agg_iqm`
   (25%-trimmed mean of all S·E scores), `agg_optimality_gap` (γ − mean of min(z, γ)), `probability_of_improvement`
   (mean over envs of P(X > Y) + ½ P(X = Y)); on a complete matrix each equals `rliable.metrics`' function
-  (tests/report/test_aggregate.py). Missing runs (NaN) are left out of the means;
+  (tests/report/test_pooled.py). Missing runs (NaN) are left out of the means;
 - the stratified seed-blocked bootstrap: every resample draws S seed indices per env (a stratum), independently across
   envs (as rliable's `StratifiedBootstrap` does), and applies the same draw to every config, so comparisons between
   configs stay paired by seed; percentile intervals;
@@ -31,7 +32,9 @@ import pandas as pd
 from scipy import stats as sps
 
 from ablations.report import effects as fx
-from ablations.report.stats import derive_rng
+from ablations.report.bootstrap import derive_rng
+from ablations.report.rules import ALPHA
+from ablations.report.text import format_p
 
 NORM_COLUMNS = ["env_id", "random_score", "random_episodes", "random_source", "reference", "reference_source"]
 AGG_METRICS = ("iqm", "mean", "median", "optimality_gap")
@@ -42,7 +45,6 @@ CONSISTENCY_COLUMNS = ["term", "kind", "factor", "level", "vs", "factor2", "leve
                        "ci_high", "p_holm", "n_envs", "n_same_sign", "n_significant_same", "reverses_on", "cochran_q",
                        "q_df", "q_p", "i_squared", "consistent", "verdict"]
 CI_METHOD = "stratified seed-block bootstrap (per env), percentile"
-ALPHA = 0.05
 
 
 # ---------------------------------------------------------------------------------------------------- normalization
@@ -277,7 +279,7 @@ def consistency(aggregate: pd.DataFrame, by_env: pd.DataFrame, envs: Sequence[st
                        f"{sig_same})")
         elif heterogeneous:
             verdict = (f"same sign on {same} of {n} envs, but its size differs across envs "
-                       f"(Cochran's Q p = {fx.format_p(qp)})")
+                       f"(Cochran's Q p = {format_p(qp)})")
         elif same == n:
             verdict = f"holds on all {n} envs (significant on {sig_same})"
         else:
