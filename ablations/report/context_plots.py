@@ -13,7 +13,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from ablations.report.effects import level_name  # noqa: E402
+from ablations.report.text import level_name  # noqa: E402
 from ablations.report.plots import STYLE, _suptitle, palette  # noqa: E402
 
 #: Colour per class (colour-blind palette) — the legend names each.

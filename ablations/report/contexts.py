@@ -30,10 +30,11 @@ from typing import Callable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from ablations.report.effects import ALPHA, POWER
+from ablations.report.rules import ALPHA, POWER
 from ablations.report.equivalence import CLASSES, classify, tost_paired
 from ablations.report.families import holm_once
-from ablations.report.stats import paired_mdd, paired_test
+from ablations.report.comparisons import paired_test
+from ablations.report.power import paired_mdd
 
 CONTEXT_COLUMNS = ["metric", "factor", "level", "vs", "within", "context", "same_as", "n_pairs", "estimate", "ci_low",
                    "ci_high", "ci_level", "ci_method", "p", "p_holm", "sd_diff", "mdd", "margin", "ci90_low",

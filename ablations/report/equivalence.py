@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 from scipy import stats as sps
 
-from ablations.report.effects import ALPHA
+from ablations.report.rules import ALPHA
 
 #: The default equivalence margin, in pooled within-config SDs of the metric.
 DEFAULT_MARGIN_SD = 0.25

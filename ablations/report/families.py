@@ -12,7 +12,7 @@ from typing import Hashable, Mapping, Sequence
 
 import numpy as np
 
-from ablations.report.stats import holm
+from ablations.report.comparisons import holm
 
 
 def holm_once(pvalues: Sequence[float], keys: Sequence[Hashable]) -> np.ndarray:

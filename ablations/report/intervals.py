@@ -17,7 +17,7 @@ from typing import Callable, Sequence
 import numpy as np
 import pandas as pd
 
-from ablations.report.stats import t_interval
+from ablations.report.metrics import t_interval
 
 INTERVAL_COLUMNS = ["n", "mean", "std", "ci_low", "ci_high", "ci_level", "ci_method"]
 #: Methods sentence for the per-config intervals.

@@ -26,10 +26,11 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from ablations.report.aggregate import cochran_q
-from ablations.report.effects import ALPHA, format_p
+from ablations.report.pooled import cochran_q
+from ablations.report.rules import ALPHA
+from ablations.report.text import format_p
 from ablations.report.equivalence import CLASSES, classify, tost
-from ablations.report.stats import holm
+from ablations.report.comparisons import holm
 
 LABEL_COLUMNS = ["term", "contrast", "kind", "env_id", "estimate", "ci_low", "ci_high", "se", "p", "n_seeds", "p_holm", "margin",
                  "ci90_low", "ci90_high", "p_tost", "p_tost_holm", "verdict"]

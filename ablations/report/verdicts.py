@@ -24,9 +24,11 @@ from typing import Mapping, Sequence
 import pandas as pd
 
 from ablations.report.contexts import context_effects
-from ablations.report.effects import ALPHA, METRIC_NAMES, fmt, format_p, level_name, significant
+from ablations.report.effects import significant
+from ablations.report.rules import ALPHA
+from ablations.report.text import METRIC_NAMES, fmt, format_p, level_name
 from ablations.report.equivalence import CLASSES, classify, tost
-from ablations.report.stats import holm
+from ablations.report.comparisons import holm
 
 VERDICT_COLUMNS = ["metric", "factor", "level", "vs", "verdict", "partners", "terms", "contrasts", "averaged_over",
                    "estimate",

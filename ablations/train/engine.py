@@ -35,6 +35,7 @@ from .loss import PolicyStep, ValueFit, fit_values, per_run_norms, policy_gradie
 from .nets import Params, head_for, init_mlp, policy_sizes, value_sizes
 from .optim import PerRunAdam, PerRunOptimizer
 from .rollout import Batch, Collector, collect
+from .scores import final_return
 from .seeding import draw_seed, run_streams
 
 #: A waiting run is updated once this fraction of the cohort's running runs wait (see `Trainer.iterate`).
@@ -296,14 +297,6 @@ class Trainer:
         policies = {s.config.run_id: [p[r].numpy().copy() for p in self.cohort.policy]  # numpy: no torch to unpickle
                     for r, s in enumerate(self.cohort.runs)}
         return TrainedCohort(runs, curves, self.probe_rows, wall_s, policies)
-
-
-def final_return(curves: list[dict[str, Any]], total_steps: int) -> float:
-    """Mean training return over the updates that end in the last 10% of the budget (at least the last update)."""
-    if not curves:
-        return math.nan
-    tail = [c["return_mean"] for c in curves if c["env_steps"] >= 0.9 * total_steps] or [curves[-1]["return_mean"]]
-    return float(np.mean(tail))
 
 
 def run_row(s: RunState) -> dict[str, Any]:

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from ablations.report import families as fam
-from ablations.report.stats import holm
+from ablations.report.comparisons import holm
 
 
 def test_holm_once_by_hand() -> None:

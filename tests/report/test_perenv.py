@@ -8,7 +8,7 @@ import pytest
 from scipy import stats as sps
 
 from ablations.report import perenv as pe
-from ablations.report.stats import holm
+from ablations.report.comparisons import holm
 
 
 def _by_env(rows: list[tuple[str, str, str, float, float, float]], n: int = 10) -> pd.DataFrame:

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 
 from ablations.report import threshold as th
-from ablations.report.stats import steps_to_threshold
+from ablations.train.scores import steps_to_threshold
 
 
 def _curve(rid: str, steps: list[float], returns: list[float], per_update: list[int] | int = 8) -> pd.DataFrame:
