@@ -1,16 +1,18 @@
-"""The `train` command: one configuration over several seeds, as one cohort per worker (registered by `cli.app`)."""
+"""The `train` command: one configuration over several seeds, as one cohort per worker (registered by `cli.app`).
+Thin: the runs train through the study driver (`study.driver.train_configs`), as `run`'s do."""
 
 from __future__ import annotations
 
 import os
 import time
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Annotated, Optional
 
 import typer
+from rich.progress import Progress as RichProgress
 
 from ..config import AXES, ConfigError, RunConfig
+from ..study.progress import Progress
 from .common import err, fail, parse_hidden, parse_seeds, progress_bar
 
 
@@ -23,25 +25,19 @@ def _check_writable(out: Path) -> None:
         raise fail(exc) from None
 
 
-def _train_split(configs: list[RunConfig], n: int, imports: list[str], import_paths: list[str],
-                 on_progress) -> SimpleNamespace:
-    """The configs dealt round-robin into `n` cohorts, trained by the local executor; rows back in config order."""
-    from ..study.design import Cohort, cohort_id
-    from ..study.executors import LocalExecutor
+class _StepsBar(Progress):
+    """The `train` progress bar as a driver display: the env steps the runs really take (a run's last update may pass
+    its budget) and the rate."""
 
-    todo = [Cohort(cohort_id([c.run_id for c in configs[i::n]]), tuple(configs[i::n])) for i in range(n)]
-    results = list(LocalExecutor(workers=n, imports=imports, import_paths=import_paths).map(todo, on_progress))
-    return SimpleNamespace(runs=[r for res in results for r in res.runs],
-                           curves=[r for res in results for r in res.curves],
-                           probes=[r for res in results for r in res.probes],
-                           policies={k: v for res in results for k, v in res.policies.items()})
+    def __init__(self, bar: RichProgress, total: int, start: float) -> None:
+        super().__init__()
+        self.bar, self.total, self.start_time = bar, total, start
+        self.task, self.taken = bar.add_task("env steps", total=total, rate=""), 0
 
-
-def _in_config_order(rows: list[dict], configs: list[RunConfig]) -> list[dict]:
-    """Rows by run in config order, each run's rows in their own order (stable), as `ablations run` combines them:
-    a cohort appends probe rows as its runs reach checkpoints, so their raw order depends on the cohort."""
-    order = {c.run_id: i for i, c in enumerate(configs)}
-    return sorted(rows, key=lambda r: order[r["run_id"]])
+    def steps(self, cohort_id: str, delta: int) -> None:
+        self.taken += int(delta)
+        self.bar.update(self.task, completed=min(self.taken, self.total),
+                        rate=f"{self.taken:,} steps, {self.taken / (time.perf_counter() - self.start_time):,.0f} steps/s")
 
 
 def train(
@@ -77,10 +73,9 @@ def train(
 ) -> None:
     """Train one configuration over several seeds, one cohort per worker; write runs.csv, curves.csv (and
     probes.csv)."""
-    from ..study import store
-    from ..train.engine import train_cohort
     from ..envs.registry import describe, resolve_backend
-    from ..study.executors import configure_worker
+    from ..study.driver import deal, save_trained, train_configs
+    from ..study.executors import make_executor
 
     imports, import_paths = list(import_ or []), [str(Path.cwd())] if import_ or ":" in env else []
     try:
@@ -110,33 +105,10 @@ def train(
     err.print(f"training {len(configs)} runs of {env} ({resolved} backend) as {n_workers} cohort(s) on "
               f"{n_workers} worker(s), {steps:,} steps each")
     start = time.perf_counter()
-    with progress_bar() as bar:
-        task = bar.add_task("env steps", total=total, rate="")
-
-        taken_steps = 0
-
-        def on_update(n: int) -> None:  # the bar counts real steps (a run's last update may pass its budget)
-            nonlocal taken_steps
-            taken_steps += n
-            bar.update(task, completed=min(taken_steps, total),
-                       rate=f"{taken_steps:,} steps, {taken_steps / (time.perf_counter() - start):,.0f} steps/s")
-
-        if n_workers == 1:  # in this process, as one cohort
-            configure_worker()
-            res = train_cohort(configs, on_update=on_update)
-        else:  # one cohort per worker (DESIGN invariant 1: a run's rows do not depend on its cohort)
-            res = _train_split(configs, n_workers, imports, import_paths, lambda _cid, n: on_update(n))
-    out.mkdir(parents=True, exist_ok=True)
-    store.write_csv_atomic(out / "runs.csv", store.frame(_in_config_order(res.runs, configs)))
-    store.write_csv_atomic(out / "curves.csv", store.frame(_in_config_order(res.curves, configs)))
-    if res.probes:
-        store.write_csv_atomic(out / "probes.csv", store.frame(_in_config_order(res.probes, configs)))
-    from ..evaluate.policy_io import policy_path, save_policy
-
-    for cfg in configs:
-        if cfg.run_id in res.policies:  # a run that failed in a worker has none
-            save_policy(policy_path(out, cfg.run_id), cfg, res.policies[cfg.run_id], imports=imports,
-                        import_paths=import_paths)
+    executor = make_executor("local", workers=n_workers, imports=imports, import_paths=import_paths)
+    with progress_bar() as bar:  # one cohort per worker (DESIGN invariant 1: a run's rows do not depend on its cohort)
+        res = train_configs(configs, executor, deal(configs, n_workers), _StepsBar(bar, total, start))
+    save_trained(out, configs, res, imports=imports, import_paths=import_paths)
     wall = time.perf_counter() - start
     for r in res.runs:
         final, ev = (f"{x:8.1f}" if isinstance(x, (int, float)) else f"{'n/a':>8}"
