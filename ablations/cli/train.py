@@ -16,28 +16,44 @@ from ..study.progress import Progress
 from .common import err, fail, parse_hidden, parse_seeds, progress_bar
 
 
-def _check_writable(out: Path) -> None:
+def _check_out(out: Path) -> None:
+    """Refuse an --out that is a file, already holds `train` results, or cannot be written."""
     from ..study.store import ResultsDir, StoreError
 
+    if out.exists() and not out.is_dir():
+        raise fail(ConfigError(f"--out {out} exists and is not a directory; give --out a directory"))
+    taken = [n for n in ("runs.csv", "curves.csv", "probes.csv", "policies") if (out / n).exists()]
+    if taken:
+        raise fail(ConfigError(f"--out {out} already holds results ({', '.join(taken)}); a second `train` would "
+                               "replace them: choose another --out, or move the old results away"))
     try:
         ResultsDir(out).check_writable()
     except StoreError as exc:
         raise fail(exc) from None
 
 
+def _print_runs(runs: list[dict]) -> None:
+    for r in runs:
+        final, ev = (f"{x:8.1f}" if isinstance(x, (int, float)) else f"{'n/a':>8}"
+                     for x in (r.get("final_return"), r.get("eval_return")))
+        err.print(f"  {r['run_id']} seed={r['seed']:<3} {r['status']:<8} final_return={final} eval_return={ev}"
+                  + (f"  {r['error']}" if r.get("error") else ""))
+
+
 class _StepsBar(Progress):
     """The `train` progress bar as a driver display: the env steps the runs really take (a run's last update may pass
-    its budget) and the rate."""
+    its budget; a finished cohort counts its runs' recorded steps) and the rate."""
 
     def __init__(self, bar: RichProgress, total: int, start: float) -> None:
         super().__init__()
-        self.bar, self.total, self.start_time = bar, total, start
-        self.task, self.taken = bar.add_task("env steps", total=total, rate=""), 0
+        self.bar, self.budget, self.start_time = bar, total, start
+        self.task = bar.add_task("env steps", total=total, rate="")
 
-    def steps(self, cohort_id: str, delta: int) -> None:
-        self.taken += int(delta)
-        self.bar.update(self.task, completed=min(self.taken, self.total),
-                        rate=f"{self.taken:,} steps, {self.taken / (time.perf_counter() - self.start_time):,.0f} steps/s")
+    def refresh(self) -> None:
+        taken = self.completed_steps
+        if taken:
+            self.bar.update(self.task, completed=min(taken, self.budget),
+                            rate=f"{taken:,} steps, {taken / (time.perf_counter() - self.start_time):,.0f} steps/s")
 
 
 def train(
@@ -93,13 +109,7 @@ def train(
         resolved = resolve_backend(configs[0])
     except ConfigError as exc:
         raise fail(exc)
-    if out.exists() and not out.is_dir():
-        raise fail(ConfigError(f"--out {out} exists and is not a directory; give --out a directory"))
-    taken = [n for n in ("runs.csv", "curves.csv", "probes.csv", "policies") if (out / n).exists()]
-    if taken:
-        raise fail(ConfigError(f"--out {out} already holds results ({', '.join(taken)}); a second `train` would "
-                               "replace them: choose another --out, or move the old results away"))
-    _check_writable(out)
+    _check_out(out)
     n_workers = max(1, min(workers or os.cpu_count() or 1, len(configs)))
     total = sum(c.total_steps for c in configs)
     err.print(f"training {len(configs)} runs of {env} ({resolved} backend) as {n_workers} cohort(s) on "
@@ -110,11 +120,7 @@ def train(
         res = train_configs(configs, executor, deal(configs, n_workers), _StepsBar(bar, total, start))
     save_trained(out, configs, res, imports=imports, import_paths=import_paths)
     wall = time.perf_counter() - start
-    for r in res.runs:
-        final, ev = (f"{x:8.1f}" if isinstance(x, (int, float)) else f"{'n/a':>8}"
-                     for x in (r.get("final_return"), r.get("eval_return")))
-        err.print(f"  {r['run_id']} seed={r['seed']:<3} {r['status']:<8} final_return={final} eval_return={ev}"
-                  + (f"  {r['error']}" if r.get("error") else ""))
+    _print_runs(res.runs)
     steps = sum(r["env_steps"] or 0 for r in res.runs)
     err.print(f"wrote {out}/runs.csv, curves.csv, policies/ in {wall:.1f}s ({steps / wall:,.0f} env steps/s; "
               f"{steps:,} env steps for a budget of {total:,}: a run stops after the first update that reaches its "

@@ -1,7 +1,7 @@
 """The study driver: plan a stage (the runs a results directory still lacks, in cohorts), run it through an executor
 (the directory's lock, resume, one atomic part per finished cohort, combined CSVs, the manifest as the commit
-record written last), and summarize a results directory. `train_configs` runs the same loop for `ablations train`,
-whose rows are kept in memory and written as plain CSVs.
+record written last), and summarize a results directory. `train_configs` runs the same loop (`_train`) for
+`ablations train`, whose rows are kept in memory and written as plain CSVs (`save_trained`).
 
 Executors only execute (`study.executors`); memory sizing is `study.memory`; a study's stages (plain: one; tuned:
 tuning then evaluation) are planned and run by `study.stages` through this module.
@@ -13,7 +13,7 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import pandas as pd
 
@@ -87,19 +87,20 @@ def run_study(study: Study, out: str | Path, executor: Any, *, retry_failed: boo
         manifest = {**_manifest(results, study, configs, started, executor, cohort_size), **(manifest_extra or {})}
         invocation = manifest["invocations"][-1]
         results.write_manifest(manifest)
-        outcome, trained = "interrupted", 0
+        outcome, written = "interrupted", []
+
+        def keep(res: CohortResult) -> None:
+            _write_cohort(results, study, configs, res)
+            written.append(len(res.runs))
+
         try:
             progress.start(todo, done_runs=len(configs) - sum(len(c.configs) for c in todo), total_runs=len(configs))
-            for res in _map(executor, todo, progress, results.root):
-                _write_cohort(results, study, configs, res)
-                trained += len(res.runs)
-                progress.cohort_done(res.cohort_id, [r["status"] for r in res.runs],
-                                     env_steps=sum(int(r.get("env_steps") or 0) for r in res.runs))
+            _train(executor, todo, progress, keep, results.root)
             outcome = "finished"
         finally:
             progress.stop()
             (results.root / IN_FLIGHT_FILE).unlink(missing_ok=True)
-            wall = time.perf_counter() - t0
+            wall, trained = time.perf_counter() - t0, sum(written)
             if outcome == "finished":
                 results.combine(run_ids)
                 manifest["files"] = results.combined_files()
@@ -114,13 +115,20 @@ def run_study(study: Study, out: str | Path, executor: Any, *, retry_failed: boo
     return summary
 
 
-def _map(executor: Any, todo: Sequence[Cohort], progress: Progress, root: Path | None = None) -> Any:
-    """The executor's results as cohorts finish; an executor that records its cohorts in flight (Ray) keeps
+def _train(executor: Any, todo: Sequence[Cohort], progress: Progress, keep: Callable[[CohortResult], None],
+           root: Path | None = None) -> None:
+    """The one training loop of `run` and `train`: the cohorts `todo` through `executor`, each result handed to
+    `keep` as it arrives, then counted by `progress`. An executor that records its cohorts in flight (Ray) keeps
     `root/in_flight.json` up to date."""
     if root is not None and getattr(executor, "records_in_flight", False):
         in_flight = InFlight(root, executor.name, getattr(executor, "address", None))
-        return executor.map(todo, progress.steps, in_flight=in_flight)
-    return executor.map(todo, progress.steps)
+        results = executor.map(todo, progress.steps, in_flight=in_flight)
+    else:
+        results = executor.map(todo, progress.steps)
+    for res in results:
+        keep(res)
+        progress.cohort_done(res.cohort_id, [r["status"] for r in res.runs],
+                             env_steps=sum(int(r.get("env_steps") or 0) for r in res.runs))
 
 
 def _write_cohort(results: ResultsDir, study: Study, configs: Sequence[RunConfig], res: CohortResult) -> None:
@@ -150,16 +158,17 @@ def train_configs(configs: Sequence[RunConfig], executor: Any, todo: Sequence[Co
     checkpoints, so their raw order depends on the cohort), and the policies."""
     progress = progress or NullProgress()
     out = CohortResult("", [], [], [], {})
+
+    def keep(res: CohortResult) -> None:
+        out.runs.extend(res.runs)
+        out.curves.extend(res.curves)
+        out.probes.extend(res.probes)
+        out.wall_s.update(res.wall_s)
+        out.policies.update(res.policies)
+
     progress.start(todo, done_runs=0, total_runs=len(configs))
     try:
-        for res in _map(executor, todo, progress):
-            out.runs += res.runs
-            out.curves += res.curves
-            out.probes += res.probes
-            out.wall_s.update(res.wall_s)
-            out.policies.update(res.policies)
-            progress.cohort_done(res.cohort_id, [r["status"] for r in res.runs],
-                                 env_steps=sum(int(r.get("env_steps") or 0) for r in res.runs))
+        _train(executor, todo, progress, keep)
     finally:
         progress.stop()
     order = {c.run_id: i for i, c in enumerate(configs)}
