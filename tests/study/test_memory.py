@@ -30,7 +30,8 @@ def test_estimates_by_hand() -> None:
     # parameters, gradients, two Adam moments: 16 B × (4·64+64 + 64·64+64 + 64·2+2) = 16 × 4,610
     assert param_bytes(cfg(), CARTPOLE) == 73_760
     assert probe_bytes(cfg(probe_every=0), CARTPOLE) == 0
-    # the engine's probe wave of pools: 4 B × wave × 500 × 8 × 16 batches × (3·4 + 4·(4+64+64)) = wave × 256,000 × 540
+    # the engine's probe wave of pools: 4 B × wave × 500 × 8 × 16 batches × (3·4 + 4·(4+64+64))
+    #                                 = wave × 256,000 × 540
     assert PROBE_WAVE == 6
     assert probe_bytes(cfg(probe_every=5, probe_batches=16), CARTPOLE) == 6 * 256_000 * 540 == 829_440_000
     no_limit = EnvSpec("X-v0", obs_dim=4, kind="categorical", act_dim=2, max_episode_steps=None)

@@ -42,7 +42,8 @@ def test_a_plain_study_is_one_stage(tmp_path: Path) -> None:
     plan = plan_study(study, tmp_path, cohort_size=3)
     assert not plan.tuned and [s.label for s in plan.stages] == [""]
     stage = plan.stages[0]
-    assert stage.n_runs == 4 and stage.env_steps == 1200 and [len(c.configs) for c in stage.todo] == [2, 2]  # gamma splits cohorts
+    assert stage.n_runs == 4 and stage.env_steps == 1200
+    assert [len(c.configs) for c in stage.todo] == [2, 2]  # 4 runs, at most 3 a cohort: balanced
     result = run_plan(plan, SerialExecutor(trainer=PLAIN_FAKE))
     assert len(result.stages) == 1 and result.choice is None
     assert result.summary().counts == {"done": 2, "diverged": 2, "failed": 0, "pending": 0}
@@ -56,7 +57,8 @@ def test_tuned_plan_before_and_after_stage1(tmp_path: Path) -> None:
     plan = plan_study(study, tmp_path, cohort_size=4)
     assert plan.tuned and [s.label for s in plan.stages] == [TUNING, EVALUATION]
     first, second = plan.stages
-    assert first.out == tmp_path / TUNE_DIR and first.n_runs == 12 and len(first.todo) == 3  # one cohort key: 12 runs / 4
+    assert first.out == tmp_path / TUNE_DIR and first.n_runs == 12
+    assert len(first.todo) == 3  # one cohort key: 12 runs in cohorts of 4
     assert second.configs is None and second.n_runs == 6 and second.env_steps == 6 * 400  # a bound
     statuses = list(stage_status(tmp_path))
     assert [s.manifest for s in statuses] == [None]  # nothing started
