@@ -54,7 +54,8 @@ def rss_mb() -> float:
 def one(study_path: Path, out: Path, workers: int, cohort_size: int | None) -> dict:
     """In a fresh process: plan time, then the study on Ray with the synthetic trainer; peak RSS."""
     from ablations.study.design import load_study
-    from ablations.study.executors import RayExecutor, plan, run_study
+    from ablations.study.driver import plan, run_study
+    from ablations.study.executors import RayExecutor
 
     study = load_study(study_path)
     t = time.perf_counter()

@@ -131,6 +131,7 @@ def test_the_import_graph_is_read():
     assert "ablations.train.estimators" in GRAPH["ablations.train.loss"]  # `from . import estimators as est`
     assert "ablations.envs.registry" in GRAPH["ablations.evaluate.policy_io"]  # a function-level import counts
     assert "ablations.probes.directions" in GRAPH["ablations.probes.rows"]  # so does one under TYPE_CHECKING
+    assert "ablations.study.driver" in GRAPH["ablations.cli.train"]  # a function-level import too
     assert "ablations.report" in GRAPH["ablations.cli.report"]  # the package whose __init__ runs
 
 

@@ -93,11 +93,11 @@ def reproduce(
     cannot decide, says how many rows differ and by how much final_return, and to run the full reproduce; --alpha
     and --margin are not used). Exit 1: the run ids changed (before training) or the rows differ on the same machine
     class. Exit 2: also K outside 1..the study's runs (nothing trained)."""
-    from ..study.executors import make_executor, run_study
+    from ..study.executors import make_executor
     from ..study.progress import RichProgress
     from ..study.publish import PublishError, compare_study, machine_match
+    from ..study.stages import plan_study, run_plan
     from ..study.store import ResultsDir
-    from ..study.tuning import run_tuned
 
     console = _console()
     spec = _study_or_exit(console, study)
@@ -110,10 +110,8 @@ def reproduce(
         ex = make_executor("local", workers=workers, imports=spec.imports,
                            import_paths=spec.import_paths)
         console.print(f"reproducing {spec.name} into {out} and comparing with {published}")
-        if spec.tune is not None:
-            run_tuned(spec, out, ex, progress=lambda stage: RichProgress(console, f"{spec.name} {stage}"))
-        else:
-            run_study(spec, out, ex, progress=RichProgress(console, spec.name))
+        run_plan(plan_study(spec, out, workers=ex.workers), ex,
+                 progress=lambda stage: RichProgress(console, f"{spec.name} {stage}".rstrip()))
         try:
             checks = compare_study(published, out)
         except PublishError as exc:
@@ -182,9 +180,10 @@ def _published(console, spec: Study, results: Path | None) -> tuple[Path, list[S
 def _reproduce_sample(console, spec: Study, published: Path, stages: list[Stage], manifests: list[dict[str, Any]],
                       k: int, seed: int, *, workers: int | None, keep: Path | None) -> None:
     """`reproduce --sample K`: draw K runs (`publish.sample_runs`), retrain them stage by stage through
-    `executors.run_study`, print a row per run (`publish.compare_sample`) and end as `reproduce` says."""
+    `driver.run_study`, print a row per run (`publish.compare_sample`) and end as `reproduce` says."""
     from ..report.load import config_label
-    from ..study.executors import make_executor, run_study
+    from ..study.driver import run_study
+    from ..study.executors import make_executor
     from ..study.progress import RichProgress
     from ..study.publish import PublishError, compare_sample, machine_match, sample_runs
     from ..study.store import ResultsDir, StoreError

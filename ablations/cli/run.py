@@ -16,11 +16,12 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from ..study.executors import ExecutorError, ExecutorSetupError, StudySummary, make_executor, plan, run_study, summarize
+from ..study.driver import StudySummary
+from ..study.executors import ExecutorError, ExecutorSetupError, make_executor
 from ..study.progress import RichProgress, pid_alive, read_in_flight
-from ..study.tuning import plan_tuned
+from ..study.stages import TUNING, StudyPlan, StudyRun, plan_study, run_plan, stage_status
 from . import tuned
-from ..study.store import ResultsDir, StoreError, read_table
+from ..study.store import ResultsDir, StoreError
 from ..study.design import (DEFAULT_COHORT_SIZE, Study, StudyError, find_study, grid, load_study, parse_overrides,
                             unswept_defaults, with_overrides)
 
@@ -80,35 +81,23 @@ def run(
     try:
         ex = make_executor(executor.value, workers=workers, address=address, imports=spec.imports,
                            import_paths=spec.import_paths)
-        if spec.tune is not None:  # two stages (study.tuning): both planned, both checked
-            tuned_plan = plan_tuned(spec, out, retry_failed=retry_failed, cohort_size=cohort_size,
-                                    workers=getattr(ex, "workers", None))
-            configs, todo = tuned_plan.stage1_configs, tuned_plan.stage1_todo
-        else:
-            configs, todo = plan(spec, out, retry_failed=retry_failed, cohort_size=cohort_size,
-                                 workers=getattr(ex, "workers", None))
-        if out.is_dir() and spec.tune is None:
-            ResultsDir(out).check_compatible([c.run_id for c in configs], spec.path)
+        the_plan = plan_study(spec, out, retry_failed=retry_failed, cohort_size=cohort_size,
+                              workers=getattr(ex, "workers", None))
         if not dry_run:
             ResultsDir(out).check_writable()
     except (StoreError, ExecutorError) as exc:
         raise _fail(console, str(exc), 2) from None
     if dry_run:
-        if spec.tune is not None:
-            tuned.print_plan(console, spec, tuned_plan, out)
-        else:
-            _print_plan(console, spec, configs, todo, out)
+        (tuned.print_plan if the_plan.tuned else _print_plan)(console, the_plan)
         return
-    console.print(f"{spec.name}{' stage 1 (tuning)' if spec.tune else ''}: {len(configs)} runs, {sum(len(c.configs) for c in todo)} to train in {len(todo)} "
+    first = the_plan.stages[0]
+    todo = first.todo or []
+    console.print(f"{spec.name}{' ' + first.label if first.label else ''}: {len(first.configs or [])} runs, "
+                  f"{sum(len(c.configs) for c in todo)} to train in {len(todo)} "
                   f"cohort(s) with the {ex.name} executor ({getattr(ex, 'workers', None) or 'cluster'} worker(s)) "
                   f"→ {out}")
     try:
-        if spec.tune is not None:
-            summary = tuned.run(console, spec, out, ex, retry_failed=retry_failed, cohort_size=cohort_size,
-                                print_summary=_print_summary)
-        else:
-            summary = run_study(spec, out, ex, retry_failed=retry_failed, cohort_size=cohort_size,
-                                progress=RichProgress(console, spec.name))
+        result = run_plan(the_plan, ex, progress=lambda label: RichProgress(console, f"{spec.name} {label}".rstrip()))
     except StoreError as exc:
         raise _fail(console, str(exc), 3 if "in use" in str(exc) else 2) from None
     except OSError as exc:
@@ -121,6 +110,7 @@ def run(
     except KeyboardInterrupt:
         console.print(f"interrupted: finished cohorts are saved in {out}; run the same command again to resume")
         raise typer.Exit(130) from None
+    summary = _print_stages(console, the_plan, result)
     extra = f" --executor {executor.value}" if executor is not ExecutorName.local else ""
     extra += f" --address {address}" if address else ""
     _print_summary(console, summary, retry_hint=f"ablations run {study} --out {out}{extra} --retry-failed")
@@ -128,25 +118,48 @@ def run(
         raise typer.Exit(1)
 
 
+def _print_stages(console: Console, plan: StudyPlan, result: StudyRun) -> StudySummary:
+    """Each stage that ran before the plan's last, with its counts (and the choice after stage 1); the last stage's
+    label → the summary to print last (every stage's failed runs listed)."""
+    last = plan.stages[-1]
+    for stage, summary in zip(plan.stages, result.stages):
+        if stage is last:
+            if stage.label:
+                console.print(f"{stage.label}:", end=" ")
+            break
+        console.print(f"{stage.label}:", end=" ")
+        _print_summary(console, summary, None)
+        if result.choice is not None:
+            tuned.print_chosen(console, plan.study, result.choice)
+    return result.summary()
+
+
 def status(results_dir: Annotated[Path, typer.Argument(help="A results directory (results/<study>).")]) -> None:
     """What is done, failed and pending in a results directory (and whether a run holds it now)."""
     console = _console()
-    results = ResultsDir(results_dir)
     try:
-        manifest = results.read_manifest()
-        if tuned.status(console, results_dir, _print_summary, _counts,
-                        stage2_started=manifest is not None) and manifest is None:
-            return
-        if manifest is None:
-            raise StoreError(f"{results_dir} has no manifest.json: not a results directory of `ablations run`")
-        summary = _counts(results, manifest["run_ids"])
+        for stage in stage_status(results_dir):
+            if stage.label == TUNING:
+                console.print(f"{stage.label}, {stage.root}: {stage.summary.total} runs"
+                              + (f"; running now (pid {stage.holder})" if stage.holder else ""))
+                _print_summary(console, stage.summary, None)
+                if stage.choice is not None:
+                    console.print(f"choice recorded in {stage.choice[0]} ({stage.choice[1]} configs)")
+                continue
+            if stage.manifest is None and stage.label:
+                console.print(f"{stage.label}: not started")
+                return
+            if stage.manifest is None:
+                raise StoreError(f"{results_dir} has no manifest.json: not a results directory of `ablations run`")
+            if stage.label:
+                console.print(f"{stage.label}:", end=" ")
+            manifest, summary, holder = stage.manifest, stage.summary, stage.holder
     except StoreError as exc:
         raise _fail(console, str(exc), 2) from None
-    holder = results.lock_holder()
     console.print(f"study {manifest['name']} ({manifest['study'].get('path', '?')}): {summary.total} runs"
                   + (f"; running now (pid {holder})" if holder else ""))
     _print_summary(console, summary, retry_hint=None)
-    _print_in_flight(console, read_in_flight(results.root), holder)
+    _print_in_flight(console, read_in_flight(results_dir), holder)
 
 
 def _print_in_flight(console: Console, record: dict | None, holder: int | None) -> None:
@@ -172,27 +185,6 @@ def _print_in_flight(console: Console, record: dict | None, holder: int | None) 
         console.print(line)
 
 
-def _counts(results: ResultsDir, run_ids: list[str]) -> StudySummary:
-    """A results directory's counts: from its cohort parts, or from runs.csv once packed (the parts are gone)."""
-    if not results.parts() and (results.root / "SHA256SUMS").exists():  # a packed, published directory
-        return _summary_from_runs_csv(results.root, run_ids)
-    return summarize(results, run_ids)
-
-
-def _summary_from_runs_csv(root: Path, run_ids: list[str]) -> StudySummary:
-    """Counts from a packed directory's runs.csv (its cohort parts are gone)."""
-    rows = {r["run_id"]: r for r in read_table(root / "runs.csv").to_dict("records")}
-    counts = {"done": 0, "diverged": 0, "failed": 0, "pending": 0}
-    failed = []
-    for run_id in run_ids:
-        row = rows.get(run_id)
-        status = row["status"] if row else "pending"
-        counts[status] = counts.get(status, 0) + 1
-        if status == "failed":
-            failed.append((run_id, row["error"]))
-    return StudySummary(root, len(run_ids), 0, counts, failed)
-
-
 def _print_summary(console: Console, summary: StudySummary, retry_hint: str | None) -> None:
     c = summary.counts
     console.print(f"done {c['done']}, diverged {c['diverged']}, failed {c['failed']}, pending {c['pending']} "
@@ -210,7 +202,10 @@ def _print_summary(console: Console, summary: StudySummary, retry_hint: str | No
             console.print(f"to redo only the failed runs: {retry_hint}")
 
 
-def _print_plan(console: Console, study: Study, configs: list, todo: list, out: Path) -> None:
+def _print_plan(console: Console, plan: StudyPlan) -> None:
+    """`run --dry-run` of a plain study: the grid, the cohorts to train, fixed and default fields."""
+    study, out, stage = plan.study, plan.out, plan.stages[0]
+    configs, todo = stage.configs or [], stage.todo or []
     points = grid(study)
     table = Table(*["#", *study.factors, "seeds", "env steps"], title=f"{study.name}: {study.description}".strip(": "))
     steps_per_point: dict[int, int] = {}

@@ -1,47 +1,59 @@
-"""The `train` command: one configuration over several seeds, as one cohort per worker (registered by `cli.app`)."""
+"""The `train` command: one configuration over several seeds, as one cohort per worker (registered by `cli.app`).
+Thin: the runs train through the study driver (`study.driver.train_configs`), as `run`'s do."""
 
 from __future__ import annotations
 
 import os
 import time
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Annotated, Optional
 
 import typer
+from rich.progress import Progress as RichProgress
 
 from ..config import AXES, ConfigError, RunConfig
+from ..study.progress import Progress
 from .common import err, fail, parse_hidden, parse_seeds, progress_bar
 
 
-def _check_writable(out: Path) -> None:
+def _check_out(out: Path) -> None:
+    """Refuse an --out that is a file, already holds `train` results, or cannot be written."""
     from ..study.store import ResultsDir, StoreError
 
+    if out.exists() and not out.is_dir():
+        raise fail(ConfigError(f"--out {out} exists and is not a directory; give --out a directory"))
+    taken = [n for n in ("runs.csv", "curves.csv", "probes.csv", "policies") if (out / n).exists()]
+    if taken:
+        raise fail(ConfigError(f"--out {out} already holds results ({', '.join(taken)}); a second `train` would "
+                               "replace them: choose another --out, or move the old results away"))
     try:
         ResultsDir(out).check_writable()
     except StoreError as exc:
         raise fail(exc) from None
 
 
-def _train_split(configs: list[RunConfig], n: int, imports: list[str], import_paths: list[str],
-                 on_progress) -> SimpleNamespace:
-    """The configs dealt round-robin into `n` cohorts, trained by the local executor; rows back in config order."""
-    from ..study.design import Cohort, cohort_id
-    from ..study.executors import LocalExecutor
-
-    todo = [Cohort(cohort_id([c.run_id for c in configs[i::n]]), tuple(configs[i::n])) for i in range(n)]
-    results = list(LocalExecutor(workers=n, imports=imports, import_paths=import_paths).map(todo, on_progress))
-    return SimpleNamespace(runs=[r for res in results for r in res.runs],
-                           curves=[r for res in results for r in res.curves],
-                           probes=[r for res in results for r in res.probes],
-                           policies={k: v for res in results for k, v in res.policies.items()})
+def _print_runs(runs: list[dict]) -> None:
+    for r in runs:
+        final, ev = (f"{x:8.1f}" if isinstance(x, (int, float)) else f"{'n/a':>8}"
+                     for x in (r.get("final_return"), r.get("eval_return")))
+        err.print(f"  {r['run_id']} seed={r['seed']:<3} {r['status']:<8} final_return={final} eval_return={ev}"
+                  + (f"  {r['error']}" if r.get("error") else ""))
 
 
-def _in_config_order(rows: list[dict], configs: list[RunConfig]) -> list[dict]:
-    """Rows by run in config order, each run's rows in their own order (stable), as `ablations run` combines them:
-    a cohort appends probe rows as its runs reach checkpoints, so their raw order depends on the cohort."""
-    order = {c.run_id: i for i, c in enumerate(configs)}
-    return sorted(rows, key=lambda r: order[r["run_id"]])
+class _StepsBar(Progress):
+    """The `train` progress bar as a driver display: the env steps the runs really take (a run's last update may pass
+    its budget; a finished cohort counts its runs' recorded steps) and the rate."""
+
+    def __init__(self, bar: RichProgress, total: int, start: float) -> None:
+        super().__init__()
+        self.bar, self.budget, self.start_time = bar, total, start
+        self.task = bar.add_task("env steps", total=total, rate="")
+
+    def refresh(self) -> None:
+        taken = self.completed_steps
+        if taken:
+            self.bar.update(self.task, completed=min(taken, self.budget),
+                            rate=f"{taken:,} steps, {taken / (time.perf_counter() - self.start_time):,.0f} steps/s")
 
 
 def train(
@@ -77,10 +89,9 @@ def train(
 ) -> None:
     """Train one configuration over several seeds, one cohort per worker; write runs.csv, curves.csv (and
     probes.csv)."""
-    from ..study import store
-    from ..study.worker import train_cohort
     from ..envs.registry import describe, resolve_backend
-    from ..study.executors import configure_worker
+    from ..study.driver import deal, save_trained, train_configs
+    from ..study.executors import make_executor
 
     imports, import_paths = list(import_ or []), [str(Path.cwd())] if import_ or ":" in env else []
     try:
@@ -98,51 +109,18 @@ def train(
         resolved = resolve_backend(configs[0])
     except ConfigError as exc:
         raise fail(exc)
-    if out.exists() and not out.is_dir():
-        raise fail(ConfigError(f"--out {out} exists and is not a directory; give --out a directory"))
-    taken = [n for n in ("runs.csv", "curves.csv", "probes.csv", "policies") if (out / n).exists()]
-    if taken:
-        raise fail(ConfigError(f"--out {out} already holds results ({', '.join(taken)}); a second `train` would "
-                               "replace them: choose another --out, or move the old results away"))
-    _check_writable(out)
+    _check_out(out)
     n_workers = max(1, min(workers or os.cpu_count() or 1, len(configs)))
     total = sum(c.total_steps for c in configs)
     err.print(f"training {len(configs)} runs of {env} ({resolved} backend) as {n_workers} cohort(s) on "
               f"{n_workers} worker(s), {steps:,} steps each")
     start = time.perf_counter()
-    with progress_bar() as bar:
-        task = bar.add_task("env steps", total=total, rate="")
-
-        taken_steps = 0
-
-        def on_update(n: int) -> None:  # the bar counts real steps (a run's last update may pass its budget)
-            nonlocal taken_steps
-            taken_steps += n
-            bar.update(task, completed=min(taken_steps, total),
-                       rate=f"{taken_steps:,} steps, {taken_steps / (time.perf_counter() - start):,.0f} steps/s")
-
-        if n_workers == 1:  # in this process, as one cohort
-            configure_worker()
-            res = train_cohort(configs, on_update=on_update)
-        else:  # one cohort per worker (DESIGN invariant 1: a run's rows do not depend on its cohort)
-            res = _train_split(configs, n_workers, imports, import_paths, lambda _cid, n: on_update(n))
-    out.mkdir(parents=True, exist_ok=True)
-    store.write_csv_atomic(out / "runs.csv", store.frame(_in_config_order(res.runs, configs)))
-    store.write_csv_atomic(out / "curves.csv", store.frame(_in_config_order(res.curves, configs)))
-    if res.probes:
-        store.write_csv_atomic(out / "probes.csv", store.frame(_in_config_order(res.probes, configs)))
-    from ..evaluate.policy_io import policy_path, save_policy
-
-    for cfg in configs:
-        if cfg.run_id in res.policies:  # a run that failed in a worker has none
-            save_policy(policy_path(out, cfg.run_id), cfg, res.policies[cfg.run_id], imports=imports,
-                        import_paths=import_paths)
+    executor = make_executor("local", workers=n_workers, imports=imports, import_paths=import_paths)
+    with progress_bar() as bar:  # one cohort per worker (DESIGN invariant 1: a run's rows do not depend on its cohort)
+        res = train_configs(configs, executor, deal(configs, n_workers), _StepsBar(bar, total, start))
+    save_trained(out, configs, res, imports=imports, import_paths=import_paths)
     wall = time.perf_counter() - start
-    for r in res.runs:
-        final, ev = (f"{x:8.1f}" if isinstance(x, (int, float)) else f"{'n/a':>8}"
-                     for x in (r.get("final_return"), r.get("eval_return")))
-        err.print(f"  {r['run_id']} seed={r['seed']:<3} {r['status']:<8} final_return={final} eval_return={ev}"
-                  + (f"  {r['error']}" if r.get("error") else ""))
+    _print_runs(res.runs)
     steps = sum(r["env_steps"] or 0 for r in res.runs)
     err.print(f"wrote {out}/runs.csv, curves.csv, policies/ in {wall:.1f}s ({steps / wall:,.0f} env steps/s; "
               f"{steps:,} env steps for a budget of {total:,}: a run stops after the first update that reaches its "

@@ -1,45 +1,45 @@
-"""`run` and `status` for a study with a `[tune]` section (called by `cli.run`): both stages' plan, progress and
-counts; and `reproduce`'s comparison of the choice (called by `cli.publish`). Thin: the stages, the choice and the
-storage are `ablations.study.tuning`'s."""
+"""What `run` shows of a study with a `[tune]` section (called by `cli.run`): both stages' dry-run plan and the
+choice per config; and `reproduce`'s comparison of the choice (called by `cli.publish`). Thin: the stages are
+`ablations.study.stages`', the choice and its storage `ablations.study.tuning`'s."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
+import pandas as pd
 from rich.console import Console
 from rich.table import Table
 
 from ..study.design import Study, grid
-from ..study.executors import StudySummary
-from ..study.progress import RichProgress
-from ..study.store import ResultsDir, read_table
-from ..study.tuning import CHOICE_FILE, TUNE_DIR, TunedPlan, choice_from_file, run_tuned, tune_dir
+from ..study.stages import StudyPlan
+from ..study.tuning import CHOICE_FILE, TUNE_DIR, choice_from_file
 
 
-def print_plan(console: Console, study: Study, plan: TunedPlan, out: Path) -> None:
+def print_plan(console: Console, plan: StudyPlan) -> None:
     """`run --dry-run` of a tuned study: each stage's runs, cohorts to train and env steps."""
+    study, out, (stage1, stage2) = plan.study, plan.out, plan.stages
     tune = study.tune
-    assert tune is not None
+    assert tune is not None and stage1.configs is not None and stage1.todo is not None
     n_points, n_cands = len(grid(study)), len(tune.grid())
     table = Table("stage", "runs", "to train", "cohorts", "env steps to train", "seeds", title=f"{study.name}: tuned "
                   "in two stages")
-    s1_steps = sum(c.env_steps for c in plan.stage1_todo)
-    n1 = sum(len(c.configs) for c in plan.stage1_todo)
+    s1_steps = sum(c.env_steps for c in stage1.todo)
+    n1 = sum(len(c.configs) for c in stage1.todo)
     table.add_row("1 tuning", f"{n_points} configs × {n_cands} candidates × {len(tune.seeds)} seeds = "
-                  f"{len(plan.stage1_configs)}", str(n1),
-                  str(len(plan.stage1_todo)), f"{s1_steps:,}", _seeds(tune.seeds))
-    if plan.stage2_todo is not None:
-        s2 = (str(sum(len(c.configs) for c in plan.stage2_todo)), str(len(plan.stage2_todo)),
-              f"{sum(c.env_steps for c in plan.stage2_todo):,}")
+                  f"{len(stage1.configs)}", str(n1),
+                  str(len(stage1.todo)), f"{s1_steps:,}", _seeds(tune.seeds))
+    if stage2.todo is not None:
+        s2 = (str(sum(len(c.configs) for c in stage2.todo)), str(len(stage2.todo)),
+              f"{sum(c.env_steps for c in stage2.todo):,}")
     else:
-        s2 = (str(plan.stage2_runs), "after stage 1", f"≤ {plan.stage2_env_steps:,}")
-    table.add_row("2 evaluation", f"{n_points} configs × {len(study.seeds)} seeds = {plan.stage2_runs}", *s2,
+        s2 = (str(stage2.n_runs), "after stage 1", f"≤ {stage2.env_steps:,}")
+    table.add_row("2 evaluation", f"{n_points} configs × {len(study.seeds)} seeds = {stage2.n_runs}", *s2,
                   _seeds(study.seeds))
     console.print(table)
-    console.print(f"stage 1 (tuning): {len(plan.stage1_configs)} runs, {n1} to train, "
-                  f"{s1_steps:,} env steps; stage 2 (evaluation): {plan.stage2_runs} runs, "
-                  + (f"{s2[0]} to train, {s2[2]} env steps" if plan.stage2_todo is not None
+    console.print(f"stage 1 (tuning): {len(stage1.configs)} runs, {n1} to train, "
+                  f"{s1_steps:,} env steps; stage 2 (evaluation): {stage2.n_runs} runs, "
+                  + (f"{s2[0]} to train, {s2[2]} env steps" if stage2.todo is not None
                      else f"known after stage 1, {s2[2]} env steps"))
     console.print("tuned: " + ", ".join(f"{k} ∈ {list(v)}" for k, v in tune.candidates.items())
                   + f"; chosen per config by the highest mean {tune.metric} over the tuning seeds")
@@ -53,51 +53,14 @@ def _seeds(seeds: tuple[int, ...]) -> str:
     return ", ".join(map(str, seeds))
 
 
-def run(console: Console, study: Study, out: Path, executor: Any, *, retry_failed: bool, cohort_size: int | None,
-        print_summary: Callable[[Console, StudySummary, str | None], None]) -> StudySummary:
-    """Both stages; prints stage 1's counts and the choice, returns stage 2's summary (its `failed` also lists stage
-    1's failed runs, so the exit code says so), or stage 1's if stage 2 could not start."""
-    result = run_tuned(study, out, executor, retry_failed=retry_failed, cohort_size=cohort_size,
-                       progress=lambda stage: RichProgress(console, f"{study.name} {stage}"))
-    console.print("stage 1 (tuning):", end=" ")
-    print_summary(console, result.stage1, None)
-    if result.stage2 is None:
-        return result.stage1
-    chosen = result.choice[result.choice["chosen"] == "True"] if result.choice is not None else None
-    if chosen is not None:
-        assert study.tune is not None
-        table = Table(*study.factors, *study.tune.candidates, f"mean {study.tune.metric}", title="chosen per config")
-        for _, row in chosen.iterrows():
-            table.add_row(*[row[k] for k in (*study.factors, *study.tune.candidates)], f"{float(row['mean']):.4g}")
-        console.print(table)
-    console.print("stage 2 (evaluation):", end=" ")
-    summary = result.stage2
-    summary.failed = list(result.stage1.failed) + list(summary.failed)
-    return summary
-
-
-def status(console: Console, results_dir: Path, print_summary: Callable[[Console, StudySummary, str | None], None],
-           counts: Callable[[ResultsDir, list[str]], StudySummary], stage2_started: bool) -> bool:
-    """Print stage 1's counts (`counts`: from its parts, or its runs.csv once packed) if `results_dir` is a tuned
-    study's; → whether it is one."""
-    results = ResultsDir(tune_dir(results_dir))
-    manifest = results.read_manifest()
-    if manifest is None:
-        return False
-    summary = counts(results, manifest["run_ids"])
-    holder = results.lock_holder()
-    console.print(f"stage 1 (tuning), {tune_dir(results_dir)}: {summary.total} runs"
-                  + (f"; running now (pid {holder})" if holder else ""))
-    print_summary(console, summary, None)
-    choice = Path(results_dir) / CHOICE_FILE
-    if choice.is_file():
-        df = read_table(choice)
-        console.print(f"choice recorded in {choice} ({int((df['chosen'] == 'True').sum())} configs)")
-    if not stage2_started:
-        console.print("stage 2 (evaluation): not started")
-    else:
-        console.print("stage 2 (evaluation):", end=" ")
-    return True
+def print_chosen(console: Console, study: Study, choice: pd.DataFrame) -> None:
+    """The chosen candidate per config and its mean score (after stage 1 of `run`)."""
+    assert study.tune is not None
+    chosen = choice[choice["chosen"] == "True"]
+    table = Table(*study.factors, *study.tune.candidates, f"mean {study.tune.metric}", title="chosen per config")
+    for _, row in chosen.iterrows():
+        table.add_row(*[row[k] for k in (*study.factors, *study.tune.candidates)], f"{float(row['mean']):.4g}")
+    console.print(table)
 
 
 def print_choices(console: Console, study: Study, published: Path, fresh: Path) -> None:

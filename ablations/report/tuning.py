@@ -4,7 +4,7 @@ curves (the selection metric vs candidate per config, with CIs, from stage 1) an
 
 Everything else in the report is computed from stage 2 (the evaluation seeds) only: this module reads stage 1 from
 ``<results>/tune/`` and the choice from ``<results>/tune_choice.csv``. The selection score is
-`study.tuning.run_metric`, the function that made the choice, so the curves show exactly what was maximized.
+`train.scores.run_metric`, the function that made the choice, so the curves show exactly what was maximized.
 """
 
 from __future__ import annotations

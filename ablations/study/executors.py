@@ -1,8 +1,8 @@
 """Executors: where cohorts train. Serial (in-process), local process pool (the default) and Ray (optional extra).
+They only execute: planning, the results directory and the manifest are the driver's (`study.driver`).
 
 The unit of work is a `Cohort`. Every executor runs the same function, `train_isolated`, in its worker, with one torch
-thread, and returns the rows to the driver (no worker ever writes a file; no shared file system is needed). The
-driver (`run_study`) owns the results directory: lock, resume, one atomic part per finished cohort, combined CSVs.
+thread, and returns the rows to the driver (no worker ever writes a file; no shared file system is needed).
 
 Failure isolation: if `train_cohort` raises for a cohort, each of its runs is retrained alone; a run that still
 raises is recorded as status "failed" with "<ExceptionType>: <message>", and its cohort-mates keep their rows
@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import ctypes
 import importlib
-import math
 import multiprocessing as mp
 import os
 import queue as queue_mod
@@ -21,31 +20,20 @@ import signal
 import socket
 import time
 
-import pandas as pd
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 from ..config import RunConfig
 from .machine import describe as describe_machine
-from .progress import IN_FLIGHT_FILE, InFlight, NullProgress, Progress
-from .random_scores import ensure_random_scores
-from .store import ResultsDir, failed_run_row, git_commit, host, now, versions
-from .design import DEFAULT_COHORT_SIZE, Cohort, Study, cohorts, expand
-
-if TYPE_CHECKING:
-    from ..envs.spec import EnvSpec
+from .store import failed_run_row
+from .design import Cohort
 
 DEFAULT_TRAINER = "ablations.study.worker:train_cohort"
 #: Seconds between progress messages from a worker.
 PROGRESS_EVERY = 0.25
 ProgressFn = Callable[[str, int], None]  # (cohort_id, env_steps_delta)
-
-
-#: Studies with at most this many runs save each finished run's final policy (results/<study>/policies/<run_id>.pt).
-SAVE_POLICIES_MAX_RUNS = 100
 
 
 class ExecutorError(RuntimeError):
@@ -402,231 +390,3 @@ def make_executor(name: str = "local", *, workers: int | None = None, address: s
     if name == "local":
         return LocalExecutor(workers=workers, **kw)
     raise ExecutorError(f"executor={name!r} is unknown; allowed: local | serial | ray")
-
-
-# ---- the driver ------------------------------------------------------------------------------------------------
-@dataclass
-class StudySummary:
-    """What `run_study` did and where the study stands."""
-
-    out: Path
-    total: int
-    trained: int
-    counts: dict[str, int] = field(default_factory=dict)  # done / diverged / failed / pending
-    failed: list[tuple[str, str]] = field(default_factory=list)  # (run_id, error)
-    wall_s: float = 0.0
-    discarded: list[tuple[str, str]] = field(default_factory=list)  # (part, problem): corrupt parts, trained again
-    env_steps: int = 0  # env steps the runs actually took (a run may overshoot its budget; see `budget_overshoot`)
-    budget_steps: int = 0  # the budget: sum of total_steps of the runs that have rows
-
-
-#: Probe pools a cohort holds at once, for its memory estimate (pools take about one update's time, every
-#: `probe_every` updates, so few overlap).
-PROBE_POOLS = 4
-
-
-def available_memory() -> int:
-    """Bytes of memory available now (Linux /proc/meminfo MemAvailable; 8 GiB if unknown)."""
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemAvailable:"):
-                return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return 8 * 2**30
-
-
-def run_bytes(cfg: RunConfig, spec: EnvSpec) -> int:
-    """A generous estimate of one run's share of a cohort's peak memory: its rollout buffers (obs and the other
-    fields, kept per step and copied once into its batch) and the chunked update's activations and gradients.
-    spec: `describe(cfg.env_id, cfg.preprocess)`."""
-    steps = min(spec.max_episode_steps or 10_000, 5_000)
-    return 4 * steps * cfg.episodes_per_update * (3 * spec.obs_dim + 6 * sum(cfg.hidden))
-
-
-def probe_bytes(cfg: RunConfig, spec: EnvSpec) -> int:
-    """A generous estimate of a cohort's probe memory: pools are collected alongside training, a few runs at a time
-    (`PROBE_POOLS`), and analysed one run at a time (per-step layer inputs and deltas of a K×N-episode pool)."""
-    if not cfg.probe_every:
-        return 0
-    steps = min(spec.max_episode_steps or 10_000, 5_000)
-    widths = [spec.obs_dim, *cfg.hidden]
-    return 4 * PROBE_POOLS * steps * cfg.episodes_per_update * cfg.probe_batches * (3 * spec.obs_dim + 4 * sum(widths))
-
-
-def auto_cohort_size(n_runs: int, workers: int | None, per_run_bytes: int = 0, fixed_bytes: int = 0) -> int:
-    """Cohorts of at most DEFAULT_COHORT_SIZE runs, as many per worker for every worker (so no worker idles at the
-    end while another trains a last cohort), small enough that all workers' cohorts together (per_run_bytes per
-    run plus fixed_bytes per cohort) fit in half of the available memory."""
-    if workers:
-        per_worker = max(1, math.ceil(n_runs / workers))
-        size = max(1, math.ceil(per_worker / math.ceil(per_worker / DEFAULT_COHORT_SIZE)))
-    else:
-        size = DEFAULT_COHORT_SIZE
-    if per_run_bytes > 0:
-        budget = available_memory() // 2 // max(1, workers or 1) - fixed_bytes
-        size = min(size, max(1, budget // per_run_bytes))
-    return size
-
-
-def check_memory(keys: Sequence[tuple[RunConfig, "EnvSpec"]], workers: int | None, where: str = "study") -> None:
-    """Refuse, before anything trains, a config whose single run cannot fit in its worker's share of half the free
-    memory (a cohort of one run: its rollout, update, probe and parameter estimates)."""
-    budget = available_memory() // 2 // max(1, workers or 1)
-    for cfg, spec in keys:
-        sizes = [spec.obs_dim, *cfg.hidden, spec.act_dim]
-        params = 4 * 4 * sum(a * b + b for a, b in zip(sizes, sizes[1:]))  # weights, grads, two Adam moments
-        need = run_bytes(cfg, spec) + probe_bytes(cfg, spec) + params
-        if need > budget:
-            raise ExecutorError(f"{where}: hidden={list(cfg.hidden)}, episodes_per_update={cfg.episodes_per_update} on "
-                                f"{cfg.env_id}: one run needs about {need / 2**30:.1f} GiB, more than a worker's "
-                                f"share of half the free memory ({budget / 2**30:.1f} GiB); allowed: smaller "
-                                "hidden layers or fewer episodes per update (or fewer --workers)")
-
-
-def plan(study: Study, out: str | Path, *, retry_failed: bool = False, cohort_size: int | None = None,
-         workers: int | None = None, configs: Sequence[RunConfig] | None = None
-         ) -> tuple[list[RunConfig], list[Cohort]]:
-    """The study's runs and the cohorts still to train in `out` (read-only). `cohort_size=None` picks
-    `auto_cohort_size` for `workers`; rows never depend on the cohort a run trains in (invariant 1).
-    `configs`: the runs, when they are not `expand(study)` (a stage of a tuned study: `study.tuning`)."""
-    configs = expand(study) if configs is None else list(configs)
-    records = ResultsDir(out).records() if Path(out).is_dir() else {}
-    todo = [c for c in configs if c.run_id not in records
-            or (retry_failed and records[c.run_id].status == "failed")]
-    from ..envs.registry import describe
-
-    keys = [(c, describe(c.env_id, c.preprocess)) for c in {c.cohort_key(): c for c in todo}.values()]
-    per_run = max((run_bytes(c, spec) for c, spec in keys), default=0)
-    fixed = max((probe_bytes(c, spec) for c, spec in keys), default=0)
-    check_memory(keys, workers, study.path)
-    size = cohort_size if cohort_size is not None else auto_cohort_size(len(todo), workers, per_run, fixed)
-    return configs, cohorts(todo, max_size=size)
-
-
-def run_study(study: Study, out: str | Path, executor: Any, *, retry_failed: bool = False,
-              cohort_size: int | None = None, progress: Progress | None = None,
-              configs: Sequence[RunConfig] | None = None, manifest_extra: dict[str, Any] | None = None
-              ) -> StudySummary:
-    """Train what `out` lacks (and the failed runs if `retry_failed`), one atomic part per cohort, then rebuild the
-    combined CSVs. Holds the directory's lock throughout; raises `StoreError` if it is locked or incompatible.
-    `configs` (default `expand(study)`) and `manifest_extra` (merged into the manifest) serve a tuned study's
-    stages (`study.tuning.run_tuned`)."""
-    progress = progress or NullProgress()
-    results = ResultsDir(out)
-    configs = expand(study) if configs is None else list(configs)
-    run_ids = [c.run_id for c in configs]
-    if results.root.is_dir():
-        results.check_compatible(run_ids, study.path)
-    t0, started = time.perf_counter(), now()
-    with results.lock():
-        results.check_compatible(run_ids, study.path)
-        results.clean_incomplete()
-        (results.root / IN_FLIGHT_FILE).unlink(missing_ok=True)  # a killed driver's: its tasks died with it
-        discarded = [(str(path), problem) for path, problem in results.verify_parts()]
-        if discarded:
-            progress.warn(f"{len(discarded)} cohort part(s) did not match their checksums and will be trained "
-                          "again: " + "; ".join(f"{p}: {why}" for p, why in discarded))
-        _, todo = plan(study, out, retry_failed=retry_failed, cohort_size=cohort_size,
-                       workers=getattr(executor, "workers", None), configs=configs)
-        ensure_random_scores(results.root, study)  # multi-env, or [report] random_episodes: before training
-        manifest = {**_manifest(results, study, configs, started, executor, cohort_size), **(manifest_extra or {})}
-        invocation = manifest["invocations"][-1]
-        results.write_manifest(manifest)
-        outcome = "interrupted"
-        trained = 0
-        try:
-            progress.start(todo, done_runs=len(configs) - sum(len(c.configs) for c in todo), total_runs=len(configs))
-            by_id = {c.run_id: c for c in configs}
-            in_flight = None
-            if getattr(executor, "records_in_flight", False):
-                in_flight = InFlight(results.root, executor.name, getattr(executor, "address", None))
-            for res in executor.map(todo, progress.steps, **({"in_flight": in_flight} if in_flight else {})):
-                if len(configs) <= SAVE_POLICIES_MAX_RUNS:  # before the part: a done part implies its policies
-                    from ..evaluate.policy_io import policy_path, save_policy  # torch: only in a driver that saves policies
-
-                    for run in res.runs:
-                        if run["status"] == "done" and run["run_id"] in res.policies:
-                            save_policy(policy_path(out, run["run_id"]), by_id[run["run_id"]],
-                                        res.policies[run["run_id"]], imports=study.imports,
-                                        import_paths=study.import_paths)
-                results.write_part(res.cohort_id, study.name, res.runs, res.curves, res.probes, res.wall_s,
-                                   machine=res.machine)
-                trained += len(res.runs)
-                progress.cohort_done(res.cohort_id, [r["status"] for r in res.runs],
-                                     env_steps=sum(int(r.get("env_steps") or 0) for r in res.runs))
-            outcome = "finished"
-        finally:
-            progress.stop()
-            (results.root / IN_FLIGHT_FILE).unlink(missing_ok=True)
-            wall = time.perf_counter() - t0
-            if outcome == "finished":
-                results.combine(run_ids)
-                manifest["files"] = results.combined_files()
-            summary = summarize(results, run_ids, trained=trained, wall_s=wall)
-            summary.discarded = discarded
-            invocation.update(finished=now(), wall_s=round(wall, 3), trained_runs=trained, outcome=outcome)
-            manifest.update(finished=invocation["finished"],
-                            wall_s=round(sum(i.get("wall_s") or 0.0 for i in manifest["invocations"]), 3),
-                            status="complete" if summary.counts["pending"] == 0 else "incomplete",
-                            counts=summary.counts, machines=results.machines(run_ids))
-            results.write_manifest(manifest)
-    return summary
-
-
-def summarize(results: ResultsDir, run_ids: Sequence[str], *, trained: int = 0, wall_s: float = 0.0) -> StudySummary:
-    """Counts of done / diverged / failed / pending runs, and the failed runs with their errors (study order)."""
-    records = results.records()
-    counts = {"done": 0, "diverged": 0, "failed": 0, "pending": 0}
-    failed = []
-    for run_id in run_ids:
-        rec = records.get(run_id)
-        status = rec.status if rec else "pending"
-        counts[status] = counts.get(status, 0) + 1
-        if status == "failed":
-            failed.append((run_id, rec.error))
-    steps, budget = _steps(results, set(run_ids), records)
-    return StudySummary(results.root, len(run_ids), trained, counts, failed, wall_s, env_steps=steps,
-                        budget_steps=budget)
-
-
-def _steps(results: ResultsDir, run_ids: set[str], records: dict) -> tuple[int, int]:
-    """(env steps taken, budget) over the runs of `run_ids` that have a row with env_steps."""
-    from .store import read_table
-
-    steps = budget = 0
-    for part in {id(r.part): r.part for r in records.values()}.values():
-        df = read_table(part.path / "runs.csv")
-        if not len(df) or "env_steps" not in df or "total_steps" not in df:
-            continue
-        latest = [records[r].part.path == part.path and r in run_ids for r in df["run_id"]]
-        df = df[latest]
-        df = df[df["env_steps"] != ""]
-        steps += int(pd.to_numeric(df["env_steps"]).sum())
-        budget += int(pd.to_numeric(df["total_steps"]).sum())
-    return steps, budget
-
-
-def _manifest(results: ResultsDir, study: Study, configs: Sequence[RunConfig], started: str, executor: Any,
-              cohort_size: int | None) -> dict[str, Any]:
-    previous = results.read_manifest() or {}
-    invocations = list(previous.get("invocations", []))
-    invocations.append({"started": started, "finished": None, "wall_s": None, "executor": executor.name,
-                        "workers": getattr(executor, "workers", None), "cohort_size": cohort_size or "auto",
-                        "trained_runs": 0, "outcome": "running", "pid": os.getpid()})
-    return {
-        "study": study.spec(),
-        "name": study.name,
-        "n_runs": len(configs),
-        "n_configs": len(configs) // max(1, len(study.seeds)),
-        "total_env_steps": sum(c.total_steps for c in configs),
-        "run_ids": [c.run_id for c in configs],
-        "versions": versions(),
-        "git": git_commit(),
-        "host": host(),
-        "started": previous.get("started", started),
-        "finished": None,
-        "wall_s": previous.get("wall_s"),
-        "status": "running",
-        "invocations": invocations,
-    }

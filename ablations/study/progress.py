@@ -160,7 +160,8 @@ class InFlight:
         self.head = {"driver_pid": os.getpid(), "driver_host": socket.gethostname(), "executor": executor,
                      "address": address, "started": _stamp()}
         self.cohorts: dict[str, dict[str, Any]] = {}
-        self.every, self.last, self.dirty = every, 0.0, False
+        self.every, self.dirty = every, False
+        self.last: float | None = None  # monotonic time of the last write; None: the first is not held back
 
     def queued(self, cohort: Cohort) -> None:
         self.cohorts[cohort.id] = {"state": "queued", "runs": len(cohort.configs)}
@@ -177,7 +178,7 @@ class InFlight:
 
     def flush(self, force: bool = False) -> None:
         t = time.monotonic()
-        if self.dirty and (force or t - self.last >= self.every):
+        if self.dirty and (force or self.last is None or t - self.last >= self.every):
             from .store import write_json_atomic
 
             write_json_atomic(self.path, {**self.head, "updated": _stamp(), "cohorts": self.cohorts})

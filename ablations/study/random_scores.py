@@ -1,9 +1,9 @@
 """The random-policy score of each environment of a study: `results/<study>/random_scores.csv`.
 
-The driver measures it before training (`ensure_random_scores`, called by `executors.run_study`) for a study that sweeps
+The driver measures it before training (`ensure_random_scores`, called by `driver.run_study`) for a study that sweeps
 `env_id`, and for a single-env study whose `[report]` table sets `random_episodes`, so the number is stored with the
 results and published with them: a multi-env report normalizes its scores by it; a single-env report draws it as the
-learning curves' dashed line and states it with its t-interval (`report.stats.random_policy`). Columns: `env_id,
+learning curves' dashed line and states it with its t-interval (`report.metrics.random_policy`). Columns: `env_id,
 episodes, seed, random_score` (mean return of the uniform-random policy over `episodes` complete episodes, its own
 stream: `ablations.envs.random_score`), `random_std, random_min, random_max, reward_threshold` (gymnasium's registered
 solved score, empty when the env has none). Written atomically; a rerun keeps a file that already holds the same envs,

@@ -15,7 +15,8 @@ import pytest
 from typer.testing import CliRunner
 
 from ablations.cli.run import standalone_app
-from ablations.study.executors import SerialExecutor, run_study
+from ablations.study.driver import run_study
+from ablations.study.executors import SerialExecutor
 from ablations.study.store import DONE_MARKER, read_table
 from ablations.study.design import load_study
 

@@ -18,7 +18,8 @@ from ablations.report.build import build_report
 from ablations.report.load import ReportError, load_results
 from ablations.study.random_scores import random_scores_table
 from ablations.study.design import load_study, with_overrides
-from ablations.study.executors import SerialExecutor, run_study
+from ablations.study.driver import run_study
+from ablations.study.executors import SerialExecutor
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -67,7 +68,7 @@ def test_shrunken_flagship_tuned_across_envs(tmp_path: Path) -> None:
     """studies/flagship.toml shrunken to two envs (one discrete, one Gaussian) and two candidates: both stages honour
     each env's [env."Id"] budget, each env's report has its tuning section and sensitivity figure, and the aggregate
     README tabulates the chosen value per env × config."""
-    from ablations.study.tuning import run_tuned
+    from ablations.study.stages import plan_study, run_plan
 
     study = with_overrides(load_study(ROOT / "studies" / "flagship.toml"),
                            {"hidden": [8], "eval_episodes": 0, "episodes_per_update": 4})
@@ -79,8 +80,8 @@ def test_shrunken_flagship_tuned_across_envs(tmp_path: Path) -> None:
         tune=dataclasses.replace(study.tune, candidates={"policy_lr": (1e-3, 3e-2)}, seeds=(10000, 10001)),
         report={**study.report, "random_episodes": 2})
     results = tmp_path / "results"
-    summary = run_tuned(study, results, SerialExecutor())
-    assert summary.stage2 is not None and summary.stage2.counts["done"] == 8 * 2 * 2
+    summary = run_plan(plan_study(study, results), SerialExecutor())
+    assert len(summary.stages) == 2 and summary.stages[1].counts["done"] == 8 * 2 * 2
     runs = pd.read_csv(results / "runs.csv")
     stage1 = pd.read_csv(results / "tune" / "runs.csv")
     for df in (runs, stage1):

@@ -1,17 +1,17 @@
-"""Executors: serial, local pool and Ray give byte-identical CSVs; failures are isolated run by run."""
+"""Executors: serial, local pool and Ray give byte-identical CSVs; failures are isolated run by run; a pool error
+outside any run stops the study. (The driver around them: tests/study/test_driver.py.)"""
 
 from __future__ import annotations
 
 import importlib.util
-import json
-import math
 import sys
 from pathlib import Path
 
 import pytest
 
+from ablations.study.driver import run_study
 from ablations.study.executors import (ExecutorError, ExecutorSetupError, LocalExecutor, RayExecutor, SerialExecutor,
-                                 check_ray_address, make_executor, run_study)
+                                       check_ray_address, make_executor)
 from ablations.study.progress import Progress
 from ablations.study.store import read_table
 from ablations.study.design import Study, parse_study
@@ -55,16 +55,6 @@ def test_fake_serial_and_pool_identical_and_failures_isolated(tmp_path: Path) ->
     curves = read_table(tmp_path / "serial" / "curves.csv")
     assert not set(curves["run_id"]) & set(failed["run_id"])
     assert set(read_table(tmp_path / "serial" / "timings.csv")["run_id"]) == set(runs["run_id"])
-
-
-def test_retry_failed_redoes_only_failed_runs(tmp_path: Path) -> None:
-    study = fake_study()
-    run_study(study, tmp_path, SerialExecutor(trainer=FAKE))
-    before = {p.name for p in (tmp_path / "cohorts").iterdir()}
-    again = run_study(study, tmp_path, SerialExecutor(trainer=FAKE))
-    assert again.trained == 0 and {p.name for p in (tmp_path / "cohorts").iterdir()} == before
-    retried = run_study(study, tmp_path, SerialExecutor(trainer=FAKE), retry_failed=True)
-    assert retried.trained == 6 and retried.counts["failed"] == 6  # the fake fails deterministically
 
 
 def test_ray_missing_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -119,52 +109,8 @@ def test_engine_ray_identical_to_serial(tmp_path: Path) -> None:
     assert csv_bytes(tmp_path / "serial") == csv_bytes(tmp_path / "ray")
 
 
-def test_auto_cohort_size_gives_every_worker_the_same_number_of_cohorts() -> None:
-    from ablations.study.executors import auto_cohort_size
-    from ablations.study.design import DEFAULT_COHORT_SIZE
-
-    assert DEFAULT_COHORT_SIZE == 128
-    assert auto_cohort_size(72, 2) == 36  # one cohort per worker
-    assert auto_cohort_size(1440, 2) == 120  # 720 runs per worker: 6 cohorts of 120, not 5 of 128 and one of 80
-    assert auto_cohort_size(1440, 8) == 90
-    assert auto_cohort_size(3, 8) == 1
-    assert auto_cohort_size(1000, None) == 128
-    for n, w in [(1440, 2), (1000, 3), (97, 2), (5000, 8)]:
-        size = auto_cohort_size(n, w)
-        assert size <= 128 and math.ceil(n / size) % w == 0 or math.ceil(n / size) < w, (n, w, size)
-
-
 def test_pool_error_outside_a_run_is_an_executor_error(tmp_path: Path) -> None:
     study = fake_study()
     with pytest.raises(ExecutorError, match="could not run: ModuleNotFoundError"):
         run_study(study, tmp_path, LocalExecutor(workers=2, trainer="tests.no_such_module:train"))
     assert not (tmp_path / "cohorts").exists()
-
-
-def test_auto_cohort_size_respects_workers_and_memory():
-    from ablations.study.executors import auto_cohort_size, available_memory
-
-    half_per_worker = available_memory() // 2 // 2
-    assert auto_cohort_size(1440, 2, per_run_bytes=half_per_worker // 5) == 5
-    assert auto_cohort_size(1440, 2, per_run_bytes=half_per_worker // 10, fixed_bytes=half_per_worker // 2) == 5
-    assert auto_cohort_size(1440, 2, per_run_bytes=10 * half_per_worker) == 1
-
-
-def test_the_study_driver_does_not_load_torch(tmp_path: Path) -> None:
-    """The driver plans, writes the manifest (with torch's version), receives rows and writes CSVs: ~200 MiB of torch
-    stay in the workers. (A study of at most SAVE_POLICIES_MAX_RUNS runs saves .pt policies, which needs torch; so does
-    the in-process executor of `--workers 1`.)"""
-    import subprocess
-
-    study = tmp_path / "many.toml"
-    study.write_text('name = "many"\nseeds = 51\n[fixed]\nenv_id = "CartPole-v1"\ntotal_steps = 100\n'
-                     'episodes_per_update = 2\nhidden = [4]\neval_episodes = 0\n[factors]\nreturns = ["rtg", "full"]\n')
-    code = ("import sys; from ablations.cli import app\n"
-            f"sys.argv = ['ablations', 'run', {str(study)!r}, '--out', {str(tmp_path / 'out')!r}, '--workers', '2']\n"
-            "try:\n    app()\nexcept SystemExit as e:\n    assert not e.code, e.code\n"
-            "print('torch' in sys.modules)")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                         cwd=Path(__file__).resolve().parents[2])
-    assert out.stdout.strip().splitlines()[-1] == "False"
-    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
-    assert manifest["versions"]["torch"] and manifest["counts"]["done"] == 102

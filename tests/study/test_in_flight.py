@@ -12,7 +12,8 @@ from typer.testing import CliRunner
 
 from ablations.cli.run import standalone_app
 from ablations.study.design import cohorts, expand, parse_study
-from ablations.study.executors import SerialExecutor, run_study
+from ablations.study.driver import run_study
+from ablations.study.executors import SerialExecutor
 from ablations.study.progress import IN_FLIGHT_FILE, InFlight, read_in_flight
 from ablations.study.store import ResultsDir
 

@@ -14,7 +14,8 @@ import pytest
 
 from ablations.report import ReportError
 from ablations.report.load import load_results
-from ablations.study.executors import SerialExecutor, run_study
+from ablations.study.driver import run_study
+from ablations.study.executors import SerialExecutor
 from ablations.study.store import ResultsDir
 from tests.study.test_executors import FAKE, csv_bytes, fake_study
 

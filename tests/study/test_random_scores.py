@@ -10,7 +10,8 @@ from pathlib import Path
 import pandas as pd
 
 from ablations.study.design import parse_study
-from ablations.study.executors import SerialExecutor, run_study
+from ablations.study.driver import run_study
+from ablations.study.executors import SerialExecutor
 from ablations.study.random_scores import COLUMNS, FILE, ensure_random_scores
 
 RAW = {"name": "m", "seeds": 2, "fixed": {"total_steps": 1000},

@@ -22,7 +22,8 @@ pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(importlib.util.find_spec("ray") is None, reason="ray is not installed")]
 
 from ablations.study.design import Study, parse_study  # noqa: E402
-from ablations.study.executors import RayExecutor, SerialExecutor, run_study  # noqa: E402
+from ablations.study.driver import run_study  # noqa: E402
+from ablations.study.executors import RayExecutor, SerialExecutor  # noqa: E402
 from ablations.study.progress import IN_FLIGHT_FILE, Progress, read_in_flight  # noqa: E402
 from ablations.study.store import ResultsDir, read_table  # noqa: E402
 from tests.study.ray_trainers import MARKERS_ENV, SLEEP_ENV  # noqa: E402
@@ -187,7 +188,8 @@ def test_node_removed_mid_study_redone_elsewhere(cluster: Any, reference: dict[s
 DRIVER = """
 import sys
 from ablations.study.design import parse_study
-from ablations.study.executors import RayExecutor, run_study
+from ablations.study.driver import run_study
+from ablations.study.executors import RayExecutor
 from tests.study.test_ray_cluster import STUDY
 run_study(parse_study(STUDY, where="cluster.toml"), sys.argv[1],
           RayExecutor(address=sys.argv[2], trainer="tests.study.ray_trainers:slow"), cohort_size=1)

@@ -1,37 +1,23 @@
-"""Tuned studies (`study.tuning`): disjoint seeds, a deterministic re-derivable choice, the planted case, resume
-after an interruption in either stage gives byte-identical CSVs, and the selection score equals the report's."""
+"""Tuned studies (`study.tuning`): disjoint seeds, a deterministic choice (ties, unfinished candidates), env tables in
+both stages, and the selection score equals the report's. Running the stages: tests/study/test_stages.py."""
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-import tests.tune_fake as fake
 from ablations.train import scores as st
 from ablations.study.design import Study, StudyError, parse_study
-from ablations.study.executors import SerialExecutor
-from ablations.study.store import read_table
 from ablations.study.tune_spec import TUNE_SEED_OFFSET
-from ablations.study.tuning import (CHOICE_FILE, TUNE_DIR, choice_from_file, choose, plan_tuned, read_stage1,
-                                    run_metric, run_tuned, stage1_configs, stage2_configs)
-
-FAKE = "tests.tune_fake:train_cohort"
-TABLES = ("runs", "curves", "probes", "timings")
+from ablations.study.tuning import choose, stage1_configs, stage2_configs
+from ablations.train.scores import run_metric
 
 
 def tuned_study(**tune) -> Study:
     return parse_study({"name": "tuned", "seeds": 3, "fixed": {"total_steps": 400},
                         "factors": {"baseline": ["none", "mean"]},
                         "tune": {"policy_lr": [1e-3, 3e-3, 1e-2], "seeds": 2, **tune}}, where="tuned.toml")
-
-
-def all_bytes(out: Path) -> dict[str, bytes]:
-    files = {f"{t}.csv": (out / f"{t}.csv").read_bytes() for t in TABLES if t != "timings"}
-    files |= {f"tune/{t}.csv": (out / TUNE_DIR / f"{t}.csv").read_bytes() for t in TABLES if t != "timings"}
-    return files | {CHOICE_FILE: (out / CHOICE_FILE).read_bytes()}
 
 
 def test_stage2_seeds_never_overlap_stage1_seeds() -> None:
@@ -56,21 +42,6 @@ def test_bad_tune_sections_name_the_key(tune: dict, message: str) -> None:
         tuned_study(**tune)
 
 
-def test_planted_case_selects_each_configs_best_and_is_rederivable(tmp_path: Path) -> None:
-    study = tuned_study()
-    result = run_tuned(study, tmp_path, SerialExecutor(trainer=FAKE))
-    assert result.stage2 is not None and result.stage2.counts["done"] == 6 and result.stage1.counts["done"] == 12
-    assert choice_from_file(study, tmp_path / CHOICE_FILE) == [{"policy_lr": 1e-2}, {"policy_lr": 1e-3}]
-    runs = read_table(tmp_path / "runs.csv")  # stage 2 trained each config at its own choice, on seeds 0..2
-    assert sorted(zip(runs["baseline"], runs["policy_lr"], runs["seed"])) == sorted(
-        (b, lr, str(s)) for b, lr in (("none", "0.01"), ("mean", "0.001")) for s in range(3))
-    # the choice is a pure function of stage 1's rows: derived again, in any row order, it is the same bytes
-    table, _ = choose(study, *read_stage1(tmp_path))
-    again, _ = choose(study, *(df.iloc[::-1] for df in read_stage1(tmp_path)))
-    text = (tmp_path / CHOICE_FILE).read_text()
-    assert table.to_csv(index=False, lineterminator="\n") == text == again.to_csv(index=False, lineterminator="\n")
-
-
 def test_ties_go_to_the_candidate_listed_first_and_unfinished_candidates_lose() -> None:
     study = tuned_study()
     configs = stage1_configs(study)
@@ -84,23 +55,6 @@ def test_ties_go_to_the_candidate_listed_first_and_unfinished_candidates_lose() 
              "status"] = "diverged"
     _, chosen = choose(study, runs, curves)
     assert chosen == [{"policy_lr": 1e-3}, {"policy_lr": 1e-2}]  # a candidate with an unfinished run is not chosen
-
-
-@pytest.mark.parametrize("stop_after", [1, 5])  # cohort calls 1-4 are stage 1's (12 runs by 3), 5-6 stage 2's
-def test_interrupted_in_either_stage_resumes_byte_identical(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                            stop_after: int) -> None:
-    study = tuned_study()
-    run_tuned(study, tmp_path / "clean", SerialExecutor(trainer=FAKE), cohort_size=3)
-    monkeypatch.setattr(fake, "CALLS", 0)
-    monkeypatch.setattr(fake, "INTERRUPT_AFTER", stop_after)
-    with pytest.raises(KeyboardInterrupt):
-        run_tuned(study, tmp_path / "killed", SerialExecutor(trainer=FAKE), cohort_size=3)
-    assert (tmp_path / "killed" / CHOICE_FILE).exists() == (stop_after >= 4)
-    monkeypatch.setattr(fake, "INTERRUPT_AFTER", None)
-    plan = plan_tuned(study, tmp_path / "killed", cohort_size=3)
-    assert (plan.stage2_configs is None) == (stop_after < 4)
-    run_tuned(study, tmp_path / "killed", SerialExecutor(trainer=FAKE), cohort_size=3)
-    assert all_bytes(tmp_path / "killed") == all_bytes(tmp_path / "clean")
 
 
 def test_selection_score_is_the_reports_score() -> None:

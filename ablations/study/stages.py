@@ -1,0 +1,159 @@
+"""One plan/run interface for every study: a plain study is one stage into its results directory; a tuned study
+(`[tune]`, `study.tuning`) is stage 1 (tuning, into out/tune) then stage 2 (evaluation, into out), stage 2's runs
+known once stage 1 is complete. `plan_study` plans the stages (read-only), `run_plan` runs them in order through the
+driver (`driver.run_study`), `stage_status` reads where each stage of a results directory stands.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import pandas as pd
+
+from ..config import RunConfig
+from .design import Cohort, Study, grid
+from .driver import StudySummary, counts, plan, run_study
+from .progress import Progress
+from .store import ResultsDir, read_table
+from .tuning import (CHOICE_FILE, choose, read_stage1, record_choice, stage1_complete, stage1_configs,
+                     stage1_manifest, stage1_study, stage2_configs, tune_dir)
+
+TUNING, EVALUATION = "stage 1 (tuning)", "stage 2 (evaluation)"
+
+
+@dataclass
+class StagePlan:
+    """One stage: the study it trains into `out`, its runs and the cohorts still to train (both None for stage 2
+    until stage 1 is complete: then `n_runs` counts its runs and `env_steps` bounds them, with the largest candidate
+    budget per config)."""
+
+    label: str  # "" for a plain study's only stage, else TUNING or EVALUATION
+    study: Study
+    out: Path
+    configs: list[RunConfig] | None
+    todo: list[Cohort] | None
+    n_runs: int
+    env_steps: int
+
+
+@dataclass
+class StudyPlan:
+    """A study's stages in the order they train, and the options every stage is planned and run with."""
+
+    study: Study
+    out: Path
+    stages: list[StagePlan]
+    retry_failed: bool = False
+    cohort_size: int | None = None
+
+    @property
+    def tuned(self) -> bool:
+        return self.study.tune is not None
+
+
+@dataclass
+class StudyRun:
+    """What `run_plan` did: the summary of each stage that ran (a later stage does not start while an earlier one
+    has runs pending) and, once stage 1 finished, the choice table (tune_choice.csv's text cells)."""
+
+    stages: list[StudySummary]
+    choice: pd.DataFrame | None = None
+
+    def summary(self) -> StudySummary:
+        """The last stage's summary, its `failed` listing every stage's failed runs (so the exit code says so)."""
+        last = self.stages[-1]
+        return dataclasses.replace(last, failed=[f for s in self.stages for f in s.failed])
+
+
+def plan_study(study: Study, out: str | Path, *, retry_failed: bool = False, cohort_size: int | None = None,
+               workers: int | None = None) -> StudyPlan:
+    """Every stage's plan (read-only); raises `StoreError` if a stage's directory holds another run set, and
+    `ExecutorError` if a config cannot fit in memory (`memory.check_memory`)."""
+    out = Path(out)
+    kw: dict[str, Any] = {"retry_failed": retry_failed, "cohort_size": cohort_size, "workers": workers}
+    if study.tune is None:
+        configs, todo = plan(study, out, **kw)
+        if out.is_dir():
+            ResultsDir(out).check_compatible([c.run_id for c in configs], study.path)
+        stage = StagePlan("", study, out, configs, todo, len(configs), sum(c.total_steps for c in configs))
+        return StudyPlan(study, out, [stage], retry_failed, cohort_size)
+    configs1 = stage1_configs(study)
+    if tune_dir(out).is_dir():
+        ResultsDir(tune_dir(out)).check_compatible([c.run_id for c in configs1], f"{study.path} [tune]")
+    s1 = stage1_study(study)
+    _, todo1 = plan(s1, tune_dir(out), configs=configs1, **kw)
+    first = StagePlan(TUNING, s1, tune_dir(out), configs1, todo1, len(configs1), sum(c.total_steps for c in configs1))
+    points = grid(study)
+    n2 = len(points) * len(study.seeds)
+    if stage1_complete(study, out, retry_failed):
+        _, chosen = choose(study, *read_stage1(out))
+        configs2 = stage2_configs(study, chosen)
+        if out.is_dir():
+            ResultsDir(out).check_compatible([c.run_id for c in configs2], study.path)
+        _, todo2 = plan(study, out, configs=configs2, **kw)
+        second = StagePlan(EVALUATION, study, out, configs2, todo2, n2, sum(c.total_steps for c in configs2))
+    else:
+        per_point = [max(c.total_steps for c in configs1[i * len(configs1) // len(points):
+                                                          (i + 1) * len(configs1) // len(points)])
+                     for i in range(len(points))]
+        second = StagePlan(EVALUATION, study, out, None, None, n2, sum(per_point) * len(study.seeds))
+    return StudyPlan(study, out, [first, second], retry_failed, cohort_size)
+
+
+def run_plan(plan: StudyPlan, executor: Any,
+             progress: Callable[[str], Progress | None] | None = None) -> StudyRun:
+    """Run the stages in order, each holding its own directory's lock (`driver.run_study`), each planned again
+    there; a stage with runs pending ends the run. `progress(label)`: each stage's display. Stage 2's runs are
+    derived again from stage 1's rows (the choice written to tune_choice.csv first), so an interrupted run resumes
+    where it stopped."""
+    make = progress or (lambda label: None)
+    done = StudyRun([])
+    for stage in plan.stages:
+        configs, extra = stage.configs, None
+        if stage.label == TUNING:
+            extra = stage1_manifest(plan.study)
+        elif stage.label == EVALUATION:
+            done.choice, configs, extra = record_choice(plan.study, plan.out)
+        summary = run_study(stage.study, stage.out, executor, retry_failed=plan.retry_failed,
+                            cohort_size=plan.cohort_size, progress=make(stage.label), configs=configs,
+                            manifest_extra=extra)
+        done.stages.append(summary)
+        if summary.counts["pending"]:
+            break
+    return done
+
+
+@dataclass
+class StageStatus:
+    """Where one stage of a results directory stands (`ablations status`)."""
+
+    label: str
+    root: Path
+    manifest: dict[str, Any] | None  # None: the stage has not started
+    summary: StudySummary | None
+    holder: int | None  # the pid that holds the directory's lock now
+    choice: tuple[Path, int] | None = None  # (tune_choice.csv, configs chosen) once recorded
+
+
+def stage_status(results_dir: str | Path) -> Iterator[StageStatus]:
+    """Each stage's state, as it is read: the study for a plain results directory; stage 1 then stage 2 for a tuned
+    study's (its out/tune has a manifest). Counts come from the cohort parts, or from runs.csv once packed
+    (`driver.counts`). Raises `StoreError` (e.g. a corrupt manifest) when it reaches the stage."""
+    root = Path(results_dir)
+    results = ResultsDir(root)
+    manifest = results.read_manifest()
+    tuning = ResultsDir(tune_dir(root))
+    manifest1 = tuning.read_manifest()
+    if manifest1 is not None:
+        choice_path, choice = root / CHOICE_FILE, None
+        summary1 = counts(tuning, manifest1["run_ids"])
+        holder1 = tuning.lock_holder()
+        if choice_path.is_file():
+            choice = (choice_path, int((read_table(choice_path)["chosen"] == "True").sum()))
+        yield StageStatus(TUNING, tuning.root, manifest1, summary1, holder1, choice)
+    summary = counts(results, manifest["run_ids"]) if manifest is not None else None
+    yield StageStatus(EVALUATION if manifest1 is not None else "", results.root, manifest, summary,
+                      results.lock_holder() if manifest is not None else None)
