@@ -131,9 +131,9 @@ def reproduce(
         if spec.tune is not None:
             tuned.print_choices(console, spec, published, out)
         if match.same:
-            raise _fail(console, f"not bit-identical, but {match.describe()}: same code paths, other bits — a "
+            raise _fail(console, f"not bit-identical, but {match.summary()}: same code paths, other bits — a "
                         "regression (or a change of the study or the package since publishing).", 1)
-        console.print(f"Not bit-identical, as can happen across machines: {match.describe()}. "
+        console.print(f"Not bit-identical, as can happen across machines: {match.summary()}. "
                       "Comparing statistically instead"
                       + (" (stage 2, the evaluation runs; a different choice is not a failure by itself: near the "
                          "optimum other draws of the tuning seeds may pick a neighbouring candidate, but the "
@@ -151,7 +151,8 @@ def _published(console, spec: Study, results: Path | None) -> tuple[Path, list[S
     """`reproduce`'s checks before training: the published directory (`--results`), its stages and their manifests;
     exit 2 if it is not packed or lacks a stage, exit 1 if the study no longer expands to its run ids."""
     from ..study.publish import PublishError, published_stages, run_id_mismatch
-    from ..study.store import ResultsDir, StoreError
+    from ..study.results_format import StoreError
+    from ..study.store import ResultsDir
 
     published = results or Path("results") / spec.name
     if not (published / "SHA256SUMS").exists():
@@ -187,7 +188,8 @@ def _reproduce_sample(console, spec: Study, published: Path, stages: list[Stage]
     from ..study.executors import make_executor, run_study
     from ..study.progress import RichProgress
     from ..study.publish import PublishError, compare_sample, machine_match, sample_runs
-    from ..study.store import ResultsDir, StoreError
+    from ..study.results_format import StoreError
+    from ..study.store import ResultsDir
 
     total = sum(len(stage.configs) for stage in stages)
     labels = ["stage 1 (tuning)", "stage 2 (evaluation)"] if spec.tune is not None else [""]
@@ -246,9 +248,9 @@ def _sample_verdict(console, spec: Study, checks: list[RunCheck], matches: list[
                f"of final_return is {worst:.3g}")
     match = next((m for m in matches if not m.same), matches[-1])
     if match.same:
-        raise _fail(console, f"{summary}. Not bit-identical, but {match.describe()}: same code paths, other bits — a "
+        raise _fail(console, f"{summary}. Not bit-identical, but {match.summary()}: same code paths, other bits — a "
                     "regression (or a change of the study or the package since publishing).", 1)
-    console.print(f"{summary}. Not bit-identical, as can happen across machine classes: {match.describe()}. A sample "
+    console.print(f"{summary}. Not bit-identical, as can happen across machine classes: {match.summary()}. A sample "
                   f"of {len(checks)} runs cannot be compared statistically with any power, so this spot check cannot "
                   f"decide (exit 0): run the full `ablations reproduce {spec.path}` for the statistical comparison.")
 

@@ -20,7 +20,8 @@ from ..study.executors import ExecutorError, ExecutorSetupError, StudySummary, m
 from ..study.progress import RichProgress, pid_alive, read_in_flight
 from ..study.tuning import plan_tuned
 from . import tuned
-from ..study.store import ResultsDir, StoreError, read_table
+from ..study.results_format import StoreError, read_text_table
+from ..study.store import ResultsDir
 from ..study.design import (DEFAULT_COHORT_SIZE, Study, StudyError, find_study, grid, load_study, parse_overrides,
                             unswept_defaults, with_overrides)
 
@@ -181,7 +182,7 @@ def _counts(results: ResultsDir, run_ids: list[str]) -> StudySummary:
 
 def _summary_from_runs_csv(root: Path, run_ids: list[str]) -> StudySummary:
     """Counts from a packed directory's runs.csv (its cohort parts are gone)."""
-    rows = {r["run_id"]: r for r in read_table(root / "runs.csv").to_dict("records")}
+    rows = {r["run_id"]: r for r in read_text_table(root / "runs.csv").to_dict("records")}
     counts = {"done": 0, "diverged": 0, "failed": 0, "pending": 0}
     failed = []
     for run_id in run_ids:

@@ -15,7 +15,8 @@ from .common import err, fail, parse_hidden, parse_seeds, progress_bar
 
 
 def _check_writable(out: Path) -> None:
-    from ..study.store import ResultsDir, StoreError
+    from ..study.results_format import StoreError
+    from ..study.store import ResultsDir
 
     try:
         ResultsDir(out).check_writable()
@@ -77,7 +78,7 @@ def train(
 ) -> None:
     """Train one configuration over several seeds, one cohort per worker; write runs.csv, curves.csv (and
     probes.csv)."""
-    from ..study import store
+    from ..study.results_format import frame, write_csv_atomic
     from ..train.engine import train_cohort
     from ..envs.registry import describe, resolve_backend
     from ..study.executors import configure_worker
@@ -127,10 +128,10 @@ def train(
         else:  # one cohort per worker (DESIGN invariant 1: a run's rows do not depend on its cohort)
             res = _train_split(configs, n_workers, imports, import_paths, lambda _cid, n: on_update(n))
     out.mkdir(parents=True, exist_ok=True)
-    store.write_csv_atomic(out / "runs.csv", store.frame(_in_config_order(res.runs, configs)))
-    store.write_csv_atomic(out / "curves.csv", store.frame(_in_config_order(res.curves, configs)))
+    write_csv_atomic(out / "runs.csv", frame(_in_config_order(res.runs, configs)))
+    write_csv_atomic(out / "curves.csv", frame(_in_config_order(res.curves, configs)))
     if res.probes:
-        store.write_csv_atomic(out / "probes.csv", store.frame(_in_config_order(res.probes, configs)))
+        write_csv_atomic(out / "probes.csv", frame(_in_config_order(res.probes, configs)))
     from ..evaluate.policy_io import policy_path, save_policy
 
     for cfg in configs:

@@ -13,7 +13,8 @@ from rich.table import Table
 from ..study.design import Study, grid
 from ..study.executors import StudySummary
 from ..study.progress import RichProgress
-from ..study.store import ResultsDir, read_table
+from ..study.results_format import read_text_table
+from ..study.store import ResultsDir
 from ..study.tuning import CHOICE_FILE, TUNE_DIR, TunedPlan, choice_from_file, run_tuned, tune_dir
 
 
@@ -91,7 +92,7 @@ def status(console: Console, results_dir: Path, print_summary: Callable[[Console
     print_summary(console, summary, None)
     choice = Path(results_dir) / CHOICE_FILE
     if choice.is_file():
-        df = read_table(choice)
+        df = read_text_table(choice)
         console.print(f"choice recorded in {choice} ({int((df['chosen'] == 'True').sum())} configs)")
     if not stage2_started:
         console.print("stage 2 (evaluation): not started")

@@ -62,7 +62,7 @@ def random_scores(results: Results, envs: list[str]) -> tuple[pd.DataFrame, str]
     from ablations.study.random_scores import random_scores_table
 
     report = study_spec(results.manifest).get("report") or {}
-    from ablations.envs.random_score import DEFAULT_EPISODES
+    from ablations.evaluate.random_policy import DEFAULT_EPISODES
 
     df = random_scores_table(envs, int(report.get("random_episodes", DEFAULT_EPISODES)), int(report.get("seed", 0)))
     return df, "measured by `ablations report` (the results have no random_scores.csv)"

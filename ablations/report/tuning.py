@@ -20,7 +20,7 @@ from ablations.report import stats as st
 from ablations.report.load import ENV, Results, config_label, format_level, load_results, restrict
 from ablations.report.markdown import md_table
 from ablations.report.model import Report
-from ablations.study.store import file_record
+from ablations.study.results_format import file_record
 from ablations.study.tuning import CHOICE_FILE, TUNE_DIR, run_metric
 
 CHOICE_COLUMNS = ["config", "chosen", "tuning_metric", "tuning_mean", "tuning_n", "runner_up", "runner_up_mean",

@@ -29,10 +29,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
 from ..config import RunConfig
-from .machine import describe as describe_machine
 from .progress import IN_FLIGHT_FILE, InFlight, NullProgress, Progress
 from .random_scores import ensure_random_scores
-from .store import ResultsDir, failed_run_row, git_commit, host, now, versions
+from .machine import current_machine, git_commit, host, versions
+from .results_format import failed_run_row
+from .store import ResultsDir, now
 from .design import DEFAULT_COHORT_SIZE, Cohort, Study, cohorts, expand
 
 if TYPE_CHECKING:
@@ -67,7 +68,7 @@ class CohortResult:
     wall_s: dict[str, float]
     retried_alone: bool = False
     policies: dict[str, list[Any]] = field(default_factory=dict)  # run_id → final policy parameters
-    machine: dict[str, Any] = field(default_factory=dict)  # the worker's `machine.describe()`: what decides the bits
+    machine: dict[str, Any] = field(default_factory=dict)  # the worker's `machine.current_machine()`: what decides the bits
 
 
 # ---- the work of one cohort (runs in the worker) ---------------------------------------------------------------
@@ -112,7 +113,7 @@ def train_isolated(cohort_id: str, configs: Sequence[RunConfig], *, on_update: C
     import_modules(imports, import_paths)
     train = _load(trainer)
     configs = list(configs)
-    where = describe_machine()
+    where = current_machine()
     if len(configs) > 1:
         try:
             res = train(configs, on_update=on_update)
@@ -592,11 +593,11 @@ def summarize(results: ResultsDir, run_ids: Sequence[str], *, trained: int = 0, 
 
 def _steps(results: ResultsDir, run_ids: set[str], records: dict) -> tuple[int, int]:
     """(env steps taken, budget) over the runs of `run_ids` that have a row with env_steps."""
-    from .store import read_table
+    from .results_format import read_text_table
 
     steps = budget = 0
     for part in {id(r.part): r.part for r in records.values()}.values():
-        df = read_table(part.path / "runs.csv")
+        df = read_text_table(part.path / "runs.csv")
         if not len(df) or "env_steps" not in df or "total_steps" not in df:
             continue
         latest = [records[r].part.path == part.path and r in run_ids for r in df["run_id"]]

@@ -32,7 +32,8 @@ from ..config import ConfigError, RunConfig
 from .design import Cohort, Study, StudyError, grid, point_fields
 from .executors import StudySummary, plan, run_study
 from .progress import Progress
-from .store import ResultsDir, file_record, frame, read_table, write_csv_atomic
+from .results_format import file_record, frame, read_text_table, write_csv_atomic
+from .store import ResultsDir
 from .tune_spec import SELECTION_RULE, TuneSpec
 
 #: Stage 1's results directory, inside the study's.
@@ -150,7 +151,7 @@ def choose(study: Study, runs: pd.DataFrame, curves: pd.DataFrame) -> tuple[pd.D
 
 def choice_from_file(study: Study, path: str | Path) -> list[dict[str, Any]]:
     """The chosen candidate per grid point, as recorded in a tune_choice.csv."""
-    df = read_table(Path(path))
+    df = read_text_table(Path(path))
     cands = _spec(study).grid()
     picked = df[df["chosen"] == "True"].sort_values("config_index", key=lambda s: s.astype(int), kind="stable")
     return [dict(cands[int(j)]) for j in picked["candidate"]]
@@ -159,7 +160,7 @@ def choice_from_file(study: Study, path: str | Path) -> list[dict[str, Any]]:
 def read_stage1(out: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Stage 1's combined runs.csv and curves.csv (text cells)."""
     root = tune_dir(out)
-    return read_table(root / "runs.csv"), read_table(root / "curves.csv")
+    return read_text_table(root / "runs.csv"), read_text_table(root / "curves.csv")
 
 
 # ---- planning and running --------------------------------------------------------------------------------------
@@ -184,7 +185,7 @@ def _stage1_complete(study: Study, out: str | Path, retry_failed: bool) -> bool:
     ids = [c.run_id for c in stage1_configs(study)]
     if any(r not in records or (retry_failed and records[r].status == "failed") for r in ids):
         return False
-    return set(ids) <= set(read_table(runs_csv).get("run_id", pd.Series(dtype=str)))
+    return set(ids) <= set(read_text_table(runs_csv).get("run_id", pd.Series(dtype=str)))
 
 
 def plan_tuned(study: Study, out: str | Path, *, retry_failed: bool = False, cohort_size: int | None = None,
