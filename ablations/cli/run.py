@@ -22,8 +22,8 @@ from ..study.tuning import plan_tuned
 from . import tuned
 from ..study.results_format import StoreError, read_text_table
 from ..study.store import ResultsDir
-from ..study.design import (DEFAULT_COHORT_SIZE, Study, StudyError, find_study, grid, load_study, parse_overrides,
-                            unswept_defaults, with_overrides)
+from ..study.design import DEFAULT_COHORT_SIZE, Study, StudyError, grid, load_study, unswept_defaults, with_overrides
+from ..study.sections import find_study, parse_overrides
 
 
 class ExecutorName(str, Enum):

@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from ..config import ConfigError, RunConfig
-from .design import Cohort, Study, StudyError, grid, point_fields
+from .design import Cohort, Study, StudyError, grid, point_fields, seed_fields
 from .executors import StudySummary, plan, run_study
 from .progress import Progress
 from .results_format import file_record, frame, read_text_table, write_csv_atomic
@@ -82,9 +82,8 @@ def stage2_configs(study: Study, chosen: Sequence[dict[str, Any]]) -> list[RunCo
     points = grid(study)
     if len(chosen) != len(points):
         raise ValueError(f"{len(chosen)} choices for {len(points)} configs")
-    probed = set(study.seeds if study.probe_seeds is None else study.seeds[: study.probe_seeds])
-    return [RunConfig.from_dict({**point_fields(study, point), **choice, "seed": seed,
-                                 **({} if seed in probed else {"probe_every": 0})}, where=study.path)
+    return [RunConfig.from_dict({**point_fields(study, point), **choice, **seed_fields(study, seed)},
+                                where=study.path)
             for point, choice in zip(points, chosen) for seed in study.seeds]
 
 

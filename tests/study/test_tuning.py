@@ -13,7 +13,7 @@ import tests.tune_fake as fake
 from ablations.report import stats as st
 from ablations.study.design import Study, StudyError, parse_study
 from ablations.study.executors import SerialExecutor
-from ablations.study.store import read_table
+from ablations.study.results_format import read_text_table
 from ablations.study.tune_spec import TUNE_SEED_OFFSET
 from ablations.study.tuning import (CHOICE_FILE, TUNE_DIR, choice_from_file, choose, plan_tuned, read_stage1,
                                     run_metric, run_tuned, stage1_configs, stage2_configs)
@@ -61,7 +61,7 @@ def test_planted_case_selects_each_configs_best_and_is_rederivable(tmp_path: Pat
     result = run_tuned(study, tmp_path, SerialExecutor(trainer=FAKE))
     assert result.stage2 is not None and result.stage2.counts["done"] == 6 and result.stage1.counts["done"] == 12
     assert choice_from_file(study, tmp_path / CHOICE_FILE) == [{"policy_lr": 1e-2}, {"policy_lr": 1e-3}]
-    runs = read_table(tmp_path / "runs.csv")  # stage 2 trained each config at its own choice, on seeds 0..2
+    runs = read_text_table(tmp_path / "runs.csv")  # stage 2 trained each config at its own choice, on seeds 0..2
     assert sorted(zip(runs["baseline"], runs["policy_lr"], runs["seed"])) == sorted(
         (b, lr, str(s)) for b, lr in (("none", "0.01"), ("mean", "0.001")) for s in range(3))
     # the choice is a pure function of stage 1's rows: derived again, in any row order, it is the same bytes
