@@ -20,6 +20,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "ablations"
 #: lower pieces of `train` (nets, rollout, estimators, seeding, the cohort's state), never the engine.
 LAYERS = (
     "ablations",  # the root package itself: __version__ only
+    "ablations.files",  # atomic writes and file hashing (policy files in evaluate, results in study)
     "ablations.config",  # RunConfig
     "ablations.envs",
     "ablations.train",
