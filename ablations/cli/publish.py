@@ -17,7 +17,7 @@ from .run import _console, _fail, _study_or_exit
 
 if TYPE_CHECKING:
     from ..study.design import Study
-    from ..study.publish import MachineMatch, RunCheck, Stage
+    from ..study.publish import FileCheck, MachineMatch, RunCheck, Stage
 
 
 def pack(results_dir: Annotated[Path, typer.Argument(help="A finished results directory (results/<study>).")],
@@ -95,8 +95,7 @@ def reproduce(
     class. Exit 2: also K outside 1..the study's runs (nothing trained)."""
     from ..study.executors import make_executor, run_study
     from ..study.progress import RichProgress
-    from ..study.publish import PublishError, compare_study, machine_match
-    from ..study.store import ResultsDir
+    from ..study.publish import PublishError, compare_study
     from ..study.tuning import run_tuned
 
     console = _console()
@@ -118,29 +117,39 @@ def reproduce(
             checks = compare_study(published, out)
         except PublishError as exc:
             raise _fail(console, str(exc), 2) from None
-        table = Table("file", "identical", "detail", title=f"{spec.name}: fresh run vs {published}")
-        for c in checks:
-            table.add_row(c.name, _yes(c.identical), c.detail)
-        console.print(table)
-        if all(c.identical for c in checks):
-            console.print(Text.assemble(("bit-identical", "bold green"), " to the published results."))
-            return
-        matches = [machine_match(manifest, ResultsDir(out / stage.published.relative_to(published)).read_manifest())
-                   for stage, manifest in zip(stages, manifests)]
-        match = next((m for m in matches if not m.same), matches[-1])
-        if spec.tune is not None:
-            tuned.print_choices(console, spec, published, out)
-        if match.same:
-            raise _fail(console, f"not bit-identical, but {match.summary()}: same code paths, other bits — a "
-                        "regression (or a change of the study or the package since publishing).", 1)
-        console.print(f"Not bit-identical, as can happen across machines: {match.summary()}. "
-                      "Comparing statistically instead"
-                      + (" (stage 2, the evaluation runs; a different choice is not a failure by itself: near the "
-                         "optimum other draws of the tuning seeds may pick a neighbouring candidate, but the "
-                         "evaluation must still agree)." if spec.tune is not None else "."))
-        agreed = _statistical_check(console, published, out, alpha=alpha, margin=margin)
+        agreed = _full_verdict(console, spec, published, out, checks, stages, manifests, alpha=alpha, margin=margin)
     if not agreed:
         raise typer.Exit(code=1)
+
+
+def _full_verdict(console, spec: Study, published: Path, out: Path, checks: list[FileCheck], stages: list[Stage],
+                  manifests: list[dict[str, Any]], *, alpha: float, margin: float) -> bool:
+    """Show the file checks of a full reproduction and decide: bit-identical (True); the same machine class with
+    other bits (exit 1); another machine class: the statistical comparison's verdict."""
+    from ..study.publish import machine_match
+    from ..study.store import ResultsDir
+
+    table = Table("file", "identical", "detail", title=f"{spec.name}: fresh run vs {published}")
+    for c in checks:
+        table.add_row(c.name, _yes(c.identical), c.detail)
+    console.print(table)
+    if all(c.identical for c in checks):
+        console.print(Text.assemble(("bit-identical", "bold green"), " to the published results."))
+        return True
+    matches = [machine_match(manifest, ResultsDir(out / stage.published.relative_to(published)).read_manifest())
+               for stage, manifest in zip(stages, manifests)]
+    match = next((m for m in matches if not m.same), matches[-1])
+    if spec.tune is not None:
+        tuned.print_choices(console, spec, published, out)
+    if match.same:
+        raise _fail(console, f"not bit-identical, but {match.summary()}: same code paths, other bits — a "
+                    "regression (or a change of the study or the package since publishing).", 1)
+    console.print(f"Not bit-identical, as can happen across machines: {match.summary()}. "
+                  "Comparing statistically instead"
+                  + (" (stage 2, the evaluation runs; a different choice is not a failure by itself: near the "
+                     "optimum other draws of the tuning seeds may pick a neighbouring candidate, but the "
+                     "evaluation must still agree)." if spec.tune is not None else "."))
+    return _statistical_check(console, published, out, alpha=alpha, margin=margin)
 
 
 def _yes(identical: bool) -> Text:
