@@ -122,8 +122,8 @@ def reproduce(
         raise typer.Exit(code=1)
 
 
-def _full_verdict(console, spec: Study, published: Path, out: Path, checks: list[FileCheck], stages: list[Stage],
-                  manifests: list[dict[str, Any]], *, alpha: float, margin: float) -> bool:
+def _full_verdict(console, spec: Study, published: Path, out: Path, checks: list[FileCheck],
+                  stages: list[Stage], manifests: list[dict[str, Any]], *, alpha: float, margin: float) -> bool:
     """Show the file checks of a full reproduction and decide: bit-identical (True); the same machine class with
     other bits (exit 1); another machine class: the statistical comparison's verdict."""
     from ..study.publish import machine_match
