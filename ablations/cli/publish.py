@@ -293,8 +293,8 @@ def _statistical_check(console, published: Path, fresh: Path, *, alpha: float, m
                   "one only (by chance near the threshold; not a failure)")
     if agr.agree:
         console.print(Text.assemble(("statistically the same", "bold green"),
-                                    f": no config differs, the overall shift is inside the margin and no verdict "
-                                    f"is reversed (exit 0)."))
+                                    ": no config differs, the overall shift is inside the margin and no verdict "
+                                    "is reversed (exit 0)."))
     else:
         console.print(Text.assemble(("statistically different", "bold red"), ":"))
         for problem in agr.problems:

@@ -30,8 +30,11 @@ A study file (``studies/*.toml``)::
                                         # a single-env study measures it too (the report's dashed line)
 
 Everything is validated by `load_study` (every `RunConfig` built, every environment described once) before anything
-is written, and every error is a `StudyError` naming the file, the key and what is allowed. `expand` and `cohorts` are
-pure functions: the same study gives the same runs in the same order, with the same ids, in any process.
+is written, and every error is a `StudyError` naming the file, the key and what is allowed; each section has its own
+validator in `study.sections` (and `[tune]` in `study.tune_spec`), this module checks the study as a whole. `grid`,
+`point_fields`, `seed_fields` (the probed-seed rule), `expand` and `cohorts` are pure functions: the same study gives
+the same runs in the same order, with the same ids, in any process. `format_level` is the study's one text of a
+level ("1.0" for 1 and 1.0, "64-64" for a layer list).
 """
 
 from __future__ import annotations
