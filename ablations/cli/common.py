@@ -14,7 +14,8 @@ err = Console(stderr=True)
 
 
 def parse_seeds(text: str) -> list[int]:
-    """'0-7' → 0..7; '0,3,5' → [0, 3, 5]; '4' → [4] (`study.sections.parse_seed_text`, worded for the command line)."""
+    """'0-7' → 0..7; '0,3,5' → [0, 3, 5]; '4' → [4] (read by `study.sections.parse_seed_text`; the errors are worded
+    for the command line)."""
     try:
         return list(parse_seed_text(text))
     except SeedsError as exc:
