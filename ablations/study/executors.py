@@ -68,7 +68,7 @@ class CohortResult:
     wall_s: dict[str, float]
     retried_alone: bool = False
     policies: dict[str, list[Any]] = field(default_factory=dict)  # run_id → final policy parameters
-    machine: dict[str, Any] = field(default_factory=dict)  # the worker's `machine.current_machine()`: what decides the bits
+    machine: dict[str, Any] = field(default_factory=dict)  # the worker's `current_machine()`: what decides the bits
 
 
 # ---- the work of one cohort (runs in the worker) ---------------------------------------------------------------
