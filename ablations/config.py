@@ -104,8 +104,8 @@ class RunConfig:
         return d
 
     def cells(self) -> dict[str, Any]:
-        """Every field and its value, in declaration order: the config columns of runs.csv (`store.format_cell`
-        renders a tuple as "64-64" and None as an empty cell)."""
+        """Every field and its value, in declaration order: the config columns of runs.csv
+        (`study.results_format.format_cell` renders a tuple as "64-64" and None as an empty cell)."""
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
 
     def canonical_json(self) -> str:

@@ -20,6 +20,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "ablations"
 #: so `train` is one layer below `probes`.
 LAYERS = (
     "ablations",  # the root package itself: __version__ only
+    "ablations.files",  # atomic writes and file hashing (policy files in evaluate, results in study)
     "ablations.config",  # RunConfig
     "ablations.envs",
     "ablations.train",

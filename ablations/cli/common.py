@@ -8,28 +8,21 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from ..config import ConfigError
+from ..study.sections import SeedsError, parse_seed_text
 
 err = Console(stderr=True)
 
 
 def parse_seeds(text: str) -> list[int]:
-    """'0-7' → 0..7; '0,3,5' → [0, 3, 5]; '4' → [4]."""
-    seeds: list[int] = []
+    """'0-7' → 0..7; '0,3,5' → [0, 3, 5]; '4' → [4] (read by `study.sections.parse_seed_text`; the errors are worded
+    for the command line)."""
     try:
-        for part in text.split(","):
-            part = part.strip()
-            if "-" in part:
-                lo, hi = (int(x) for x in part.split("-", 1))
-                if hi < lo:
-                    raise ValueError
-                seeds.extend(range(lo, hi + 1))
-            else:
-                seeds.append(int(part))
-    except ValueError:
-        raise ConfigError(f"seeds={text!r} is invalid; allowed: a range '0-7', a list '0,3,5' or one seed '4'") from None
-    if len(set(seeds)) != len(seeds) or min(seeds) < 0:
-        raise ConfigError(f"seeds={text!r} is invalid; allowed: distinct non-negative integers")
-    return seeds
+        return list(parse_seed_text(text))
+    except SeedsError as exc:
+        if exc.reason == "syntax":
+            raise ConfigError(f"seeds={text!r} is invalid; allowed: a range '0-7', a list '0,3,5' or one seed '4'"
+                              ) from None
+        raise ConfigError(f"seeds={text!r} is invalid; allowed: distinct non-negative integers") from None
 
 
 def parse_hidden(text: str) -> tuple[int, ...]:

@@ -17,7 +17,7 @@ from .run import _console, _fail, _study_or_exit
 
 if TYPE_CHECKING:
     from ..study.design import Study
-    from ..study.publish import MachineMatch, RunCheck, Stage
+    from ..study.publish import FileCheck, MachineMatch, RunCheck, Stage
 
 
 def pack(results_dir: Annotated[Path, typer.Argument(help="A finished results directory (results/<study>).")],
@@ -95,9 +95,8 @@ def reproduce(
     class. Exit 2: also K outside 1..the study's runs (nothing trained)."""
     from ..study.executors import make_executor
     from ..study.progress import RichProgress
-    from ..study.publish import PublishError, compare_study, machine_match
+    from ..study.publish import PublishError, compare_study
     from ..study.stages import plan_study, run_plan
-    from ..study.store import ResultsDir
 
     console = _console()
     spec = _study_or_exit(console, study)
@@ -116,29 +115,39 @@ def reproduce(
             checks = compare_study(published, out)
         except PublishError as exc:
             raise _fail(console, str(exc), 2) from None
-        table = Table("file", "identical", "detail", title=f"{spec.name}: fresh run vs {published}")
-        for c in checks:
-            table.add_row(c.name, _yes(c.identical), c.detail)
-        console.print(table)
-        if all(c.identical for c in checks):
-            console.print(Text.assemble(("bit-identical", "bold green"), " to the published results."))
-            return
-        matches = [machine_match(manifest, ResultsDir(out / stage.published.relative_to(published)).read_manifest())
-                   for stage, manifest in zip(stages, manifests)]
-        match = next((m for m in matches if not m.same), matches[-1])
-        if spec.tune is not None:
-            tuned.print_choices(console, spec, published, out)
-        if match.same:
-            raise _fail(console, f"not bit-identical, but {match.describe()}: same code paths, other bits — a "
-                        "regression (or a change of the study or the package since publishing).", 1)
-        console.print(f"Not bit-identical, as can happen across machines: {match.describe()}. "
-                      "Comparing statistically instead"
-                      + (" (stage 2, the evaluation runs; a different choice is not a failure by itself: near the "
-                         "optimum other draws of the tuning seeds may pick a neighbouring candidate, but the "
-                         "evaluation must still agree)." if spec.tune is not None else "."))
-        agreed = _statistical_check(console, published, out, alpha=alpha, margin=margin)
+        agreed = _full_verdict(console, spec, published, out, checks, stages, manifests, alpha=alpha, margin=margin)
     if not agreed:
         raise typer.Exit(code=1)
+
+
+def _full_verdict(console, spec: Study, published: Path, out: Path, checks: list[FileCheck],
+                  stages: list[Stage], manifests: list[dict[str, Any]], *, alpha: float, margin: float) -> bool:
+    """Show the file checks of a full reproduction and decide: bit-identical (True); the same machine class with
+    other bits (exit 1); another machine class: the statistical comparison's verdict."""
+    from ..study.publish import machine_match
+    from ..study.store import ResultsDir
+
+    table = Table("file", "identical", "detail", title=f"{spec.name}: fresh run vs {published}")
+    for c in checks:
+        table.add_row(c.name, _yes(c.identical), c.detail)
+    console.print(table)
+    if all(c.identical for c in checks):
+        console.print(Text.assemble(("bit-identical", "bold green"), " to the published results."))
+        return True
+    matches = [machine_match(manifest, ResultsDir(out / stage.published.relative_to(published)).read_manifest())
+               for stage, manifest in zip(stages, manifests)]
+    match = next((m for m in matches if not m.same), matches[-1])
+    if spec.tune is not None:
+        tuned.print_choices(console, spec, published, out)
+    if match.same:
+        raise _fail(console, f"not bit-identical, but {match.summary()}: same code paths, other bits — a "
+                    "regression (or a change of the study or the package since publishing).", 1)
+    console.print(f"Not bit-identical, as can happen across machines: {match.summary()}. "
+                  "Comparing statistically instead"
+                  + (" (stage 2, the evaluation runs; a different choice is not a failure by itself: near the "
+                     "optimum other draws of the tuning seeds may pick a neighbouring candidate, but the "
+                     "evaluation must still agree)." if spec.tune is not None else "."))
+    return _statistical_check(console, published, out, alpha=alpha, margin=margin)
 
 
 def _yes(identical: bool) -> Text:
@@ -149,7 +158,8 @@ def _published(console, spec: Study, results: Path | None) -> tuple[Path, list[S
     """`reproduce`'s checks before training: the published directory (`--results`), its stages and their manifests;
     exit 2 if it is not packed or lacks a stage, exit 1 if the study no longer expands to its run ids."""
     from ..study.publish import PublishError, published_stages, run_id_mismatch
-    from ..study.store import ResultsDir, StoreError
+    from ..study.results_format import StoreError
+    from ..study.store import ResultsDir
 
     published = results or Path("results") / spec.name
     if not (published / "SHA256SUMS").exists():
@@ -186,7 +196,8 @@ def _reproduce_sample(console, spec: Study, published: Path, stages: list[Stage]
     from ..study.executors import make_executor
     from ..study.progress import RichProgress
     from ..study.publish import PublishError, compare_sample, machine_match, sample_runs
-    from ..study.store import ResultsDir, StoreError
+    from ..study.results_format import StoreError
+    from ..study.store import ResultsDir
 
     total = sum(len(stage.configs) for stage in stages)
     labels = ["stage 1 (tuning)", "stage 2 (evaluation)"] if spec.tune is not None else [""]
@@ -245,9 +256,9 @@ def _sample_verdict(console, spec: Study, checks: list[RunCheck], matches: list[
                f"of final_return is {worst:.3g}")
     match = next((m for m in matches if not m.same), matches[-1])
     if match.same:
-        raise _fail(console, f"{summary}. Not bit-identical, but {match.describe()}: same code paths, other bits — a "
+        raise _fail(console, f"{summary}. Not bit-identical, but {match.summary()}: same code paths, other bits — a "
                     "regression (or a change of the study or the package since publishing).", 1)
-    console.print(f"{summary}. Not bit-identical, as can happen across machine classes: {match.describe()}. A sample "
+    console.print(f"{summary}. Not bit-identical, as can happen across machine classes: {match.summary()}. A sample "
                   f"of {len(checks)} runs cannot be compared statistically with any power, so this spot check cannot "
                   f"decide (exit 0): run the full `ablations reproduce {spec.path}` for the statistical comparison.")
 
@@ -281,8 +292,8 @@ def _statistical_check(console, published: Path, fresh: Path, *, alpha: float, m
                   "one only (by chance near the threshold; not a failure)")
     if agr.agree:
         console.print(Text.assemble(("statistically the same", "bold green"),
-                                    f": no config differs, the overall shift is inside the margin and no verdict "
-                                    f"is reversed (exit 0)."))
+                                    ": no config differs, the overall shift is inside the margin and no verdict "
+                                    "is reversed (exit 0)."))
     else:
         console.print(Text.assemble(("statistically different", "bold red"), ":"))
         for problem in agr.problems:

@@ -21,9 +21,10 @@ from ..study.executors import ExecutorError, ExecutorSetupError, make_executor
 from ..study.progress import RichProgress, pid_alive, read_in_flight
 from ..study.stages import TUNING, StudyPlan, StudyRun, plan_study, run_plan, stage_status
 from . import tuned
-from ..study.store import ResultsDir, StoreError
-from ..study.design import (DEFAULT_COHORT_SIZE, Study, StudyError, find_study, grid, load_study, parse_overrides,
-                            unswept_defaults, with_overrides)
+from ..study.store import ResultsDir
+from ..study.results_format import StoreError
+from ..study.design import DEFAULT_COHORT_SIZE, Study, StudyError, grid, load_study, unswept_defaults, with_overrides
+from ..study.sections import find_study, parse_overrides
 
 
 class ExecutorName(str, Enum):

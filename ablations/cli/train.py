@@ -18,7 +18,8 @@ from .common import err, fail, parse_hidden, parse_seeds, progress_bar
 
 def _check_out(out: Path) -> None:
     """Refuse an --out that is a file, already holds `train` results, or cannot be written."""
-    from ..study.store import ResultsDir, StoreError
+    from ..study.store import ResultsDir
+    from ..study.results_format import StoreError
 
     if out.exists() and not out.is_dir():
         raise fail(ConfigError(f"--out {out} exists and is not a directory; give --out a directory"))

@@ -1,2 +1,2 @@
 """After training: final-policy evaluation (seeded stochastic and greedy episodes), saving and loading policies,
-and videos of one episode."""
+videos of one episode, and the uniform-random policy's score (the lower anchor of normalized scores)."""

@@ -119,11 +119,6 @@ def evaluate_policy(config: RunConfig, params: Sequence[Tensor], episodes: int =
     return EvalResult(config.run_id, seed, out[False][0], out[True][0], out[False][1], out[True][1])
 
 
-def evaluate_saved(results_dir: str | Path, run_id: str, episodes: int = 10, seed: int = 0) -> EvalResult:
-    config, params = load_policy(policy_path(results_dir, run_id))
-    return evaluate_policy(config, params, episodes, seed)
-
-
 # ---- videos ----------------------------------------------------------------------------------------------------
 def check_video_writer(path: str | Path) -> None:
     """Raise `VideoError` with an install hint unless a writer for `path`'s extension is available."""

@@ -6,15 +6,13 @@
      "params": [W0, b0, W1, b1, ...]}  # one run's tensors, no run dimension, W as [in, out]
 
 It holds only strings, lists and tensors, so `load_policy` reads it with `torch.load(weights_only=True)`: loading a
-policy never runs pickled code. Writes are atomic (a temporary file in the same directory, fsync'ed, then renamed),
-so a reader sees either no file or a whole one (DESIGN.md invariant 6).
+policy never runs pickled code. Writes are atomic (`ablations.files.write_atomic`: a temporary file in the same
+directory, fsync'ed, then renamed), so a reader sees either no file or a whole one (DESIGN.md invariant 6).
 """
 
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Sequence
 
@@ -23,6 +21,7 @@ import torch
 from torch import Tensor
 
 from ..config import ConfigError, RunConfig
+from ..files import write_atomic
 
 FORMAT = "ablations.policy/1"
 SUFFIX = ".pt"
@@ -62,17 +61,7 @@ def save_policy(path: str | Path, config: RunConfig, params: Sequence[Tensor | n
     if imports or import_paths:
         payload["imports"] = list(imports)
         payload["import_paths"] = [str(Path(p).resolve()) for p in import_paths]
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(payload, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    _fsync_dir(path.parent)
+    write_atomic(path, lambda fh: torch.save(payload, fh))
     return path
 
 
@@ -105,15 +94,3 @@ def load_policy(path: str | Path) -> tuple[RunConfig, list[Tensor]]:
         raise PolicyFileError(f"{path}: 'params' must be a list [W0, b0, W1, b1, ...] of tensors")
     return config, params
 
-
-def _fsync_dir(directory: Path) -> None:
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)

@@ -56,7 +56,7 @@ def random_scores_request(results: Results) -> tuple[list[str], int, int] | None
     path = results.path / RANDOM_SCORES_FILE
     if not envs or (path.exists() and set(envs) <= set(pd.read_csv(path)["env_id"])):
         return None
-    from ablations.envs.random_score import DEFAULT_EPISODES  # a number: the report runs no env
+    from ablations.evaluate.random_policy import DEFAULT_EPISODES  # a number: the report runs no env
 
     report = study_spec(results.manifest).get("report") or {}
     return envs, int(report.get("random_episodes", DEFAULT_EPISODES)), int(report.get("seed", 0))

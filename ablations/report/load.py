@@ -245,7 +245,7 @@ def load_results(results_dir: str | Path) -> Results:
     if not path.is_dir():
         raise ReportError(f"{path}: results directory not found")
     manifest = read_manifest(path / "manifest.json")
-    from ablations.study.store import CorruptError, verify_combined  # the checksums `ablations run` recorded
+    from ablations.study.results_format import CorruptError, verify_combined  # the checksums `ablations run` recorded
 
     try:
         verify_combined(path, manifest)

@@ -19,7 +19,7 @@ from ablations.report import effects as fx
 from ablations.report import bootstrap as bs
 from ablations.report.load import ENV, Results, config_label, level_label, load_results, restrict
 from ablations.report.model import Report
-from ablations.study.store import file_record
+from ablations.study.results_format import file_record
 from ablations.study.tuning import CHOICE_FILE, TUNE_DIR
 from ablations.train.scores import run_metric
 from ablations.report.rules import EQUIVALENCE_SD

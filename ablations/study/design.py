@@ -30,8 +30,11 @@ A study file (``studies/*.toml``)::
                                         # a single-env study measures it too (the report's dashed line)
 
 Everything is validated by `load_study` (every `RunConfig` built, every environment described once) before anything
-is written, and every error is a `StudyError` naming the file, the key and what is allowed. `expand` and `cohorts` are
-pure functions: the same study gives the same runs in the same order, with the same ids, in any process.
+is written, and every error is a `StudyError` naming the file, the key and what is allowed; each section has its own
+validator in `study.sections` (and `[tune]` in `study.tune_spec`), this module checks the study as a whole. `grid`,
+`point_fields`, `seed_fields` (the probed-seed rule), `expand` and `cohorts` are pure functions: the same study gives
+the same runs in the same order, with the same ids, in any process. `format_level` is the study's one text of a
+level ("1.0" for 1 and 1.0, "64-64" for a layer list).
 """
 
 from __future__ import annotations
@@ -49,6 +52,8 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from ..config import AXES, ConfigError, RunConfig, field_names
+from .sections import (StudyError, norm_level, parse_env, parse_exclude, parse_imports, parse_report, parse_sample,
+                       parse_study_seeds, section_table)
 from .tune_spec import TuneSpec, parse_tune
 
 #: Default upper bound on the runs trained together by one worker (one cohort).
@@ -56,15 +61,7 @@ DEFAULT_COHORT_SIZE = 128
 
 TOP_LEVEL_KEYS = ("name", "description", "seeds", "probe_seeds", "imports", "fixed", "factors", "exclude", "sample",
                   "report", "env", "tune")
-REPORT_KEYS = ("reference", "threshold", "seed", "primary", "references", "random_episodes")
-SAMPLE_KEYS = ("k", "seed")
-#: The per-run scores the report computes; `[report] primary` names one (the report's key findings read it).
-PRIMARY_METRICS = ("final_return", "auc", "eval_return", "steps_to_threshold")
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-
-
-class StudyError(ConfigError):
-    """A study file is invalid; the message names the file, the key and what is allowed."""
 
 
 @dataclass(frozen=True)
@@ -168,10 +165,10 @@ def parse_study(raw: Mapping[str, Any], *, where: str = "study", base_dir: str |
     if base_dir is not None:  # the study's folder is importable: env modules beside the study file need no PYTHONPATH
         from ..envs.registry import import_modules
         import_modules([], [base_dir])
-    imports = _parse_imports(raw.get("imports", []), where, base_dir)
+    imports = parse_imports(raw.get("imports", []), where, base_dir)
     fields = field_names()
-    fixed = _table(raw, "fixed", where)
-    factors_raw = _table(raw, "factors", where)
+    fixed = section_table(raw, "fixed", where)
+    factors_raw = section_table(raw, "factors", where)
     for section, table in (("fixed", fixed), ("factors", factors_raw)):
         bad = [k for k in table if k not in fields]
         if bad:
@@ -186,12 +183,12 @@ def parse_study(raw: Mapping[str, Any], *, where: str = "study", base_dir: str |
     for key, levels in factors_raw.items():
         if not isinstance(levels, list) or not levels:
             raise StudyError(f"{where}: [factors] {key} must be a non-empty list of levels, got {levels!r}")
-        norm = [_norm(v) for v in levels]
+        norm = [norm_level(v) for v in levels]
         dup = [v for i, v in enumerate(levels) if norm[i] in norm[:i]]
         if dup:
             raise StudyError(f"{where}: [factors] {key} repeats level(s) {dup}")
         factors[key] = tuple(levels)
-    seeds = _parse_seeds(raw.get("seeds", 1), where)
+    seeds = parse_study_seeds(raw.get("seeds", 1), where)
     n_points = math.prod(len(v) for v in factors.values())
     if n_points * len(seeds) > MAX_RUNS:
         raise StudyError(f"{where}: key 'seeds' = {len(seeds):,} seeds × {n_points:,} factor combinations = "
@@ -201,9 +198,9 @@ def parse_study(raw: Mapping[str, Any], *, where: str = "study", base_dir: str |
                                     or not 0 <= probe_seeds <= len(seeds)):
         raise StudyError(f"{where}: key 'probe_seeds' = {probe_seeds!r} is invalid; allowed: an integer in "
                          f"[0, {len(seeds)}] (how many of each config's seeds run the gradient-variance probes)")
-    exclude = _parse_exclude(raw.get("exclude", []), factors, where)
-    sample = _parse_sample(raw.get("sample"), where)
-    report = _parse_report(raw.get("report", {}), where)
+    exclude = parse_exclude(raw.get("exclude", []), factors, where)
+    sample = parse_sample(raw.get("sample"), where)
+    report = parse_report(raw.get("report", {}), where)
     try:
         tune = parse_tune(raw.get("tune"), where=where, eval_seeds=seeds, factors=factors, fixed=fixed)
     except ConfigError as exc:
@@ -211,7 +208,7 @@ def parse_study(raw: Mapping[str, Any], *, where: str = "study", base_dir: str |
     if tune and n_points * len(tune.grid()) * len(tune.seeds) > MAX_RUNS:
         raise StudyError(f"{where}: [tune] {n_points:,} configs × {len(tune.grid()):,} candidates × "
                          f"{len(tune.seeds):,} seeds is more than {MAX_RUNS:,} tuning runs")
-    env = _parse_env(raw.get("env", {}), fixed, factors, where)
+    env = parse_env(raw.get("env", {}), fixed, factors, where)
     clash = sorted({k for table in env.values() for k in table} & set(tune.candidates if tune else ()))
     if clash:
         raise StudyError(f"{where}: [tune] {clash} also set in an [env.\"…\"] table; allowed: a tuned field is "
@@ -223,22 +220,6 @@ def parse_study(raw: Mapping[str, Any], *, where: str = "study", base_dir: str |
                                                                                              factors) else ())
     validate_study(study)
     return study
-
-
-def parse_overrides(items: Sequence[str]) -> dict[str, Any]:
-    """["total_steps=2000", "hidden=[8]"] → {"total_steps": 2000, "hidden": [8]} (values are TOML; a bare word is a
-    string); raise `StudyError` naming the item."""
-    out: dict[str, Any] = {}
-    for item in items:
-        key, sep, text = item.partition("=")
-        key = key.strip()
-        if not sep or not key:
-            raise StudyError(f"--set {item!r} is invalid; allowed: FIELD=VALUE, e.g. --set total_steps=2000")
-        try:
-            out[key] = tomllib.loads(f"v = {text.strip()}")["v"]
-        except tomllib.TOMLDecodeError:
-            out[key] = text.strip()
-    return out
 
 
 def with_overrides(study: Study, overrides: Mapping[str, Any]) -> Study:
@@ -271,130 +252,6 @@ def _custom(imports: Sequence[str], fixed: Mapping[str, Any], factors: Mapping[s
     return bool(imports) or any(isinstance(i, str) and ":" in i for i in ids)
 
 
-def _table(raw: Mapping[str, Any], key: str, where: str) -> dict[str, Any]:
-    value = raw.get(key, {})
-    if not isinstance(value, dict):
-        raise StudyError(f"{where}: key '{key}' must be a table ([{key}]), got {value!r}")
-    return value
-
-
-def _parse_imports(value: Any, where: str, base_dir: str | Path | None = None) -> tuple[str, ...]:
-    from ..envs.registry import import_modules
-
-    if not isinstance(value, list) or not all(isinstance(m, str) and m for m in value):
-        raise StudyError(f"{where}: key 'imports' must be a list of module names such as [\"my_env\"], "
-                         f"got {value!r}")
-    try:
-        import_modules(value, () if base_dir is None else (base_dir,))
-    except ConfigError as exc:
-        raise StudyError(f"{where}: key 'imports': {exc}") from None
-    return tuple(value)
-
-
-def _parse_seeds(value: Any, where: str) -> tuple[int, ...]:
-    def is_int(x: Any) -> bool:
-        return isinstance(x, int) and not isinstance(x, bool)
-
-    if is_int(value) and value >= 1:
-        return tuple(range(value))
-    if isinstance(value, list) and value and all(is_int(s) and s >= 0 for s in value):
-        if len(set(value)) != len(value):
-            raise StudyError(f"{where}: key 'seeds' repeats a seed: {value}")
-        return tuple(value)
-    raise StudyError(f"{where}: key 'seeds' = {value!r} is invalid; allowed: a count n >= 1 (seeds 0..n-1) or a "
-                     "non-empty list of distinct integers >= 0")
-
-
-def _parse_exclude(value: Any, factors: Mapping[str, tuple[Any, ...]], where: str) -> tuple[dict[str, tuple], ...]:
-    if not isinstance(value, list):
-        raise StudyError(f"{where}: key 'exclude' must be an array of tables ([[exclude]])")
-    rules = []
-    for i, rule in enumerate(value):
-        at = f"{where}: [[exclude]] #{i + 1}"
-        if not isinstance(rule, dict) or not rule:
-            raise StudyError(f"{at} must be a non-empty table of factor = level or factor = [levels]")
-        parsed: dict[str, tuple] = {}
-        for key, v in rule.items():
-            if key not in factors:
-                raise StudyError(f"{at}: key {key!r} is not a factor; allowed: {list(factors)}")
-            levels = [_norm(x) for x in factors[key]]
-            if _norm(v) in levels:
-                values = (v,)
-            elif isinstance(v, list) and v and all(_norm(x) in levels for x in v):
-                values = tuple(v)
-            else:
-                raise StudyError(f"{at}: {key} = {v!r} does not name levels of the factor; allowed: "
-                                 f"{list(factors[key])} (one level or a list of them)")
-            parsed[key] = tuple(_norm(x) for x in values)
-        rules.append(parsed)
-    return tuple(rules)
-
-
-def _parse_sample(value: Any, where: str) -> dict[str, int] | None:
-    if value is None:
-        return None
-    if not isinstance(value, dict) or set(value) - set(SAMPLE_KEYS) or "k" not in value:
-        raise StudyError(f"{where}: [sample] must be a table with keys {list(SAMPLE_KEYS)} ('k' required), "
-                         f"got {value!r}")
-    k, seed = value["k"], value.get("seed", 0)
-    for key, v, lo in (("k", k, 1), ("seed", seed, 0)):
-        if isinstance(v, bool) or not isinstance(v, int) or v < lo:
-            raise StudyError(f"{where}: [sample] {key} = {v!r} is invalid; allowed: an integer >= {lo}")
-    return {"k": k, "seed": seed}
-
-
-def _parse_env(value: Any, fixed: Mapping[str, Any], factors: Mapping[str, tuple[Any, ...]],
-               where: str) -> dict[str, dict[str, Any]]:
-    """`[env."Id"]` tables: fixed fields for the runs of one env_id level (budget, N, network, learning rates)."""
-    if not isinstance(value, dict) or not all(isinstance(t, dict) for t in value.values()):
-        raise StudyError(f"{where}: key 'env' must hold tables [env.\"<env_id>\"] of field = value")
-    envs = [str(e) for e in factors.get("env_id", (fixed.get("env_id", RunConfig().env_id),))]
-    fields = field_names()
-    for env_id, table in value.items():
-        if env_id not in envs:
-            raise StudyError(f"{where}: [env.\"{env_id}\"] is not an env of this study; allowed: {envs}")
-        bad = [k for k in table if k not in fields or k in ("env_id", "seed")]
-        if bad:
-            raise StudyError(f"{where}: [env.\"{env_id}\"] unknown or disallowed field(s) {bad}; allowed: "
-                             f"{[f for f in fields if f not in ('env_id', 'seed')]}")
-        swept = [k for k in table if k in factors]
-        if swept:
-            raise StudyError(f"{where}: [env.\"{env_id}\"] field(s) {swept} are swept in [factors]; a per-env "
-                             "field must be a fixed one")
-    return {str(e): dict(t) for e, t in value.items()}
-
-
-def _parse_report(value: Any, where: str) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise StudyError(f"{where}: key 'report' must be a table ([report])")
-    bad = [k for k in value if k not in REPORT_KEYS]
-    if bad:
-        raise StudyError(f"{where}: [report] unknown key(s) {bad}; allowed: {list(REPORT_KEYS)}")
-    ref = value.get("reference", {})
-    if not isinstance(ref, dict):
-        raise StudyError(f"{where}: [report] reference must be a table of field = value")
-    unknown = [k for k in ref if k not in field_names()]
-    if unknown:
-        raise StudyError(f"{where}: [report] reference has unknown field(s) {unknown}; allowed: {field_names()}")
-    if "threshold" in value and (isinstance(value["threshold"], bool)
-                                 or not isinstance(value["threshold"], (int, float))):
-        raise StudyError(f"{where}: [report] threshold must be a number")
-    if "seed" in value and (isinstance(value["seed"], bool) or not isinstance(value["seed"], int)):
-        raise StudyError(f"{where}: [report] seed must be an integer")
-    refs = value.get("references", {})
-    if not isinstance(refs, dict) or not all(isinstance(v, (int, float)) and not isinstance(v, bool)
-                                             for v in refs.values()):
-        raise StudyError(f"{where}: [report] references must be a table of env_id = number (the score that "
-                         "normalizes to 1)")
-    if "primary" in value and value["primary"] not in PRIMARY_METRICS:
-        raise StudyError(f"{where}: [report] primary = {value['primary']!r} is not a score the report computes; "
-                         f"allowed: {' | '.join(PRIMARY_METRICS)}")
-    episodes = value.get("random_episodes", 1)
-    if isinstance(episodes, bool) or not isinstance(episodes, int) or episodes < 1:
-        raise StudyError(f"{where}: [report] random_episodes must be an integer >= 1")
-    return dict(value)
-
-
 def validate_study(study: Study) -> None:
     """Build every level and every run, and describe each environment once; raise `StudyError` naming the key."""
     from ..envs.registry import describe
@@ -405,7 +262,7 @@ def validate_study(study: Study) -> None:
         RunConfig.from_dict(base, where=where)
     except (ConfigError, TypeError) as exc:
         if not study.factors:
-            raise StudyError(f"{where}: [fixed] {_msg(exc)}") from None
+            raise StudyError(f"{where}: [fixed] {exc}") from None
         fixed_error: BaseException | None = exc  # may depend on a factor (e.g. loo needs N >= 2): checked below
     else:
         fixed_error = None
@@ -414,23 +271,23 @@ def validate_study(study: Study) -> None:
             try:
                 RunConfig.from_dict({**base, key: level})
             except (ConfigError, TypeError) as exc:
-                if fixed_error is None or _msg(exc) != _msg(fixed_error):
-                    raise StudyError(f"{where}: [factors] {key}: {_msg(exc)}") from None
+                if fixed_error is None or str(exc) != str(fixed_error):
+                    raise StudyError(f"{where}: [factors] {key}: {exc}") from None
     first = {k: v[0] for k, v in study.factors.items()}
     try:
         RunConfig.from_dict({**base, **first}, where=where)
     except (ConfigError, TypeError) as exc:
-        raise StudyError(f"{where}: [fixed] {_msg(exc)}") from None
+        raise StudyError(f"{where}: [fixed] {exc}") from None
     for name, value in study.report.get("reference", {}).items():
         try:
             RunConfig.from_dict({**base, **first, name: value})
         except (ConfigError, TypeError) as exc:
-            raise StudyError(f"{where}: [report] reference {name}: {_msg(exc)}") from None
+            raise StudyError(f"{where}: [report] reference {name}: {exc}") from None
     for candidate in study.tune.grid() if study.tune else ():
         try:
             RunConfig.from_dict({**base, **first, **candidate})
         except (ConfigError, TypeError) as exc:
-            raise StudyError(f"{where}: [tune] {_msg(exc)}") from None
+            raise StudyError(f"{where}: [tune] {exc}") from None
     configs = expand(study)
     if not configs:
         raise StudyError(f"{where}: the [[exclude]] rules drop every run; nothing to do")
@@ -451,12 +308,8 @@ def validate_study(study: Study) -> None:
         except ConfigError as exc:
             key = ("[factors] env_id" if "env_id" in study.factors
                    else "[fixed] env_id" if "env_id" in study.fixed else "env_id (default)")
-            raise StudyError(f"{where}: {key}: {_msg(exc)}") from None
+            raise StudyError(f"{where}: {key}: {exc}") from None
         described.add((cfg.env_id, cfg.preprocess))
-
-
-def _msg(exc: BaseException) -> str:
-    return str(exc)
 
 
 def _check_reference(study: Study, configs: Sequence[RunConfig]) -> None:
@@ -465,7 +318,7 @@ def _check_reference(study: Study, configs: Sequence[RunConfig]) -> None:
     reference = study.report.get("reference")
     if not reference:
         return
-    if any(all(_norm(getattr(c, k)) == _norm(v) for k, v in reference.items()) for c in configs):
+    if any(all(norm_level(getattr(c, k)) == norm_level(v) for k, v in reference.items()) for c in configs):
         return
     levels = {k: sorted({format_level(getattr(c, k)) for c in configs}) for k in reference}
     offending = [f"{k} = {v!r} (trained: {', '.join(levels[k])})" for k, v in reference.items()
@@ -505,30 +358,26 @@ def point_fields(study: Study, point: Mapping[str, Any]) -> dict[str, Any]:
     return {**study.fixed, **study.env.get(env_id, {}), **point}
 
 
-def expand(study: Study) -> list[RunConfig]:
-    """Every run of the study: grid points in order, seeds innermost. Pure and deterministic.
+def seed_fields(study: Study, seed: int) -> dict[str, Any]:
+    """The fields a run's seed sets: `seed`, and the probed-seed rule — with `probe_seeds = k`, only each config's
+    first k seeds keep the study's `probe_every`; the others train with probes off (probe_every = 0; their training
+    rows are the same either way: probes draw from their own stream)."""
+    probed = study.seeds if study.probe_seeds is None else study.seeds[: study.probe_seeds]
+    return {"seed": seed, **({} if seed in probed else {"probe_every": 0})}
 
-    With `probe_seeds = k`, only each config's first k seeds keep the study's `probe_every`; the others train with
-    probes off (their training rows are the same either way: probes draw from their own stream).
-    """
-    probed = set(study.seeds if study.probe_seeds is None else study.seeds[: study.probe_seeds])
+
+def expand(study: Study) -> list[RunConfig]:
+    """Every run of the study: grid points in order, seeds innermost, each seed's fields by `seed_fields`. Pure and
+    deterministic."""
     try:
-        return [RunConfig.from_dict({**point_fields(study, point), "seed": seed,
-                                     **({} if seed in probed else {"probe_every": 0})}, where=study.path)
+        return [RunConfig.from_dict({**point_fields(study, point), **seed_fields(study, seed)}, where=study.path)
                 for point in grid(study) for seed in study.seeds]
     except (ConfigError, TypeError) as exc:
-        raise StudyError(f"{study.path}: {_msg(exc)}") from None
+        raise StudyError(f"{study.path}: {exc}") from None
 
 
 def _matches(point: Mapping[str, Any], rule: Mapping[str, tuple]) -> bool:
-    return all(_norm(point[k]) in values for k, values in rule.items())
-
-
-def _norm(value: Any) -> Any:
-    """Comparable form of a level: lists → tuples, ints that stand for floats stay equal (0 == 0.0)."""
-    if isinstance(value, list):
-        return tuple(_norm(v) for v in value)
-    return value
+    return all(norm_level(point[k]) in values for k, values in rule.items())
 
 
 def _jsonable(value: Any) -> Any:
@@ -563,25 +412,3 @@ def cohorts(configs: Sequence[RunConfig], max_size: int = DEFAULT_COHORT_SIZE) -
             chunk = tuple(members[i::n_chunks])
             out.append(Cohort(cohort_id([c.run_id for c in chunk]), chunk))
     return out
-
-
-def find_study(name_or_path: str, studies_dir: str | Path = "studies") -> Path:
-    """A path to an existing file, or the study in `studies_dir` whose `name` (or file stem) is `name_or_path`."""
-    path = Path(name_or_path)
-    if path.is_file() or path.suffix == ".toml" or "/" in name_or_path:
-        return path
-    matches = []
-    for candidate in sorted(Path(studies_dir).glob("*.toml")):
-        try:
-            declared = tomllib.loads(candidate.read_text(encoding="utf-8")).get("name")
-        except (OSError, tomllib.TOMLDecodeError):
-            declared = None
-        if declared == name_or_path or (declared is None and candidate.stem == name_or_path):
-            matches.append(candidate)
-    if len(matches) > 1:
-        raise StudyError(f"study name {name_or_path!r} is declared by several files: {[str(m) for m in matches]}; "
-                         "give the file path, or rename one")
-    if not matches:
-        raise StudyError(f"{name_or_path}: no such study file, and no study named {name_or_path!r} in "
-                         f"{studies_dir}/")
-    return matches[0]

@@ -23,7 +23,9 @@ from .executors import CohortResult
 from .memory import cohort_plan_size
 from .progress import IN_FLIGHT_FILE, InFlight, NullProgress, Progress
 from .random_scores import ensure_random_scores
-from .store import ResultsDir, git_commit, host, now, read_table, versions
+from .store import ResultsDir, now
+from .results_format import read_text_table
+from .machine import git_commit, host, versions
 
 #: Studies with at most this many runs save each finished run's final policy (results/<study>/policies/<run_id>.pt).
 SAVE_POLICIES_MAX_RUNS = 100
@@ -203,7 +205,7 @@ def counts(results: ResultsDir, run_ids: Sequence[str]) -> StudySummary:
 
 def _summary_from_runs_csv(root: Path, run_ids: Sequence[str]) -> StudySummary:
     """Counts from a packed directory's runs.csv (its cohort parts are gone)."""
-    rows = {r["run_id"]: r for r in read_table(root / "runs.csv").to_dict("records")}
+    rows = {r["run_id"]: r for r in read_text_table(root / "runs.csv").to_dict("records")}
     tally = {"done": 0, "diverged": 0, "failed": 0, "pending": 0}
     failed = []
     for run_id in run_ids:
@@ -219,7 +221,7 @@ def _steps(results: ResultsDir, run_ids: set[str], records: dict) -> tuple[int, 
     """(env steps taken, budget) over the runs of `run_ids` that have a row with env_steps."""
     steps = budget = 0
     for part in {id(r.part): r.part for r in records.values()}.values():
-        df = read_table(part.path / "runs.csv")
+        df = read_text_table(part.path / "runs.csv")
         if not len(df) or "env_steps" not in df or "total_steps" not in df:
             continue
         latest = [records[r].part.path == part.path and r in run_ids for r in df["run_id"]]
@@ -259,7 +261,7 @@ def save_trained(out: str | Path, configs: Sequence[RunConfig], trained: CohortR
                  import_paths: Sequence[str] = ()) -> None:
     """`ablations train`'s files: out/runs.csv, curves.csv (probes.csv if any rows), each run's final policy."""
     from ..evaluate.policy_io import policy_path, save_policy
-    from .store import frame, write_csv_atomic
+    from .results_format import frame, write_csv_atomic
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)

@@ -26,8 +26,8 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, Sequence
 
 from ..config import RunConfig
-from .machine import describe as describe_machine
-from .store import failed_run_row
+from .machine import current_machine
+from .results_format import failed_run_row
 from .design import Cohort
 
 DEFAULT_TRAINER = "ablations.study.worker:train_cohort"
@@ -55,7 +55,7 @@ class CohortResult:
     wall_s: dict[str, float]
     retried_alone: bool = False
     policies: dict[str, list[Any]] = field(default_factory=dict)  # run_id → final policy parameters
-    machine: dict[str, Any] = field(default_factory=dict)  # the worker's `machine.describe()`: what decides the bits
+    machine: dict[str, Any] = field(default_factory=dict)  # the worker's `current_machine()`: what decides the bits
 
 
 # ---- the work of one cohort (runs in the worker) ---------------------------------------------------------------
@@ -100,7 +100,7 @@ def train_isolated(cohort_id: str, configs: Sequence[RunConfig], *, on_update: C
     import_modules(imports, import_paths)
     train = _load(trainer)
     configs = list(configs)
-    where = describe_machine()
+    where = current_machine()
     if len(configs) > 1:
         try:
             res = train(configs, on_update=on_update)

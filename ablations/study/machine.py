@@ -1,9 +1,10 @@
-"""The machine class: what decides whether two machines give the same bits for the same `RunConfig`.
+"""The machine a study ran on: its class (what decides whether two machines give the same bits for the same
+`RunConfig`) and the provenance the manifest records (library versions, git commit, host).
 
 A run is bit-identical on one machine (DESIGN.md invariant 1). Across machines the bits agree only where the code paths
 agree: numpy and torch pick SIMD kernels by CPU at run time (numpy's AVX-512 `power` is SVML's, not libm's; torch's
 kernels come in default / AVX2 / AVX512 builds; MKL picks its own path by CPU model), and libm and the libraries'
-versions change results too. `describe` records those facts in the process that trains (a worker, which has torch
+versions change results too. `current_machine` records those facts in the process that trains (a worker, which has torch
 loaded); `class_key` hashes the ones that decide bits. `ablations reproduce` compares the published results' classes
 with the fresh run's: the same class must give the same bits; another class gets a statistical comparison.
 """
@@ -15,11 +16,13 @@ import importlib.metadata
 import json
 import os
 import platform
+import socket
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any, Mapping
 
-#: The fields of `describe` that decide bits (hostname, core count and the like do not).
+#: The fields of `current_machine` that decide bits (hostname, core count and the like do not).
 CLASS_FIELDS = ("cpu", "machine", "libc", "python", "numpy", "numpy_simd", "torch", "torch_cpu_capability",
                 "gymnasium", "env_overrides")
 #: Environment variables that change which kernels numpy, torch or MKL run.
@@ -57,7 +60,7 @@ def _version(name: str) -> str | None:
         return None
 
 
-def describe(*, with_torch: bool = True) -> dict[str, Any]:
+def current_machine(*, with_torch: bool = True) -> dict[str, Any]:
     """This process's machine: CPU, libc, library versions, numpy's SIMD targets and (`with_torch`, which imports
     torch) torch's CPU capability. A study's driver does not load torch; its workers call this."""
     import numpy as np
@@ -81,6 +84,42 @@ def describe(*, with_torch: bool = True) -> dict[str, Any]:
 
 
 def class_key(info: Mapping[str, Any]) -> str:
-    """A short hash of the bit-deciding fields of a `describe` dict: equal keys ⇒ the same code paths."""
+    """A short hash of the bit-deciding fields of a `current_machine` dict: equal keys ⇒ the same code paths."""
     fields = {k: info.get(k) for k in CLASS_FIELDS}
     return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:12]
+
+
+# ---- provenance ------------------------------------------------------------------------------------------------
+def versions() -> dict[str, str]:
+    """Package and library versions for the manifest."""
+    from .. import __version__
+
+    out = {"ablations": __version__, "python": platform.python_version()}
+    for name in ("torch", "gymnasium", "numpy", "pandas", "ray"):
+        if name == "ray" and name not in sys.modules:  # recorded when the study used it
+            continue
+        try:  # the installed distribution's version: importing torch would cost the driver ~200 MiB
+            out[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            module = sys.modules.get(name)
+            if module is not None:
+                out[name] = str(getattr(module, "__version__", "unknown"))
+    return out
+
+
+def git_commit() -> dict[str, Any] | None:
+    """The package checkout's commit and whether it has uncommitted changes, if it is a git checkout."""
+    where = Path(__file__).resolve().parent
+    try:
+        commit = subprocess.run(["git", "-C", str(where), "rev-parse", "HEAD"], capture_output=True, text=True,
+                                timeout=5, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(where), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=5, check=True).stdout.strip() != ""
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return {"commit": commit, "dirty": dirty}
+
+
+def host() -> dict[str, Any]:
+    """This machine's name, platform and core count, for the manifest."""
+    return {"hostname": socket.gethostname(), "platform": platform.platform(), "cpus": os.cpu_count()}

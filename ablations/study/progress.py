@@ -179,7 +179,7 @@ class InFlight:
     def flush(self, force: bool = False) -> None:
         t = time.monotonic()
         if self.dirty and (force or self.last is None or t - self.last >= self.every):
-            from .store import write_json_atomic
+            from .results_format import write_json_atomic
 
             write_json_atomic(self.path, {**self.head, "updated": _stamp(), "cohorts": self.cohorts})
             self.last, self.dirty = t, False

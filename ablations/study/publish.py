@@ -24,7 +24,6 @@ sample (it needs every stage-1 run): its stage-2 runs are those of the published
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import io
 import lzma
 import math
@@ -37,9 +36,11 @@ import numpy as np
 import pandas as pd
 
 from ..config import RunConfig
+from ..files import sha256_file
 from .design import Study, expand
 from .machine import CLASS_FIELDS
-from .store import ResultsDir, StoreError, read_table
+from .results_format import StoreError, read_text_table
+from .store import ResultsDir
 from .tuning import CHOICE_FILE, TUNE_DIR, choice_from_file, stage1_configs, stage1_study, stage2_configs
 
 DIGITS = 6
@@ -50,14 +51,6 @@ SUMS = "SHA256SUMS"
 
 class PublishError(ValueError):
     """The directory cannot be packed or reproduced as asked."""
-
-
-def sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def rounded_csv(text: str, digits: int = DIGITS) -> str:
@@ -149,7 +142,7 @@ def _choice_sums(root: Path) -> dict[str, str]:
                                    "study to the end with `ablations run`, then pack it")
     if not choice.is_file():
         return {}
-    digest = sha256(choice)
+    digest = sha256_file(choice)
     want = (((record or {}).get("choice_file") or {}).get(CHOICE_FILE) or {}).get("sha256")
     if want and want != digest:
         raise PublishError(f"{choice}: sha256 {digest[:16]}… differs from {want[:16]}…, which the manifest "
@@ -167,7 +160,7 @@ def _pack_dir(root: Path, digits: int, delete_sources: bool, extra: Mapping[str,
         old = read_sums(root)
         sums = {**extra, **{name: digest for name, digest in old.items() if name not in extra}}
     else:
-        sums = {**extra, **{name: sha256(root / name) for name in HASHED if (root / name).exists()}}
+        sums = {**extra, **{name: sha256_file(root / name) for name in HASHED if (root / name).exists()}}
     text = "".join(f"{h}  {n}\n" for n, h in sums.items())
     if not packed or text != (root / SUMS).read_text(encoding="utf-8"):
         (root / SUMS).write_text(text, encoding="utf-8")
@@ -210,7 +203,7 @@ def compare(published: str | Path, fresh: str | Path, digits: int = DIGITS) -> l
     checks = []
     for name, digest in read_sums(pub).items():
         path = new / name
-        mine = sha256(pub / name) if (pub / name).is_file() else digest  # committed as is (runs.csv, tune_choice.csv)
+        mine = sha256_file(pub / name) if (pub / name).is_file() else digest  # committed as is (runs.csv, tune_choice.csv)
         if mine != digest:
             checks.append(FileCheck(name, False, f"the published file was changed after packing: sha256 "
                                                  f"{mine[:16]}… is not its {SUMS} {digest[:16]}…"))
@@ -218,7 +211,7 @@ def compare(published: str | Path, fresh: str | Path, digits: int = DIGITS) -> l
         if not path.exists():
             checks.append(FileCheck(name, False, "missing in the fresh run"))
             continue
-        got = sha256(path)
+        got = sha256_file(path)
         kind = "full-precision file" if name in HASHED else "file"
         checks.append(FileCheck(name, got == digest, f"sha256 matches the published {kind}"
                                 if got == digest else f"sha256 {got[:16]}… differs from published {digest[:16]}…"))
@@ -253,7 +246,7 @@ class MachineMatch:
     fresh: list[str]
     differences: dict[str, tuple[Any, Any]]  # field → (published, fresh), for a single class on each side
 
-    def describe(self) -> str:
+    def summary(self) -> str:
         """A sentence: which machine class made the published results and which made the fresh ones."""
         if self.same:
             return f"this machine is of the same class as the one that made the published results ({self.fresh[0]})"
@@ -392,7 +385,7 @@ def compare_sample(published: str | Path, fresh: str | Path, run_ids: Sequence[s
     tables: dict[str, tuple[pd.DataFrame, pd.DataFrame]] = {}
     for name in HASHED:
         old = _published_table(pub, name)
-        mine = read_table(new / name) if (new / name).exists() else pd.DataFrame(columns=old.columns)
+        mine = read_text_table(new / name) if (new / name).exists() else pd.DataFrame(columns=old.columns)
         aligned = list(mine.columns) == list(old.columns)
         if aligned:
             mine = mine[mine["run_id"].isin(set(ids))]

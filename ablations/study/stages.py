@@ -17,7 +17,8 @@ from ..config import RunConfig
 from .design import Cohort, Study, grid
 from .driver import StudySummary, counts, plan, run_study
 from .progress import Progress
-from .store import ResultsDir, read_table
+from .store import ResultsDir
+from .results_format import read_text_table
 from .tuning import (CHOICE_FILE, choose, read_stage1, record_choice, stage1_complete, stage1_configs,
                      stage1_manifest, stage1_study, stage2_configs, tune_dir)
 
@@ -152,7 +153,7 @@ def stage_status(results_dir: str | Path) -> Iterator[StageStatus]:
         summary1 = counts(tuning, manifest1["run_ids"])
         holder1 = tuning.lock_holder()
         if choice_path.is_file():
-            choice = (choice_path, int((read_table(choice_path)["chosen"] == "True").sum()))
+            choice = (choice_path, int((read_text_table(choice_path)["chosen"] == "True").sum()))
         yield StageStatus(TUNING, tuning.root, manifest1, summary1, holder1, choice)
     summary = counts(results, manifest["run_ids"]) if manifest is not None else None
     yield StageStatus(EVALUATION if manifest1 is not None else "", results.root, manifest, summary,

@@ -1,25 +1,13 @@
-"""Results on disk: the CSV schema, atomic writes, per-cohort parts, the lock, manifests and resume.
-
-Layout of ``results/<study>/``::
-
-    manifest.json                       study spec, run_ids, versions, git commit, host, times
-    runs.csv curves.csv probes.csv      combined, rebuilt from the parts in the study's expansion order
-    timings.csv                         run_id, wall_s, machine (the class key of the machine that trained it:
-                                        wall time and machine live here, so runs.csv is reproducible)
-    .lock                               flock'ed for the whole of `ablations run`; holds the holder's pid
-    cohorts/<seq>-<cohort_id>/          one part per trained cohort: the four CSVs, then DONE.json LAST (with the
-                                        worker's `machine.describe()` and each CSV's SHA-256 and row count)
+"""The results directory as a store: per-cohort parts, the lock, manifests and resume (the format of its files is
+`study.results_format`'s).
 
 A part is written in a temporary directory, renamed into place, and only then marked done (DESIGN.md invariant 6);
 anything without DONE.json is debris from an interrupted run and is removed under the lock. `verify_parts` checks
 every part's files against the checksums and row counts in its DONE.json (and DONE.json itself); a part that fails is
 removed, naming it, and its runs are trained again. The combined CSVs' checksums go into the manifest (`files`), and
-`verify_combined` refuses combined CSVs that no longer match them. A run's record is the
+`results_format.verify_combined` refuses combined CSVs that no longer match them. A run's record is the
 one in the done part with the highest sequence number, so `--retry-failed` writes a new part for the failed runs
-and leaves their cohort-mates' part alone.
-
-Cells are formatted by `format_cell` (floats by `repr`, the shortest round-trip form), one value at a time, so a
-row's text never depends on the other rows of its cohort; parts are read back as strings, so combining copies
+and leaves their cohort-mates' part alone. Parts are read back as text (`read_text_table`), so combining copies
 text and never reformats a number.
 """
 
@@ -29,157 +17,25 @@ import contextlib
 import datetime as _dt
 import errno
 import fcntl
-import hashlib
-import importlib.metadata
-import json
 import os
-import platform
 import shutil
-import socket
-import subprocess
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Mapping, Sequence
+from typing import Any, Iterator, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
-from ..config import CONFIG_COLUMNS, RunConfig
+from ..files import fsync_dir
 from .machine import class_key
-
-#: runs.csv: these columns first, then every RunConfig field, then any other engine column (sorted).
-RUNS_LEADING = ["run_id", "study", "status", "error", "env_steps", "updates", "final_return", "eval_return"]
-#: Header of curves.csv / probes.csv when no row was written (DESIGN.md "Tidy results").
-CURVES_COLUMNS = ["run_id", "update", "env_steps", "episodes", "return_mean", "return_std", "length_mean",
-                  "policy_loss", "value_loss", "entropy", "grad_norm"]
-PROBES_COLUMNS = ["run_id", "update", "env_steps", "returns", "baseline", "normalize", "entropy_coef", "n_episodes",
-                  "k_batches", "total_var", "mean_sq_norm", "snr", "cos_to_reference", "pairwise_cos",
-                  "bias_sq_norm", "is_trained_estimator"]
-TIMINGS_COLUMNS = ["run_id", "wall_s", "machine"]
-TABLES = ("runs", "curves", "probes", "timings")
-STATUSES = ("done", "diverged", "failed")
-DONE_MARKER = "DONE.json"
-
-
-class StoreError(RuntimeError):
-    """The results directory cannot be used as asked (locked, or made by a different study)."""
-
-
-class CorruptError(StoreError):
-    """A file of the results directory does not match what was written (truncated, edited, not JSON)."""
-
-
-def read_json(path: Path, what: str) -> Any:
-    """A JSON file of the results directory, or `CorruptError` naming it (and saying what to do)."""
-    try:
-        return json.loads(Path(path).read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise CorruptError(f"{path}: {what} is not valid JSON ({exc}); it was truncated or edited: {_REDO[what]}"
-                           ) from None
-
-
-_REDO = {
-    "the part's done marker": "the next `ablations run` trains this part's runs again (or delete the part folder)",
-    "the manifest": "restore it (e.g. from git), or move the results directory away and run the study again",
-}
-
-
-def file_record(path: Path) -> dict[str, Any]:
-    """{"sha256": ..., "rows": data rows (lines after the header)} of a CSV file."""
-    data = Path(path).read_bytes()
-    return {"sha256": hashlib.sha256(data).hexdigest(), "rows": max(0, data.count(b"\n") - 1)}
-
-
-def check_files(folder: Path, records: Mapping[str, Mapping[str, Any]]) -> list[str]:
-    """What differs between `folder`'s files and their `records` (`file_record`s): '' per file that matches."""
-    problems = []
-    for name, want in records.items():
-        path = Path(folder) / name
-        if not path.is_file():
-            problems.append(f"{name} is missing")
-            continue
-        have = file_record(path)
-        if have["rows"] != want.get("rows"):
-            problems.append(f"{name} has {have['rows']} rows, {want.get('rows')} were written")
-        elif have["sha256"] != want.get("sha256"):
-            problems.append(f"{name} has changed since it was written (SHA-256 differs)")
-    return problems
-
-
-# ---- cells and frames ------------------------------------------------------------------------------------------
-def format_cell(value: Any) -> str:
-    """One cell's text: None → "", bools True/False, ints as is, floats by repr (nan, inf, -inf), tuples "64-64"."""
-    if value is None:
-        return ""
-    if isinstance(value, (bool, np.bool_)):
-        return "True" if value else "False"
-    if isinstance(value, (int, np.integer)):
-        return str(int(value))
-    if isinstance(value, (float, np.floating)):
-        return repr(float(value))
-    if isinstance(value, (tuple, list)):
-        return "-".join(format_cell(v) for v in value)
-    return str(value)
-
-
-def frame(rows: Sequence[Mapping[str, Any]], columns: Sequence[str] | None = None) -> pd.DataFrame:
-    """Rows of plain values → a DataFrame of strings (columns in first-appearance order unless given)."""
-    if columns is None:
-        columns = list(dict.fromkeys(k for row in rows for k in row))
-    data = {c: [format_cell(row.get(c)) for row in rows] for c in columns}
-    return pd.DataFrame(data, columns=list(columns), dtype=object)
-
-
-def failed_run_row(cfg: RunConfig, error: str) -> dict[str, Any]:
-    """The runs.csv row of a run that raised."""
-    return {"run_id": cfg.run_id, "status": "failed", "error": error, "env_steps": None, "updates": None,
-            "final_return": None, "eval_return": None, **cfg.cells()}
-
-
-def read_table(path: Path) -> pd.DataFrame:
-    """A CSV read back as text, cell for cell (no type inference, empty cells stay "")."""
-    try:
-        return pd.read_csv(path, dtype=str, keep_default_na=False, na_filter=False)
-    except pd.errors.EmptyDataError:
-        return pd.DataFrame()
-
-
-# ---- atomic writes ---------------------------------------------------------------------------------------------
-def _fsync_dir(path: Path) -> None:
-    with contextlib.suppress(OSError):
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    """Write `text` to a temp file in the same directory, fsync, then `os.replace` (readers see old or new)."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "w", encoding="utf-8", newline="") as fh:
-        fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-    _fsync_dir(path.parent)
-
-
-def csv_text(df: pd.DataFrame) -> str:
-    return df.to_csv(index=False, lineterminator="\n")
-
-
-def write_csv_atomic(path: Path, df: pd.DataFrame) -> None:
-    write_text_atomic(path, csv_text(df))
-
-
-def write_json_atomic(path: Path, obj: Any) -> None:
-    write_text_atomic(path, json.dumps(obj, indent=2, sort_keys=False, default=str) + "\n")
+from .results_format import (CURVES_COLUMNS, DONE_MARKER, PROBES_COLUMNS, TABLES, TIMINGS_COLUMNS, CorruptError,
+                             StoreError, check_files, csv_text, empty_columns, file_record, format_cell, frame,
+                             manifest_redo, read_json, read_text_table, runs_columns, write_csv_atomic,
+                             write_json_atomic)
 
 
 def now() -> str:
+    """The local time with its UTC offset, to the second (the manifest's and the parts' time stamps)."""
     return _dt.datetime.now(_dt.timezone.utc).astimezone().isoformat(timespec="seconds")
 
 
@@ -191,7 +47,7 @@ class Part:
     path: Path
     seq: int
     runs: dict[str, dict[str, str]]  # run_id → {"status", "error"}
-    machine: dict[str, Any] = field(default_factory=dict)  # the worker's `machine.describe()` ({} if unrecorded)
+    machine: dict[str, Any] = field(default_factory=dict)  # the worker's `machine.current_machine()` ({} if unrecorded)
     files: dict[str, Any] = field(default_factory=dict)  # file name → {"sha256", "rows"} ({} if unrecorded)
 
 
@@ -343,7 +199,7 @@ class ResultsDir:
                    curves: Sequence[Mapping[str, Any]], probes: Sequence[Mapping[str, Any]],
                    wall_s: Mapping[str, float], machine: Mapping[str, Any] | None = None) -> Part:
         """Write one cohort's rows atomically; the done marker goes last. `machine`: the worker's
-        `machine.describe()`, kept in the marker, its `class_key` in timings.csv."""
+        `machine.current_machine()`, kept in the marker, its `class_key` in timings.csv."""
         self.parts_dir.mkdir(parents=True, exist_ok=True)
         seq = self._next_seq()
         final = self.parts_dir / f"{seq:06d}-{cohort_id}"
@@ -368,7 +224,7 @@ class ResultsDir:
                 os.fsync(fh.fileno())
         files = {f"{name}.csv": file_record(tmp / f"{name}.csv") for name in tables}
         os.rename(tmp, final)
-        _fsync_dir(self.parts_dir)
+        fsync_dir(self.parts_dir)
         info = {"seq": seq, "cohort_id": cohort_id, "finished": now(), "machine": dict(machine or {}),
                 "files": files,
                 "runs": [{"run_id": r["run_id"], "status": format_cell(r.get("status")),
@@ -379,7 +235,7 @@ class ResultsDir:
 
     def machines(self, run_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
         """The machine classes that trained the latest record of each of `run_ids`: class key → the worker's
-        `machine.describe()` with the number of runs it trained (`runs`). Parts written before machines were
+        `machine.current_machine()` with the number of runs it trained (`runs`). Parts written before machines were
         recorded count under the key "unknown"."""
         out: dict[str, dict[str, Any]] = {}
         records = self.records()
@@ -407,7 +263,7 @@ class ResultsDir:
         for table in TABLES:
             pieces = []
             for part_path, run_ids in sorted(by_part.items()):
-                df = read_table(part_path / f"{table}.csv")
+                df = read_text_table(part_path / f"{table}.csv")
                 if len(df):
                     pieces.append(df[df["run_id"].isin(set(run_ids))])
             pieces = [p for p in pieces if len(p)]
@@ -418,9 +274,7 @@ class ResultsDir:
                 if table == "runs":
                     df = df.reindex(columns=runs_columns(df.columns), fill_value="")
             else:
-                default = {"runs": RUNS_LEADING + CONFIG_COLUMNS, "curves": CURVES_COLUMNS,
-                           "probes": PROBES_COLUMNS, "timings": TIMINGS_COLUMNS}[table]
-                df = pd.DataFrame(columns=default)
+                df = pd.DataFrame(columns=empty_columns(table))
             write_csv_atomic(self.root / f"{table}.csv", df)
             counts[table] = len(df)
         return counts
@@ -437,7 +291,7 @@ class ResultsDir:
         manifest = read_json(self.manifest_path, "the manifest")
         if not isinstance(manifest, dict) or not isinstance(manifest.get("run_ids"), list):
             raise CorruptError(f"{self.manifest_path}: not a manifest of `ablations run` (no 'run_ids' list): "
-                               f"{_REDO['the manifest']}")
+                               f"{manifest_redo()}")
         return manifest
 
     def write_manifest(self, manifest: Mapping[str, Any]) -> None:
@@ -457,59 +311,3 @@ class ResultsDir:
                 f"{self.root} holds results of a different run set than {study_path} ({added} run(s) added, "
                 f"{removed} removed: the study file changed). Use another --out directory, or move {self.root} "
                 "away to start over")
-
-
-def verify_combined(root: str | Path, manifest: Mapping[str, Any] | None) -> None:
-    """Raise `CorruptError` if a combined CSV of `root` no longer matches the checksum and row count the manifest
-    recorded when `ablations run` wrote it (manifests without `files`, and packed directories — `SHA256SUMS`
-    governs those, checked by `reproduce` — are not checked)."""
-    if (Path(root) / "SHA256SUMS").exists():
-        return
-    problems = check_files(Path(root), {name: rec for name, rec in ((manifest or {}).get("files") or {}).items()
-                                        if (Path(root) / name).is_file()})
-    if problems:
-        raise CorruptError(f"{root}: {'; '.join(problems)}: the combined CSVs were truncated or edited after "
-                           "`ablations run` wrote them; run the study again (`ablations run <study> --out "
-                           f"{root}` rebuilds them from the cohort parts)")
-
-
-def runs_columns(columns: Iterable[str]) -> list[str]:
-    """runs.csv column order: RUNS_LEADING, the RunConfig fields, then any other column sorted by name."""
-    fixed = RUNS_LEADING + CONFIG_COLUMNS
-    return fixed + sorted({c for c in columns if c not in fixed})
-
-
-# ---- provenance ------------------------------------------------------------------------------------------------
-def versions() -> dict[str, str]:
-    """Package and library versions for the manifest."""
-    from .. import __version__
-
-    out = {"ablations": __version__, "python": platform.python_version()}
-    for name in ("torch", "gymnasium", "numpy", "pandas", "ray"):
-        if name == "ray" and name not in sys.modules:  # recorded when the study used it
-            continue
-        try:  # the installed distribution's version: importing torch would cost the driver ~200 MiB
-            out[name] = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            module = sys.modules.get(name)
-            if module is not None:
-                out[name] = str(getattr(module, "__version__", "unknown"))
-    return out
-
-
-def git_commit() -> dict[str, Any] | None:
-    """The package checkout's commit and whether it has uncommitted changes, if it is a git checkout."""
-    where = Path(__file__).resolve().parent
-    try:
-        commit = subprocess.run(["git", "-C", str(where), "rev-parse", "HEAD"], capture_output=True, text=True,
-                                timeout=5, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "-C", str(where), "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True, timeout=5, check=True).stdout.strip() != ""
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return {"commit": commit, "dirty": dirty}
-
-
-def host() -> dict[str, Any]:
-    return {"hostname": socket.gethostname(), "platform": platform.platform(), "cpus": os.cpu_count()}
-

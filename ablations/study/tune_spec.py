@@ -5,7 +5,8 @@
     seeds = 5                         # tuning seeds: a count n (seeds TUNE_SEED_OFFSET .. +n-1) or a list
     metric = "auc"                    # "auc" | "final_return": the selection criterion, maximized
 
-Owns parsing and validation only (no import of `design`, which imports this module); the two stages, the selection
+Owns parsing and validation only (no import of `design`, which imports this module; seeds are read by
+`sections.parse_seeds`); the two stages, the selection
 rule and the stage-1 scores live in `study.tuning`. Every error is a `ConfigError` naming the file and the key;
 `design.parse_study` turns it into a `StudyError` (exit 2).
 """
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
 from ..config import ConfigError, field_names
+from .sections import SeedsError, parse_seeds
 
 #: Selection criteria (per-run scores computed from curves.csv, as the report computes them).
 TUNE_METRICS = ("auc", "final_return")
@@ -97,15 +99,12 @@ def parse_tune(value: Any, *, where: str, eval_seeds: Sequence[int], factors: Ma
 
 
 def _seeds(value: Any, where: str) -> tuple[int, ...]:
-    def is_int(x: Any) -> bool:
-        return isinstance(x, int) and not isinstance(x, bool)
-
-    if is_int(value) and value >= 1:
-        return tuple(range(TUNE_SEED_OFFSET, TUNE_SEED_OFFSET + value))
-    if isinstance(value, list) and value and all(is_int(s) and s >= 0 for s in value):
-        if len(set(value)) != len(value):
-            raise ConfigError(f"{where}: [tune] seeds repeats a seed: {value}")
-        return tuple(value)
-    raise ConfigError(f"{where}: [tune] seeds = {value!r} is invalid; allowed: a count n >= 1 (seeds "
-                      f"{TUNE_SEED_OFFSET}..{TUNE_SEED_OFFSET}+n-1) or a non-empty list of distinct integers >= 0 "
-                      "disjoint from the evaluation seeds")
+    """`[tune] seeds`: a count n (seeds TUNE_SEED_OFFSET..TUNE_SEED_OFFSET+n-1) or a list of distinct integers >= 0."""
+    try:
+        return parse_seeds(value, offset=TUNE_SEED_OFFSET)
+    except SeedsError as exc:
+        if exc.reason == "repeat":
+            raise ConfigError(f"{where}: [tune] seeds repeats a seed: {value}") from None
+        raise ConfigError(f"{where}: [tune] seeds = {value!r} is invalid; allowed: a count n >= 1 (seeds "
+                          f"{TUNE_SEED_OFFSET}..{TUNE_SEED_OFFSET}+n-1) or a non-empty list of distinct integers >= 0 "
+                          "disjoint from the evaluation seeds") from None

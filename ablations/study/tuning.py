@@ -27,8 +27,9 @@ import numpy as np
 import pandas as pd
 
 from ..config import ConfigError, RunConfig
-from .design import Study, StudyError, grid, point_fields
-from .store import ResultsDir, file_record, frame, read_table, write_csv_atomic
+from .design import Study, StudyError, grid, point_fields, seed_fields
+from .store import ResultsDir
+from .results_format import file_record, frame, read_text_table, write_csv_atomic
 from ..train.scores import run_metric
 from .tune_spec import SELECTION_RULE, TuneSpec
 
@@ -76,9 +77,8 @@ def stage2_configs(study: Study, chosen: Sequence[dict[str, Any]]) -> list[RunCo
     points = grid(study)
     if len(chosen) != len(points):
         raise ValueError(f"{len(chosen)} choices for {len(points)} configs")
-    probed = set(study.seeds if study.probe_seeds is None else study.seeds[: study.probe_seeds])
-    return [RunConfig.from_dict({**point_fields(study, point), **choice, "seed": seed,
-                                 **({} if seed in probed else {"probe_every": 0})}, where=study.path)
+    return [RunConfig.from_dict({**point_fields(study, point), **choice, **seed_fields(study, seed)},
+                                where=study.path)
             for point, choice in zip(points, chosen) for seed in study.seeds]
 
 
@@ -119,7 +119,7 @@ def choose(study: Study, runs: pd.DataFrame, curves: pd.DataFrame) -> tuple[pd.D
 
 def choice_from_file(study: Study, path: str | Path) -> list[dict[str, Any]]:
     """The chosen candidate per grid point, as recorded in a tune_choice.csv."""
-    df = read_table(Path(path))
+    df = read_text_table(Path(path))
     cands = _spec(study).grid()
     picked = df[df["chosen"] == "True"].sort_values("config_index", key=lambda s: s.astype(int), kind="stable")
     return [dict(cands[int(j)]) for j in picked["candidate"]]
@@ -128,7 +128,7 @@ def choice_from_file(study: Study, path: str | Path) -> list[dict[str, Any]]:
 def read_stage1(out: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Stage 1's combined runs.csv and curves.csv (text cells)."""
     root = tune_dir(out)
-    return read_table(root / "runs.csv"), read_table(root / "curves.csv")
+    return read_text_table(root / "runs.csv"), read_text_table(root / "curves.csv")
 
 
 # ---- the stages' state in a results directory ------------------------------------------------------------------
@@ -141,7 +141,7 @@ def stage1_complete(study: Study, out: str | Path, retry_failed: bool) -> bool:
     ids = [c.run_id for c in stage1_configs(study)]
     if any(r not in records or (retry_failed and records[r].status == "failed") for r in ids):
         return False
-    return set(ids) <= set(read_table(runs_csv).get("run_id", pd.Series(dtype=str)))
+    return set(ids) <= set(read_text_table(runs_csv).get("run_id", pd.Series(dtype=str)))
 
 
 def stage1_manifest(study: Study) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 from ablations.cli.run import standalone_app
 from ablations.study.driver import run_study
 from ablations.study.executors import SerialExecutor
-from ablations.study.store import DONE_MARKER, read_table
+from ablations.study.results_format import DONE_MARKER, read_text_table
 from ablations.study.design import load_study
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -112,12 +112,12 @@ def test_failed_runs_are_isolated_and_retried_alone(tmp_path: Path, monkeypatch:
     first = runner.invoke(app, ["run", str(study), "--out", str(out), "--workers", "2"])
     assert first.exit_code == 1, first.output
     assert "--retry-failed" in first.output
-    runs = read_table(out / "runs.csv")
+    runs = read_text_table(out / "runs.csv")
     failed = runs[runs["status"] == "failed"]
     done = runs[runs["status"] == "done"]
     assert len(failed) and len(done) and len(runs) == 6  # both kinds, all in one cohort
     assert all(e.startswith("RuntimeError: FailEnv exploded") for e in failed["error"])
-    assert set(read_table(out / "curves.csv")["run_id"]) == set(done["run_id"])
+    assert set(read_text_table(out / "curves.csv")["run_id"]) == set(done["run_id"])
 
     status = runner.invoke(app, ["status", str(out)])
     assert status.exit_code == 0
@@ -132,7 +132,7 @@ def test_failed_runs_are_isolated_and_retried_alone(tmp_path: Path, monkeypatch:
     new = set(done_parts(out)) - parts_before
     retrained = {r["run_id"] for p in new for r in json.loads((p / DONE_MARKER).read_text())["runs"]}
     assert retrained == set(failed["run_id"])
-    after = read_table(out / "runs.csv")
+    after = read_text_table(out / "runs.csv")
     assert list(after["status"]) == ["done"] * 6
     assert after[after["run_id"].isin(done["run_id"])].equals(done)
 

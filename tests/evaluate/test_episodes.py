@@ -17,7 +17,7 @@ from ablations.evaluate import episodes as evaluate
 from ablations.cli.eval import eval as eval_command
 from ablations.config import RunConfig
 from ablations.train.engine import train_cohort
-from ablations.study.store import frame, write_csv_atomic
+from ablations.study.results_format import frame, write_csv_atomic
 from ablations.evaluate.episodes import (VideoError, best_run, evaluate_policy, record_best_video, record_episode,
                                 render_episode)
 from ablations.evaluate.policy_io import load_policy, policy_path, save_policy

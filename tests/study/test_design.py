@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from ablations.config import RunConfig
-from ablations.study.design import Study, StudyError, cohort_id, cohorts, expand, find_study, grid, load_study
+from ablations.study.design import (Study, StudyError, cohort_id, cohorts, expand, format_level, grid, load_study,
+                                    seed_fields)
 
 ROOT = Path(__file__).resolve().parents[2]
 STUDIES = ROOT / "studies"
@@ -172,16 +173,6 @@ def test_study_spec_is_json_ready(tmp_path: Path) -> None:
     assert isinstance(study, Study)
 
 
-def test_find_study_by_name_and_duplicates(tmp_path: Path) -> None:
-    write(tmp_path, BASE, "one.toml")
-    assert find_study("t", tmp_path) == tmp_path / "one.toml"
-    write(tmp_path, BASE, "two.toml")
-    with pytest.raises(StudyError, match="several files"):
-        find_study("t", tmp_path)
-    with pytest.raises(StudyError, match="no study named"):
-        find_study("nope", tmp_path)
-
-
 def test_probe_seeds_keeps_probes_on_the_first_seeds_only(tmp_path):
     from ablations.study.design import expand, load_study
 
@@ -245,3 +236,15 @@ def test_bad_env_tables_refused(tmp_path: Path, table: str, match: str) -> None:
     text = MULTI.split('[env."Acrobot-v1"]')[0] + table + "\n"
     with pytest.raises(StudyError, match=match):
         load_study(write(tmp_path, text))
+
+
+def test_seed_fields_is_the_probed_seed_rule() -> None:
+    study = Study(name="t", path="t.toml", seeds=(4, 2, 9), probe_seeds=2)
+    assert [seed_fields(study, s) for s in (4, 2, 9)] == [{"seed": 4}, {"seed": 2}, {"seed": 9, "probe_every": 0}]
+    every = Study(name="t", path="t.toml", seeds=(0, 1))
+    assert [seed_fields(every, s) for s in (0, 1)] == [{"seed": 0}, {"seed": 1}]
+
+
+def test_format_level() -> None:
+    assert [format_level(v) for v in (1, 1.0, 0, True, "rtg", (64, 64), [8])] == [
+        "1.0", "1.0", "0.0", "True", "rtg", "64-64", "8"]

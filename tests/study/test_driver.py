@@ -13,7 +13,8 @@ from ablations.study.driver import (counts, deal, plan, run_study, summarize,
                                     train_configs)
 from ablations.study.executors import SerialExecutor
 from ablations.study.progress import Progress
-from ablations.study.store import ResultsDir, frame
+from ablations.study.store import ResultsDir
+from ablations.study.results_format import frame
 
 from tests.study.test_executors import FAKE, fake_study
 

@@ -13,7 +13,7 @@ from ablations.study.driver import run_study
 from ablations.study.executors import (ExecutorError, ExecutorSetupError, LocalExecutor, RayExecutor, SerialExecutor,
                                        check_ray_address, make_executor)
 from ablations.study.progress import Progress
-from ablations.study.store import read_table
+from ablations.study.results_format import read_text_table
 from ablations.study.design import Study, parse_study
 
 FAKE = "tests.failing_env:fake_train_cohort"
@@ -46,15 +46,15 @@ def test_fake_serial_and_pool_identical_and_failures_isolated(tmp_path: Path) ->
     assert progress.done + progress.failed + progress.diverged == 18
     assert progress.total_steps == 18 * 300
     assert progress.completed_steps == 12 * 300  # real steps: the 6 failed runs record none
-    runs = read_table(tmp_path / "serial" / "runs.csv")
+    runs = read_text_table(tmp_path / "serial" / "runs.csv")
     failed = runs[runs["status"] == "failed"]
     assert set(failed["gamma"]) == {"0.5"}
     assert all(e.startswith("ValueError: fake failure for gamma=0.5") for e in failed["error"])
     assert set(runs[runs["status"] == "diverged"]["gamma"]) == {"0.25"}
     assert [r for r, _ in serial.failed] == list(failed["run_id"])
-    curves = read_table(tmp_path / "serial" / "curves.csv")
+    curves = read_text_table(tmp_path / "serial" / "curves.csv")
     assert not set(curves["run_id"]) & set(failed["run_id"])
-    assert set(read_table(tmp_path / "serial" / "timings.csv")["run_id"]) == set(runs["run_id"])
+    assert set(read_text_table(tmp_path / "serial" / "timings.csv")["run_id"]) == set(runs["run_id"])
 
 
 def test_ray_missing_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:

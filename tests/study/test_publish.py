@@ -5,8 +5,9 @@ import pytest
 from typer.testing import CliRunner
 
 from ablations.cli import app
+from ablations.files import sha256_file
 from ablations.study.publish import (HASHED, SUMS, PublishError, compare, compare_study, pack, read_text,
-                                     rounded_csv, sha256)
+                                     rounded_csv)
 from ablations.study.tuning import CHOICE_FILE, TUNE_DIR
 
 runner = CliRunner()
@@ -126,7 +127,7 @@ def test_machine_match_by_hand():
     other = machine_match({"machines": {"k1": a}}, {"machines": {"k2": b}})
     assert not other.same and other.differences == {"numpy_simd": (["X86_V3"], ["X86_V3", "X86_V4"])}
     old = machine_match({"versions": {}}, {"machines": {"k1": a}})  # published before machines were recorded
-    assert not old.same and old.published == ["unknown"] and "does not record" in old.describe()
+    assert not old.same and old.published == ["unknown"] and "does not record" in old.summary()
 
 
 def test_reproduce_refuses_at_once_when_the_study_no_longer_expands_to_the_published_runs(tmp_path):
@@ -196,7 +197,7 @@ def test_pack_of_a_tuned_study_packs_both_stages_and_packing_again_is_harmless(t
     assert {"tune/SHA256SUMS", "tune/curves.csv.xz", "tune/probes.csv.xz", "SHA256SUMS", "curves.csv.xz"} <= set(
         written)
     sums = (pub / SUMS).read_text().splitlines()
-    assert sums[0] == f"{sha256(pub / CHOICE_FILE)}  {CHOICE_FILE}" and [s.split()[1] for s in sums[1:]] == list(HASHED)
+    assert sums[0] == f"{sha256_file(pub / CHOICE_FILE)}  {CHOICE_FILE}" and [s.split()[1] for s in sums[1:]] == list(HASHED)
     assert [s.split()[1] for s in (pub / TUNE_DIR / SUMS).read_text().splitlines()] == list(HASHED)
     assert lzma.decompress((pub / TUNE_DIR / "curves.csv.xz").read_bytes()).decode() == rounded_csv(
         (pub / TUNE_DIR / "curves.csv").read_text())

@@ -25,7 +25,8 @@ from ablations.study.design import Study, parse_study  # noqa: E402
 from ablations.study.driver import run_study  # noqa: E402
 from ablations.study.executors import RayExecutor, SerialExecutor  # noqa: E402
 from ablations.study.progress import IN_FLIGHT_FILE, Progress, read_in_flight  # noqa: E402
-from ablations.study.store import ResultsDir, read_table  # noqa: E402
+from ablations.study.results_format import read_text_table  # noqa: E402
+from ablations.study.store import ResultsDir  # noqa: E402
 from tests.study.ray_trainers import MARKERS_ENV, SLEEP_ENV  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -61,7 +62,7 @@ def assert_nothing_lost_or_duplicated(out: Path) -> None:
     parts = ResultsDir(out).parts()
     in_parts = [run_id for p in parts for run_id in p.runs]
     assert len(in_parts) == len(set(in_parts)) == N_RUNS, "every run in exactly one done part"
-    runs = read_table(out / "runs.csv")
+    runs = read_text_table(out / "runs.csv")
     assert len(runs) == N_RUNS and runs["run_id"].is_unique and set(runs["status"]) == {"done"}
     assert not (out / IN_FLIGHT_FILE).exists()
     assert not [p for p in (out / "cohorts").iterdir() if p.name.startswith(".")]
@@ -135,7 +136,7 @@ def test_multinode_identical_parts_written_as_cohorts_arrive(cluster: Any, refer
     assert len(watch.nodes) == 2, "cohorts ran on both nodes"
     assert 0 < watch.most_in_flight <= 4, "submission is bounded: at most max(4, 2 × CPUs) tasks in flight"
     # the progress counts are the serial executor's: done/failed/total and the steps the runs recorded
-    runs = read_table(out / "runs.csv")
+    runs = read_text_table(out / "runs.csv")
     assert (watch.done, watch.failed, watch.total_runs) == (N_RUNS, 0, N_RUNS)
     assert watch.completed_steps == sum(int(s) for s in runs["env_steps"])
     assert_nothing_lost_or_duplicated(out)

@@ -12,7 +12,7 @@ import tests.tune_fake as fake
 from ablations.study.design import Study, parse_study
 from ablations.study.executors import SerialExecutor
 from ablations.study.stages import EVALUATION, TUNING, StudyRun, plan_study, run_plan, stage_status
-from ablations.study.store import read_table
+from ablations.study.results_format import read_text_table
 from ablations.study.tuning import CHOICE_FILE, TUNE_DIR, choice_from_file, choose, read_stage1
 
 FAKE = "tests.tune_fake:train_cohort"
@@ -75,7 +75,7 @@ def test_planted_case_selects_each_configs_best_and_is_rederivable(tmp_path: Pat
     result = run_tuned(study, tmp_path, SerialExecutor(trainer=FAKE))
     assert [s.counts["done"] for s in result.stages] == [12, 6]
     assert choice_from_file(study, tmp_path / CHOICE_FILE) == [{"policy_lr": 1e-2}, {"policy_lr": 1e-3}]
-    runs = read_table(tmp_path / "runs.csv")  # stage 2 trained each config at its own choice, on seeds 0..2
+    runs = read_text_table(tmp_path / "runs.csv")  # stage 2 trained each config at its own choice, on seeds 0..2
     assert sorted(zip(runs["baseline"], runs["policy_lr"], runs["seed"])) == sorted(
         (b, lr, str(s)) for b, lr in (("none", "0.01"), ("mean", "0.001")) for s in range(3))
     # the choice is a pure function of stage 1's rows: derived again, in any row order, it is the same bytes

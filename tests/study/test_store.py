@@ -1,4 +1,4 @@
-"""The results store: cell formatting, atomic parts, latest-record precedence, deterministic combining, the lock."""
+"""The results store: atomic parts, latest-record precedence, deterministic combining, the lock."""
 
 from __future__ import annotations
 
@@ -8,24 +8,9 @@ from pathlib import Path
 import pytest
 
 from ablations.config import RunConfig
-from ablations.study.store import (DONE_MARKER, ResultsDir, StoreError, failed_run_row, format_cell, frame, read_table,
-                             write_text_atomic)
+from ablations.study.results_format import DONE_MARKER, StoreError, failed_run_row, read_text_table
+from ablations.study.store import ResultsDir
 from tests.failing_env import fake_train_cohort
-
-
-def test_format_cell() -> None:
-    assert [format_cell(v) for v in (None, True, 3, 0.1, 1 / 3, float("nan"), float("-inf"), (64, 64), "a,b")] == [
-        "", "True", "3", "0.1", "0.3333333333333333", "nan", "-inf", "64-64", "a,b"]
-    # a cell's text never depends on its column-mates (no int→float upcast by a neighbouring None)
-    df = frame([{"a": 1, "b": 2.5}, {"a": None, "b": 3}])
-    assert df.to_dict("list") == {"a": ["1", ""], "b": ["2.5", "3"]}
-
-
-def test_atomic_text_leaves_no_temp(tmp_path: Path) -> None:
-    path = tmp_path / "x.json"
-    write_text_atomic(path, "1")
-    write_text_atomic(path, "2")
-    assert path.read_text() == "2" and [p.name for p in tmp_path.iterdir()] == ["x.json"]
 
 
 def _parts(configs: list[RunConfig]) -> list[tuple[str, object]]:
@@ -48,11 +33,11 @@ def test_combine_is_byte_identical_whatever_the_completion_order(tmp_path: Path)
     b.combine(order)
     for table in ("runs", "curves", "probes", "timings"):
         assert (a.root / f"{table}.csv").read_bytes() == (b.root / f"{table}.csv").read_bytes(), table
-    runs = read_table(a.root / "runs.csv")
+    runs = read_text_table(a.root / "runs.csv")
     assert list(runs["run_id"]) == order
     assert list(runs.columns[:4]) == ["run_id", "study", "status", "error"]
     assert "wall_s" not in runs.columns
-    curves = read_table(a.root / "curves.csv")
+    curves = read_text_table(a.root / "curves.csv")
     assert list(curves["run_id"]) == [r for r in order for _ in range(3)]
     assert list(curves["update"]) == ["0", "1", "2"] * 6
 
@@ -67,7 +52,7 @@ def test_latest_record_wins_and_failed_rows_keep_config_columns(tmp_path: Path) 
     assert {r: rec.status for r, rec in results.records().items()} == {configs[0].run_id: "done",
                                                                        configs[1].run_id: "failed"}
     results.combine([c.run_id for c in configs])
-    runs = read_table(tmp_path / "runs.csv")
+    runs = read_text_table(tmp_path / "runs.csv")
     assert list(runs["status"]) == ["done", "failed"]
     assert runs.loc[1, "error"] == "RuntimeError: boom" and runs.loc[1, "hidden"] == "64-64"
     assert runs.loc[1, "env_steps"] == ""
@@ -75,8 +60,8 @@ def test_latest_record_wins_and_failed_rows_keep_config_columns(tmp_path: Path) 
     results.write_part("c1", "s", retry.runs, retry.curves, retry.probes, retry.wall_s)
     assert results.records()[configs[1].run_id].status == "done"
     results.combine([c.run_id for c in configs])
-    assert list(read_table(tmp_path / "runs.csv")["status"]) == ["done", "done"]
-    assert len(read_table(tmp_path / "curves.csv")) == 6
+    assert list(read_text_table(tmp_path / "runs.csv")["status"]) == ["done", "done"]
+    assert len(read_text_table(tmp_path / "curves.csv")) == 6
 
 
 def test_incomplete_parts_are_ignored_and_cleaned(tmp_path: Path) -> None:

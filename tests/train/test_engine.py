@@ -217,9 +217,9 @@ def training_digest(res, run_id: str) -> str:
 
 
 def test_aggregate_step_reproduces_the_pre_axis_training_rows_bit_for_bit():
-    from ablations.study.machine import class_key, describe
+    from ablations.study.machine import class_key, current_machine
 
-    if class_key(describe()) != STEP_CLASS:
+    if class_key(current_machine()) != STEP_CLASS:
         pytest.skip(f"golden hashes recorded on machine class {STEP_CLASS}; bits are promised per machine class")
     configs = step_golden_configs()
     res = train_cohort(configs[:7])  # one cohort per env (invariant 1: the same bits as alone)

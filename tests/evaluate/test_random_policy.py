@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ablations.envs.random_score import random_policy_returns, reference_score
+from ablations.evaluate.random_policy import random_policy_returns, reference_score
 
 
 def test_same_seed_same_returns_and_another_seed_differs() -> None:

@@ -15,7 +15,7 @@ import zlib
 import gymnasium as gym
 import numpy as np
 
-from .registry import _registered, split_env_id
+from ..envs.registry import _registered, split_env_id
 
 #: Episodes the study driver measures per environment, unless the study file says otherwise.
 DEFAULT_EPISODES = 100
@@ -31,7 +31,7 @@ def random_policy_returns(env_id: str, episodes: int = DEFAULT_EPISODES, seed: i
     name = split_env_id(env_id)[1]
     env = gym.make(name)
     if preprocess is not None:
-        from .registry import preprocessor
+        from ..envs.registry import preprocessor
 
         env = preprocessor(preprocess).wrap(env)
     children = np.random.SeedSequence([int(seed), _TAG]).spawn(episodes)

@@ -1,0 +1,180 @@
+"""The results format: what the files of ``results/<study>/`` hold and how they are written and read back.
+
+Layout of ``results/<study>/``::
+
+    manifest.json                       study spec, run_ids, versions, git commit, host, times
+    runs.csv curves.csv probes.csv      combined, rebuilt from the parts in the study's expansion order
+    timings.csv                         run_id, wall_s, machine (the class key of the machine that trained it:
+                                        wall time and machine live here, so runs.csv is reproducible)
+    .lock                               flock'ed for the whole of `ablations run`; holds the holder's pid
+    cohorts/<seq>-<cohort_id>/          one part per trained cohort: the four CSVs, then DONE.json LAST (with the
+                                        worker's `machine.current_machine()` and each CSV's SHA-256 and row count)
+
+Owns the column schemas (one list per CSV), the cell format, the text reader (`read_text_table`: cells come back as
+the strings written, so combining parts copies text and never reformats a number), the CSV and JSON writers (atomic,
+through `ablations.files`), the file records (SHA-256 and row count) and their checks, and the errors a results
+directory can raise. `study.store` (parts, lock, manifest, resume) and `report` both build on it; it imports nothing
+that trains or drives a study.
+
+Cells are formatted by `format_cell` (floats by `repr`, the shortest round-trip form), one value at a time, so a
+row's text never depends on the other rows of its cohort.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from ..config import CONFIG_COLUMNS, RunConfig
+from ..files import sha256_file, write_text_atomic
+
+#: runs.csv: these columns first, then every RunConfig field, then any other engine column (sorted).
+RUNS_LEADING = ["run_id", "study", "status", "error", "env_steps", "updates", "final_return", "eval_return"]
+#: Header of curves.csv / probes.csv when no row was written (DESIGN.md "Tidy results").
+CURVES_COLUMNS = ["run_id", "update", "env_steps", "episodes", "return_mean", "return_std", "length_mean",
+                  "policy_loss", "value_loss", "entropy", "grad_norm"]
+PROBES_COLUMNS = ["run_id", "update", "env_steps", "returns", "baseline", "normalize", "entropy_coef", "n_episodes",
+                  "k_batches", "total_var", "mean_sq_norm", "snr", "cos_to_reference", "pairwise_cos",
+                  "bias_sq_norm", "is_trained_estimator"]
+TIMINGS_COLUMNS = ["run_id", "wall_s", "machine"]
+#: The four tables of a results directory (and of each part), in the order they are written.
+TABLES = ("runs", "curves", "probes", "timings")
+#: A part's done marker, written last.
+DONE_MARKER = "DONE.json"
+
+
+class StoreError(RuntimeError):
+    """The results directory cannot be used as asked (locked, or made by a different study)."""
+
+
+class CorruptError(StoreError):
+    """A file of the results directory does not match what was written (truncated, edited, not JSON)."""
+
+
+def runs_columns(columns: Iterable[str]) -> list[str]:
+    """runs.csv column order: RUNS_LEADING, the RunConfig fields, then any other column sorted by name."""
+    fixed = RUNS_LEADING + CONFIG_COLUMNS
+    return fixed + sorted({c for c in columns if c not in fixed})
+
+
+def empty_columns(table: str) -> list[str]:
+    """The header of `table` ("runs", "curves", "probes", "timings") when it has no row."""
+    return {"runs": RUNS_LEADING + CONFIG_COLUMNS, "curves": CURVES_COLUMNS, "probes": PROBES_COLUMNS,
+            "timings": TIMINGS_COLUMNS}[table]
+
+
+# ---- cells and frames ------------------------------------------------------------------------------------------
+def format_cell(value: Any) -> str:
+    """One cell's text: None → "", bools True/False, ints as is, floats by repr (nan, inf, -inf), tuples "64-64"."""
+    if value is None:
+        return ""
+    if isinstance(value, (bool, np.bool_)):
+        return "True" if value else "False"
+    if isinstance(value, (int, np.integer)):
+        return str(int(value))
+    if isinstance(value, (float, np.floating)):
+        return repr(float(value))
+    if isinstance(value, (tuple, list)):
+        return "-".join(format_cell(v) for v in value)
+    return str(value)
+
+
+def frame(rows: Sequence[Mapping[str, Any]], columns: Sequence[str] | None = None) -> pd.DataFrame:
+    """Rows of plain values → a DataFrame of strings (columns in first-appearance order unless given)."""
+    if columns is None:
+        columns = list(dict.fromkeys(k for row in rows for k in row))
+    data = {c: [format_cell(row.get(c)) for row in rows] for c in columns}
+    return pd.DataFrame(data, columns=list(columns), dtype=object)
+
+
+def failed_run_row(cfg: RunConfig, error: str) -> dict[str, Any]:
+    """The runs.csv row of a run that raised."""
+    return {"run_id": cfg.run_id, "status": "failed", "error": error, "env_steps": None, "updates": None,
+            "final_return": None, "eval_return": None, **cfg.cells()}
+
+
+# ---- reading and writing ---------------------------------------------------------------------------------------
+def read_text_table(path: Path) -> pd.DataFrame:
+    """A CSV read back as text, cell for cell (no type inference, empty cells stay "")."""
+    try:
+        return pd.read_csv(path, dtype=str, keep_default_na=False, na_filter=False)
+    except pd.errors.EmptyDataError:
+        return pd.DataFrame()
+
+
+def csv_text(df: pd.DataFrame) -> str:
+    """A table's CSV text as every results file has it: no index, "\\n" line ends."""
+    return df.to_csv(index=False, lineterminator="\n")
+
+
+def write_csv_atomic(path: Path, df: pd.DataFrame) -> None:
+    """`df` as CSV (`csv_text`) to `path`, atomically."""
+    write_text_atomic(path, csv_text(df))
+
+
+def write_json_atomic(path: Path, obj: Any) -> None:
+    """`obj` as indented JSON (non-JSON values by `str`) to `path`, atomically."""
+    write_text_atomic(path, json.dumps(obj, indent=2, sort_keys=False, default=str) + "\n")
+
+
+_REDO = {
+    "the part's done marker": "the next `ablations run` trains this part's runs again (or delete the part folder)",
+    "the manifest": "restore it (e.g. from git), or move the results directory away and run the study again",
+}
+
+
+def read_json(path: Path, what: str) -> Any:
+    """A JSON file of the results directory, or `CorruptError` naming it (and saying what to do)."""
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise CorruptError(f"{path}: {what} is not valid JSON ({exc}); it was truncated or edited: {_REDO[what]}"
+                           ) from None
+
+
+def manifest_redo() -> str:
+    """What to do about a manifest that cannot be used (the end of its `CorruptError` messages)."""
+    return _REDO["the manifest"]
+
+
+# ---- file records ----------------------------------------------------------------------------------------------
+def file_record(path: Path) -> dict[str, Any]:
+    """{"sha256": ..., "rows": data rows (lines after the header)} of a CSV file."""
+    with open(path, "rb") as fh:
+        lines = sum(block.count(b"\n") for block in iter(lambda: fh.read(1 << 20), b""))
+    return {"sha256": sha256_file(path), "rows": max(0, lines - 1)}
+
+
+def check_files(folder: Path, records: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """What differs between `folder`'s files and their `records` (`file_record`s): one problem per file that does
+    not match ([] if all do)."""
+    problems = []
+    for name, want in records.items():
+        path = Path(folder) / name
+        if not path.is_file():
+            problems.append(f"{name} is missing")
+            continue
+        have = file_record(path)
+        if have["rows"] != want.get("rows"):
+            problems.append(f"{name} has {have['rows']} rows, {want.get('rows')} were written")
+        elif have["sha256"] != want.get("sha256"):
+            problems.append(f"{name} has changed since it was written (SHA-256 differs)")
+    return problems
+
+
+def verify_combined(root: str | Path, manifest: Mapping[str, Any] | None) -> None:
+    """Raise `CorruptError` if a combined CSV of `root` no longer matches the checksum and row count the manifest
+    recorded when `ablations run` wrote it (manifests without `files`, and packed directories — `SHA256SUMS`
+    governs those, checked by `reproduce` — are not checked)."""
+    if (Path(root) / "SHA256SUMS").exists():
+        return
+    problems = check_files(Path(root), {name: rec for name, rec in ((manifest or {}).get("files") or {}).items()
+                                        if (Path(root) / name).is_file()})
+    if problems:
+        raise CorruptError(f"{root}: {'; '.join(problems)}: the combined CSVs were truncated or edited after "
+                           "`ablations run` wrote them; run the study again (`ablations run <study> --out "
+                           f"{root}` rebuilds them from the cohort parts)")
