@@ -42,7 +42,7 @@ returns = ["full", "rtg"]
 FAILING = """
 name = "failing"
 seeds = 6
-imports = ["tests.failing_env"]
+imports = ["tests.helpers.failing_env"]
 [fixed]
 env_id = "AblationsFail-v0"
 total_steps = 1500

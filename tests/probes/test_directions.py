@@ -17,7 +17,7 @@ from ablations.train.loss import run_update
 from ablations.train.nets import Head, init_mlp
 from ablations.train.rollout import Batch, collect
 
-from .synthetic import bandit_moments, bandit_pool, bandit_rows, bias_tolerance, flat, variance_se
+from tests.helpers.synthetic_pools import bandit_moments, bandit_pool, bandit_rows, bias_tolerance, flat, variance_se
 
 
 def test_bandit_variances_bias_and_mean_shrinkage_end_to_end():

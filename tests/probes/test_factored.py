@@ -7,7 +7,7 @@ import torch
 from ablations.probes.factored import layer_scores
 from ablations.train.nets import Head, init_mlp
 
-from .synthetic import actions_for, flat, padded_rows
+from tests.helpers.synthetic_pools import actions_for, flat, padded_rows
 
 
 @pytest.mark.parametrize("kind,obs_dim,act_dim", [("categorical", 4, 2), ("gaussian", 3, 2), ("bernoulli", 5, 3)])

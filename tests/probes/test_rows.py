@@ -3,7 +3,7 @@
 from ablations.probes.rows import PROBE_COLUMNS
 from ablations.probes.statistics import STATISTICS
 
-from .synthetic import bandit_rows
+from tests.helpers.synthetic_pools import bandit_rows
 
 DESIGN_COLUMNS = ["run_id", "update", "env_steps", "estimator", "returns", "baseline", "normalize", "entropy_coef",
                   "n_episodes", "k_batches", "total_var", "mean_sq_norm", "snr", "cos_to_reference", "pairwise_cos",

@@ -7,7 +7,7 @@ import pytest
 
 from ablations.probes.statistics import probe_statistics
 
-from .synthetic import bandit_moments, variance_se
+from tests.helpers.synthetic_pools import bandit_moments, variance_se
 
 
 def test_statistics_exact_small_answers():

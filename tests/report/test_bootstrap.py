@@ -8,7 +8,7 @@ import pytest
 from scipy import stats as sps
 
 from ablations.report import bootstrap as bs
-from tests.report.synthetic import long_scores as _long
+from tests.helpers.synthetic_results import long_scores as _long
 
 
 def test_iqm_and_mean_match_scipy() -> None:

@@ -8,7 +8,7 @@ import pytest
 from scipy import stats as sps
 
 from ablations.report import comparisons as cmp
-from tests.report.synthetic import long_scores as _long
+from tests.helpers.synthetic_results import long_scores as _long
 
 
 def test_holm_matches_hand_case() -> None:

@@ -16,7 +16,7 @@ from ablations.study.progress import Progress
 from ablations.study.store import ResultsDir
 from ablations.study.results_format import frame
 
-from tests.study.test_executors import FAKE, fake_study
+from tests.helpers.studies import FAKE, fake_study
 
 
 def test_retry_failed_redoes_only_failed_runs(tmp_path: Path) -> None:

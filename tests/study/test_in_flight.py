@@ -17,7 +17,7 @@ from ablations.study.executors import SerialExecutor
 from ablations.study.progress import IN_FLIGHT_FILE, InFlight, read_in_flight
 from ablations.study.store import ResultsDir
 
-FAKE = "tests.failing_env:fake_train_cohort"
+FAKE = "tests.helpers.failing_env:fake_train_cohort"
 
 
 def small_study():

@@ -17,7 +17,7 @@ from ablations.report.load import load_results
 from ablations.study.driver import run_study
 from ablations.study.executors import SerialExecutor
 from ablations.study.store import ResultsDir
-from tests.study.test_executors import FAKE, csv_bytes, fake_study
+from tests.helpers.studies import FAKE, csv_bytes, fake_study
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -27,11 +27,11 @@ from ablations.study.executors import RayExecutor, SerialExecutor  # noqa: E402
 from ablations.study.progress import IN_FLIGHT_FILE, Progress, read_in_flight  # noqa: E402
 from ablations.study.results_format import read_text_table  # noqa: E402
 from ablations.study.store import ResultsDir  # noqa: E402
-from tests.study.ray_trainers import MARKERS_ENV, SLEEP_ENV  # noqa: E402
+from tests.helpers.ray_trainers import MARKERS_ENV, SLEEP_ENV  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 TABLES = ("runs", "curves", "probes")
-TRAINERS = "tests.study.ray_trainers"
+TRAINERS = "tests.helpers.ray_trainers"
 NODE = {"num_cpus": 1, "object_store_memory": 100 * 2**20}
 STUDY = {"name": "cluster", "seeds": 2,
          "fixed": {"env_id": "CartPole-v1", "total_steps": 1500, "episodes_per_update": 4, "hidden": [8],
@@ -78,7 +78,7 @@ def reference(tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes]:
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     """A head and one worker node (1 CPU each); the test process is connected as a driver. Workers inherit the
-    environment, so the trainers of `tests.study.ray_trainers` find their marker folder."""
+    environment, so the trainers of `tests.helpers.ray_trainers` find their marker folder."""
     import ray
     from ray.cluster_utils import Cluster
 
@@ -193,7 +193,7 @@ from ablations.study.driver import run_study
 from ablations.study.executors import RayExecutor
 from tests.study.test_ray_cluster import STUDY
 run_study(parse_study(STUDY, where="cluster.toml"), sys.argv[1],
-          RayExecutor(address=sys.argv[2], trainer="tests.study.ray_trainers:slow"), cohort_size=1)
+          RayExecutor(address=sys.argv[2], trainer="tests.helpers.ray_trainers:slow"), cohort_size=1)
 """
 
 

@@ -8,15 +8,15 @@ from pathlib import Path
 
 import pytest
 
-import tests.tune_fake as fake
+import tests.helpers.tune_fake as fake
 from ablations.study.design import Study, parse_study
 from ablations.study.executors import SerialExecutor
 from ablations.study.stages import EVALUATION, TUNING, StudyRun, plan_study, run_plan, stage_status
 from ablations.study.results_format import read_text_table
 from ablations.study.tuning import CHOICE_FILE, TUNE_DIR, choice_from_file, choose, read_stage1
 
-FAKE = "tests.tune_fake:train_cohort"
-PLAIN_FAKE = "tests.failing_env:fake_train_cohort"
+FAKE = "tests.helpers.tune_fake:train_cohort"
+PLAIN_FAKE = "tests.helpers.failing_env:fake_train_cohort"
 TABLES = ("runs", "curves", "probes", "timings")
 
 

@@ -10,7 +10,7 @@ import pytest
 from ablations.config import RunConfig
 from ablations.study.results_format import DONE_MARKER, StoreError, failed_run_row, read_text_table
 from ablations.study.store import ResultsDir
-from tests.failing_env import fake_train_cohort
+from tests.helpers.failing_env import fake_train_cohort
 
 
 def _parts(configs: list[RunConfig]) -> list[tuple[str, object]]:

@@ -8,8 +8,6 @@ coordinate is within a Bonferroni-corrected normal interval (family α = 1e-3 ov
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -26,8 +24,7 @@ from ablations.train import estimators as est
 from ablations.train.nets import Head, init_mlp
 from ablations.train.rollout import Batch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from exact import KINDS, exact  # noqa: E402
+from tests.helpers.exact import KINDS, exact
 
 GAMMA = 0.9
 HEAD = Head("categorical", enum_mdp.N_ACTIONS)

@@ -13,7 +13,7 @@ from typing import Callable, Sequence
 
 from ablations.config import RunConfig
 
-from tests.failing_env import FakeResult
+from tests.helpers.failing_env import FakeResult
 
 BEST_LR = {"none": 1e-2, "mean": 1e-3}
 INTERRUPT_AFTER: int | None = None

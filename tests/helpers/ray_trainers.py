@@ -1,4 +1,4 @@
-"""Trainers for the Ray cluster tests (importable by Ray workers: `trainer="tests.study.ray_trainers:<name>"`).
+"""Trainers for the Ray cluster tests (importable by Ray workers: `trainer="tests.helpers.ray_trainers:<name>"`).
 
 Each wraps the real `ablations.study.worker:train_cohort`, so rows are the engine's own, bit for bit. Behaviour is
 steered by files in the folder named by the environment variable `ABLATIONS_RAY_TEST_DIR` (set before the cluster

@@ -1,0 +1,1 @@
+"""Helpers shared by the test modules (fakes, synthetic data, exact references); no tests here."""
