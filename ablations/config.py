@@ -22,7 +22,7 @@ Baseline = Literal["none", "mean", "loo", "value"]
 Normalize = Literal["none", "returns", "advantages"]
 Aggregate = Literal["episode", "step"]
 Activation = Literal["tanh", "relu"]
-EnvBackend = Literal["auto", "native", "gymnasium"]
+EnvBackend = Literal["auto", "native", "gymnasium", "envpool"]
 Optimizer = Literal["adam", "rmsprop", "sgd"]
 
 #: The ablation axes and their levels, in the order reports list them. `returns` lists the levels the gradient probes
