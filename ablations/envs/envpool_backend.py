@@ -123,8 +123,9 @@ class EnvPoolCohortEnv:
         self._dtype = np.dtype(spec.obs_dtype)
 
     def _check_spaces(self, pool: Any) -> None:
-        obs_shape = tuple(pool.single_observation_space.shape)
-        act = pool.single_action_space
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # EnvPool builds its spaces lazily; they warn as in `make_pool`
+            obs_shape, act = tuple(pool.single_observation_space.shape), pool.single_action_space
         act_dim = int(act.n) if hasattr(act, "n") else int(np.prod(act.shape))
         if int(np.prod(obs_shape)) != self.spec.obs_dim or act_dim != self.spec.act_dim:
             raise ConfigError(f"env_backend='envpool': EnvPool's {self._task} has observation shape {obs_shape} and "
