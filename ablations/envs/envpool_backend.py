@@ -102,7 +102,9 @@ def make_pool(task: str, seeds: np.ndarray, max_episode_steps: int | None) -> An
         kwargs["max_episode_steps"] = max_episode_steps + 1
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # its spaces warn about float64 bounds cast to float32
-        return envpool.make_gymnasium(task, **kwargs)
+        pool = envpool.make_gymnasium(task, **kwargs)
+        pool.single_observation_space, pool.single_action_space  # noqa: B018 - built (and cached) here, quietly
+    return pool
 
 
 class EnvPoolCohortEnv:
@@ -123,9 +125,7 @@ class EnvPoolCohortEnv:
         self._dtype = np.dtype(spec.obs_dtype)
 
     def _check_spaces(self, pool: Any) -> None:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # EnvPool builds its spaces lazily; they warn as in `make_pool`
-            obs_shape, act = tuple(pool.single_observation_space.shape), pool.single_action_space
+        obs_shape, act = tuple(pool.single_observation_space.shape), pool.single_action_space
         act_dim = int(act.n) if hasattr(act, "n") else int(np.prod(act.shape))
         if int(np.prod(obs_shape)) != self.spec.obs_dim or act_dim != self.spec.act_dim:
             raise ConfigError(f"env_backend='envpool': EnvPool's {self._task} has observation shape {obs_shape} and "
