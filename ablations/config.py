@@ -78,6 +78,7 @@ class RunConfig:
     hidden: tuple[int, ...] = (64, 64)
     activation: Activation = "tanh"
     # --- environments
+    # auto: native where it exists, else gymnasium; envpool (the `envpool` extra) only when asked for
     env_backend: EnvBackend = "auto"
     preprocess: str | None = None  # a named observation preprocessor (see ablations.envs.preprocess.PREPROCESSORS)
     # --- evaluation at the end of training: K episodes from a separate stream
