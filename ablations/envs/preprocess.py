@@ -15,13 +15,15 @@ whose two outcomes are mapped to those two env actions.
 `ensure_registered` makes optional environment families usable lazily: it registers the ALE ids (``ALE/...``, from
 the optional ``ale-py``) and imports Box2D (``LunarLander-v3`` etc., from ``gymnasium[box2d]``) without the
 import-time warnings that crash the interpreter under ``-W error``; for gymnasium's MuJoCo ids (``HalfCheetah-v5``,
-``Hopper-v5``, from ``gymnasium[mujoco]``) it names the extra when MuJoCo is missing and drops MuJoCo 4's deprecation
+``Hopper-v5``, from ``gymnasium[mujoco]``) it names the extra when MuJoCo is missing, selects headless EGL
+rendering (``MUJOCO_GL=egl`` unless set, when there is no display: videos work on a server) and drops MuJoCo 4's deprecation
 warning about gymnasium's XML files (which MuJoCo would otherwise log to MUJOCO_LOG.TXT in the working directory).
 """
 
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 import warnings
 from typing import Any
@@ -119,6 +121,8 @@ def ensure_registered(env_id: str) -> None:
                                     category=DeprecationWarning)
             _import_or_explain("Box2D", "box2d", env_id)
     if spec is not None and isinstance(spec.entry_point, str) and spec.entry_point.startswith(MUJOCO_ENTRY_POINT):
+        if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+            os.environ.setdefault("MUJOCO_GL", "egl")  # headless rendering (videos); read when mujoco is imported
         mujoco = _import_or_explain("mujoco", "mujoco", env_id)
         mujoco.set_mju_user_warning(_mujoco_warning)  # idempotent: the same handler every time
 
