@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
-import warnings
 
 import numpy as np
 import torch
@@ -63,12 +62,10 @@ class RawEnvPoolSlot:
     """A bare EnvPool pool of N envs (one thread), autoreset, every step counted."""
 
     def __init__(self, env_id: str, n: int, seed: int = 0):
-        import envpool
+        from ablations.envs.envpool_backend import make_pool
 
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            self.pool = envpool.make_gymnasium(env_id, num_envs=n, batch_size=n, num_threads=1, seed=seed)
         spec = describe(env_id)
+        self.pool = make_pool(env_id, np.arange(seed, seed + n), spec.max_episode_steps)
         self.acts = [a[0].numpy() for a in _random_actions(spec, np.random.default_rng(seed), 1000, n)]
         self.pool.reset()
         self.n = n
