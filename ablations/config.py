@@ -22,7 +22,7 @@ Baseline = Literal["none", "mean", "loo", "value"]
 Normalize = Literal["none", "returns", "advantages"]
 Aggregate = Literal["episode", "step"]
 Activation = Literal["tanh", "relu"]
-EnvBackend = Literal["auto", "native", "gymnasium"]
+EnvBackend = Literal["auto", "native", "gymnasium", "envpool"]
 Optimizer = Literal["adam", "rmsprop", "sgd"]
 
 #: The ablation axes and their levels, in the order reports list them. `returns` lists the levels the gradient probes
@@ -78,6 +78,7 @@ class RunConfig:
     hidden: tuple[int, ...] = (64, 64)
     activation: Activation = "tanh"
     # --- environments
+    # auto: native where it exists, else gymnasium; envpool (the `envpool` extra) only when asked for
     env_backend: EnvBackend = "auto"
     preprocess: str | None = None  # a named observation preprocessor (see ablations.envs.preprocess.PREPROCESSORS)
     # --- evaluation at the end of training: K episodes from a separate stream

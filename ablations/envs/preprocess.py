@@ -14,12 +14,17 @@ whose two outcomes are mapped to those two env actions.
 
 `ensure_registered` makes optional environment families usable lazily: it registers the ALE ids (``ALE/...``, from
 the optional ``ale-py``) and imports Box2D (``LunarLander-v3`` etc., from ``gymnasium[box2d]``) without the
-import-time warnings that crash the interpreter under ``-W error``.
+import-time warnings that crash the interpreter under ``-W error``; for gymnasium's MuJoCo ids (``HalfCheetah-v5``,
+``Hopper-v5``, from ``gymnasium[mujoco]``) it names the extra when MuJoCo is missing, selects headless EGL
+rendering (``MUJOCO_GL=egl`` unless set, when there is no display: videos work on a server) and drops MuJoCo 4's deprecation
+warning about gymnasium's XML files (which MuJoCo would otherwise log to MUJOCO_LOG.TXT in the working directory).
 """
 
 from __future__ import annotations
 
 import importlib
+import os
+import sys
 import warnings
 from typing import Any
 
@@ -88,6 +93,11 @@ PREPROCESSORS: dict[str, Preprocessor] = {
 NAMESPACES: dict[str, tuple[str, str]] = {"ALE": ("ale_py", "atari")}
 #: Entry-point prefix of gymnasium's own ids that need Box2D (LunarLander, BipedalWalker, CarRacing).
 BOX2D_ENTRY_POINT = "gymnasium.envs.box2d"
+#: Entry-point prefix of gymnasium's MuJoCo ids (HalfCheetah-v5, Hopper-v5, ...), from ``gymnasium[mujoco]``.
+MUJOCO_ENTRY_POINT = "gymnasium.envs.mujoco"
+#: MuJoCo warnings dropped: gymnasium's v5 XML files use `settotalmass`, which MuJoCo 4 deprecates on every compile
+#: (MuJoCo's default handler prints it and appends it to MUJOCO_LOG.TXT in the working directory).
+MUJOCO_QUIET = ("compiler attribute 'settotalmass' is deprecated",)
 
 
 def ensure_registered(env_id: str) -> None:
@@ -110,6 +120,17 @@ def ensure_registered(env_id: str) -> None:
             warnings.filterwarnings("ignore", message=r"builtin type \w+ has no __module__ attribute",
                                     category=DeprecationWarning)
             _import_or_explain("Box2D", "box2d", env_id)
+    if spec is not None and isinstance(spec.entry_point, str) and spec.entry_point.startswith(MUJOCO_ENTRY_POINT):
+        if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+            os.environ.setdefault("MUJOCO_GL", "egl")  # headless rendering (videos); read when mujoco is imported
+        mujoco = _import_or_explain("mujoco", "mujoco", env_id)
+        mujoco.set_mju_user_warning(_mujoco_warning)  # idempotent: the same handler every time
+
+
+def _mujoco_warning(message: str) -> None:
+    """MuJoCo's warnings on stderr, without the known deprecation of gymnasium's XML files and without a log file."""
+    if not any(quiet in message for quiet in MUJOCO_QUIET):
+        sys.stderr.write(f"MuJoCo warning: {message}\n")
 
 
 def _import_or_explain(module: str, extra: str, env_id: str) -> Any:

@@ -7,6 +7,8 @@ A `CohortEnv` holds the environments of every run of a cohort. The engine asks i
   `SyncVectorEnv` otherwise). Every update starts with `reset(seed=s)`, `s` drawn from the run's env stream, so what
   happens between updates (autoresets of finished sub-envs) never leaks into the next update.
 * native batched torch implementations (`ablations.envs.native`), which step all R×N episodes at once.
+* `EnvPoolCohortEnv` (`ablations.envs.envpool_backend`, the optional ``envpool`` extra): EnvPool's C++ envs, one
+  pool per run made at each reset; only when a config asks for ``env_backend = "envpool"``.
 
 Spaces decide the policy kind: `Discrete` → Categorical, `Box` → diagonal Gaussian, `MultiBinary`/binary → Bernoulli.
 """
@@ -163,10 +165,17 @@ def native_available(env_id: str) -> bool:
     return env_id in NATIVE_ENVS
 
 
-def resolve_backend(cfg: RunConfig) -> Literal["native", "gymnasium"]:
-    """`auto` → native where a native implementation exists (and no preprocessor is set), else gymnasium."""
+def resolve_backend(cfg: RunConfig) -> Literal["native", "gymnasium", "envpool"]:
+    """`auto` → native where a native implementation exists (and no preprocessor is set), else gymnasium; `envpool`
+    only when asked for (raise `ConfigError` if EnvPool is not installed or has no such id)."""
     if cfg.env_backend == "gymnasium":
         return "gymnasium"
+    if cfg.env_backend == "envpool":
+        from .envpool_backend import envpool_task, unavailable_message
+
+        if envpool_task(cfg.env_id, cfg.preprocess) is None:
+            raise ConfigError(unavailable_message(cfg.env_id, cfg.preprocess))
+        return "envpool"
     has_native = cfg.preprocess is None and native_available(cfg.env_id)
     if cfg.env_backend == "native" and not has_native:
         from .native import NATIVE_ENVS  # noqa: F401 - re-raise below with the allowed list
@@ -182,11 +191,17 @@ def make_cohort_env(configs: Sequence[RunConfig], num_envs: int | None = None,
     `spec`: the cohort's `describe(env_id, preprocess)` if the caller has it (saves making the env once more)."""
     first = configs[0]
     n = first.episodes_per_update if num_envs is None else num_envs
-    if resolve_backend(first) == "native":
+    backend = resolve_backend(first)
+    if backend == "native":
         from .native import NATIVE_ENVS
 
         return NATIVE_ENVS[first.env_id](num_runs=len(configs), num_envs=n)
-    return GymnasiumCohortEnv(spec or describe(first.env_id, first.preprocess), len(configs), n, first.preprocess)
+    spec = spec or describe(first.env_id, first.preprocess)
+    if backend == "envpool":
+        from .envpool_backend import EnvPoolCohortEnv
+
+        return EnvPoolCohortEnv(spec, len(configs), n, first.preprocess)
+    return GymnasiumCohortEnv(spec, len(configs), n, first.preprocess)
 
 
 # ---- observation preprocessors (named, so a config stays plain data) -------------------------------------------
