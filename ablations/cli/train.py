@@ -79,7 +79,7 @@ def train(
     hidden: Annotated[str, typer.Option(help="Hidden layer sizes, e.g. '64-64'.")] = "64-64",
     activation: Annotated[str, typer.Option(help="tanh | relu.")] = "tanh",
     max_grad_norm: Annotated[Optional[float], typer.Option(help="Clip each run's policy gradient norm.")] = None,
-    backend: Annotated[str, typer.Option("--env-backend", help="auto | native | gymnasium.")] = "auto",
+    backend: Annotated[str, typer.Option("--env-backend", help="auto | native | gymnasium | envpool.")] = "auto",
     probe_every: Annotated[int, typer.Option(help="Gradient-variance probes every k updates (0 = off).")] = 0,
     eval_episodes: Annotated[int, typer.Option(help="Evaluation episodes at the end (0 = none).")] = 10,
     out: Annotated[Path, typer.Option(help="Output directory for runs.csv and curves.csv; must not hold results "
