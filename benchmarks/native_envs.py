@@ -36,7 +36,8 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
     R = args.runs
-    print(f"{'env':16} {'R×N':>9} {'step all µs':>12} {'step R/2 µs':>12} {'reset 1 run µs':>13} {'reset R: µs/run':>13}")
+    print(f"{'env':16} {'R×N':>9} {'step all µs':>12} {'step R/2 µs':>12} {'reset 1 run µs':>13} "
+          f"{'reset R: µs/run':>13}")
     for env_id in args.ids:
         for N in args.envs:
             env = NATIVE_ENVS[env_id](R, N)

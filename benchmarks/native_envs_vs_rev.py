@@ -31,7 +31,8 @@ def load_rev(rev: str):
             break
     else:
         sys.exit(f"no native env module at {rev} ({' or '.join(PATHS)})")
-    text = re.sub(r"from \.+(envs\.spec|envs|spec) import EnvSpec", "from ablations.envs.spec import EnvSpec", res.stdout)
+    text = re.sub(r"from \.+(envs\.spec|envs|spec) import EnvSpec", "from ablations.envs.spec import EnvSpec",
+                  res.stdout)
     path = Path(tempfile.mkdtemp()) / "rev_native.py"
     path.write_text(text)
     spec = importlib.util.spec_from_file_location("rev_native", path)

@@ -111,7 +111,8 @@ def main() -> None:
     ap.add_argument("--backends", default="gymnasium,native")
     args = ap.parse_args()
     configure_worker()  # as every training process: one torch thread, glibc malloc keeps freed memory
-    cfg = RunConfig(env_id=args.env, episodes_per_update=args.episodes, hidden=tuple(int(h) for h in args.hidden.split("-")),
+    cfg = RunConfig(env_id=args.env, episodes_per_update=args.episodes,
+                    hidden=tuple(int(h) for h in args.hidden.split("-")),
                     baseline="none", returns="rtg", normalize="advantages", total_steps=10**9, eval_episodes=0)
     methods: dict[str, object] = {"seed-style": SeedStyle(cfg)}
     for b in args.backends.split(","):
@@ -121,7 +122,8 @@ def main() -> None:
     print(f"{args.env}, N={args.episodes}, hidden {args.hidden}, torch threads 1, {args.seconds:.0f}s per method")
     for name, (steps, secs) in res.items():
         rate = steps / secs
-        print(f"  {name:<32} {steps:>10,} steps in {secs:6.1f}s = {rate:>11,.0f} env-steps/s  ratio {rate / base:7.1f}x")
+        print(f"  {name:<32} {steps:>10,} steps in {secs:6.1f}s = {rate:>11,.0f} env-steps/s  "
+              f"ratio {rate / base:7.1f}x")
     if args.cohort_sizes:
         print("native engine throughput vs cohort size R:")
         for r in (int(x) for x in args.cohort_sizes.split(",")):

@@ -86,7 +86,8 @@ def envpool_task(env_id: str, preprocess: str | None = None) -> str | None:
 
 
 def env_seeds(seed: int, num_envs: int) -> np.ndarray:
-    """The per-episode EnvPool seeds (int32 ≥ 0) of a reset with `seed`: a function of `seed` and the episode's index."""
+    """The per-episode EnvPool seeds (int32 ≥ 0) of a reset with `seed`: a function of `seed` and the episode's
+    index."""
     words = np.random.SeedSequence(int(seed)).generate_state(num_envs, np.uint32)
     return (words >> np.uint32(1)).astype(np.int64)
 

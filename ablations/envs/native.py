@@ -397,7 +397,7 @@ class Pendulum(_ClassicControl):
 
     def _dynamics(self, s, a):
         th, thdot = _components(s)
-        g, m, l, dt = self.g, self.m, self.l, self.dt
+        g, m, l, dt = self.g, self.m, self.l, self.dt  # noqa: E741 - gymnasium's names, to compare line by line
         u = np.clip(a[..., 0].astype(np.float32), -self.max_torque, self.max_torque)  # float32, as gymnasium's
         # `0.001 * (u**2)` and `3.0 / (m * l**2) * u` are float32 products (NumPy 2 promotion of a python float)
         costs = (_libm_square((th + np.pi) % (2 * np.pi) - np.pi) + 0.1 * _libm_square(thdot)

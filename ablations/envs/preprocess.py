@@ -16,8 +16,9 @@ whose two outcomes are mapped to those two env actions.
 the optional ``ale-py``) and imports Box2D (``LunarLander-v3`` etc., from ``gymnasium[box2d]``) without the
 import-time warnings that crash the interpreter under ``-W error``; for gymnasium's MuJoCo ids (``HalfCheetah-v5``,
 ``Hopper-v5``, from ``gymnasium[mujoco]``) it names the extra when MuJoCo is missing, selects headless EGL
-rendering (``MUJOCO_GL=egl`` unless set, when there is no display: videos work on a server) and drops MuJoCo 4's deprecation
-warning about gymnasium's XML files (which MuJoCo would otherwise log to MUJOCO_LOG.TXT in the working directory).
+rendering (``MUJOCO_GL=egl`` unless set, when there is no display: videos work on a server) and drops MuJoCo 4's
+deprecation warning about gymnasium's XML files (which MuJoCo would otherwise log to MUJOCO_LOG.TXT in the working
+directory).
 """
 
 from __future__ import annotations

@@ -68,7 +68,7 @@ def _registered(env_id: str) -> gym.envs.registration.EnvSpec:
     ensure_registered(name)
     try:
         return gym.spec(name)
-    except Exception as exc:  # gymnasium raises several error types (NameNotFound, VersionNotFound, ...)
+    except Exception as exc:  # noqa: BLE001 - gymnasium raises several error types (NameNotFound, VersionNotFound, ...)
         hint = ("" if module is not None else "; a custom env needs its module imported first: `imports = "
                 "[\"my_env\"]` in the study file, `--import my_env` on the command line, or the id "
                 "'my_env:MyEnv-v0'")

@@ -51,7 +51,8 @@ class CohortEnv(Protocol):
         dtype `spec.obs_dtype`."""
         ...
 
-    def step(self, runs: np.ndarray, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    def step(self, runs: np.ndarray, actions: torch.Tensor
+             ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """Step `runs` → (obs [k,N,D] of dtype `spec.obs_dtype`, reward float64 [k,N], terminated bool [k,N],
         truncated bool [k,N]).
 

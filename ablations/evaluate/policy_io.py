@@ -47,8 +47,9 @@ def save_policy(path: str | Path, config: RunConfig, params: Sequence[Tensor | n
     """Write `config` and one run's `params` ([W0, b0, ...], no run dimension) to `path` atomically → `path`.
 
     `imports` / `import_paths`: the modules (and folders put on `sys.path`) that register a custom env id;
-    `load_policy` imports them again, so `eval` and `report` can make the env. Creates the parent directory. Tensors are detached, copied to contiguous CPU memory (so a slice never drags its
-    whole cohort's storage into the file) and stored in their own dtype.
+    `load_policy` imports them again, so `eval` and `report` can make the env. Creates the parent directory.
+    Tensors are detached, copied to contiguous CPU memory (so a slice never drags its whole cohort's storage into
+    the file) and stored in their own dtype.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -72,7 +73,7 @@ def load_policy(path: str | Path) -> tuple[RunConfig, list[Tensor]]:
         raise PolicyFileError(f"no policy file at {path}")
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises several types for truncated or foreign files
+    except Exception as exc:  # noqa: BLE001 - torch raises several types for truncated or foreign files
         raise PolicyFileError(f"{path}: cannot read a policy file ({type(exc).__name__}: {exc})") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         found = payload.get("format") if isinstance(payload, dict) else type(payload).__name__

@@ -1,8 +1,8 @@
 """Test helpers importable by spawned workers: an environment that raises, and a fast fake `train_cohort`.
 
 * ``AblationsFail-v0`` is CartPole whose ``step`` raises for some runs: a sub-env is doomed when the seed of its first
-  reset falls in one block of 1024 out of 4 (each run's first reset seed comes from its own stream, so some runs of a cohort
-  fail and others don't, deterministically). Set ``ABLATIONS_FAILENV_OFF=1`` to make it behave (for retries).
+  reset falls in one block of 1024 out of 4 (each run's first reset seed comes from its own stream, so some runs of a
+  cohort fail and others don't, deterministically). Set ``ABLATIONS_FAILENV_OFF=1`` to make it behave (for retries).
 * ``fake_train_cohort`` returns rows computed from each config alone (no torch), raising when a config has
   ``gamma == 0.5`` and reporting "diverged" for ``gamma == 0.25``.
 """

@@ -1,4 +1,5 @@
-"""Small studies for the driver and executor tests: a fake-trainer study and a real-engine one that trains in seconds."""
+"""Small studies for the driver and executor tests: a fake-trainer study and a real-engine one that trains in
+seconds."""
 
 from __future__ import annotations
 

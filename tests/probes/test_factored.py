@@ -58,6 +58,7 @@ def test_contraction_through_a_basis_is_exact_also_outside_its_span():
     obs = torch.from_numpy(rng.standard_normal((50, 4)).astype(np.float32))
     scores, _ = layer_scores(head, "tanh", params, obs, actions_for(head, 50, rng))
     basis = torch.from_numpy(rng.standard_normal((3, 50)))
-    w = torch.cat([torch.from_numpy(rng.standard_normal((4, 3))) @ basis, torch.from_numpy(rng.standard_normal((2, 50)))])
+    w = torch.cat([torch.from_numpy(rng.standard_normal((4, 3))) @ basis,
+                   torch.from_numpy(rng.standard_normal((2, 50)))])
     direct = scores.contract(w.float()).double()
     assert torch.allclose(scores.contract_in_span(w, basis), direct, atol=1e-4, rtol=1e-4)
