@@ -20,6 +20,11 @@ COUNTS = ["zero_batches", "reference_zero_batches"]
 PROBE_COLUMNS = ["run_id", "update", "env_steps", "estimator", "returns", "baseline", "normalize", "entropy_coef",
                  "n_episodes", "k_batches", *FLOAT_STATISTICS, "is_trained_estimator", "reference_scale", "critic",
                  "pool_steps", "aggregate", "reference", "rel_bias", *COUNTS]
+#: The columns every probes.csv has, whatever the package version that wrote it (DESIGN.md's tidy schema): what a
+#: reader requires, and the header of a probes.csv with no rows (a study without probes).
+PROBE_REQUIRED_COLUMNS = [c for c in PROBE_COLUMNS if c in {
+    "run_id", "update", "env_steps", "returns", "baseline", "normalize", "entropy_coef", "n_episodes", "k_batches",
+    "total_var", "mean_sq_norm", "snr", "cos_to_reference", "pairwise_cos", "bias_sq_norm", "is_trained_estimator"}]
 
 
 def probe_rows(cfg: RunConfig, update: int, env_steps: int, pool: PoolDirections) -> list[dict[str, Any]]:

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from ablations.config import AXES, CONFIG_COLUMNS, VANILLA
+from ablations.probes.rows import PROBE_REQUIRED_COLUMNS
 
 
 class ReportError(ValueError):
@@ -27,9 +28,7 @@ class ReportError(ValueError):
 RUN_COLUMNS = ["run_id", "status", "env_steps", "updates", "final_return", "seed"]
 CURVE_COLUMNS = ["run_id", "update", "env_steps", "episodes", "return_mean", "return_std", "length_mean",
                  "policy_loss", "value_loss", "entropy", "grad_norm"]
-PROBE_COLUMNS = ["run_id", "update", "env_steps", "returns", "baseline", "normalize", "entropy_coef",
-                 "n_episodes", "k_batches", "total_var", "mean_sq_norm", "snr", "cos_to_reference", "pairwise_cos",
-                 "bias_sq_norm", "is_trained_estimator"]
+PROBE_COLUMNS = PROBE_REQUIRED_COLUMNS  # required on read (probes/rows.py: the one definition)
 TIMING_COLUMNS = ["run_id", "wall_s"]
 #: Columns that must be numeric (after reading) in each file; a non-numeric entry is a malformed file.
 NUMERIC = {

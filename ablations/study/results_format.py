@@ -31,15 +31,14 @@ import pandas as pd
 
 from ..config import CONFIG_COLUMNS, RunConfig
 from ..files import sha256_file, write_text_atomic
+from ..probes.rows import PROBE_REQUIRED_COLUMNS
 
 #: runs.csv: these columns first, then every RunConfig field, then any other engine column (sorted).
 RUNS_LEADING = ["run_id", "study", "status", "error", "env_steps", "updates", "final_return", "eval_return"]
 #: Header of curves.csv / probes.csv when no row was written (DESIGN.md "Tidy results").
 CURVES_COLUMNS = ["run_id", "update", "env_steps", "episodes", "return_mean", "return_std", "length_mean",
                   "policy_loss", "value_loss", "entropy", "grad_norm"]
-PROBES_COLUMNS = ["run_id", "update", "env_steps", "returns", "baseline", "normalize", "entropy_coef", "n_episodes",
-                  "k_batches", "total_var", "mean_sq_norm", "snr", "cos_to_reference", "pairwise_cos",
-                  "bias_sq_norm", "is_trained_estimator"]
+PROBES_COLUMNS = PROBE_REQUIRED_COLUMNS  # the probes define their rows (probes/rows.py); an empty file's header
 TIMINGS_COLUMNS = ["run_id", "wall_s", "machine"]
 #: The four tables of a results directory (and of each part), in the order they are written.
 TABLES = ("runs", "curves", "probes", "timings")
