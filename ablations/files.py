@@ -13,7 +13,7 @@ import hashlib
 import os
 import tempfile
 from pathlib import Path
-from typing import BinaryIO, Callable
+from typing import BinaryIO, Callable, Iterator
 
 
 def fsync_dir(path: str | Path) -> None:
@@ -26,22 +26,34 @@ def fsync_dir(path: str | Path) -> None:
             os.close(fd)
 
 
-def write_atomic(path: str | Path, write: Callable[[BinaryIO], None]) -> Path:
-    """Call `write(fh)` on a temporary binary file beside `path`, fsync it, rename it to `path`, fsync the directory
-    → `path`. On any error the temporary file is removed and `path` is left as it was."""
+@contextlib.contextmanager
+def atomic_target(path: str | Path, suffix: str = ".tmp") -> Iterator[Path]:
+    """A temporary path beside `path` (ending in `suffix`, for writers that pick a format by extension) to write;
+    on success it is fsync'ed and renamed to `path` and the directory fsync'ed, on any error it is removed and `path`
+    is left as it was. The one rename-into-place rule of the package."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
+    os.close(fd)
     try:
-        with os.fdopen(fd, "wb") as fh:
-            write(fh)
-            fh.flush()
-            os.fsync(fh.fileno())
+        yield Path(tmp)
+        fd = os.open(tmp, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
     fsync_dir(path.parent)
-    return path
+
+
+def write_atomic(path: str | Path, write: Callable[[BinaryIO], None]) -> Path:
+    """Call `write(fh)` on a temporary binary file beside `path`, fsync it, rename it to `path`, fsync the directory
+    → `path`. On any error the temporary file is removed and `path` is left as it was."""
+    with atomic_target(path) as tmp, open(tmp, "wb") as fh:
+        write(fh)
+    return Path(path)
 
 
 def write_text_atomic(path: str | Path, text: str) -> Path:

@@ -44,3 +44,22 @@ def test_sha256_file_known_digests(tmp_path: Path) -> None:
     big = bytes(range(256)) * 5000  # > one 1 MiB block
     (tmp_path / "big").write_bytes(big)
     assert sha256_file(tmp_path / "big") == hashlib.sha256(big).hexdigest()
+
+
+def test_atomic_target_keeps_the_suffix_and_leaves_nothing_on_error(tmp_path):
+    from ablations.files import atomic_target
+
+    path = tmp_path / "video.gif"
+    path.write_bytes(b"old")
+    with atomic_target(path, suffix=".gif") as tmp:
+        assert tmp.parent == tmp_path and tmp.suffix == ".gif" and tmp != path
+        tmp.write_bytes(b"new")
+    assert path.read_bytes() == b"new"
+    try:
+        with atomic_target(path, suffix=".gif") as tmp:
+            tmp.write_bytes(b"half")
+            raise RuntimeError("writer failed")
+    except RuntimeError:
+        pass
+    assert path.read_bytes() == b"new"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["video.gif"]

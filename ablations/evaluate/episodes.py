@@ -27,6 +27,7 @@ import torch
 from torch import Tensor
 
 from ..config import ConfigError, RunConfig
+from ..files import atomic_target
 from ..envs.registry import describe, make_cohort_env, preprocessor, split_env_id
 from ..envs.spec import EnvSpec
 from ..train.nets import forward_single, head_for, policy_sizes
@@ -181,9 +182,8 @@ def write_video(path: str | Path, frames: Sequence[np.ndarray], fps: float) -> P
     if not frames:
         raise ValueError("write_video needs at least one frame")
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")  # the extension picks the writer
     stack = np.stack([np.asarray(f, dtype=np.uint8) for f in frames])
-    try:
+    with atomic_target(path, suffix=path.suffix) as tmp:  # the extension picks the writer
         if path.suffix.lower() == ".gif":
             _write_gif(tmp, stack, fps)
         else:
@@ -194,10 +194,6 @@ def write_video(path: str | Path, frames: Sequence[np.ndarray], fps: float) -> P
 
             imageio_v2.mimwrite(tmp, list(stack), format="FFMPEG", fps=fps, macro_block_size=1,
                                 codec="libx264", pixelformat="yuv420p")
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
     return path
 
 
