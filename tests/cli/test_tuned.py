@@ -71,7 +71,8 @@ def test_print_plan_with_both_stages_known(study, tmp_path):
     left = Cohort("c1", tuple(s1.configs[:3]))
     runs2 = [RunConfig(seed=s, baseline=b, total_steps=400, hidden=(8,)) for b in ("none", "value") for s in range(3)]
     stages = [dataclasses.replace(s1, todo=[left]),
-              dataclasses.replace(s2, configs=runs2, todo=[Cohort("c2", tuple(runs2[:4])), Cohort("c3", tuple(runs2[4:]))])]
+              dataclasses.replace(s2, configs=runs2,
+                                  todo=[Cohort("c2", tuple(runs2[:4])), Cohort("c3", tuple(runs2[4:]))])]
     console, buf = _console()
     print_plan(console, dataclasses.replace(plan, stages=stages))
     text = buf.getvalue()
@@ -95,6 +96,15 @@ def test_print_chosen_lists_the_chosen_candidate_per_config(study):
     assert _rows(text) == [["none", "0.001", "123.5"], ["value", "0.01", "200.5"]]  # the mean with 4 digits
     assert [c.strip() for c in next(line for line in text.splitlines() if line.startswith("┃")).split("┃")[1:-1]] \
         == ["baseline", "policy_lr", "mean auc"]
+
+
+def test_print_chosen_of_a_config_whose_candidates_all_failed(study):
+    """No candidate of config "value" finished: the first is chosen (the rule's tie-break) with mean nan."""
+    choice = pd.DataFrame({"baseline": ["none", "value"], "policy_lr": ["0.01", "0.001"], "mean": ["7.0", "nan"],
+                           "chosen": ["True", "True"]})
+    console, buf = _console()
+    print_chosen(console, study, choice)
+    assert _rows(buf.getvalue()) == [["none", "0.01", "7"], ["value", "0.001", "nan"]]
 
 
 def _choice_file(folder: Path, picks: dict[int, int]) -> Path:

@@ -42,14 +42,23 @@ def test_native_ids():
     assert all(native_available(i) for i in NATIVE_IDS) and not native_available("MountainCarContinuous-v0")
 
 
-@pytest.mark.parametrize("fields", [{"env_id": "MountainCarContinuous-v0", "env_backend": "native"},
-                                    {"env_backend": "native", "preprocess": "pong"}])
-def test_resolve_backend_native_where_there_is_none(fields):
-    cfg = RunConfig(**fields)
+def test_resolve_backend_native_where_there_is_none():
+    cfg = RunConfig(env_id="MountainCarContinuous-v0", env_backend="native")
     with pytest.raises(ConfigError) as exc:
         resolve_backend(cfg)
-    assert str(exc.value) == (f"env_backend='native' is not available for env_id={cfg.env_id!r}; native ids: "
-                              f"{NATIVE_IDS}; use env_backend='gymnasium' or 'auto'")
+    assert str(exc.value) == ("env_backend='native' is not available for env_id='MountainCarContinuous-v0'; native "
+                              f"ids: {NATIVE_IDS}; use env_backend='gymnasium' or 'auto'")
+
+
+@pytest.mark.xfail(strict=True, reason="native + a preprocessor on a native id (CartPole-v1) is refused with the "
+                                       "message for an id without a native implementation: 'not available for "
+                                       "env_id='CartPole-v1'; native ids: [..., 'CartPole-v1', ...]' contradicts "
+                                       "itself and never names preprocess, the field that blocks it")
+def test_resolve_backend_native_with_a_preprocessor_names_the_preprocessor():
+    cfg = RunConfig(env_backend="native", preprocess="pong")
+    with pytest.raises(ConfigError) as exc:
+        resolve_backend(cfg)
+    assert str(exc.value).startswith("env_backend='native' is not available") and "preprocess='pong'" in str(exc.value)
 
 
 def test_an_unknown_backend_is_refused_with_the_allowed_values():
@@ -133,8 +142,8 @@ def test_a_binary_preprocessor_makes_a_bernoulli_over_two_env_actions():
 
 @pytest.mark.parametrize("act, message", [
     (gym.spaces.Discrete(3, start=1), "Discrete action spaces must start at 0"),
-    (gym.spaces.Box(-1.0, 1.0, shape=(2, 2), dtype=np.float32), "is not supported; allowed: Discrete (Categorical), 1-d Box (Gaussian), "
-                                              "1-d MultiBinary (Bernoulli)"),
+    (gym.spaces.Box(-1.0, 1.0, shape=(2, 2), dtype=np.float32),
+     "is not supported; allowed: Discrete (Categorical), 1-d Box (Gaussian), 1-d MultiBinary (Bernoulli)"),
     (gym.spaces.MultiDiscrete([2, 3]), "is not supported; allowed: Discrete"),
 ])
 def test_unsupported_action_spaces(act, message):
