@@ -178,7 +178,12 @@ def resolve_backend(cfg: RunConfig) -> Literal["native", "gymnasium", "envpool"]
         return "envpool"
     has_native = cfg.preprocess is None and native_available(cfg.env_id)
     if cfg.env_backend == "native" and not has_native:
-        from .native import NATIVE_ENVS  # noqa: F401 - re-raise below with the allowed list
+        from .native import NATIVE_ENVS
+
+        if cfg.preprocess is not None and native_available(cfg.env_id):
+            raise ConfigError(f"env_backend='native' is not available with preprocess={cfg.preprocess!r} (native "
+                              "envs take no preprocessor); allowed: preprocess unset, or env_backend='gymnasium' "
+                              "or 'auto'")
         raise ConfigError(f"env_backend='native' is not available for env_id={cfg.env_id!r}; "
                           f"native ids: {sorted(NATIVE_ENVS)}; use env_backend='gymnasium' or 'auto'")
     return "native" if has_native else "gymnasium"

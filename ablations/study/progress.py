@@ -79,10 +79,15 @@ NullProgress = Progress
 
 def si(x: float) -> str:
     """1234567 → '1.23M' (compact counts for the progress line)."""
-    for unit, scale in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+    units = (("G", 1e9), ("M", 1e6), ("k", 1e3), ("", 1.0))
+    for i, (unit, scale) in enumerate(units[:-1]):
         if abs(x) >= scale:
-            return f"{x / scale:.3g}{unit}"
-    return f"{x:.0f}"
+            text = f"{x / scale:.3g}"
+            if float(text) >= 1000 and i > 0:  # rounds up to the next unit: 999_999 → '1M', not '1e+03k'
+                return f"{x / units[i - 1][1]:.3g}{units[i - 1][0]}"
+            return f"{text}{unit}"
+    text = f"{x:.0f}"
+    return "1k" if abs(float(text)) >= 1000 else text
 
 
 class RichProgress(Progress):

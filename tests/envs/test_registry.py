@@ -50,10 +50,6 @@ def test_resolve_backend_native_where_there_is_none():
                               f"ids: {NATIVE_IDS}; use env_backend='gymnasium' or 'auto'")
 
 
-@pytest.mark.xfail(strict=True, reason="native + a preprocessor on a native id (CartPole-v1) is refused with the "
-                                       "message for an id without a native implementation: 'not available for "
-                                       "env_id='CartPole-v1'; native ids: [..., 'CartPole-v1', ...]' contradicts "
-                                       "itself and never names preprocess, the field that blocks it")
 def test_resolve_backend_native_with_a_preprocessor_names_the_preprocessor():
     cfg = RunConfig(env_backend="native", preprocess="pong")
     with pytest.raises(ConfigError) as exc:
