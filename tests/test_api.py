@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
@@ -143,3 +144,26 @@ def test_import_ablations_stays_light():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          cwd=Path(__file__).resolve().parents[1])
     assert out.stdout.strip() == "False"
+
+
+def test_aggregate_is_the_reports(make_results, tmp_path):
+    """A two-env study (synthetic): the aggregate tables equal the ones `ablations report` writes."""
+    from ablations.report import build_report
+
+    envs = ["CartPole-v1", "Acrobot-v1"]
+    path = make_results(factors={"env_id": envs, "baseline": ["none", "value"]}, seeds=3, updates=5)
+    runs = pd.read_csv(path / "runs.csv")
+    runs["env_id"] = [envs[0]] * (len(runs) // 2) + [envs[1]] * (len(runs) // 2)  # the helper fixes one env
+    runs.to_csv(path / "runs.csv", index=False)
+    pd.DataFrame({"env_id": envs, "episodes": 10, "seed": 0, "random_score": [20.0, -500.0], "random_std": 1.0,
+                  "random_min": 0.0, "random_max": 1.0, "reward_threshold": [475.0, -100.0]}).to_csv(
+        path / "random_scores.csv", index=False)
+    mine = ab.aggregate(ab.load(path), n_resamples=R)
+    build_report(path, tmp_path / "report", n_resamples=R, figures=False)
+    for name in ["aggregate", "improvement", "aggregate_effects", "consistency"]:
+        written = pd.read_csv(tmp_path / "report" / "tables" / f"{name}.csv", keep_default_na=False,
+                              na_values=[""])
+        numeric = [c for c in written.columns if pd.api.types.is_float_dtype(written[c])]
+        assert len(mine[name]) == len(written) > 0, name
+        ours = mine[name][numeric].apply(pd.to_numeric, errors="coerce")  # "" (no value) → NaN, as the CSV reads
+        np.testing.assert_allclose(ours.to_numpy(float), written[numeric].to_numpy(float), rtol=1e-9, err_msg=name)

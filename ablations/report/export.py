@@ -151,7 +151,7 @@ def export_wandb(results_dir: str | Path | Results, out_dir: str | Path, *, proj
     names = []
     for name, run, curves in _runs(results):
         wb = wandb.init(mode="offline", dir=str(out), project=project or results.study, name=name,
-                        group=str(run["config"]), config=hparams(run), reinit=True)
+                        group=str(run["config"]), config=hparams(run))
         wb.define_metric("env_steps")
         wb.define_metric(PREFIX + "*", step_metric="env_steps")
         steps: dict[int, dict[str, float]] = {}

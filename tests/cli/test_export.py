@@ -122,3 +122,17 @@ def test_wandb_offline_runs_log_the_curves(results, tmp_path, monkeypatch):
         assert [row["env_steps"] for row in run.logged] == c["env_steps"].tolist()
         assert [row["train/return_mean"] for row in run.logged] == c["return_mean"].tolist()
         assert run.summary["final_return"] == runs.loc[rid, "final_return"]
+
+
+def test_failed_and_diverged_runs_are_exported_too(make_results, tmp_path):
+    results = make_results(seeds=2, updates=4, failed=1, diverged=1)
+    res = runner.invoke(app, ["export", str(results), "--tensorboard", str(tmp_path / "tb")])
+    assert res.exit_code == 0, res.output
+    runs = pd.read_csv(results / "runs.csv")
+    curves = pd.read_csv(results / "curves.csv")
+    assert len(list((tmp_path / "tb").iterdir())) == len(runs)
+    failed = runs[runs["status"] == "failed"].iloc[0]
+    acc = TB.EventAccumulator(str(tmp_path / "tb" / f"returns={failed.returns},baseline={failed.baseline},"
+                                                    f"seed={failed.seed}"), size_guidance={"scalars": 0})
+    acc.Reload()
+    assert len(acc.Scalars("train/return_mean")) == (curves["run_id"] == failed.run_id).sum() == 2  # stopped half way
