@@ -36,20 +36,28 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Sequence
 
+import matplotlib
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from ablations.report import across
-from ablations.report import bootstrap as bs
-from ablations.report import build
-from ablations.report import comparisons as cmp
-from ablations.report import effects as fx
-from ablations.report import gradvar as gv
-from ablations.report import metrics as mt
-from ablations.report import plots
-from ablations.report.export import export_tensorboard, export_wandb
-from ablations.report.load import Results, load_results
-from ablations.train import scores as sc
+#: The backend the user chose before this import (a notebook's inline one), or None: `report.plots` selects Agg when
+#: imported (the command line draws to files), and a notebook must keep its own.
+_BACKEND = matplotlib.get_backend(auto_select=False)
+
+from ablations.report import across  # noqa: E402 - after the backend is noted
+from ablations.report import bootstrap as bs  # noqa: E402
+from ablations.report import build  # noqa: E402
+from ablations.report import comparisons as cmp  # noqa: E402
+from ablations.report import effects as fx  # noqa: E402
+from ablations.report import gradvar as gv  # noqa: E402
+from ablations.report import metrics as mt  # noqa: E402
+from ablations.report import plots  # noqa: E402
+from ablations.report.export import export_tensorboard, export_wandb  # noqa: E402
+from ablations.report.load import Results, load_results  # noqa: E402
+from ablations.train import scores as sc  # noqa: E402
+
+if _BACKEND is not None:
+    matplotlib.use(_BACKEND)
 
 __all__ = ["Results", "aggregate", "anova", "compare", "effects", "export_tensorboard", "export_wandb",
            "gradient_quality", "gradient_variance", "learning_curves", "load", "long_scores", "marginal_means",
@@ -107,17 +115,13 @@ def summary(scores: pd.DataFrame, *, metric: str | Sequence[str] | None = None, 
                         level=level)
 
 
-def _one(scores: pd.DataFrame, metric: str) -> pd.DataFrame:
-    return long_scores(scores, metric)
-
-
 def effects(scores: pd.DataFrame, levels: dict[str, list[str]], *, metric: str = "final_return", seed: int = SEED,
             n_resamples: int = N_RESAMPLES, level: float = LEVEL) -> pd.DataFrame:
     """Every main effect and interaction of the factors (`levels`: factor → levels in order, e.g. `results.levels`)
     on `metric`, paired by seed (`report.effects.factor_effects`). Columns: `metric, kind` (main | interaction),
     `order, term, contrast, factor, level, vs, factor2, level2, vs2, n_cells, n_seeds, estimate, ci_low, ci_high,
     ci_level, ci_method, se, df, t, p, p_holm, mdd, hedges_g`."""
-    return fx.factor_effects(_one(scores, metric), list(levels), levels, metric=metric, seed=seed,
+    return fx.factor_effects(long_scores(scores, metric), list(levels), levels, metric=metric, seed=seed,
                              n_resamples=n_resamples, level=level)[0]
 
 
@@ -126,14 +130,14 @@ def marginal_means(scores: pd.DataFrame, levels: dict[str, list[str]], *, metric
     """Mean of `metric` per level of each factor and per pair of levels of two factors, with a seed-block bootstrap
     CI (`report.effects.factor_effects`). Columns: `metric, factor, level, factor2, level2` ("" for a single
     factor), `n_cells, mean, ci_low, ci_high, ci_level, ci_method`."""
-    return fx.factor_effects(_one(scores, metric), list(levels), levels, metric=metric, seed=seed,
+    return fx.factor_effects(long_scores(scores, metric), list(levels), levels, metric=metric, seed=seed,
                              n_resamples=n_resamples, level=level)[1]
 
 
 def anova(scores: pd.DataFrame, levels: dict[str, list[str]], *, metric: str = "final_return") -> pd.DataFrame:
     """The factorial ANOVA of `metric` (`report.effects.anova`). Columns: `metric, term, df, sum_sq, F, p,
     partial_eta_sq, anova_type`."""
-    return fx.anova(_one(scores, metric), list(levels), metric=metric)
+    return fx.anova(long_scores(scores, metric), list(levels), metric=metric)
 
 
 def compare(scores: pd.DataFrame, reference: str, *, metric: str = "final_return", all_pairs: bool = False,
@@ -145,7 +149,7 @@ def compare(scores: pd.DataFrame, reference: str, *, metric: str = "final_return
     bit-identical results); this compares every config in `scores`."""
     configs = list(dict.fromkeys(scores["config"]))
     pairs = cmp.comparison_pairs(configs, reference, all_pairs)
-    return cmp.compare(_one(scores, metric), pairs, metric=metric, level=level)
+    return cmp.compare(long_scores(scores, metric), pairs, metric=metric, level=level)
 
 
 def gradient_variance(probes: pd.DataFrame, *, seed: int = SEED, n_resamples: int = N_RESAMPLES,

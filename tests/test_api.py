@@ -136,14 +136,24 @@ def test_aggregate_needs_several_envs(res):
         ab.aggregate(res)
 
 
-def test_import_ablations_stays_light():
+def _python(code: str, **env: str) -> str:
+    import os
     import subprocess
     import sys
 
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                          cwd=Path(__file__).resolve().parents[1], env={**os.environ, **env}).stdout.strip()
+
+
+def test_import_ablations_stays_light():
     code = "import sys, ablations; print(any(m.startswith(('pandas', 'torch', 'ablations.api')) for m in sys.modules))"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                         cwd=Path(__file__).resolve().parents[1])
-    assert out.stdout.strip() == "False"
+    assert _python(code) == "False"
+
+
+def test_a_notebook_keeps_its_matplotlib_backend():
+    """The report's plots select Agg when imported; the API gives the user's chosen backend back (inline in a
+    notebook; here the one MPLBACKEND names)."""
+    assert _python("import ablations.api, matplotlib; print(matplotlib.get_backend())", MPLBACKEND="svg") == "svg"
 
 
 def test_aggregate_is_the_reports(make_results, tmp_path):
