@@ -28,6 +28,7 @@ LAYERS = (
     "ablations.evaluate",
     "ablations.study",
     "ablations.report",
+    "ablations.api",  # the notebook API: names for the report's computations and figures
     "ablations.cli",
 )
 

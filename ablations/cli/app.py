@@ -8,6 +8,7 @@ from __future__ import annotations
 import typer
 
 from .eval import eval as eval_command
+from .export import export
 from .publish import pack, reproduce
 from .report import report
 from .run import run, status
@@ -29,6 +30,7 @@ app.command()(status)
 app.command()(pack)
 app.command()(reproduce)
 app.command(name="eval")(eval_command)
+app.command()(export)
 
 
 def main() -> None:  # pragma: no cover - console entry point
