@@ -33,7 +33,11 @@ from ablations.report.markdown_across import render_across
 from ablations.report.text import AGGREGATE_TITLES
 from ablations.report.model import Report
 from ablations.study.random_scores import FILE as RANDOM_SCORES_FILE
-from ablations.report.rules import EQUIVALENCE_SD
+from ablations.report import contexts as cx
+from ablations.report import intervals as iv
+from ablations.report import verdicts as vd
+from ablations.report.equivalence import parse_margin, pooled_sd
+from ablations.report.text import fmt
 
 FIGURE_METRIC = "final_return"
 #: The best run's video, relative to the report's directory (recorded by the caller: `records_video`).
@@ -71,9 +75,9 @@ def compute(results: Results, *, seed: int = 0, n_resamples: int = 10_000, all_p
     budget = _budget(results)
     grid = sc.env_step_grid(budget)
     curves = results.curves[results.curves["run_id"].isin(set(done["run_id"]))]
-    y = sc.interpolate_curves(curves, done["run_id"].tolist(), grid)
-    threshold, threshold_source = _threshold(results, threshold, y, grid, budget)
-    scores = sc.run_scores(curves, done, budget=budget, threshold=threshold, grid=grid)
+    y = sc.binned_curves(curves, done["run_id"].tolist(), grid)
+    threshold, threshold_source = _threshold(results, threshold, curves, done, budget)
+    scores = sc.run_scores(curves, done, budget=budget, threshold=threshold)
     factors = results.factors
     scores = done[["run_id", "config", "seed", *factors]].merge(scores, on="run_id")
     metrics = [m for m in mt.METRICS if m in scores.columns and scores[m].notna().any()]
@@ -98,12 +102,11 @@ def compute(results: Results, *, seed: int = 0, n_resamples: int = 10_000, all_p
     configs = [c for c in results.configs if c in set(scores["config"])]
     t["aliases"] = cmp.aliases(scores, metrics, configs)
     alias_of = dict(zip(t["aliases"]["config"], t["aliases"]["alias_of"]))
-    t["summary"] = _with_factors(bs.summarize(long, ["metric", "config"], seed=seed, n_resamples=n_resamples,
-                                              level=level), results, configs)
+    t["summary"] = _with_factors(iv.config_summary(long, ["metric", "config"], level=level), results, configs)
     t["summary"]["alias_of"] = t["summary"]["config"].map(alias_of).fillna(t["summary"]["config"])
     ref = results.reference_label
     t["threshold"] = sv.km_table(scores, configs, ref if ref in configs else None, budget, seed=seed,
-                                 n_resamples=n_resamples, level=level)
+                                 n_resamples=n_resamples, level=level, alias_of=alias_of)
     t["km_curves"] = sv.km_curves(scores, factors)
     representatives = [c for c in configs if alias_of.get(c, c) == c]  # one config per alias group
     pairs = cmp.comparison_pairs(representatives, alias_of.get(ref, ref), all_pairs)
@@ -114,9 +117,7 @@ def compute(results: Results, *, seed: int = 0, n_resamples: int = 10_000, all_p
                                              n_resamples=n_resamples, level=level) for m in tested],
                                  ignore_index=True)
     t.update(_factor_tables(long, tested if factors else [], results, seed, n_resamples, level))
-    rep.margin = EQUIVALENCE_SD * _pooled_sd(t["summary"], primary)
-    t["verdicts"] = (fx.verdicts(t["effects"], t["simple_effects"], metric=primary, margin=rep.margin)
-                     if len(t["effects"]) else pd.DataFrame(columns=fx.VERDICT_COLUMNS))
+    _verdict_tables(rep, long[long["metric"] == primary])
     t["power"], t["seeds_needed"] = pw.power_tables(t["comparisons"], effect_sizes=effect_sizes)
     t["learning_curves"] = _factor_bands(y, done, factors, grid, seed, n_resamples, level)
     t["performance_profile"] = _profiles(long, factors, seed, n_resamples, level)
@@ -128,15 +129,15 @@ def compute(results: Results, *, seed: int = 0, n_resamples: int = 10_000, all_p
     return rep
 
 
-def _threshold(results: Results, threshold: float | None, y: np.ndarray, grid: np.ndarray,
+def _threshold(results: Results, threshold: float | None, curves: pd.DataFrame, done: pd.DataFrame,
                budget: float) -> tuple[float, str]:
     """(threshold, where it came from): the option, else the manifest's study.report.threshold, else the env's
-    default (`metrics.default_threshold` of the runs' final returns `y` [R, G] on `grid`)."""
+    default (`metrics.default_threshold` of the runs' final returns)."""
     if threshold is not None:
         return threshold, "the --threshold option"
     if _report_setting(results, "threshold") is not None:
         return float(_report_setting(results, "threshold")), "the manifest (study.report.threshold)"
-    finals = y[:, sc.final_mask(grid, budget)].mean(axis=1)
+    finals = sc.run_scores(curves, done, budget=budget, threshold=np.inf)["final_return"].to_numpy(float)
     return mt.default_threshold(_env_id(results), finals)
 
 
@@ -160,11 +161,22 @@ def _factor_tables(long: pd.DataFrame, tested: list[str], results: Results, seed
             "anova": _concat(anova_frames, fx.ANOVA_COLUMNS)}
 
 
-def _pooled_sd(summary: pd.DataFrame, metric: str) -> float:
-    """The pooled within-config SD of `metric` from the summary table (n − 1 weights); NaN without df."""
-    sd = summary[summary["metric"] == metric]
-    dof = (sd["n"] - 1).clip(lower=0).to_numpy(float)
-    return float(np.sqrt(np.nansum(dof * sd["std"].to_numpy(float) ** 2) / dof.sum())) if dof.sum() else np.nan
+def _verdict_tables(rep: Report, primary: pd.DataFrame) -> None:
+    """The margin (`[report] margin`, resolved on the primary metric's pooled within-config SD), the verdicts
+    (`verdicts.verdicts`: averaged only where no interaction of any order says otherwise), their partner contexts,
+    and every factor level's effect in every context of the other factors (`contexts`, summarized)."""
+    t, results = rep.tables, rep.results
+    rep.margin_rule = parse_margin(_report_setting(results, "margin"))
+    sd = t["summary"][t["summary"]["metric"] == rep.primary]
+    rep.margin = rep.margin_rule.resolve(pooled_sd(sd["n"].to_numpy(float), sd["std"].to_numpy(float)))
+    factors = [f for f in results.factors if len(results.levels[f]) > 1]
+    if not len(t["effects"]) or not factors:
+        t["verdicts"] = pd.DataFrame(columns=vd.VERDICT_COLUMNS)
+        return
+    kw = dict(metric=rep.primary, margin=rep.margin, higher_is_better=mt.METRICS[rep.primary][1])
+    t["verdicts"], t["verdict_contexts"] = vd.verdicts(t["effects"], primary, factors, results.levels, **kw)
+    t["contexts"] = cx.context_effects(primary, factors, results.levels, level=rep.level, **kw)
+    t["context_summary"] = cx.summarize_contexts(t["contexts"], fmt)
 
 
 def _probe_tables(rep: Report, done: pd.DataFrame) -> None:
@@ -273,6 +285,11 @@ def draw(rep: Report, out_dir: Path) -> dict[str, str]:
     if len(margins) and (margins["factor2"] != "").any():
         figures["interactions"] = lambda: plots.interactions(margins[margins["metric"] == FIGURE_METRIC], levels,
                                                              ylabel="final return")
+    ctx = t.get("verdict_contexts", pd.DataFrame())
+    for _, v in t.get("verdicts", pd.DataFrame()).iterrows():  # one forest per verdict read in contexts
+        if v["verdict"] == "depends" and len(ctx):
+            figures[context_figure(v)] = (lambda f=v["factor"], lv=str(v["level"]): plots.context_forest(
+                ctx, f, lv, xlabel=mt.METRICS[rep.primary][0].split(" (")[0]))
     if "gradvar" in t and len(t["gradvar"]) and t["gradvar"]["update"].nunique() >= 2:  # no figure without curves
         figures["gradient_variance"] = lambda: plots.gradient_variance(t["gradvar"])
     out = {}
@@ -280,6 +297,11 @@ def draw(rep: Report, out_dir: Path) -> dict[str, str]:
         paths = plots.save(make(), fig_dir, name)
         out[name] = paths[0].relative_to(out_dir).as_posix()
     return out
+
+
+def context_figure(verdict: pd.Series) -> str:
+    """The figure name of a "depends" verdict's contexts: contexts_<factor>_<level>."""
+    return f"contexts_{verdict['factor']}_{verdict['level']}".replace("/", "-").replace(" ", "")
 
 
 def write_tables(rep: Report, out_dir: Path) -> None:

@@ -110,12 +110,17 @@ def verdicts(effects: pd.DataFrame, df: pd.DataFrame, factors: Sequence[str], le
 
 
 # ---------------------------------------------------------------------------------------------------- sentences
+def _minus(x: float) -> str:
+    """`fmt` with a true minus sign."""
+    return fmt(x).replace("-", "−")
+
+
 def _signed(x: float) -> str:
-    return ("+" if x > 0 else "") + fmt(x)
+    return ("+" if x > 0 else "") + _minus(x)
 
 
 def _numbers(est: float, low: float, high: float) -> str:
-    return f"{_signed(est)} [{fmt(low)}, {fmt(high)}]"
+    return f"{_signed(est)} [{_minus(low)}, {_minus(high)}]"
 
 
 def _where(context: str) -> str:
@@ -152,10 +157,9 @@ def verdict_sentence(row: pd.Series, contexts: pd.DataFrame | None = None) -> st
     avg = f", averaged over {row['averaged_over']}" if row["averaged_over"] else ""
     nums = f"{_numbers(row['estimate'], row['ci_low'], row['ci_high'])} (p_holm {format_p(row['p_holm'])})"
     if v in ("helps", "hurts"):
-        verb = "raises" if row["estimate"] > 0 else "lowers"
         tail = f"; no interaction of it with {row['averaged_over']} is significant" if row["averaged_over"] else ""
-        return f"{using} {verb} {metric}{avg}: {nums}{tail}."
-    ci90 = f"90% CI [{fmt(row['ci90_low'])}, {fmt(row['ci90_high'])}]"
+        return f"{using} {v} {metric}{avg}: {nums}{tail}."
+    ci90 = f"90% CI [{_minus(row['ci90_low'])}, {_minus(row['ci90_high'])}]"
     if v == "equivalent":
         return (f"{using} has no effect on {metric} beyond ±{m}{avg}: {nums}, {ci90} "
                 f"inside the margin (TOST p_holm {format_p(row['p_tost_holm'])}).")
