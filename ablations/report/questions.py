@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ablations.report.text import fmt, level_name
+from ablations.report.text import fmt
 from ablations.report.rules import ALPHA
 from ablations.report.verdicts import verdict_sentence
 

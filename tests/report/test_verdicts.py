@@ -68,7 +68,7 @@ def test_averaged_helps_and_undecided_sentences() -> None:
     a = v[v["factor"] == "a"].iloc[0]
     assert a["verdict"] == "helps" and a["partners"] == ""
     assert vd.verdict_sentence(a).startswith(
-        "Using a = a1 instead of a = a0 raises m, averaged over b, c, d: +")
+        "Using a = a1 instead of a = a0 helps m, averaged over b, c, d: +")
     c = v[v["factor"] == "c"].iloc[0]
     assert c["verdict"] == "undecided"
     assert "MDD" in vd.verdict_sentence(c) and "is not inside ±0.3" in vd.verdict_sentence(c)
