@@ -312,8 +312,14 @@ def write_tables(rep: Report, out_dir: Path) -> None:
 
 
 def report_dir(results: Results, out_dir: str | Path | None = None) -> Path:
-    """Where the report of `results` goes: `out_dir`, else report/<study name>/ under the current directory."""
-    return Path(out_dir) if out_dir is not None else Path("report") / results.study
+    """Where the report of `results` goes: `out_dir`, else report/<study name>/ under the current directory when the
+    results directory is named after the study (its default, results/<study>), else report/<results directory
+    name>/, so the report of another results directory (e.g. `ablations run … --out results/other`) never
+    overwrites the study's default report."""
+    if out_dir is not None:
+        return Path(out_dir)
+    name = Path(results.path).resolve().name
+    return Path("report") / (results.study if name == results.study else name)
 
 
 def records_video(results: Results) -> bool:
@@ -326,7 +332,7 @@ def build_report(results_dir: str | Path | Results, out_dir: str | Path | None =
                  n_resamples: int = 10_000, all_pairs: bool = False, threshold: float | None = None,
                  level: float = 0.95, effect_sizes: Sequence[float] = (0.5, 0.8, 1.0, 1.5),
                  figures: bool = True, untuned: bool = False, random_scores: pd.DataFrame | None = None,
-                 video: str | None = None) -> Path:
+                 video: str | None = None, video_note: str | None = None) -> Path:
     """Build `out_dir`/README.md (default: `report_dir`) from a results directory (or its loaded `Results`).
 
     seed=None takes the manifest's study.report.seed (else 0); threshold=None takes study.report.threshold, else
@@ -334,7 +340,8 @@ def build_report(results_dir: str | Path | Results, out_dir: str | Path | None =
     A tuned study's report adds the chosen values and sensitivity curves (`report.tuning`); `untuned=True` adds
     the factor verdicts at each candidate. The report only reads files: `random_scores` is the random-policy table
     the caller measured for a multi-env study whose results lack it (`across.random_scores_request` says what to
-    measure), and `video` the path, relative to out_dir, of the best run's video the caller recorded there.
+    measure), and `video` the path, relative to out_dir, of the best run's video the caller recorded there
+    (`video_note`: why there is none, said in the report).
     """
     results = results_dir if isinstance(results_dir, Results) else load_results(results_dir)
     if seed is None:
@@ -347,6 +354,8 @@ def build_report(results_dir: str | Path | Results, out_dir: str | Path | None =
     rep = compute(results, seed=seed, n_resamples=n_resamples, all_pairs=all_pairs, threshold=threshold,
                   level=level, effect_sizes=effect_sizes)
     tn.compute(rep, untuned=untuned)
+    if video is None and video_note:
+        rep.notes.append(f"No video of the best run: {video_note}.")
     write_tables(rep, out)
     if figures:
         rep.figures = draw(rep, out)
