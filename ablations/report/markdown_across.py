@@ -15,7 +15,7 @@ from ablations.report.verdicts import verdict_sentence
 
 
 def _ci(lo: float, hi: float) -> str:
-    return f"[{fmt(lo)}, {fmt(hi)}]"
+    return f"[{fmt(lo)}, {fmt(hi)}]".replace("-", "−")
 
 
 def _effect_subject(r: pd.Series) -> str:
@@ -40,15 +40,15 @@ def findings(rep: Report) -> list[str]:
         mine = (v[(v["factor"] == r["factor"]) & (v["level"].astype(str) == str(r["level"]))]
                 if r["kind"] == "main" else v.iloc[:0])
         if len(mine):
-            head = verdict_sentence(mine.iloc[0].copy().replace({mine.iloc[0]["metric"]: SCORE}), ctx)
+            head = verdict_sentence(mine.iloc[0].copy().replace({mine.iloc[0]["metric"]: SCORE}), ctx, brief=True)
         else:
-            head = (f"{_effect_subject(r)}: {_signed(r['estimate'])} {_ci(r['ci_low'], r['ci_high'])} on the "
+            head = (f"{_effect_subject(r)}: {_signed(r['estimate'])} {_ci(r['ci_low'], r['ci_high'])} on "
                     f"{SCORE} (p_holm {format_p(r['p_holm'])}): {_class_text(r)}.")
         lines.append(f"- {head} **Per env** (each env's own Holm): {r['claim']}; {r['heterogeneity']}.")
     return lines
 
 
-SCORE = "mean normalized score"
+SCORE = "the mean normalized score"
 
 
 def _signed(x: float) -> str:

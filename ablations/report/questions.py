@@ -61,7 +61,7 @@ def key_findings(tables: dict[str, pd.DataFrame], primary: str) -> list[str]:
     rank = {"depends": 0, "helps": 0, "hurts": 0, "equivalent": 2, "undecided": 3}
     v = v.assign(_r=v["verdict"].map(rank), _s=[-_strength(r, ctx) for _, r in v.iterrows()])
     v = v.sort_values(["_r", "_s"], kind="stable")
-    lines = [f"- {verdict_sentence(r, ctx)}" for _, r in v[v["_r"] == 0].iterrows()]
+    lines = [f"- {verdict_sentence(r, ctx, brief=True)}" for _, r in v[v["_r"] == 0].iterrows()]
     e = tables["effects"]
     high = e[(e["metric"] == primary) & (e["order"] >= 3)]
     higher = []

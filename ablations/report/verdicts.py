@@ -129,8 +129,10 @@ def _where(context: str) -> str:
     return "with " + " and ".join(level_name(f, v) for f, v in parts) if parts else "overall"
 
 
-def verdict_sentence(row: pd.Series, contexts: pd.DataFrame | None = None) -> str:
-    """One sentence for a row of `verdicts` (and, for "depends", its contexts from the same call)."""
+def verdict_sentence(row: pd.Series, contexts: pd.DataFrame | None = None, brief: bool = False) -> str:
+    """One sentence for a row of `verdicts` (and, for "depends", its contexts from the same call: every context where
+    it helps or hurts, and, unless `brief`, every context where it is equivalent or undecided; `brief` counts
+    those)."""
     metric = METRIC_NAMES.get(row["metric"], row["metric"])
     subject = f"{level_name(row['factor'], str(row['level']))} (vs {level_name(row['factor'], str(row['vs']))})"
     m = fmt(row["margin"])
@@ -146,12 +148,17 @@ def verdict_sentence(row: pd.Series, contexts: pd.DataFrame | None = None) -> st
         for cls, say in (("helps", "it helps"), ("hurts", "it hurts"), ("equivalent", f"it is equivalent within ±{m}"),
                          ("undecided", "it is undecided")):
             sub = c[c["verdict"] == cls]
-            if len(sub):
-                items = "; ".join(f"{_where(x['context'])}, {_numbers(x['estimate'], x['ci_low'], x['ci_high'])}"
-                                  + (f" (MDD {fmt(x['mdd'])})" if cls == "undecided" else "")
-                                  for _, x in sub.iterrows())
-                parts.append(f"{say} {items}")
-        return head + (": " + "; ".join(parts) if parts else "") + "."
+            if not len(sub):
+                continue
+            if brief and cls in ("equivalent", "undecided"):
+                parts.append(f"{say} in {len(sub)}")
+                continue
+            items = "; ".join(f"{_where(x['context'])}, {_numbers(x['estimate'], x['ci_low'], x['ci_high'])}"
+                              + (f" (MDD {fmt(x['mdd'])})" if cls == "undecided" else "")
+                              for _, x in sub.iterrows())
+            parts.append(f"{say} in {len(sub)} ({items})")
+        tail = " (every context: table `contexts`)" if brief else ""
+        return head + (": " + "; ".join(parts) if parts else "") + tail + "."
     f = row["factor"]
     using = f"Using {level_name(f, str(row['level']))} instead of {level_name(f, str(row['vs']))}"
     avg = f", averaged over {row['averaged_over']}" if row["averaged_over"] else ""

@@ -23,7 +23,7 @@ def test_crossover_is_answered_per_context_and_called_a_contradiction_where_it_h
     t = _tables(crossover_data().assign(metric="final_return"))
     text = "\n".join(answers(t))
     assert "The effect of reward-to-go (vs full returns) on final return depends on normalize" in text
-    assert "it helps with no normalization" in text and "it hurts with return normalization" in text
+    assert "it helps in 1 (with no normalization" in text and "it hurts in 1 (with return normalization" in text
     assert "*Contradicts the common wisdom in 1 of 2 contexts: there it hurts* (it helps in 1)." in text
     findings = key_findings(t, "final_return")
     assert 1 <= len(findings) <= MAX_FINDINGS + 1
