@@ -2,9 +2,11 @@
 writes `tables/*.csv`, `figures/*.{png,svg}` and `README.md`, and returns the README's path.
 
 Owns the order of the work and the choices that tie modules together (which metric each figure shows, the seed
-that every bootstrap derives from, defaults read from the manifest). Computing lives in `bootstrap`, `comparisons`,
-`power`, `survival`, `effects`, `gradvar`, `tuning` and `across`; drawing in `plots`; text in `markdown`,
-`markdown_across` and `markdown_tuning`. It runs no env and records no video: the caller hands those in.
+that every bootstrap derives from, defaults read from the manifest, the equivalence margin from `[report] margin`).
+Computing lives in `bootstrap`, `intervals`, `comparisons`, `power`, `survival`, `effects`, `contexts`, `verdicts`,
+`gradvar`, `tuning` and `across`; the run scores in `ablations.train.scores`; drawing in `plots`; text in
+`markdown`, `markdown_across` and `markdown_tuning`. It runs no env and records no video: the caller hands those in
+(and says why there is none).
 """
 
 from __future__ import annotations

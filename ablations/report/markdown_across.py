@@ -21,8 +21,7 @@ def _ci(lo: float, hi: float) -> str:
 def _effect_subject(r: pd.Series) -> str:
     if r["kind"] == "main":
         return f"Using {level_name(r['factor'], r['level'])} instead of {level_name(r['factor'], r['vs'])}"
-    return (f"The interaction {r['factor']} × {r['factor2']} ({r['level']} vs {r['vs']}, {r['level2']} vs "
-            f"{r['vs2']})")
+    return f"The interaction {r['term']} ({r['contrast']})"
 
 
 def findings(rep: Report) -> list[str]:

@@ -157,7 +157,7 @@ def verdict_sentence(row: pd.Series, contexts: pd.DataFrame | None = None, brief
                               + (f" (MDD {fmt(x['mdd'])})" if cls == "undecided" else "")
                               for _, x in sub.iterrows())
             parts.append(f"{say} in {len(sub)} ({items})")
-        tail = " (every context: table `contexts`)" if brief else ""
+        tail = " (every context is in the tables)" if brief else ""
         return head + (": " + "; ".join(parts) if parts else "") + tail + "."
     f = row["factor"]
     using = f"Using {level_name(f, str(row['level']))} instead of {level_name(f, str(row['vs']))}"

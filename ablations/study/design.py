@@ -50,13 +50,14 @@ import numpy as np
 
 from ..config import AXES, ConfigError, RunConfig, field_names
 from .tune_spec import TuneSpec, parse_tune
+from .margin import parse_margin
 
 #: Default upper bound on the runs trained together by one worker (one cohort).
 DEFAULT_COHORT_SIZE = 128
 
 TOP_LEVEL_KEYS = ("name", "description", "seeds", "probe_seeds", "imports", "fixed", "factors", "exclude", "sample",
                   "report", "env", "tune")
-REPORT_KEYS = ("reference", "threshold", "seed", "primary", "references", "random_episodes")
+REPORT_KEYS = ("reference", "threshold", "seed", "primary", "references", "random_episodes", "margin")
 SAMPLE_KEYS = ("k", "seed")
 #: The per-run scores the report computes; `[report] primary` names one (the report's key findings read it).
 PRIMARY_METRICS = ("final_return", "auc", "eval_return", "steps_to_threshold")
@@ -392,6 +393,10 @@ def _parse_report(value: Any, where: str) -> dict[str, Any]:
     episodes = value.get("random_episodes", 1)
     if isinstance(episodes, bool) or not isinstance(episodes, int) or episodes < 1:
         raise StudyError(f"{where}: [report] random_episodes must be an integer >= 1")
+    try:
+        parse_margin(value.get("margin"))
+    except ValueError as exc:
+        raise StudyError(f"{where}: {exc}") from None
     return dict(value)
 
 

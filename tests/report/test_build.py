@@ -84,3 +84,31 @@ def test_all_pairs(make_results: Callable[..., Path], tmp_path: Path) -> None:
     comparisons = pd.read_csv(tmp_path / "out" / "tables" / "comparisons.csv")
     assert len(comparisons[comparisons["metric"] == "final_return"]) == 6  # 4 configs → 6 pairs
     assert "### All pairs: final return" in readme.read_text()
+
+
+def test_a_planted_three_way_crossover_through_the_whole_report(make_results: Callable[..., Path],
+                                                                 tmp_path: Path) -> None:
+    """reward-to-go helps by 60 where baseline and normalize 'agree' (none/none, value/advantages) and hurts by 60
+    where they do not: no two-way term of returns carries it, so only the three-way interaction does. The verdict
+    must name both partners and give each context's sign (never the averaged ≈ 0)."""
+    factors = {"returns": ["full", "rtg"], "baseline": ["none", "value"], "normalize": ["none", "advantages"]}
+
+    def crossover(cfg: dict) -> float:
+        agree = (cfg["baseline"] == "none") == (cfg["normalize"] == "none")
+        return (60.0 if agree else -60.0) * (cfg["returns"] == "rtg")
+
+    results = make_results(factors=factors, main={}, effect=crossover, seeds=10, noise=10.0, rng_seed=5)
+    build_report(results, tmp_path / "out", n_resamples=300, figures=True)
+    v = pd.read_csv(tmp_path / "out" / "tables" / "verdicts.csv", keep_default_na=False).set_index("factor")
+    assert v.loc["returns", "verdict"] == "depends" and v.loc["returns", "partners"] == "baseline, normalize"
+    assert "returns × baseline × normalize" in v.loc["returns", "terms"]
+    ctx = pd.read_csv(tmp_path / "out" / "tables" / "verdict_contexts.csv", keep_default_na=False)
+    ret = ctx[ctx["factor"] == "returns"].set_index(["baseline", "normalize"])["verdict"]
+    assert ret[("none", "none")] == ret[("value", "advantages")] == "helps"
+    assert ret[("none", "advantages")] == ret[("value", "none")] == "hurts"
+    text = (tmp_path / "out" / "README.md").read_text()
+    assert "The effect of reward-to-go (vs full returns) on final return depends on baseline and normalize" in text
+    assert "it helps in 2 (with no baseline and no normalization, +" in text
+    assert "it hurts in 2 (" in text and "figures/contexts_returns_rtg.png" in text
+    full = pd.read_csv(tmp_path / "out" / "tables" / "context_summary.csv").set_index(["factor", "level"])
+    assert full.loc[("returns", "rtg"), "k"] == 4

@@ -25,7 +25,7 @@ def test_findings_without_factors() -> None:
 
 def test_finding_states_the_class_the_per_env_claim_and_heterogeneity() -> None:
     lines = ma.findings(_rep(consistency=pd.DataFrame([ROW])))
-    assert lines == ["- The interaction baseline ×  (mean vs none,  vs ): +0.250 [0.100, 0.400] on the mean normalized "
+    assert lines == ["- The interaction baseline (baseline=mean vs none): +0.250 [0.100, 0.400] on the mean normalized "
                      "score (p_holm = 0.002): it helps in aggregate. **Per env** (each env's own Holm): helps on all 2 "
                      "envs (each significant under its env's Holm); no heterogeneity detected (…)."]
 
