@@ -100,6 +100,8 @@ def test_committed_cartpole_report_regenerates(tmp_path):
 #: README section heading → the committed report whose numbers it quotes.
 README_SECTIONS = {"## What the flagship says": "flagship", "## What the CartPole factorial says": "cartpole_factorial",
                    "### Across environments": "multienv"}
+# (the Pong and "How it is fast" sections also quote benchmark and per-million-step numbers no report prints; their
+# final return and critic_iters numbers were copied from report/pong_curve and report/critic_iters)
 QUOTED = re.compile(r"\[([−+-]?\d[\d.,]*), ([−+-]?\d[\d.,]*)\]|(?<![\w.\[])([+−]\d[\d.]*)(?![\d.]*\])|"
                     r"p_holm = (\d[\d.]*)")
 
