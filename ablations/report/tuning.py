@@ -4,7 +4,9 @@ curves (the selection metric vs candidate per config, with CIs, from stage 1) an
 
 Everything else in the report is computed from stage 2 (the evaluation seeds) only: this module reads stage 1 from
 ``<results>/tune/`` and the choice from ``<results>/tune_choice.csv``. The selection score is
-`study.tuning.run_metric`, the function that made the choice, so the curves show exactly what was maximized.
+`train.scores.run_metric`, the one definition of a run's metrics (each episode weighted equally), which the tuning
+choice uses too, so the curves show what is maximized. (Results tuned before the metrics were defined per episode
+chose on the older env-step-grid score: their `tune_choice.csv` means can differ from these curves.)
 """
 
 from __future__ import annotations
