@@ -45,7 +45,7 @@ import pandas as pd
 _BACKEND = matplotlib.get_backend(auto_select=False)
 
 from ablations.report import across  # noqa: E402 - after the backend is noted
-from ablations.report import bootstrap as bs  # noqa: E402
+from ablations.report import intervals as iv  # noqa: E402
 from ablations.report import build  # noqa: E402
 from ablations.report import comparisons as cmp  # noqa: E402
 from ablations.report import effects as fx  # noqa: E402
@@ -79,17 +79,16 @@ def load(results_dir: str | Path) -> Results:
 
 def scores(results: Results, *, threshold: float | None = None) -> pd.DataFrame:
     """One row per finished run: `run_id, config, seed`, one column per factor, and the run's scores
-    (`ablations.train.scores.run_scores`, on the report's env-step grid): `final_return` (mean return over the last
-    10% of the budget), `auc` (mean return over the budget), `steps_to_threshold` (censored at the budget),
+    (`ablations.train.scores.run_scores`, each episode weighted equally): `final_return` (mean return of the episodes
+    of the updates ending in the last 10% of the budget), `auc` (mean return over all training episodes),
+    `steps_to_threshold` (a moving average over ≥ 2N episodes crossing it; censored at the budget),
     `reached` (bool), and `eval_return` when the runs were evaluated. `threshold`: as `ablations report
     --threshold` (default: the manifest's, else the env's)."""
     done = results.done.reset_index(drop=True)
-    budget = build._budget(results)  # the report's rules for the budget and the threshold (lead: make public)
-    grid = sc.env_step_grid(budget)
+    budget = build.budget_of(results)  # the report's rules for the budget and the threshold
     curves = results.curves[results.curves["run_id"].isin(set(done["run_id"]))]
-    y = sc.interpolate_curves(curves, done["run_id"].tolist(), grid)
-    threshold, _ = build._threshold(results, threshold, y, grid, budget)
-    out = sc.run_scores(curves, done, budget=budget, threshold=threshold, grid=grid)
+    threshold, _ = build.threshold_of(results, threshold, curves, done, budget)
+    out = sc.run_scores(curves, done, budget=budget, threshold=threshold)
     return done[[*ID_COLUMNS, *results.factors]].merge(out, on="run_id")
 
 
@@ -110,9 +109,9 @@ def long_scores(scores: pd.DataFrame, metric: str | Sequence[str] | None = None)
 def summary(scores: pd.DataFrame, *, metric: str | Sequence[str] | None = None, seed: int = SEED,
             n_resamples: int = N_RESAMPLES, level: float = LEVEL) -> pd.DataFrame:
     """Per metric and config: `metric, config, n, mean, iqm, median, std, ci_low, ci_high, ci_level, ci_method`
-    (a bootstrap CI of the mean over seeds: `report.bootstrap.summarize`)."""
-    return bs.summarize(long_scores(scores, metric), ["metric", "config"], seed=seed, n_resamples=n_resamples,
-                        level=level)
+    (the t-interval of the mean over seeds: `report.intervals.config_summary`, as the report's summary table;
+    `seed` and `n_resamples` are accepted for symmetry with the other tables and unused)."""
+    return iv.config_summary(long_scores(scores, metric), ["metric", "config"], level=level)
 
 
 def effects(scores: pd.DataFrame, levels: dict[str, list[str]], *, metric: str = "final_return", seed: int = SEED,
@@ -182,10 +181,10 @@ def learning_curves(results: Results, *, seed: int = SEED, n_resamples: int = N_
     seed-block bootstrap band, on the report's grid of the finished runs. Columns: `factor, level, env_steps, n,
     mean, ci_low, ci_high, ci_level, ci_method`."""
     done = results.done.reset_index(drop=True)
-    budget = build._budget(results)
+    budget = build.budget_of(results)
     grid = sc.env_step_grid(budget)
-    y = sc.interpolate_curves(results.curves, done["run_id"].tolist(), grid)
-    return build._factor_bands(y, done, results.factors, grid, seed, n_resamples, level)
+    y = sc.binned_curves(results.curves, done["run_id"].tolist(), grid)
+    return build.factor_bands(y, done, results.factors, grid, seed, n_resamples, level)
 
 
 def report_tables(results: Results, *, seed: int = SEED, n_resamples: int = N_RESAMPLES, level: float = LEVEL,

@@ -94,3 +94,80 @@ def test_committed_cartpole_report_regenerates(tmp_path):
     _published("cartpole_factorial")
     readme = build_report(REPO / "results" / "cartpole_factorial", tmp_path / "r", seed=None)
     assert_text_close(readme.read_text(), (REPO / "report" / "cartpole_factorial" / "README.md").read_text())
+
+
+# ------------------------------------------------------------------ README's findings quote the reports digit for digit
+#: README section heading → the committed report whose numbers it quotes.
+README_SECTIONS = {"## What the flagship says": "flagship", "## What the CartPole factorial says": "cartpole_factorial",
+                   "### Across environments": "multienv"}
+# (the Pong and "How it is fast" sections also quote benchmark and per-million-step numbers no report prints; their
+# final return and critic_iters numbers were copied from report/pong_curve and report/critic_iters)
+QUOTED = re.compile(r"\[([−+-]?\d[\d.,]*), ([−+-]?\d[\d.,]*)\]|(?<![\w.\[])([+−]\d[\d.]*)(?![\d.]*\])|"
+                    r"p_holm = (\d[\d.]*)")
+
+
+def _section(text: str, heading: str) -> str:
+    start = text.index(heading)
+    level = heading.split(" ")[0]
+    rest = text[start + len(heading):]
+    ends = [i for i in (rest.find("\n" + level + " "), rest.find("\n## ")) if i >= 0]
+    return rest[: min(ends)] if ends else rest
+
+
+def _num(x: str) -> str:
+    return x.replace("−", "-").lstrip("+")
+
+
+def quoted_numbers(text: str) -> tuple[list[tuple[str, str]], list[str]]:
+    """What README quotes from a report: the intervals "[a, b]" (as pairs) and the other numbers (each signed number
+    +x / −x and each "p_holm = x"), minus signs normalized to "-" (the reports write both)."""
+    cis, numbers = [], []
+    for m in QUOTED.finditer(text):
+        if m.group(1):
+            cis.append((_num(m.group(1)), _num(m.group(2))))
+        else:
+            numbers += [_num(g) for g in m.groups()[2:] if g]
+    return cis, numbers
+
+
+def _report_printed(name: str) -> tuple[str, set[tuple[str, str]], set[str]]:
+    """The report's README texts (its own and each env's), and from its tables (its own and each env's) the
+    (low, high) pairs of every row's interval columns and every numeric cell, as the report prints numbers
+    (`text.fmt`, 3 significant figures)."""
+    from ablations.report.text import fmt
+
+    root = REPO / "report" / name
+    text = "\n".join(f.read_text() for f in [root / "README.md", *sorted((root / "envs").glob("*/README.md"))])
+    pairs: set[tuple[str, str]] = set()
+    cells: set[str] = set()
+    for table in [*sorted((root / "tables").glob("*.csv")), *sorted((root / "envs").glob("*/tables/*.csv"))]:
+        try:
+            df = pd.read_csv(table)
+        except pd.errors.EmptyDataError:  # an empty table (e.g. power with a single config)
+            continue
+        num = df.select_dtypes("number")
+        cells |= {fmt(v) for v in np.unique(num.to_numpy(float).ravel()) if np.isfinite(v)}
+        for low in [c for c in num.columns if c.endswith("low")]:
+            high = low[: -len("low")] + "high"
+            if high in num.columns:
+                pairs |= {(fmt(a), fmt(b)) for a, b in zip(num[low], num[high])}
+    return text.replace("−", "-"), pairs, cells
+
+
+def test_quoted_numbers_by_hand() -> None:
+    assert quoted_numbers("+0.134 [0.053, −0.216] and −9.71 (p_holm = 0.007), 20 seeds") == \
+        ([("0.053", "-0.216")], ["0.134", "-9.71", "0.007"])
+
+
+@pytest.mark.parametrize("heading", list(README_SECTIONS))
+def test_readme_numbers_appear_digit_for_digit_in_their_report(heading: str) -> None:
+    """Every number README's findings quote is printed by the report, digit for digit: an interval as "[a, b]" in a
+    report README or as one table row's (low, high); any other number in a report README or a table cell."""
+    name = README_SECTIONS[heading]
+    _published(name)
+    text, pairs, cells = _report_printed(name)
+    cis, numbers = quoted_numbers(_section((REPO / "README.md").read_text(), heading))
+    bad = [f"[{a}, {b}]" for a, b in cis if f"[{a}, {b}]" not in text and (a, b) not in pairs]
+    bad += [x for x in numbers if x.lstrip("-") not in cells and x not in cells
+            and not re.search(r"(?<![\d.])" + re.escape(x.lstrip("-")) + r"(?![\d])", text)]
+    assert not bad, f"README ({heading}) quotes numbers its report does not print: {bad}"

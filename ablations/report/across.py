@@ -16,6 +16,8 @@ import dataclasses
 import numpy as np
 import pandas as pd
 
+from ablations.report.equivalence import DEFAULT_MARGIN
+
 from ablations.report import pooled as ag
 from ablations.report.load import ENV, ReportError, Results, choose_reference, config_label, restrict, study_spec
 from ablations.report.model import Report
@@ -111,7 +113,8 @@ def compute_across(results: Results, reps: dict[str, Report], rs: pd.DataFrame, 
     configs = [c for c in dict.fromkeys(c for r in reps.values() for c in r.results.configs)]
     reference = first.results.reference_label
     tables = ag.across_envs(scores, factors, levels, envs, configs, reference, metric=metric, seed=first.seed,
-                            n_resamples=first.n_resamples, level=first.level)
+                            n_resamples=first.n_resamples, level=first.level,
+                            margin=first.margin_rule or DEFAULT_MARGIN, norm=norm)
     tuned = tuned_choices(reps)
     rep = dataclasses.replace(first, results=results, tables={"normalization": norm, "normalized_scores": scores,
                                                                **tables, **({"tune_choice": tuned} if len(tuned)

@@ -2,9 +2,11 @@
 writes `tables/*.csv`, `figures/*.{png,svg}` and `README.md`, and returns the README's path.
 
 Owns the order of the work and the choices that tie modules together (which metric each figure shows, the seed
-that every bootstrap derives from, defaults read from the manifest). Computing lives in `bootstrap`, `comparisons`,
-`power`, `survival`, `effects`, `gradvar`, `tuning` and `across`; drawing in `plots`; text in `markdown`,
-`markdown_across` and `markdown_tuning`. It runs no env and records no video: the caller hands those in.
+that every bootstrap derives from, defaults read from the manifest, the equivalence margin from `[report] margin`).
+Computing lives in `bootstrap`, `intervals`, `comparisons`, `power`, `survival`, `effects`, `contexts`, `verdicts`,
+`gradvar`, `tuning` and `across`; the run scores in `ablations.train.scores`; drawing in `plots`; text in
+`markdown`, `markdown_across` and `markdown_tuning`. It runs no env and records no video: the caller hands those in
+(and says why there is none).
 """
 
 from __future__ import annotations
@@ -33,7 +35,11 @@ from ablations.report.markdown_across import render_across
 from ablations.report.text import AGGREGATE_TITLES
 from ablations.report.model import Report
 from ablations.study.random_scores import FILE as RANDOM_SCORES_FILE
-from ablations.report.rules import EQUIVALENCE_SD
+from ablations.report import contexts as cx
+from ablations.report import intervals as iv
+from ablations.report import verdicts as vd
+from ablations.report.equivalence import parse_margin, pooled_sd
+from ablations.report.text import fmt
 
 FIGURE_METRIC = "final_return"
 #: The best run's video, relative to the report's directory (recorded by the caller: `records_video`).
@@ -45,7 +51,7 @@ def _report_setting(results: Results, key: str) -> Any:
     return report.get(key) if isinstance(report, dict) else None
 
 
-def _budget(results: Results) -> float:
+def budget_of(results: Results) -> float:
     done = results.done
     if "total_steps" in done.columns and pd.to_numeric(done["total_steps"], errors="coerce").notna().any():
         return float(pd.to_numeric(done["total_steps"], errors="coerce").max())
@@ -68,12 +74,12 @@ def compute(results: Results, *, seed: int = 0, n_resamples: int = 10_000, all_p
     done = results.done.reset_index(drop=True)
     if done.empty:
         raise ValueError(f"{results.path}: no run has status 'done'; nothing to report")
-    budget = _budget(results)
+    budget = budget_of(results)
     grid = sc.env_step_grid(budget)
     curves = results.curves[results.curves["run_id"].isin(set(done["run_id"]))]
-    y = sc.interpolate_curves(curves, done["run_id"].tolist(), grid)
-    threshold, threshold_source = _threshold(results, threshold, y, grid, budget)
-    scores = sc.run_scores(curves, done, budget=budget, threshold=threshold, grid=grid)
+    y = sc.binned_curves(curves, done["run_id"].tolist(), grid)
+    threshold, threshold_source = threshold_of(results, threshold, curves, done, budget)
+    scores = sc.run_scores(curves, done, budget=budget, threshold=threshold)
     factors = results.factors
     scores = done[["run_id", "config", "seed", *factors]].merge(scores, on="run_id")
     metrics = [m for m in mt.METRICS if m in scores.columns and scores[m].notna().any()]
@@ -98,12 +104,11 @@ def compute(results: Results, *, seed: int = 0, n_resamples: int = 10_000, all_p
     configs = [c for c in results.configs if c in set(scores["config"])]
     t["aliases"] = cmp.aliases(scores, metrics, configs)
     alias_of = dict(zip(t["aliases"]["config"], t["aliases"]["alias_of"]))
-    t["summary"] = _with_factors(bs.summarize(long, ["metric", "config"], seed=seed, n_resamples=n_resamples,
-                                              level=level), results, configs)
+    t["summary"] = _with_factors(iv.config_summary(long, ["metric", "config"], level=level), results, configs)
     t["summary"]["alias_of"] = t["summary"]["config"].map(alias_of).fillna(t["summary"]["config"])
     ref = results.reference_label
     t["threshold"] = sv.km_table(scores, configs, ref if ref in configs else None, budget, seed=seed,
-                                 n_resamples=n_resamples, level=level)
+                                 n_resamples=n_resamples, level=level, alias_of=alias_of)
     t["km_curves"] = sv.km_curves(scores, factors)
     representatives = [c for c in configs if alias_of.get(c, c) == c]  # one config per alias group
     pairs = cmp.comparison_pairs(representatives, alias_of.get(ref, ref), all_pairs)
@@ -114,11 +119,9 @@ def compute(results: Results, *, seed: int = 0, n_resamples: int = 10_000, all_p
                                              n_resamples=n_resamples, level=level) for m in tested],
                                  ignore_index=True)
     t.update(_factor_tables(long, tested if factors else [], results, seed, n_resamples, level))
-    rep.margin = EQUIVALENCE_SD * _pooled_sd(t["summary"], primary)
-    t["verdicts"] = (fx.verdicts(t["effects"], t["simple_effects"], metric=primary, margin=rep.margin)
-                     if len(t["effects"]) else pd.DataFrame(columns=fx.VERDICT_COLUMNS))
+    _verdict_tables(rep, long[long["metric"] == primary])
     t["power"], t["seeds_needed"] = pw.power_tables(t["comparisons"], effect_sizes=effect_sizes)
-    t["learning_curves"] = _factor_bands(y, done, factors, grid, seed, n_resamples, level)
+    t["learning_curves"] = factor_bands(y, done, factors, grid, seed, n_resamples, level)
     t["performance_profile"] = _profiles(long, factors, seed, n_resamples, level)
     rp = _random_policy(results, level) if random_policy else pd.DataFrame()
     if len(rp):
@@ -128,15 +131,15 @@ def compute(results: Results, *, seed: int = 0, n_resamples: int = 10_000, all_p
     return rep
 
 
-def _threshold(results: Results, threshold: float | None, y: np.ndarray, grid: np.ndarray,
+def threshold_of(results: Results, threshold: float | None, curves: pd.DataFrame, done: pd.DataFrame,
                budget: float) -> tuple[float, str]:
     """(threshold, where it came from): the option, else the manifest's study.report.threshold, else the env's
-    default (`metrics.default_threshold` of the runs' final returns `y` [R, G] on `grid`)."""
+    default (`metrics.default_threshold` of the runs' final returns)."""
     if threshold is not None:
         return threshold, "the --threshold option"
     if _report_setting(results, "threshold") is not None:
         return float(_report_setting(results, "threshold")), "the manifest (study.report.threshold)"
-    finals = y[:, sc.final_mask(grid, budget)].mean(axis=1)
+    finals = sc.run_scores(curves, done, budget=budget, threshold=np.inf)["final_return"].to_numpy(float)
     return mt.default_threshold(_env_id(results), finals)
 
 
@@ -160,11 +163,22 @@ def _factor_tables(long: pd.DataFrame, tested: list[str], results: Results, seed
             "anova": _concat(anova_frames, fx.ANOVA_COLUMNS)}
 
 
-def _pooled_sd(summary: pd.DataFrame, metric: str) -> float:
-    """The pooled within-config SD of `metric` from the summary table (n − 1 weights); NaN without df."""
-    sd = summary[summary["metric"] == metric]
-    dof = (sd["n"] - 1).clip(lower=0).to_numpy(float)
-    return float(np.sqrt(np.nansum(dof * sd["std"].to_numpy(float) ** 2) / dof.sum())) if dof.sum() else np.nan
+def _verdict_tables(rep: Report, primary: pd.DataFrame) -> None:
+    """The margin (`[report] margin`, resolved on the primary metric's pooled within-config SD), the verdicts
+    (`verdicts.verdicts`: averaged only where no interaction of any order says otherwise), their partner contexts,
+    and every factor level's effect in every context of the other factors (`contexts`, summarized)."""
+    t, results = rep.tables, rep.results
+    rep.margin_rule = parse_margin(_report_setting(results, "margin"))
+    sd = t["summary"][t["summary"]["metric"] == rep.primary]
+    rep.margin = rep.margin_rule.resolve(pooled_sd(sd["n"].to_numpy(float), sd["std"].to_numpy(float)))
+    factors = [f for f in results.factors if len(results.levels[f]) > 1]
+    if not len(t["effects"]) or not factors:
+        t["verdicts"] = pd.DataFrame(columns=vd.VERDICT_COLUMNS)
+        return
+    kw = dict(metric=rep.primary, margin=rep.margin, higher_is_better=mt.METRICS[rep.primary][1])
+    t["verdicts"], t["verdict_contexts"] = vd.verdicts(t["effects"], primary, factors, results.levels, **kw)
+    t["contexts"] = cx.context_effects(primary, factors, results.levels, level=rep.level, **kw)
+    t["context_summary"] = cx.summarize_contexts(t["contexts"], fmt)
 
 
 def _probe_tables(rep: Report, done: pd.DataFrame) -> None:
@@ -199,7 +213,7 @@ def _with_factors(summary: pd.DataFrame, results: Results, configs: list[str]) -
     return summary
 
 
-def _factor_bands(y: np.ndarray, done: pd.DataFrame, factors: list[str], grid: np.ndarray, seed: int,
+def factor_bands(y: np.ndarray, done: pd.DataFrame, factors: list[str], grid: np.ndarray, seed: int,
                   n_resamples: int, level: float) -> pd.DataFrame:
     frames = []
     for f in factors or ["config"]:
@@ -273,6 +287,11 @@ def draw(rep: Report, out_dir: Path) -> dict[str, str]:
     if len(margins) and (margins["factor2"] != "").any():
         figures["interactions"] = lambda: plots.interactions(margins[margins["metric"] == FIGURE_METRIC], levels,
                                                              ylabel="final return")
+    ctx = t.get("verdict_contexts", pd.DataFrame())
+    for _, v in t.get("verdicts", pd.DataFrame()).iterrows():  # one forest per verdict read in contexts
+        if v["verdict"] == "depends" and len(ctx):
+            figures[context_figure(v)] = (lambda f=v["factor"], lv=str(v["level"]): plots.context_forest(
+                ctx, f, lv, xlabel=mt.METRICS[rep.primary][0].split(" (")[0]))
     if "gradvar" in t and len(t["gradvar"]) and t["gradvar"]["update"].nunique() >= 2:  # no figure without curves
         figures["gradient_variance"] = lambda: plots.gradient_variance(t["gradvar"])
     out = {}
@@ -280,6 +299,11 @@ def draw(rep: Report, out_dir: Path) -> dict[str, str]:
         paths = plots.save(make(), fig_dir, name)
         out[name] = paths[0].relative_to(out_dir).as_posix()
     return out
+
+
+def context_figure(verdict: pd.Series) -> str:
+    """The figure name of a "depends" verdict's contexts: contexts_<factor>_<level>."""
+    return f"contexts_{verdict['factor']}_{verdict['level']}".replace("/", "-").replace(" ", "")
 
 
 def write_tables(rep: Report, out_dir: Path) -> None:
@@ -290,8 +314,14 @@ def write_tables(rep: Report, out_dir: Path) -> None:
 
 
 def report_dir(results: Results, out_dir: str | Path | None = None) -> Path:
-    """Where the report of `results` goes: `out_dir`, else report/<study name>/ under the current directory."""
-    return Path(out_dir) if out_dir is not None else Path("report") / results.study
+    """Where the report of `results` goes: `out_dir`, else report/<study name>/ under the current directory when the
+    results directory is named after the study (its default, results/<study>), else report/<results directory
+    name>/, so the report of another results directory (e.g. `ablations run … --out results/other`) never
+    overwrites the study's default report."""
+    if out_dir is not None:
+        return Path(out_dir)
+    name = Path(results.path).resolve().name
+    return Path("report") / (results.study if name == results.study else name)
 
 
 def records_video(results: Results) -> bool:
@@ -304,7 +334,7 @@ def build_report(results_dir: str | Path | Results, out_dir: str | Path | None =
                  n_resamples: int = 10_000, all_pairs: bool = False, threshold: float | None = None,
                  level: float = 0.95, effect_sizes: Sequence[float] = (0.5, 0.8, 1.0, 1.5),
                  figures: bool = True, untuned: bool = False, random_scores: pd.DataFrame | None = None,
-                 video: str | None = None) -> Path:
+                 video: str | None = None, video_note: str | None = None) -> Path:
     """Build `out_dir`/README.md (default: `report_dir`) from a results directory (or its loaded `Results`).
 
     seed=None takes the manifest's study.report.seed (else 0); threshold=None takes study.report.threshold, else
@@ -312,7 +342,8 @@ def build_report(results_dir: str | Path | Results, out_dir: str | Path | None =
     A tuned study's report adds the chosen values and sensitivity curves (`report.tuning`); `untuned=True` adds
     the factor verdicts at each candidate. The report only reads files: `random_scores` is the random-policy table
     the caller measured for a multi-env study whose results lack it (`across.random_scores_request` says what to
-    measure), and `video` the path, relative to out_dir, of the best run's video the caller recorded there.
+    measure), and `video` the path, relative to out_dir, of the best run's video the caller recorded there
+    (`video_note`: why there is none, said in the report).
     """
     results = results_dir if isinstance(results_dir, Results) else load_results(results_dir)
     if seed is None:
@@ -325,6 +356,8 @@ def build_report(results_dir: str | Path | Results, out_dir: str | Path | None =
     rep = compute(results, seed=seed, n_resamples=n_resamples, all_pairs=all_pairs, threshold=threshold,
                   level=level, effect_sizes=effect_sizes)
     tn.compute(rep, untuned=untuned)
+    if video is None and video_note:
+        rep.notes.append(f"No video of the best run: {video_note}.")
     write_tables(rep, out)
     if figures:
         rep.figures = draw(rep, out)

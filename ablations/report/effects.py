@@ -361,10 +361,6 @@ def significant(effects: pd.DataFrame, alpha: float = ALPHA) -> pd.DataFrame:
 
 
 # ---------------------------------------------------------------------------------------------------- verdicts
-VERDICT_COLUMNS = ["metric", "factor", "level", "vs", "verdict", "depends_on", "estimate", "ci_low", "ci_high",
-                   "p_holm", "mdd", "margin", "ci90_low", "ci90_high"]
-
-
 def interacting_pairs(effects: pd.DataFrame, alpha: float = ALPHA) -> list[tuple[str, str]]:
     """(F, G) for every two-way interaction F × G with a significant contrast, in both directions."""
     inter = significant(effects[(effects["kind"] == "interaction") & (effects["order"] == 2)], alpha)
@@ -374,45 +370,3 @@ def interacting_pairs(effects: pd.DataFrame, alpha: float = ALPHA) -> list[tuple
             if p not in pairs:
                 pairs.append(p)
     return pairs
-
-
-def verdicts(effects: pd.DataFrame, simple: pd.DataFrame, *, metric: str, margin: float,
-             alpha: float = ALPHA) -> pd.DataFrame:
-    """One verdict per main-effect contrast of `metric`:
-
-    - `depends`: the level takes part in a significant two-way interaction; `depends_on` names the partner factor
-      with the largest |t| among those interactions, and the simple effects (table `simple_effects`) carry the answer;
-    - `raises` / `lowers`: the main effect is significant (p_holm < α; the CI then excludes 0);
-    - `equivalent`: not significant and its (1 − 2α) CI lies inside ±`margin` (TOST at α);
-    - `no evidence`: otherwise (`mdd` says what size of effect would have been detected).
-    """
-    e = effects[effects["metric"] == metric]
-    inter = significant(e[(e["kind"] == "interaction") & (e["order"] == 2)], alpha)
-    rows = []
-    for _, r in e[e["kind"] == "main"].iterrows():
-        f, lv = r["factor"], r["level"]
-        mine = inter[((inter["factor"] == f) & (inter["level"] == lv)) | ((inter["factor2"] == f)
-                                                                         & (inter["level2"] == lv))]
-        partner = ""
-        if len(mine):
-            top = mine.loc[mine["t"].abs().idxmax()]
-            partner = top["factor2"] if top["factor"] == f else top["factor"]
-            s = simple[(simple["metric"] == metric) & (simple["factor"] == f) & (simple["level"] == lv)
-                       & (simple["by"] == partner)]
-            if s.empty:
-                partner = ""
-        q = sps.t.ppf(1 - alpha, max(r["df"], 1)) if np.isfinite(r["df"]) and r["df"] > 0 else np.nan
-        lo90, hi90 = r["estimate"] - q * r["se"], r["estimate"] + q * r["se"]
-        sig = np.isfinite(r["p_holm"]) and r["p_holm"] < alpha and (r["ci_low"] > 0 or r["ci_high"] < 0)
-        if partner:
-            verdict = "depends"
-        elif sig:
-            verdict = "raises" if r["estimate"] > 0 else "lowers"
-        elif np.isfinite(margin) and np.isfinite(lo90) and -margin < lo90 and hi90 < margin:
-            verdict = "equivalent"
-        else:
-            verdict = "no evidence"
-        rows.append(dict(metric=metric, factor=f, level=lv, vs=r["vs"], verdict=verdict, depends_on=partner,
-                         estimate=r["estimate"], ci_low=r["ci_low"], ci_high=r["ci_high"], p_holm=r["p_holm"],
-                         mdd=r["mdd"], margin=margin, ci90_low=lo90, ci90_high=hi90))
-    return pd.DataFrame(rows, columns=VERDICT_COLUMNS)

@@ -4,8 +4,9 @@ effect as helps / hurts / equivalent / undecided.
 Owns:
 
 - the equivalence margin: `[report] margin` in a study file is either a number in the metric's units or a multiple of
-  the pooled within-config SD written as a string such as "0.25sd"; `parse_margin` reads it (a clear error names the
-  field and the allowed forms), `Margin.resolve` turns it into metric units, `pooled_sd` is the pooled within-config
+  the pooled within-config SD written as a string such as "0.25sd"; `parse_margin` reads it (defined in
+  `ablations.study.margin`, so the study file's validation uses the same rule; re-exported here), `Margin.resolve`
+  turns it into metric units, `pooled_sd` is the pooled within-config
   SD √(Σ_c (n_c − 1) s_c² / Σ_c (n_c − 1)); the default is `DEFAULT_MARGIN_SD` = 0.25 SDs (justified in
   `MARGIN_METHODS`, the paragraph for Methods);
 - TOST: an effect θ is equivalent to 0 within ±m when both one-sided t-tests reject, H₀⁻: θ ≤ −m (t⁻ = (θ̂ + m)/se,
@@ -20,18 +21,14 @@ Owns:
 
 from __future__ import annotations
 
-import math
-import re
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from scipy import stats as sps
 
 from ablations.report.rules import ALPHA
+from ablations.study.margin import DEFAULT_MARGIN, DEFAULT_MARGIN_SD, Margin, parse_margin  # noqa: F401  (re-exported)
 
-#: The default equivalence margin, in pooled within-config SDs of the metric.
-DEFAULT_MARGIN_SD = 0.25
 #: The classes an effect can take (in this order in summaries).
 CLASSES = ("helps", "hurts", "equivalent", "undecided")
 #: Methods paragraph: why "no effect" needs TOST and why the default margin is 0.25 within-config SDs.
@@ -47,61 +44,6 @@ MARGIN_METHODS = (
     "leave almost every effect undecided at 5–10 seeds, a larger one would call real differences negligible. An "
     "effect that is neither significant nor equivalent is undecided, reported with its minimum detectable "
     "difference at 80% power (MDD): the size of effect these seeds could have detected.")
-
-_SD_FORM = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*(sd|sds)\s*$", re.IGNORECASE)
-
-
-@dataclass(frozen=True)
-class Margin:
-    """An equivalence margin: `value` in the metric's units (`unit` = "metric") or in pooled within-config SDs
-    (`unit` = "sd")."""
-
-    value: float
-    unit: str = "sd"
-
-    def resolve(self, pooled: float) -> float:
-        """The margin in the metric's units, given the pooled within-config SD (NaN if it is needed and unknown)."""
-        if self.unit == "metric":
-            return float(self.value)
-        return float(self.value * pooled) if np.isfinite(pooled) and pooled > 0 else float("nan")
-
-    def describe(self) -> str:
-        """E.g. "0.25 pooled within-config SDs" or "10 (in the metric's units)"."""
-        if self.unit == "sd":
-            return f"{self.value:g} pooled within-config SDs"
-        return f"{self.value:g} (in the metric's units)"
-
-
-DEFAULT_MARGIN = Margin(DEFAULT_MARGIN_SD, "sd")
-
-
-def parse_margin(value: Any, field: str = "[report] margin") -> Margin:
-    """The margin a study states: None → the default (0.25 SDs); a positive number → metric units; a string "<x>sd"
-    (e.g. "0.25sd", "0.5 SD") → x pooled within-config SDs; a string holding a positive number → metric units.
-    Anything else raises ValueError naming `field` and the allowed forms."""
-    allowed = (f"allowed: a positive number in the metric's units (e.g. {field.split()[-1]} = 10) or a positive "
-               f"multiple of the pooled within-config SD as a string (e.g. {field.split()[-1]} = \"0.25sd\")")
-    if value is None:
-        return DEFAULT_MARGIN
-    if isinstance(value, bool):
-        raise ValueError(f"{field} = {value!r} is not a margin; {allowed}")
-    if isinstance(value, (int, float)):
-        x, unit = float(value), "metric"
-    elif isinstance(value, str):
-        m = _SD_FORM.match(value)
-        if m:
-            x, unit = float(m.group(1)), "sd"
-        else:
-            try:
-                x, unit = float(value), "metric"
-            except ValueError:
-                raise ValueError(f"{field} = {value!r} is not a margin; {allowed}") from None
-    else:
-        raise ValueError(f"{field} = {value!r} is not a margin; {allowed}")
-    if not (math.isfinite(x) and x > 0):
-        raise ValueError(f"{field} = {value!r} must be positive and finite; {allowed}")
-    return Margin(x, unit)
-
 
 def pooled_sd(n: np.ndarray, std: np.ndarray) -> float:
     """Pooled within-config SD √(Σ (n_c − 1) s_c² / Σ (n_c − 1)) from per-config counts and SDs (ddof = 1), as the

@@ -17,6 +17,7 @@ from typing import Callable, Sequence
 import numpy as np
 import pandas as pd
 
+from ablations.report.bootstrap import iqm
 from ablations.report.metrics import t_interval
 
 INTERVAL_COLUMNS = ["n", "mean", "std", "ci_low", "ci_high", "ci_level", "ci_method"]
@@ -61,3 +62,21 @@ def coverage(interval: Callable[[np.ndarray], tuple[float, float]], draw: Callab
         low, high = interval(draw(rng))
         hits += bool(low <= truth <= high)
     return hits / n_sim
+
+
+SUMMARY_COLUMNS = ["n", "mean", "iqm", "median", "std", "ci_low", "ci_high", "ci_level", "ci_method"]
+
+
+def config_summary(df: pd.DataFrame, by: Sequence[str], *, value: str = "value",
+                   level: float = 0.95) -> pd.DataFrame:
+    """The per-config summary table: one row per group of `by` of long `df` with n, mean, IQM (25% cut each side),
+    median, SD (ddof = 1) and the t-interval of the mean (`mean_interval`); columns `by` + `SUMMARY_COLUMNS`."""
+    rows = []
+    for key, g in df.groupby(list(by), sort=False, dropna=False):
+        key = key if isinstance(key, tuple) else (key,)
+        x = g[value].to_numpy(float)
+        x = x[np.isfinite(x)]
+        m = mean_interval(x, level)
+        rows.append({**dict(zip(by, key)), **m, "iqm": float(iqm(x)) if len(x) else np.nan,
+                     "median": float(np.median(x)) if len(x) else np.nan})
+    return pd.DataFrame(rows, columns=list(by) + SUMMARY_COLUMNS)

@@ -16,9 +16,11 @@ from ablations.report.text import fmt, format_p, md_table
 from ablations.report.markdown_tuning import tuning_methods, tuning_section
 from ablations.report.model import Report
 from ablations.report.questions import answers, key_findings
-from ablations.train.scores import FINAL_FRACTION
+from ablations.train.scores import SCORE_METHODS, THRESHOLD_METHODS
+from ablations.report.equivalence import DEFAULT_MARGIN, MARGIN_METHODS
+from ablations.report.intervals import INTERVAL_METHODS
 from ablations.report.metrics import CENSORED, METRICS
-from ablations.report.rules import ALPHA, EQUIVALENCE_SD, POWER
+from ablations.report.rules import POWER
 
 
 def _ci(row: pd.Series, low: str = "ci_low", high: str = "ci_high") -> str:
@@ -189,18 +191,32 @@ def _effect_lines(rep: "Report") -> list[str]:
                   "order)", "",
                   md_table(inter, {"contrast": "contrast", "estimate": "interaction", "_ci": "95% CI",
                                    "p_holm": "p_holm"}, {"p_holm": _p}), ""]
-    se = t.get("simple_effects", pd.DataFrame())
-    if len(se):
-        se = _with_ci(se[se["metric"] == rep.primary])
-        lines += [f"### Simple effects on {METRICS[rep.primary][0].split(' (')[0]} (a factor's effect at each level "
-                  "of a factor it interacts with)", "",
-                  md_table(se, {"factor": "factor", "level": "level", "vs": "vs", "by": "at", "by_level": "=",
-                                "estimate": "effect", "_ci": "95% CI", "p_holm": "p_holm"}, {"p_holm": _p}), ""]
+    lines += _context_lines(rep)
     a = t["anova"]
     if len(a):
         lines += ["### Factorial ANOVA (Type II; seed as a block, every interaction)", "",
                   md_table(a, {"metric": "metric", "term": "term", "df": "df", "F": "F", "p": "p",
                                "partial_eta_sq": "partial η²"}, {"df": lambda x: f"{x:.0f}", "p": _p}), ""]
+    return lines
+
+
+def _context_lines(rep: "Report") -> list[str]:
+    """Every factor level's effect in every combination of the other factors (table `contexts`), summarized, and
+    the forests of the verdicts that are read in contexts."""
+    cs = rep.tables.get("context_summary", pd.DataFrame())
+    if cs is None or not len(cs):
+        return []
+    name = METRICS[rep.primary][0].split(" (")[0]
+    lines = [f"### Effects on {name} in every context (each level vs the reference within every combination of the "
+             "other factors)", "",
+             "Seed-paired cell differences, Holm over each factor's contexts, TOST at the margin "
+             f"±{fmt(rep.margin)}; every context is in table `contexts`:", "",
+             md_table(cs, {"factor": "factor", "level": "level", "vs": "vs", "k": "contexts", "helps": "helps",
+                           "hurts": "hurts", "equivalent": "equivalent", "undecided": "undecided"},
+                      {c: str for c in ("k", "helps", "hurts", "equivalent", "undecided")}), ""]
+    for key in [k for k in rep.figures if k.startswith("contexts_")]:
+        lines += _figure(rep, key, f"{key[len('contexts_'):].replace('_', ' = ', 1)}: the effect in each combination "
+                                   "of its interaction partners (95% CIs; colour: the class; grey band: ±margin)")
     return lines
 
 
@@ -245,34 +261,30 @@ def _methods(rep: "Report") -> list[str]:
 
 def _methods_scores(rep: "Report") -> list[str]:
     """Methods: the curves and scores, the design, summaries, the bootstrap, comparisons and factor effects."""
-    B, seed = rep.n_resamples, rep.seed
+    seed = rep.seed
     grid = rep.grid
     return [
-        f"- **Learning curves on an env-step axis.** Each run's per-update mean episode return (`return_mean`) is "
-        f"linearly interpolated onto a common grid of {len(grid)} equally spaced points from {fmt(grid[0])} to "
-        f"{fmt(grid[-1])} environment steps (held constant before a run's first and after its last update), so "
-        "configs are compared at equal data, not equal updates.",
-        f"- **Scores per run.** *Final return*: the mean of the interpolated curve over the grid points in the last "
-        f"{FINAL_FRACTION:.0%} of the budget. *AUC*: the mean of the interpolated curve over the whole grid (area "
-        "normalized by the budget). *Steps to threshold*: the env steps of the first update whose mean return reaches "
-        f"{fmt(rep.threshold)} (threshold from {rep.threshold_source}); a run that never reaches it is right-censored "
-        "at the budget. *Eval return* is copied from runs.csv. The primary metric, on which the key findings and "
-        f"verdicts are read, is *{rep.primary}* (`[report] primary` in the study file; default final return).",
+        f"- **Learning curves on an env-step axis.** Each run's curve is drawn on a grid of {len(grid)} equally "
+        f"spaced points from {fmt(grid[0])} to {fmt(grid[-1])} environment steps: a point is the mean return of the "
+        "run's episodes in the updates that end in that grid cell (each episode weighted equally; held from the "
+        "previous cell when no update ends there), so configs are compared at equal data, not equal updates.",
+        f"- **Scores per run.** {SCORE_METHODS} *Steps to threshold* (threshold {fmt(rep.threshold)}, from "
+        f"{rep.threshold_source}): {THRESHOLD_METHODS} *Eval return* is copied from runs.csv. The primary metric, on "
+        f"which the key findings and verdicts are read, is *{rep.primary}* (`[report] primary` in the study file; "
+        "default final return).",
         "- **Design: blocked by seed.** Seed s of every config shares its initialization and environment streams "
         "(common random numbers), so runs with the same seed are correlated across configs. The seed is the block "
         "and the unit of resampling: every bootstrap across configs (marginal means, learning-curve bands, "
         "performance profiles) resamples seed indices jointly for all configs, and every comparison pairs runs by "
         "seed. Configs with bit-identical scores on every seed are aliases (the same computation); they are named "
         "above, shown once, and compared once.",
-        f"- **Summaries.** Per config (its seeds are independent): n, mean, IQM (`scipy.stats.trim_mean`, 25% cut "
-        f"each side), median, SD (ddof = 1), and a {rep.level:.0%} bootstrap CI of the mean: `scipy.stats.bootstrap`, "
-        f"BCa with {B:,} resamples (percentile when BCa is NaN or does not contain the estimate; a CI of width 0 when "
-        "all values are equal).",
+        "- **Summaries.** Per config (its seeds are independent): n, mean, IQM (`scipy.stats.trim_mean`, 25% cut "
+        f"each side), median, SD (ddof = 1), and the {rep.level:.0%} t-interval of the mean. {INTERVAL_METHODS}",
         "- **Small-sample expansion.** A bootstrap interval of a mean is too narrow at small n (a nominal 95% BCa "
-        "interval covers about 90% at n = 10). Every bootstrap interval is therefore computed at the level whose "
-        "normal quantile is r·t_{ν, 0.975} (Hesterberg's expanded percentile), with r = √(n/(n−1)) and ν = n − 1 "
-        "(n = runs for one config, seeds for a seed-block bootstrap). `ci_level` records the nominal level; "
-        "`ci_method` says `-expanded`.",
+        "interval covers about 90% at n = 10). The bootstrap intervals (marginal means, bands, profiles, RMST, "
+        "gradient quality) are therefore computed at the level whose normal quantile is r·t_{ν, 0.975} (Hesterberg's "
+        "expanded percentile), with r = √(n/(n−1)) and ν = n − 1 (n = runs for one config, seeds for a seed-block "
+        "bootstrap). `ci_level` records the nominal level; `ci_method` says `-expanded`.",
         f"- **Random numbers.** Every bootstrap draws from `numpy.random.default_rng(SeedSequence([{seed}, "
         "hash(key)]))`, with the key naming the table and the group (e.g. metric and config), so a table does not "
         "depend on which other tables or groups were computed, and the same inputs give byte-identical tables.",
@@ -288,10 +300,20 @@ def _methods_scores(rep: "Report") -> list[str]:
         "factors. Each contrast's standard error comes from the seed-blocked model: the per-seed contrast (its "
         "seed-cluster influence when runs are missing), with S − 1 df; the CI is the t-interval and the p-value the "
         "t-test of that same SE. Holm within each family of a metric (main effects; interactions; simple effects). "
-        "When a two-way interaction involving a factor level is significant, its verdict is given per level of the "
-        "interacting factor (simple effects, averaged over the remaining factors). g = contrast / pooled within-cell "
-        "SD × J (descriptive). An effect is called equivalent to zero when its 90% CI lies inside ±"
-        f"{fmt(rep.margin)} ({EQUIVALENCE_SD:g} pooled within-config SDs of the primary metric; TOST at α = {ALPHA:g}).",
+        "g = contrast / pooled within-cell SD × J (descriptive).",
+        "- **Verdicts at every order.** A factor level's verdict averages over another factor only where no "
+        "interaction of any order involving both is significant (Holm within the interaction family); every factor "
+        "that appears with it in a significant interaction is a *partner*, and the verdict is then read in every "
+        "combination of the partners' levels (averaged per seed over the other factors): a seed-paired t-test per "
+        "context, Holm over the factor's contexts (contexts that are the same runs counted once), and a class per "
+        "context: *helps* / *hurts* (significant, by sign), *equivalent* (TOST significant after Holm), else "
+        "*undecided* (with its MDD at the family-wise α). Table `contexts` holds every level in every combination of "
+        "all the other factors, `context_summary` the counts. Without partners the main effect is classed the same "
+        "way (TOST from its own SE and df, Holm over the main effects).",
+        f"- **Equivalence margin.** ±{fmt(rep.margin)} on {rep.primary}: "
+        f"{(rep.margin_rule or DEFAULT_MARGIN).describe()}"
+        f"{' (the study' + chr(39) + 's `[report] margin`)' if rep.margin_rule is not None and rep.margin_rule != DEFAULT_MARGIN else ' (the default)'}. "
+        f"{MARGIN_METHODS}",
     ]
 
 
@@ -310,7 +332,9 @@ def _methods_tests(rep: "Report") -> list[str]:
         "- **Time to threshold.** A right-censored outcome: Kaplan–Meier curves and medians (`scipy.stats.ecdf` on "
         "`scipy.stats.CensoredData`), the restricted mean time to threshold up to the budget (RMST, the area under "
         "the KM curve; with every censoring at the budget it equals the mean of min(T, budget), whose bootstrap CI "
-        "over runs is shown), and log-rank tests against the reference (`scipy.stats.logrank`), Holm-corrected. "
+        "over runs is shown), and log-rank tests against the reference (`scipy.stats.logrank`), Holm-corrected with "
+        "aliased configs counted once (they give the same test). The KM median convention is stated with the "
+        "threshold rule under Scores per run. "
         "It is never put through t-tests or the ANOVA; with no event in either arm no test is made.",
         "- **Gradient quality.** Per estimator, each run's `snr` and `cos_to_reference` are averaged over that "
         "run's own checkpoints, then over runs, with a percentile bootstrap CI over runs (runs resampled jointly for "

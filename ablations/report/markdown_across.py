@@ -11,59 +11,59 @@ from ablations.report.load import ENV
 from ablations.report.model import Report
 from ablations.report.rules import ALPHA, POWER
 from ablations.report.text import AGGREGATE_TITLES, fmt, format_p, level_name, md_table
+from ablations.report.verdicts import verdict_sentence
 
 
 def _ci(lo: float, hi: float) -> str:
-    return f"[{fmt(lo)}, {fmt(hi)}]"
+    return f"[{fmt(lo)}, {fmt(hi)}]".replace("-", "−")
 
 
 def _effect_subject(r: pd.Series) -> str:
     if r["kind"] == "main":
         return f"Using {level_name(r['factor'], r['level'])} instead of {level_name(r['factor'], r['vs'])}"
-    return (f"The interaction {r['factor']} × {r['factor2']} ({r['level']} vs {r['vs']}, {r['level2']} vs "
-            f"{r['vs2']})")
+    return f"The interaction {r['term']} ({r['contrast']})"
 
 
 def findings(rep: Report) -> list[str]:
-    """One line per aggregate effect (main effects first, by |estimate|), with its consistency verdict."""
+    """One line per aggregate effect (main effects first, by |estimate|): the aggregate verdict (a main effect that
+    interacts is read in every context of its partners, `verdicts.verdict_sentence`), then where it holds per env
+    (each env's own Holm: `perenv.env_claims`) and its heterogeneity across envs (Cochran's Q, I²)."""
     c = rep.tables.get("consistency", pd.DataFrame())
     if c.empty:
         return ["_(no factors besides env_id)_"]
     c = c.assign(_main=c["kind"] != "main", _abs=-c["estimate"].abs()).sort_values(["_main", "_abs"], kind="stable")
+    v = rep.tables.get("aggregate_verdicts", pd.DataFrame(columns=["factor", "level"]))
+    ctx = rep.tables.get("aggregate_contexts", pd.DataFrame())
     lines = []
     for _, r in c.iterrows():
-        significant = r["p_holm"] < ALPHA and not (r["ci_low"] <= 0 <= r["ci_high"])
-        verb = ("raises" if r["estimate"] > 0 else "lowers") if significant else "changes"  # a verb only when shown
-        size = fmt(abs(r["estimate"])) if significant else f"{'+' if r['estimate'] >= 0 else '−'}{fmt(abs(r['estimate']))}"
-        lines.append(f"- {_effect_subject(r)} {verb} the mean normalized score by {size} "
-                     f"{_ci(r['ci_low'], r['ci_high'])} (p_holm {format_p(r['p_holm'])}"
-                     f"{'' if significant else ', not significant' + _mdd(rep, r)}): **{r['verdict']}**."
-                     + _depends(rep, r))
+        mine = (v[(v["factor"] == r["factor"]) & (v["level"].astype(str) == str(r["level"]))]
+                if r["kind"] == "main" else v.iloc[:0])
+        if len(mine):
+            head = verdict_sentence(mine.iloc[0].copy().replace({mine.iloc[0]["metric"]: SCORE}), ctx, brief=True)
+        else:
+            head = (f"{_effect_subject(r)}: {_signed(r['estimate'])} {_ci(r['ci_low'], r['ci_high'])} on "
+                    f"{SCORE} (p_holm {format_p(r['p_holm'])}): {_class_text(r)}.")
+        lines.append(f"- {head} **Per env** (each env's own Holm): {r['claim']}; {r['heterogeneity']}.")
     return lines
 
 
-def _mdd(rep: Report, r: pd.Series) -> str:
-    """', the smallest effect it could detect: MDD x' for a term of `aggregate_effects` (its minimum detectable
-    difference at `rules.POWER` and the family's α), '' if unknown."""
-    e = rep.tables.get("aggregate_effects", pd.DataFrame(columns=["term", "mdd"]))
-    row = e[e["term"] == r["term"]]
-    if row.empty or not np.isfinite(float(row["mdd"].iloc[0])):
-        return ""
-    return f"; the smallest effect it could detect, MDD at {POWER:.0%} power: {fmt(float(row['mdd'].iloc[0]))}"
+SCORE = "the mean normalized score"
 
 
-def _depends(rep: Report, r: pd.Series) -> str:
-    """For a main effect whose factor interacts significantly with another in aggregate: its simple effects."""
-    simple = rep.tables.get("aggregate_simple_effects", pd.DataFrame())
-    if r["kind"] != "main" or simple.empty:
-        return ""
-    out = []
-    for by, g in simple[(simple["factor"] == r["factor"]) & (simple["level"] == r["level"])].groupby("by", sort=False):
-        parts = [f"{'+' if e >= 0 else '−'}{fmt(abs(e))} {_ci(lo, hi)} with {level_name(by, str(bl))}"
-                 + ("" if p < ALPHA else " (n.s.)")
-                 for bl, e, lo, hi, p in zip(g["by_level"], g["estimate"], g["ci_low"], g["ci_high"], g["p_holm"])]
-        out.append(f" It depends on {by} (the interaction is significant): " + " / ".join(parts) + ".")
-    return "".join(out)
+def _signed(x: float) -> str:
+    return ("+" if x > 0 else "−" if x < 0 else "") + fmt(abs(x)) if np.isfinite(x) else "n/a"
+
+
+def _class_text(r: pd.Series) -> str:
+    """The aggregate class of a consistency row in words (TOST at its margin; undecided with its MDD)."""
+    v = r["aggregate_verdict"]
+    if v in ("helps", "hurts"):
+        return f"it {v} in aggregate"
+    ci90 = f"90% CI {_ci(r['ci90_low'], r['ci90_high'])}"
+    if v == "equivalent":
+        return f"equivalent to no effect within ±{fmt(r['margin'])} in aggregate ({ci90})"
+    mdd = f", MDD at {POWER:.0%} power {fmt(r['mdd'])}" if np.isfinite(r["mdd"]) else ""
+    return f"undecided in aggregate ({ci90} not inside ±{fmt(r['margin'])}{mdd})"
 
 
 def render_across(rep: Report, env_reports: dict[str, str]) -> str:
@@ -132,27 +132,29 @@ def _tuned_lines(rep: Report, env_reports: dict[str, str]) -> list[str]:
 
 
 def _consistency_lines(rep: Report, envs: list[str]) -> list[str]:
-    """Each effect in aggregate and per env, with its consistency verdict (no lines without factors)."""
+    """Each effect in aggregate and per env, with its class per env and the claim (no lines without factors)."""
     t = rep.tables
     if "consistency" not in t:
         return []
-    lines: list[str] = []
-    c = t["consistency"].assign(
-        _term=lambda d: d["term"], _ci=lambda d: [_ci(a, b) for a, b in zip(d["ci_low"], d["ci_high"])])
-    by = t["effects_by_env"].assign(_v=lambda d: [f"{fmt(a)} {_ci(b, h)}" for a, b, h in
-                                                  zip(d["estimate"], d["ci_low"], d["ci_high"])])
-    per_env = by.pivot(index="term", columns="env_id", values="_v")
+    c = t["consistency"].assign(_ci=lambda d: [_ci(a, b) for a, b in zip(d["ci_low"], d["ci_high"])])
+    lab = t["env_labels"].assign(_v=lambda d: [f"{fmt(a)} {_ci(b, h)} {v}" for a, b, h, v in
+                                               zip(d["estimate"], d["ci_low"], d["ci_high"], d["verdict"])])
+    per_env = lab.pivot(index="contrast", columns="env_id", values="_v")
     for e in envs:
-        c[e] = c["term"].map(per_env[e]) if e in per_env else ""
-    lines += ["## Consistency across environments", "",
-              "Each effect in aggregate and per env (normalized score, seed-paired 95% t-intervals); "
-              "*same sign*: envs whose estimate has the aggregate's sign; *reverses on*: envs whose CI lies "
-              "wholly on the other side; Q: Cochran's heterogeneity test across envs.", "",
-              md_table(c, {"_term": "effect", "estimate": "aggregate", "_ci": "95% CI", **{e: e for e in envs},
-                           "n_same_sign": "same sign", "reverses_on": "reverses on", "q_p": "Q p",
-                           "i_squared": "I²", "verdict": "verdict"},
-                       {"n_same_sign": lambda x: f"{x}/{len(envs)}", "q_p": lambda p: format_p(float(p))}), ""]
-    return lines
+        c[e] = c["contrast"].map(per_env[e]) if e in per_env else ""
+    return ["## Consistency across environments", "",
+            "Each effect in aggregate and per env (normalized score, seed-paired 95% t-intervals), each env's class "
+            "under its own Holm (helps / hurts: significant; equivalent: TOST within that env's margin; else "
+            "undecided); Q: Cochran's heterogeneity test across envs, I² the share of variation beyond chance.", "",
+            md_table(c, {"contrast": "effect", "estimate": "aggregate", "_ci": "95% CI",
+                         "aggregate_verdict": "aggregate class", **{e: e for e in envs}, "q_p": "Q p",
+                         "i_squared": "I²", "claim": "per env"},
+                     {"q_p": lambda p: _p(p)}), ""]
+
+
+def _p(p: object) -> str:
+    """A p-value for a table cell: "0.03", "< 0.001" (never "= < 0.001")."""
+    return format_p(float(p)).removeprefix("= ")
 
 
 def _methods_lines(rep: Report) -> list[str]:
@@ -178,10 +180,20 @@ def _methods_lines(rep: Report) -> list[str]:
               "- **Aggregate effects.** The cell-means contrasts of the per-env reports (seed-paired t-intervals, "
               "Holm per family), computed on each (config, seed)'s mean normalized score over envs; seeds that did "
               "not run on every env are left out.",
-              "- **Consistency.** Per env, the same contrasts on that env's normalized scores. Cochran's Q = "
-              "Σ w_e (θ_e − θ̄)² with w_e = 1/SE_e², χ² with E − 1 df, and I² = max(0, (Q − df)/Q); the per-env "
-              "estimates are independent (different runs). An effect is *consistent* when no env reverses it and "
-              f"Q's p ≥ {ALPHA:g}; with few envs Q has little power, so the per-env CIs are shown beside it.", ""]
+              "- **Aggregate verdicts.** As in each env's report: a main effect is averaged over another factor only "
+              "where no interaction of any order involving both is significant in aggregate; otherwise it is read "
+              "in every combination of its partners' levels. Each aggregate effect is classed helps / hurts "
+              "(p_holm < α), equivalent (TOST at the margin: the study's `[report] margin` rule on the pooled "
+              "within-config SD of the per-seed mean normalized score), else undecided with its MDD.",
+              "- **Per env, each env's own correction.** Per env, the same contrasts on that env's normalized scores "
+              "(their p-values are those of the env's own report: normalization is affine), classed under that "
+              "env's own Holm families (its report's main effects; interactions), TOST at that env's margin. "
+              "\"Helps / hurts on all envs\" is said only when it is significant on every env, \"equivalent on all "
+              "envs\" only when every env is equivalent; otherwise the claim lists each class's envs.",
+              "- **Heterogeneity, for every aggregate effect.** Cochran's Q = Σ w_e (θ_e − θ̄)² with w_e = 1/SE_e², "
+              "χ² with E − 1 df, and I² = max(0, (Q − df)/Q); the per-env estimates are independent (different "
+              f"runs). Q's p < {ALPHA:g} says the size differs across envs; a larger p with few envs is not evidence "
+              "that the effect is the same on every env, and the text says so.", ""]
     return lines
 
 

@@ -60,7 +60,7 @@ def _section(rep: Report, info: dict[str, Any], fields: list[str], metric: str) 
                   f"config); verdicts on {metric}:", "",
                   md_table(v.assign(_ci=[f"[{_fmt(a)}, {_fmt(b)}]" for a, b in zip(v["ci_low"], v["ci_high"])]),
                            {"candidate": "/".join(fields), "factor": "factor", "level": "level", "vs": "vs",
-                            "verdict": "verdict", "depends_on": "depends on", "estimate": "estimate",
+                            "verdict": "verdict", "partners": "depends on", "estimate": "estimate",
                             "_ci": "95% CI"}), ""]
     return lines
 

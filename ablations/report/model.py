@@ -6,6 +6,7 @@ Kept apart from `build` so that `markdown`, which `build` calls, can name it wit
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -30,6 +31,7 @@ class Report:
     n_seeds: int
     primary: str = "final_return"
     margin: float = float("nan")  # equivalence margin on the primary metric (metric units)
+    margin_rule: Any = None  # the `equivalence.Margin` it was resolved from (`[report] margin`, else the default)
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
     figures: dict[str, str] = field(default_factory=dict)  # name → relative PNG path
     notes: list[str] = field(default_factory=list)

@@ -1,12 +1,12 @@
 """Per-env claims under each env's own correction, "holds on all envs" only with per-env significance (or
 equivalence), and the heterogeneity of every aggregate effect.
 
-Input `by_env`: one row per (term, env) — `aggregate.BY_ENV_COLUMNS` (term, kind, env_id, estimate, ci_low, ci_high,
+Input `by_env`: one row per (term, env) — `pooled.BY_ENV_COLUMNS` (term, kind, env_id, estimate, ci_low, ci_high,
 se, p, n_seeds), optionally with `contrast` (needed when a factor has several non-reference levels: the rows of one
 term are then told apart by it; without it `contrast` = `term`), `p_holm` (the env report's own Holm-adjusted p, over its full family) and
 `p_tost_holm`. Without `p_holm`, Holm is applied within each (env_id, kind) family of the rows given — the same
 families as an env's own report (main effects; interactions) when `by_env` holds all of that env's terms; pass the env
-report's `p_holm` when it holds a subset (as `aggregate.across_envs` keeps interactions up to order 2 only).
+report's `p_holm` when it holds a subset (as `pooled.across_envs` keeps interactions up to order 2 only).
 
 Per env, each term is classed by `equivalence.classify` (helps / hurts on p_holm < α with the CI off 0; equivalent on
 the TOST, df = n_seeds − 1, Holm within the same family; else undecided). Per term:
@@ -14,7 +14,7 @@ the TOST, df = n_seeds − 1, Holm within the same family; else undecided). Per 
 - "helps on all E envs" / "hurts on all E envs" only when every env is significant in that direction;
   "equivalent within ±m on all E envs" only when every env is equivalent; otherwise the claim lists where it helps,
   hurts, is equivalent and is undecided ("holds on k of E" is never said of a term that is not significant there);
-- Cochran's Q and I² of the per-env estimates (`aggregate.cochran_q`), and a sentence: heterogeneous when Q's p < α,
+- Cochran's Q and I² of the per-env estimates (`cochran_q`), and a sentence: heterogeneous when Q's p < α,
   else "no heterogeneity detected", said together with the number of envs (a large p with few envs is not evidence
   of homogeneity).
 """
@@ -26,7 +26,8 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from ablations.report.pooled import cochran_q
+from scipy import stats as sps
+
 from ablations.report.rules import ALPHA
 from ablations.report.text import format_p
 from ablations.report.equivalence import CLASSES, classify, tost
@@ -36,6 +37,22 @@ LABEL_COLUMNS = ["term", "contrast", "kind", "env_id", "estimate", "ci_low", "ci
                  "ci90_low", "ci90_high", "p_tost", "p_tost_holm", "verdict"]
 CLAIM_COLUMNS = ["term", "contrast", "kind", "n_envs", "helps", "hurts", "equivalent", "undecided", "holds_on_all", "claim",
                  "cochran_q", "q_df", "q_p", "i_squared", "heterogeneity"]
+
+
+def cochran_q(estimate: np.ndarray, se: np.ndarray) -> tuple[float, int, float, float]:
+    """(Q, df, p, I²) of per-env estimates with standard errors (fixed-effect weights 1/SE²; Q = Σ_e w_e (θ_e − θ̄)²,
+    θ̄ = Σ w_e θ_e / Σ w_e, χ² with E − 1 df; I² = max(0, (Q − df)/Q)); NaN if any SE is 0 or missing, or fewer than
+    two envs. The per-env estimates come from different runs, so they are independent given the design."""
+    est, se = np.asarray(estimate, float), np.asarray(se, float)
+    ok = np.isfinite(est) & np.isfinite(se)
+    est, se = est[ok], se[ok]
+    df = len(est) - 1
+    if df < 1 or np.any(se <= 0):
+        return np.nan, max(df, 0), np.nan, np.nan
+    w = 1 / se ** 2
+    pooled = (w * est).sum() / w.sum()
+    q = float((w * (est - pooled) ** 2).sum())
+    return q, df, float(sps.chi2.sf(q, df)), float(max(0.0, (q - df) / q)) if q > 0 else 0.0
 
 
 def _margins(envs: pd.Series, margin: float | Mapping[str, float]) -> np.ndarray:

@@ -17,10 +17,9 @@ Owns (pure numpy / pandas; drawing is in `plots`, text in `markdown_across`):
   configs stay paired by seed; percentile intervals;
 - per-env factor effects on normalized scores (`effects.factor_effects` on each env's runs) and aggregate effects
   (`effects.factor_effects` on each (config, seed)'s mean normalized score over envs: the seed remains the block);
-- the consistency of each effect across envs: its per-env estimates and CIs, how many envs share the aggregate sign,
-  on which env its CI lies wholly on the other side ("reverses on"), and Cochran's Q for heterogeneity
-  (Q = Σ_e w_e (θ_e − θ̄)², w_e = 1/SE_e², θ̄ = Σ w_e θ_e / Σ w_e, χ² with E − 1 df; I² = max(0, (Q − df)/Q)): the
-  per-env estimates come from different runs, so they are independent given the design.
+- the consistency of each effect across envs: the aggregate's class (helps / hurts / equivalent / undecided, TOST at
+  the margin), each env's class under that env's own Holm (`perenv`), a claim that "holds on all envs" only with
+  per-env significance or equivalence, and Cochran's Q and I² (`perenv.cochran_q`) for every aggregate effect.
 """
 
 from __future__ import annotations
@@ -29,21 +28,25 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
-from scipy import stats as sps
-
 from ablations.report import effects as fx
 from ablations.report.bootstrap import derive_rng
+from ablations.report.comparisons import holm
+from ablations.report.equivalence import DEFAULT_MARGIN, Margin, classify, pooled_sd, tost
+from ablations.report.perenv import env_claims, env_labels
 from ablations.report.rules import ALPHA
-from ablations.report.text import format_p
+from ablations.report.verdicts import verdicts
 
 NORM_COLUMNS = ["env_id", "random_score", "random_episodes", "random_source", "reference", "reference_source"]
 AGG_METRICS = ("iqm", "mean", "median", "optimality_gap")
 AGG_COLUMNS = ["config", "statistic", "estimate", "ci_low", "ci_high", "ci_level", "ci_method", "n_seeds", "n_envs"]
 POI_COLUMNS = ["config", "reference", "probability", "ci_low", "ci_high", "ci_level", "ci_method"]
-BY_ENV_COLUMNS = ["term", "kind", "env_id", "estimate", "ci_low", "ci_high", "se", "p", "n_seeds"]
-CONSISTENCY_COLUMNS = ["term", "kind", "factor", "level", "vs", "factor2", "level2", "vs2", "estimate", "ci_low",
-                       "ci_high", "p_holm", "n_envs", "n_same_sign", "n_significant_same", "reverses_on", "cochran_q",
-                       "q_df", "q_p", "i_squared", "consistent", "verdict"]
+#: Each env's own contrasts; `p_holm` is that env's own Holm (its report's families, all orders).
+BY_ENV_COLUMNS = ["term", "contrast", "kind", "env_id", "estimate", "ci_low", "ci_high", "se", "p", "p_holm",
+                  "n_seeds"]
+CONSISTENCY_COLUMNS = ["term", "contrast", "kind", "factor", "level", "vs", "factor2", "level2", "vs2", "estimate",
+                       "ci_low", "ci_high", "p_holm", "mdd", "aggregate_verdict", "margin", "ci90_low", "ci90_high",
+                       "p_tost_holm", "n_envs", "helps", "hurts", "equivalent", "undecided", "holds_on_all", "claim",
+                       "cochran_q", "q_df", "q_p", "i_squared", "heterogeneity"]
 CI_METHOD = "stratified seed-block bootstrap (per env), percentile"
 
 
@@ -233,63 +236,43 @@ def _fraction_above(x: np.ndarray, tau: float) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------------------------------------- consistency
-def cochran_q(estimate: np.ndarray, se: np.ndarray) -> tuple[float, int, float, float]:
-    """(Q, df, p, I²) of per-env estimates with standard errors (fixed-effect weights 1/SE²); NaN if any SE is 0 or
-    missing, or fewer than two envs."""
-    est, se = np.asarray(estimate, float), np.asarray(se, float)
-    ok = np.isfinite(est) & np.isfinite(se)
-    est, se = est[ok], se[ok]
-    df = len(est) - 1
-    if df < 1 or np.any(se <= 0):
-        return np.nan, max(df, 0), np.nan, np.nan
-    w = 1 / se ** 2
-    pooled = (w * est).sum() / w.sum()
-    q = float((w * (est - pooled) ** 2).sum())
-    return q, df, float(sps.chi2.sf(q, df)), float(max(0.0, (q - df) / q)) if q > 0 else 0.0
-
-
-def consistency(aggregate: pd.DataFrame, by_env: pd.DataFrame, envs: Sequence[str], *,
+def consistency(aggregate: pd.DataFrame, labels: pd.DataFrame, claims: pd.DataFrame, *, margin: float,
                 alpha: float = ALPHA) -> pd.DataFrame:
-    """One row per effect of `aggregate` (`effects.EFFECT_COLUMNS`): how its per-env estimates (`by_env`,
-    `BY_ENV_COLUMNS`) agree with the aggregate's sign, where it reverses (per-env CI wholly on the other side),
-    Cochran's Q, and a verdict such as "holds on 3 of 4 envs; reverses on Acrobot-v1". Columns
-    `CONSISTENCY_COLUMNS`."""
+    """One row per effect of `aggregate` (`effects.EFFECT_COLUMNS`, main effects and interactions): the aggregate's
+    class (`equivalence.classify`: TOST at ±`margin` on the mean normalized score, Holm over the same family as the
+    difference tests), and the per-env claim and heterogeneity of `perenv.env_claims` (`claims`, from the per-env
+    `labels` under each env's own Holm). Columns `CONSISTENCY_COLUMNS`."""
     rows = []
-    for _, a in aggregate.iterrows():
-        e = by_env[by_env["term"] == a["term"]].set_index("env_id").reindex(list(envs))
-        est = e["estimate"].to_numpy(float)
-        sign = np.sign(a["estimate"]) or np.sign(np.nansum(np.sign(est)))
-        same = int((np.sign(est) == sign).sum()) if sign else 0
-        sig_same = int(((e["ci_low"] > 0) & (sign > 0) | (e["ci_high"] < 0) & (sign < 0)).sum()) if sign else 0
-        reverses = [env for env, r in e.iterrows()
-                    if sign and ((sign > 0 and r["ci_high"] < 0) or (sign < 0 and r["ci_low"] > 0))]
-        q, qdf, qp, i2 = cochran_q(est, e["se"].to_numpy(float))
-        n = int(np.isfinite(est).sum())
-        heterogeneous = bool(np.isfinite(qp) and qp < alpha)
-        if reverses and sig_same:
-            verdict = (f"holds on {same} of {n} envs (significant on {sig_same}); reverses on "
-                       f"{', '.join(reverses)}")
-        elif reverses:  # significant nowhere in the aggregate's direction: only the reversal is an effect
-            verdict = (f"no evidence of an effect in the aggregate's direction on any env; significant the other "
-                       f"way on {', '.join(reverses)}")
-        elif not sign or (sig_same == 0 and a["ci_low"] <= 0 <= a["ci_high"]):
-            verdict = f"no evidence of an effect on any of the {n} envs"
-        elif a["ci_low"] <= 0 <= a["ci_high"]:
-            verdict = (f"no aggregate effect detected; same sign on {same} of {n} envs (significant on "
-                       f"{sig_same})")
-        elif heterogeneous:
-            verdict = (f"same sign on {same} of {n} envs, but its size differs across envs "
-                       f"(Cochran's Q p = {format_p(qp)})")
-        elif same == n:
-            verdict = f"holds on all {n} envs (significant on {sig_same})"
-        else:
-            verdict = f"same sign on {same} of {n} envs (significant on {sig_same}); no env reverses it"
-        rows.append({**{k: a[k] for k in ("term", "kind", "factor", "level", "vs", "factor2", "level2", "vs2",
-                                          "estimate", "ci_low", "ci_high", "p_holm")},
-                     "n_envs": n, "n_same_sign": same, "n_significant_same": sig_same,
-                     "reverses_on": ", ".join(reverses), "cochran_q": q, "q_df": qdf, "q_p": qp, "i_squared": i2,
-                     "consistent": not reverses and not heterogeneous, "verdict": verdict})
+    for _kind, fam in aggregate.groupby("kind", sort=False):
+        eq = tost(fam["estimate"], fam["se"], fam["df"], margin, alpha)
+        p_tost_holm = holm(eq["p_tost"])
+        cls = classify(fam["estimate"], fam["ci_low"], fam["ci_high"], fam["p_holm"], p_tost_holm, alpha)
+        for i, (_, a) in enumerate(fam.iterrows()):
+            c = claims[(claims["term"] == a["term"]) & (claims["contrast"] == a["contrast"])]
+            c = c.iloc[0] if len(c) else pd.Series(dtype=object)
+            rows.append({**{k: a[k] for k in ("term", "contrast", "kind", "factor", "level", "vs", "factor2",
+                                              "level2", "vs2", "estimate", "ci_low", "ci_high", "p_holm", "mdd")},
+                         "aggregate_verdict": cls[i], "margin": margin, "ci90_low": eq["ci90_low"][i],
+                         "ci90_high": eq["ci90_high"][i], "p_tost_holm": p_tost_holm[i],
+                         **{k: c.get(k, np.nan) for k in ("n_envs", "helps", "hurts", "equivalent", "undecided",
+                                                           "holds_on_all", "claim", "cochran_q", "q_df", "q_p",
+                                                           "i_squared", "heterogeneity")}})
     return pd.DataFrame(rows, columns=CONSISTENCY_COLUMNS)
+
+
+def env_margins(scores: pd.DataFrame, envs: Sequence[str], rule: Margin, norm: pd.DataFrame | None = None
+                ) -> dict[str, float]:
+    """The equivalence margin on each env's normalized scores: `rule` resolved on that env's pooled within-config SD
+    (an "sd" margin), or a margin in the metric's units divided by the env's (reference − random)."""
+    out = {}
+    for env in envs:
+        g = scores[scores["env_id"] == env].groupby("config")["value"].agg(["size", "std"])
+        if rule.unit == "metric" and norm is not None and env in set(norm["env_id"]):
+            r = norm.set_index("env_id").loc[env]
+            out[env] = float(rule.value / (r["reference"] - r["random_score"]))
+        else:
+            out[env] = rule.resolve(pooled_sd(g["size"].to_numpy(float), g["std"].to_numpy(float)))
+    return out
 
 
 def _env_mean(df: pd.DataFrame, factors: list[str], n_envs: int) -> pd.DataFrame:
@@ -302,10 +285,15 @@ def _env_mean(df: pd.DataFrame, factors: list[str], n_envs: int) -> pd.DataFrame
 
 def across_envs(scores: pd.DataFrame, factors: list[str], levels: dict[str, list[str]], envs: Sequence[str],
                 configs: Sequence[str], reference: str, *, metric: str, seed: int = 0, n_resamples: int = 10_000,
-                level: float = 0.95, max_order: int = 2) -> dict[str, pd.DataFrame]:
+                level: float = 0.95, max_order: int | None = None, margin: Margin = DEFAULT_MARGIN,
+                norm: pd.DataFrame | None = None) -> dict[str, pd.DataFrame]:
     """Every table of the aggregate section from long normalized `scores` (env_id, config, seed, factor columns,
-    value): `aggregate`, `improvement`, `aggregate_effects`, `aggregate_simple_effects` (each factor of a significant
-    two-way interaction per level of the other), `effects_by_env`, `consistency`, `aggregate_profile`."""
+    value): `aggregate`, `improvement`, `aggregate_effects` (every order up to `max_order`, default all),
+    `aggregate_verdicts` and `aggregate_contexts` (`verdicts.verdicts` on the per-seed env means), `effects_by_env` (each env's own contrasts, with its own Holm
+    `p_holm` over that env's full families), `env_labels` (`perenv.env_labels`: per env, helps / hurts / equivalent
+    / undecided under its own Holm, TOST at `env_margins`), `consistency` (the aggregate's class, the per-env claim,
+    Cochran's Q and I² of every aggregate effect), `aggregate_profile`. `margin`: the study's `[report] margin`
+    rule (`norm`: the normalization table, to convert a margin in the metric's units)."""
     X, _ = score_tensor(scores, configs, envs)
     rng = derive_rng(seed, "aggregate", metric)
     agg, idx = aggregate_table(X, configs, rng=rng, n_resamples=n_resamples, level=level)
@@ -320,10 +308,7 @@ def across_envs(scores: pd.DataFrame, factors: list[str], levels: dict[str, list
     env_mean = _env_mean(scores, factors, len(envs))
     eff, _ = fx.factor_effects(env_mean, factors, levels, metric=metric, seed=seed, n_resamples=n_resamples,
                                level=level)
-    eff = eff[eff["order"] <= max_order].reset_index(drop=True)
-    # where two factors interact in aggregate, each one's effect per level of the other (the same seed-paired model)
-    out["aggregate_simple_effects"] = fx.simple_effects(env_mean, factors, levels, fx.interacting_pairs(eff),
-                                                        metric=metric, level=level)
+    eff = (eff[eff["order"] <= max_order] if max_order else eff).reset_index(drop=True)
     by_env = []
     for env in envs:
         e, _ = fx.factor_effects(scores[scores["env_id"] == env], factors, levels, metric=metric, seed=seed,
@@ -331,5 +316,14 @@ def across_envs(scores: pd.DataFrame, factors: list[str], levels: dict[str, list
         by_env.append(e[e["term"].isin(set(eff["term"]))].assign(env_id=env)[BY_ENV_COLUMNS])
     out["aggregate_effects"] = eff
     out["effects_by_env"] = pd.concat(by_env, ignore_index=True) if by_env else pd.DataFrame(columns=BY_ENV_COLUMNS)
-    out["consistency"] = consistency(eff, out["effects_by_env"], envs)
+    margins = env_margins(scores, envs, margin, norm)
+    out["env_labels"] = env_labels(out["effects_by_env"], margin=margins)
+    claims = env_claims(out["env_labels"], envs, margin_text="each env's margin")
+    sd = env_mean.groupby("config")["value"].agg(["size", "std"])
+    agg_margin = (float(np.nanmean(list(margins.values()))) if margin.unit == "metric"
+                  else margin.resolve(pooled_sd(sd["size"].to_numpy(float), sd["std"].to_numpy(float))))
+    out["consistency"] = consistency(eff, out["env_labels"], claims, margin=agg_margin)
+    # the aggregate verdicts: averaged over a factor only where no interaction of any order says otherwise
+    out["aggregate_verdicts"], out["aggregate_contexts"] = verdicts(eff, env_mean, factors, levels, metric=metric,
+                                                                    margin=agg_margin)
     return out

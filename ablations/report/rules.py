@@ -4,10 +4,13 @@ them from here (and the tables carry them as columns: `margin`, `alpha`, `ci_lev
 
 from __future__ import annotations
 
+from ablations.study.margin import DEFAULT_MARGIN_SD
+
 #: Family-wise significance level: Holm-adjusted p < ALPHA is "significant"; TOST at ALPHA for equivalence.
 ALPHA = 0.05
 #: Power at which minimum detectable differences (`mdd`) and seeds needed are stated.
 POWER = 0.8
-#: Equivalence margin for "no effect" claims (TOST), in units of the primary metric's pooled within-config SD.
-EQUIVALENCE_SD = 0.25
+#: The default equivalence margin for "no effect" claims (TOST), in pooled within-config SDs of the metric: defined
+#: with the `[report] margin` rule in `ablations.study.margin` (the study file states it), named here for the report.
+EQUIVALENCE_SD = DEFAULT_MARGIN_SD
 

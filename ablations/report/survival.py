@@ -5,24 +5,26 @@ threshold with a bootstrap CI over seeds, and the log-rank test against the refe
 from __future__ import annotations
 
 import warnings
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
 from ablations.report.bootstrap import derive_rng, one_sample_expansion, percentile_ci, resampled_means
-from ablations.report.comparisons import holm
+from ablations.report.families import holm_aliases
 
 
 def km_table(scores: pd.DataFrame, configs: Sequence[str], reference: str | None, budget: float, *,
-             seed: int = 0, n_resamples: int = 10_000, level: float = 0.95) -> pd.DataFrame:
+             seed: int = 0, n_resamples: int = 10_000, level: float = 0.95,
+             alias_of: Mapping[str, str] | None = None) -> pd.DataFrame:
     """Steps to threshold as a right-censored outcome, per config (`scores`: config, seed, steps_to_threshold,
     reached).
 
     Kaplan–Meier (`scipy.stats.ecdf` on `CensoredData`): median steps (NaN when the survival curve stays above ½);
     restricted mean time to threshold up to the budget, RMST = ∫₀^budget S(t) dt, with a bootstrap CI over seeds;
-    log-rank test against the reference (`scipy.stats.logrank`), Holm over configs. No test when neither config
+    log-rank test against the reference (`scipy.stats.logrank`), Holm over configs with aliases (`alias_of`: config →
+    its representative, `comparisons.aliases`) counted once (`families.holm_aliases`). No test when neither config
     has an event (every run censored) or when the config is the reference.
     """
     rows = []
@@ -58,7 +60,7 @@ def km_table(scores: pd.DataFrame, configs: Sequence[str], reference: str | None
                          ci_method="percentile-expanded", p_logrank=p))
     out = pd.DataFrame(rows, columns=["config", "n", "n_reached", "frac_reached", "km_median", "rmst", "ci_low",
                                       "ci_high", "ci_level", "ci_method", "p_logrank"])
-    out["p_logrank_holm"] = holm(out["p_logrank"].to_numpy(float))
+    out["p_logrank_holm"] = holm_aliases(out["p_logrank"].to_numpy(float), out["config"].tolist(), alias_of or {})
     return out
 
 

@@ -4,7 +4,9 @@ curves (the selection metric vs candidate per config, with CIs, from stage 1) an
 
 Everything else in the report is computed from stage 2 (the evaluation seeds) only: this module reads stage 1 from
 ``<results>/tune/`` and the choice from ``<results>/tune_choice.csv``. The selection score is
-`train.scores.run_metric`, the function that made the choice, so the curves show exactly what was maximized.
+`train.scores.run_metric`, the one definition of a run's metrics (each episode weighted equally), which the tuning
+choice uses too, so the curves show what is maximized. (Results tuned before the metrics were defined per episode
+chose on the older env-step-grid score: their `tune_choice.csv` means can differ from these curves.)
 """
 
 from __future__ import annotations
@@ -16,13 +18,14 @@ import numpy as np
 import pandas as pd
 
 from ablations.report import effects as fx
-from ablations.report import bootstrap as bs
 from ablations.report.load import ENV, Results, config_label, level_label, load_results, restrict
 from ablations.report.model import Report
 from ablations.study.results_format import file_record
 from ablations.study.tuning import CHOICE_FILE, TUNE_DIR
 from ablations.train.scores import run_metric
-from ablations.report.rules import EQUIVALENCE_SD
+from ablations.report import verdicts as vd
+from ablations.report.equivalence import DEFAULT_MARGIN, pooled_sd
+from ablations.report.intervals import config_summary
 
 CHOICE_COLUMNS = ["config", "chosen", "tuning_metric", "tuning_mean", "tuning_n", "runner_up", "runner_up_mean",
                   "eval_mean", "eval_ci_low", "eval_ci_high", "eval_n", "at_edge"]
@@ -68,7 +71,7 @@ def compute(rep: Report, *, untuned: bool = False, env: str | None = None) -> No
     done = runs[runs["status"] == "done"]
     scores = run_metric(done, stage1.curves, metric)
     long = done.assign(value=done["run_id"].map(scores)).dropna(subset=["value"])
-    sens = bs.summarize(long, ["config", "candidate"], seed=rep.seed, n_resamples=rep.n_resamples, level=rep.level)
+    sens = config_summary(long, ["config", "candidate"], level=rep.level)
     choice = pd.read_csv(Path(results.path) / CHOICE_FILE, dtype=str, keep_default_na=False)
     if env is not None:
         choice = choice[choice[ENV] == env].reset_index(drop=True)
@@ -143,11 +146,12 @@ def _untuned_verdicts(long: pd.DataFrame, factors: list[str], stage1: Results, f
             continue
         e, _ = fx.factor_effects(lm, factors, levels, metric=metric, seed=rep.seed, n_resamples=rep.n_resamples,
                                  level=rep.level)
-        simple = fx.simple_effects(lm, factors, levels, fx.interacting_pairs(e), metric=metric, level=rep.level)
-        sd = lm.groupby("config")["value"].std(ddof=1).dropna()
-        margin = EQUIVALENCE_SD * float(np.sqrt((sd ** 2).mean())) if len(sd) else np.nan
-        frames.append(fx.verdicts(e, simple, metric=metric, margin=margin).assign(candidate=label))
+        sd = lm.groupby("config")["value"].agg(["size", "std"])
+        rule = rep.margin_rule if rep.margin_rule is not None else DEFAULT_MARGIN
+        margin = rule.resolve(pooled_sd(sd["size"].to_numpy(float), sd["std"].to_numpy(float)))
+        v, _ = vd.verdicts(e, lm, factors, levels, metric=metric, margin=margin)
+        frames.append(v.assign(candidate=label))
     if not frames:
-        return pd.DataFrame(columns=["candidate", *fx.VERDICT_COLUMNS])
+        return pd.DataFrame(columns=["candidate", *vd.VERDICT_COLUMNS])
     out = pd.concat(frames, ignore_index=True)
-    return out[["candidate", *fx.VERDICT_COLUMNS]]
+    return out[["candidate", *vd.VERDICT_COLUMNS]]

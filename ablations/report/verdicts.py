@@ -110,12 +110,17 @@ def verdicts(effects: pd.DataFrame, df: pd.DataFrame, factors: Sequence[str], le
 
 
 # ---------------------------------------------------------------------------------------------------- sentences
+def _minus(x: float) -> str:
+    """`fmt` with a true minus sign."""
+    return fmt(x).replace("-", "−")
+
+
 def _signed(x: float) -> str:
-    return ("+" if x > 0 else "") + fmt(x)
+    return ("+" if x > 0 else "") + _minus(x)
 
 
 def _numbers(est: float, low: float, high: float) -> str:
-    return f"{_signed(est)} [{fmt(low)}, {fmt(high)}]"
+    return f"{_signed(est)} [{_minus(low)}, {_minus(high)}]"
 
 
 def _where(context: str) -> str:
@@ -124,8 +129,10 @@ def _where(context: str) -> str:
     return "with " + " and ".join(level_name(f, v) for f, v in parts) if parts else "overall"
 
 
-def verdict_sentence(row: pd.Series, contexts: pd.DataFrame | None = None) -> str:
-    """One sentence for a row of `verdicts` (and, for "depends", its contexts from the same call)."""
+def verdict_sentence(row: pd.Series, contexts: pd.DataFrame | None = None, brief: bool = False) -> str:
+    """One sentence for a row of `verdicts` (and, for "depends", its contexts from the same call: every context where
+    it helps or hurts, and, unless `brief`, every context where it is equivalent or undecided; `brief` counts
+    those)."""
     metric = METRIC_NAMES.get(row["metric"], row["metric"])
     subject = f"{level_name(row['factor'], str(row['level']))} (vs {level_name(row['factor'], str(row['vs']))})"
     m = fmt(row["margin"])
@@ -141,21 +148,25 @@ def verdict_sentence(row: pd.Series, contexts: pd.DataFrame | None = None) -> st
         for cls, say in (("helps", "it helps"), ("hurts", "it hurts"), ("equivalent", f"it is equivalent within ±{m}"),
                          ("undecided", "it is undecided")):
             sub = c[c["verdict"] == cls]
-            if len(sub):
-                items = "; ".join(f"{_where(x['context'])}, {_numbers(x['estimate'], x['ci_low'], x['ci_high'])}"
-                                  + (f" (MDD {fmt(x['mdd'])})" if cls == "undecided" else "")
-                                  for _, x in sub.iterrows())
-                parts.append(f"{say} {items}")
-        return head + (": " + "; ".join(parts) if parts else "") + "."
+            if not len(sub):
+                continue
+            if brief and cls in ("equivalent", "undecided"):
+                parts.append(f"{say} in {len(sub)}")
+                continue
+            items = "; ".join(f"{_where(x['context'])}, {_numbers(x['estimate'], x['ci_low'], x['ci_high'])}"
+                              + (f" (MDD {fmt(x['mdd'])})" if cls == "undecided" else "")
+                              for _, x in sub.iterrows())
+            parts.append(f"{say} in {len(sub)} ({items})")
+        tail = " (every context is in the tables)" if brief else ""
+        return head + (": " + "; ".join(parts) if parts else "") + tail + "."
     f = row["factor"]
     using = f"Using {level_name(f, str(row['level']))} instead of {level_name(f, str(row['vs']))}"
     avg = f", averaged over {row['averaged_over']}" if row["averaged_over"] else ""
     nums = f"{_numbers(row['estimate'], row['ci_low'], row['ci_high'])} (p_holm {format_p(row['p_holm'])})"
     if v in ("helps", "hurts"):
-        verb = "raises" if row["estimate"] > 0 else "lowers"
         tail = f"; no interaction of it with {row['averaged_over']} is significant" if row["averaged_over"] else ""
-        return f"{using} {verb} {metric}{avg}: {nums}{tail}."
-    ci90 = f"90% CI [{fmt(row['ci90_low'])}, {fmt(row['ci90_high'])}]"
+        return f"{using} {v} {metric}{avg}: {nums}{tail}."
+    ci90 = f"90% CI [{_minus(row['ci90_low'])}, {_minus(row['ci90_high'])}]"
     if v == "equivalent":
         return (f"{using} has no effect on {metric} beyond ±{m}{avg}: {nums}, {ci90} "
                 f"inside the margin (TOST p_holm {format_p(row['p_tost_holm'])}).")

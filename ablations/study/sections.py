@@ -14,11 +14,12 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from ..config import ConfigError, RunConfig, field_names
+from .margin import parse_margin
 
 #: Keys of the `[sample]` table.
 SAMPLE_KEYS = ("k", "seed")
 #: Keys of the `[report]` table.
-REPORT_KEYS = ("reference", "threshold", "seed", "primary", "references", "random_episodes")
+REPORT_KEYS = ("reference", "threshold", "seed", "primary", "references", "random_episodes", "margin")
 #: The per-run scores the report computes; `[report] primary` names one (the report's key findings read it).
 PRIMARY_METRICS = ("final_return", "auc", "eval_return", "steps_to_threshold")
 
@@ -190,6 +191,10 @@ def parse_report(value: Any, where: str) -> dict[str, Any]:
     episodes = value.get("random_episodes", 1)
     if isinstance(episodes, bool) or not isinstance(episodes, int) or episodes < 1:
         raise StudyError(f"{where}: [report] random_episodes must be an integer >= 1")
+    try:
+        parse_margin(value.get("margin"))
+    except ValueError as exc:
+        raise StudyError(f"{where}: {exc}") from None
     return dict(value)
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import itertools
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
@@ -28,8 +28,10 @@ def write_results(path: Path, *, factors: dict[str, list[Any]] | None = None, se
                   main: dict[tuple[str, Any], float] | None = None,
                   interaction: dict[tuple[tuple[str, Any], tuple[str, Any]], float] | None = None,
                   probe_every: int = 0, failed: int = 0, diverged: int = 0, rng_seed: int = 0,
-                  name: str = "synthetic", manifest: bool = True, cap: float | None = 500.0) -> Path:
-    """Write a results directory at `path`; `main[(factor, level)]` adds to that level's true final return."""
+                  name: str = "synthetic", manifest: bool = True, cap: float | None = 500.0,
+                  effect: Callable[[dict[str, Any]], float] | None = None) -> Path:
+    """Write a results directory at `path`; `main[(factor, level)]` adds to that level's true final return,
+    `effect(config)` (a dict factor → level) adds any planted pattern (e.g. a three-way crossover)."""
     factors = FACTORS_SMALL if factors is None else factors
     main = {("returns", "rtg"): 80.0} if main is None else main
     interaction = interaction or {}
@@ -41,6 +43,7 @@ def write_results(path: Path, *, factors: dict[str, list[Any]] | None = None, se
         cfg = dict(zip(names, levels))
         mu = base + sum(main.get((f, v), 0.0) for f, v in cfg.items())
         mu += sum(d for ((fa, a), (fb, b)), d in interaction.items() if cfg.get(fa) == a and cfg.get(fb) == b)
+        mu += effect(cfg) if effect is not None else 0.0
         for s in range(seeds):
             runs.append({**cfg, "seed": s, "mu": mu, "run_id": f"r{len(runs):05d}"})
     df = pd.DataFrame(runs)

@@ -47,7 +47,7 @@ def test_shrunken_multienv_study_end_to_end(tmp_path: Path) -> None:
     assert "measured by `ablations run`" in norm["random_source"].iloc[0]
     cons = pd.read_csv(out / "tables" / "consistency.csv")
     assert set(cons[cons["kind"] == "main"]["factor"]) == {"baseline", "returns"}
-    assert cons["verdict"].notna().all()
+    assert cons["aggregate_verdict"].notna().all() and cons["claim"].notna().all()
     agg = pd.read_csv(out / "tables" / "aggregate.csv")
     assert len(agg) == 4 * 4 and (agg["n_envs"] == 3).all()
     for fig in ("effects_by_env", "aggregate_profile", "aggregate_intervals"):

@@ -40,8 +40,10 @@ def test_same_seed_is_byte_identical(make_results: Callable[..., Path], tmp_path
     assert a.read_bytes() == b.read_bytes()
     for table in sorted((tmp_path / "a" / "tables").glob("*.csv")):
         assert table.read_bytes() == (tmp_path / "b" / "tables" / table.name).read_bytes()
-    assert (tmp_path / "a" / "tables" / "summary.csv").read_bytes() != \
-        (tmp_path / "c" / "tables" / "summary.csv").read_bytes()
+    assert (tmp_path / "a" / "tables" / "marginal_means.csv").read_bytes() != \
+        (tmp_path / "c" / "tables" / "marginal_means.csv").read_bytes()  # bootstraps follow the seed
+    assert (tmp_path / "a" / "tables" / "summary.csv").read_bytes() == \
+        (tmp_path / "c" / "tables" / "summary.csv").read_bytes()  # t-intervals do not resample
 
 
 def test_planted_main_effect_and_no_interaction(make_results: Callable[..., Path], tmp_path: Path) -> None:
@@ -54,7 +56,7 @@ def test_planted_main_effect_and_no_interaction(make_results: Callable[..., Path
     inter = fr[fr["kind"] == "interaction"].iloc[0]
     assert inter["ci_low"] < 0 < inter["ci_high"]
     text = (tmp_path / "out" / "README.md").read_text()
-    assert "Reward-to-go (vs full returns) raises final return by" in text
+    assert "Using reward-to-go instead of full returns helps final return" in text
 
 
 def test_bad_inputs_give_clear_errors(make_results: Callable[..., Path], tmp_path: Path) -> None:
@@ -74,7 +76,7 @@ def test_default_out_dir_and_threshold_option(make_results: Callable[..., Path],
     assert readme.resolve() == (tmp_path / "report" / "mystudy" / "README.md").resolve()
     threshold = pd.read_csv(tmp_path / "report" / "mystudy" / "tables" / "threshold.csv")
     assert threshold["frac_reached"].max() > 0
-    assert "threshold from the --threshold option" in readme.read_text()
+    assert "from the --threshold option" in readme.read_text()
 
 
 def test_all_pairs(make_results: Callable[..., Path], tmp_path: Path) -> None:
@@ -82,3 +84,31 @@ def test_all_pairs(make_results: Callable[..., Path], tmp_path: Path) -> None:
     comparisons = pd.read_csv(tmp_path / "out" / "tables" / "comparisons.csv")
     assert len(comparisons[comparisons["metric"] == "final_return"]) == 6  # 4 configs → 6 pairs
     assert "### All pairs: final return" in readme.read_text()
+
+
+def test_a_planted_three_way_crossover_through_the_whole_report(make_results: Callable[..., Path],
+                                                                 tmp_path: Path) -> None:
+    """reward-to-go helps by 60 where baseline and normalize 'agree' (none/none, value/advantages) and hurts by 60
+    where they do not: no two-way term of returns carries it, so only the three-way interaction does. The verdict
+    must name both partners and give each context's sign (never the averaged ≈ 0)."""
+    factors = {"returns": ["full", "rtg"], "baseline": ["none", "value"], "normalize": ["none", "advantages"]}
+
+    def crossover(cfg: dict) -> float:
+        agree = (cfg["baseline"] == "none") == (cfg["normalize"] == "none")
+        return (60.0 if agree else -60.0) * (cfg["returns"] == "rtg")
+
+    results = make_results(factors=factors, main={}, effect=crossover, seeds=10, noise=10.0, rng_seed=5)
+    build_report(results, tmp_path / "out", n_resamples=300, figures=True)
+    v = pd.read_csv(tmp_path / "out" / "tables" / "verdicts.csv", keep_default_na=False).set_index("factor")
+    assert v.loc["returns", "verdict"] == "depends" and v.loc["returns", "partners"] == "baseline, normalize"
+    assert "returns × baseline × normalize" in v.loc["returns", "terms"]
+    ctx = pd.read_csv(tmp_path / "out" / "tables" / "verdict_contexts.csv", keep_default_na=False)
+    ret = ctx[ctx["factor"] == "returns"].set_index(["baseline", "normalize"])["verdict"]
+    assert ret[("none", "none")] == ret[("value", "advantages")] == "helps"
+    assert ret[("none", "advantages")] == ret[("value", "none")] == "hurts"
+    text = (tmp_path / "out" / "README.md").read_text()
+    assert "The effect of reward-to-go (vs full returns) on final return depends on baseline and normalize" in text
+    assert "it helps in 2 (with no baseline and no normalization, +" in text
+    assert "it hurts in 2 (" in text and "figures/contexts_returns_rtg.png" in text
+    full = pd.read_csv(tmp_path / "out" / "tables" / "context_summary.csv").set_index(["factor", "level"])
+    assert full.loc[("returns", "rtg"), "k"] == 4

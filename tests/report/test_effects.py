@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from ablations.report import effects as fx
+from ablations.report import verdicts as vd
 from ablations.report.text import effect_sentence
 
 LEVELS = {"returns": ["full", "rtg"], "baseline": ["none", "mean", "value"]}
@@ -118,8 +119,9 @@ def test_crossover_interaction_gives_simple_effect_verdicts() -> None:
     simple = fx.simple_effects(df, list(BLOCK_LEVELS), BLOCK_LEVELS, fx.interacting_pairs(e), metric="m")
     s = simple[(simple["factor"] == "returns") & (simple["by"] == "normalize")].set_index("by_level")
     assert s.loc["none", "ci_low"] > 0 and s.loc["returns", "ci_high"] < 0  # opposite signs
-    v = fx.verdicts(e, simple, metric="m", margin=1.0).set_index("factor")
-    assert v.loc["returns", "verdict"] == "depends" and v.loc["returns", "depends_on"] == "normalize"
+    v, _ = vd.verdicts(e, df, list(BLOCK_LEVELS), BLOCK_LEVELS, metric="m", margin=1.0)
+    v = v.set_index("factor")
+    assert v.loc["returns", "verdict"] == "depends" and v.loc["returns", "partners"] == "normalize"
     main = e[(e["kind"] == "main") & (e["factor"] == "returns")].iloc[0]
     assert abs(main["estimate"]) < 5  # the average over normalize hides the crossover
 

@@ -40,21 +40,6 @@ def test_tost_constant_and_missing() -> None:
     assert np.isnan(eq.tost_paired(np.array([1.0]), 1.0)["p_tost"])
 
 
-@pytest.mark.parametrize("value, expected", [
-    (None, eq.Margin(0.25, "sd")), (10, eq.Margin(10.0, "metric")), (2.5, eq.Margin(2.5, "metric")),
-    ("0.25sd", eq.Margin(0.25, "sd")), ("0.5 SD", eq.Margin(0.5, "sd")), (".3sds", eq.Margin(0.3, "sd")),
-    ("17.3", eq.Margin(17.3, "metric")),
-])
-def test_parse_margin_forms(value: object, expected: eq.Margin) -> None:
-    assert eq.parse_margin(value) == expected
-
-
-@pytest.mark.parametrize("value", [True, 0, -1, "abc", "0.25 sigma", float("nan"), [1], "-0.2sd", "0sd"])
-def test_parse_margin_errors_name_the_field_and_the_forms(value: object) -> None:
-    with pytest.raises(ValueError, match=r"\[report\] margin.*allowed: a positive number.*\"0.25sd\""):
-        eq.parse_margin(value)
-
-
 def test_margin_resolve_and_default() -> None:
     assert eq.DEFAULT_MARGIN.resolve(8.0) == 2.0
     assert eq.Margin(5.0, "metric").resolve(np.nan) == 5.0

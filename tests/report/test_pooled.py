@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 from scipy import stats as sps
 
+from ablations.report import perenv
 from ablations.report import pooled as ag
 
 
@@ -94,11 +95,13 @@ def test_effect_that_flips_on_one_env_is_reported_inconsistent() -> None:
                        n_resamples=300)
     c = t["consistency"]
     base = c[(c["kind"] == "main") & (c["factor"] == "baseline")].iloc[0]
-    assert not base["consistent"]
-    assert base["verdict"] == "holds on 3 of 4 envs (significant on 3); reverses on Acrobot-v1"
-    assert base["reverses_on"] == "Acrobot-v1" and base["q_p"] < 1e-6
+    assert base["holds_on_all"] == "" and base["hurts"] == 1 and base["helps"] == 3
+    assert base["claim"] == "not the same on every env: helps on CartPole-v1, MountainCar-v0, LunarLander-v3; hurts on Acrobot-v1"
+    assert base["q_p"] < 1e-6 and base["heterogeneity"].startswith("its size differs across envs")
     ret = c[(c["kind"] == "main") & (c["factor"] == "returns")].iloc[0]
-    assert ret["consistent"] and ret["verdict"].startswith("holds on all 4 envs")
+    assert ret["holds_on_all"] == "helps" and ret["claim"].startswith("helps on all 4 envs")
+    labels = t["env_labels"]
+    assert set(labels["env_id"]) == set(ENVS) and labels["p_holm"].notna().all()
     by_env = t["effects_by_env"]
     assert set(by_env["env_id"]) == set(ENVS)
     agg = t["aggregate"].set_index(["config", "statistic"])
@@ -113,34 +116,19 @@ def test_consistent_effect_is_reported_consistent() -> None:
     t = ag.across_envs(df, ["baseline", "returns"], levels, ENVS, ["none/full", "none/rtg", "mean/full", "mean/rtg"],
                        "none/full", metric="final_return", n_resamples=200)
     main = t["consistency"][t["consistency"]["kind"] == "main"]
-    assert main["consistent"].all() and (main["n_same_sign"] == 4).all()
+    assert (main["holds_on_all"] == "helps").all() and (main["helps"] == 4).all()
+    assert main["heterogeneity"].str.contains("not evidence that the effect is the same").all()
 
 
 def test_cochran_q_by_hand() -> None:
-    q, df, p, i2 = ag.cochran_q(np.array([1.0, 3.0]), np.array([1.0, 1.0]))
+    q, df, p, i2 = perenv.cochran_q(np.array([1.0, 3.0]), np.array([1.0, 1.0]))
     assert (q, df) == (2.0, 1) and p == pytest.approx(sps.chi2.sf(2.0, 1)) and i2 == pytest.approx(0.5)
-    assert np.isnan(ag.cochran_q(np.array([1.0, 2.0]), np.array([0.0, 1.0]))[0])
+    assert np.isnan(perenv.cochran_q(np.array([1.0, 2.0]), np.array([0.0, 1.0]))[0])
 
 
-def test_an_effect_significant_only_against_the_aggregate_is_not_said_to_hold() -> None:
-    """The multienv study's case: a non-significant negative aggregate, negative (n.s.) on two envs and clearly
-    positive on the third: nothing 'holds', and the reversal is named."""
-    aggregate = pd.DataFrame([dict(term="returns", kind="main", factor="returns", level="rtg", vs="full", factor2="",
-                                   level2="", vs2="", estimate=-0.038, ci_low=-0.17, ci_high=0.094, p_holm=0.47)])
-    envs = ["CartPole-v1", "Acrobot-v1", "LunarLander-v3"]
-    by_env = pd.DataFrame({"term": "returns", "env_id": envs, "estimate": [-0.068, -0.127, 0.081],
-                           "ci_low": [-0.239, -0.578, 0.042], "ci_high": [0.102, 0.325, 0.120],
-                           "se": [0.08, 0.2, 0.02]})
-    row = ag.consistency(aggregate, by_env, envs).iloc[0]
-    assert row["n_same_sign"] == 2 and row["n_significant_same"] == 0 and row["reverses_on"] == "LunarLander-v3"
-    assert row["verdict"] == ("no evidence of an effect in the aggregate's direction on any env; significant the "
-                              "other way on LunarLander-v3")
-    assert not row["consistent"]
-
-
-def test_a_crossing_interaction_gives_aggregate_simple_effects_by_hand() -> None:
-    """returns helps without a baseline and hurts with one (planted, identical on every env): the aggregate simple
-    effects of returns per baseline level are the per-level seed-paired differences of the env means."""
+def test_a_crossing_interaction_gives_aggregate_contexts_by_hand() -> None:
+    """returns helps without a baseline and hurts with one (planted, identical on every env): the aggregate verdict
+    reads returns per baseline level, each the seed-paired difference of the env means."""
     rng = np.random.default_rng(3)
     levels = {"baseline": ["none", "mean"], "returns": ["full", "rtg"]}
     effect = {("none", "full"): 0.0, ("none", "rtg"): 0.3, ("mean", "full"): 0.2, ("mean", "rtg"): 0.0}
@@ -151,8 +139,9 @@ def test_a_crossing_interaction_gives_aggregate_simple_effects_by_hand() -> None
     t = ag.across_envs(df, ["baseline", "returns"], levels, ENVS, [f"{b}/{r}" for b in levels["baseline"]
                                                                    for r in levels["returns"]],
                        "none/full", metric="final_return", n_resamples=200)
-    simple = t["aggregate_simple_effects"]
-    ret = simple[simple["factor"] == "returns"].set_index("by_level")
+    v, ctx = t["aggregate_verdicts"], t["aggregate_contexts"]
+    assert v.set_index("factor").loc["returns", "verdict"] == "depends"
+    ret = ctx[ctx["factor"] == "returns"].set_index("baseline")
     mean = df.groupby(["config", "seed"])["value"].mean()
     for b, want in (("none", 0.3), ("mean", -0.2)):
         diff = mean[f"{b}/rtg"].to_numpy() - mean[f"{b}/full"].to_numpy()
@@ -160,4 +149,4 @@ def test_a_crossing_interaction_gives_aggregate_simple_effects_by_hand() -> None
         assert ret.loc[b, "estimate"] == pytest.approx(want, abs=0.02)
         lo, hi = sps.t.interval(0.95, len(diff) - 1, loc=diff.mean(), scale=sps.sem(diff))
         assert (ret.loc[b, "ci_low"], ret.loc[b, "ci_high"]) == pytest.approx((lo, hi), rel=1e-9)
-    assert set(simple["by"]) == {"baseline", "returns"}
+    assert ret.loc["none", "verdict"] == "helps" and ret.loc["mean", "verdict"] == "hurts"

@@ -25,3 +25,20 @@ def test_censored_outcome_uses_kaplan_meier_rmst_and_logrank() -> None:
     assert km.loc["a", "p_logrank"] == pytest.approx(ref.pvalue)
     assert np.isnan(km.loc["c", "p_logrank"])  # both arms fully censored: no test on a constant
     assert np.isnan(km.loc["b", "km_median"]) and km.loc["b", "rmst"] == 100.0
+
+
+def test_aliased_configs_enter_the_log_rank_family_once() -> None:
+    """b and b2 are the same runs (aliases): the log-rank family is {b, c} (2 tests), not 3."""
+    rng = np.random.default_rng(1)
+    t_ref = rng.uniform(50, 100, 8)
+    t_b, t_c = rng.uniform(10, 40, 8), rng.uniform(20, 60, 8)
+    rows = [dict(config=c, seed=s, steps_to_threshold=t, reached=True)
+            for c, ts in (("ref", t_ref), ("b", t_b), ("b2", t_b), ("c", t_c)) for s, t in enumerate(ts)]
+    scores = pd.DataFrame(rows)
+    out = sv.km_table(scores, ["ref", "b", "b2", "c"], "ref", 100.0, n_resamples=200,
+                      alias_of={"ref": "ref", "b": "b", "b2": "b", "c": "c"}).set_index("config")
+    p = out["p_logrank"]
+    assert p["b"] == p["b2"]
+    lo, hi = sorted([p["b"], p["c"]])
+    assert out.loc["b", "p_logrank_holm"] == pytest.approx(min(1, (2 * p["b"]) if p["b"] == lo else max(2 * lo, hi)))
+    assert out.loc["b", "p_logrank_holm"] == out.loc["b2", "p_logrank_holm"]

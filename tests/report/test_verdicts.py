@@ -48,7 +48,7 @@ def test_three_way_crossover_names_both_partners_and_each_context_sign() -> None
     assert a.loc["b=b0, c=c0", "estimate"] == pytest.approx(d, abs=0.5)
     text = vd.verdict_sentence(v[v["factor"] == "a"].iloc[0], ctx)
     assert "depends on b and c" in text and "a × b × c" in text
-    assert "it helps with b = b0 and c = c0" in text and "it hurts with b = b0 and c = c1" in text
+    assert "it helps in 2 (with b = b0 and c = c0" in text and "it hurts in 2 (with b = b0 and c = c1" in text
     # d takes part in no significant interaction: averaged over a, b, c, and equivalent within ±1
     dd = v.set_index("factor").loc["d"]
     assert dd["verdict"] == "equivalent" and dd["partners"] == "" and dd["averaged_over"] == "a, b, c"
@@ -68,7 +68,7 @@ def test_averaged_helps_and_undecided_sentences() -> None:
     a = v[v["factor"] == "a"].iloc[0]
     assert a["verdict"] == "helps" and a["partners"] == ""
     assert vd.verdict_sentence(a).startswith(
-        "Using a = a1 instead of a = a0 raises m, averaged over b, c, d: +")
+        "Using a = a1 instead of a = a0 helps m, averaged over b, c, d: +")
     c = v[v["factor"] == "c"].iloc[0]
     assert c["verdict"] == "undecided"
     assert "MDD" in vd.verdict_sentence(c) and "is not inside ±0.3" in vd.verdict_sentence(c)
