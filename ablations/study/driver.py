@@ -75,7 +75,7 @@ def run_study(study: Study, out: str | Path, executor: Any, *, retry_failed: boo
     if results.root.is_dir():
         results.check_compatible(run_ids, study.path)
         if results.packed():
-            return _packed_summary(results, run_ids, retry_failed)
+            return packed_summary(results, run_ids, retry_failed)
     if getattr(executor, "connect", None) is not None:  # a cluster answers before anything is written
         executor.connect()
     try:
@@ -221,7 +221,7 @@ def counts(results: ResultsDir, run_ids: Sequence[str]) -> StudySummary:
     return summarize(results, run_ids)
 
 
-def _packed_summary(results: ResultsDir, run_ids: Sequence[str], retry_failed: bool) -> StudySummary:
+def packed_summary(results: ResultsDir, run_ids: Sequence[str], retry_failed: bool) -> StudySummary:
     """`run_study` on a packed directory (`ResultsDir.packed`): nothing is trained or written when its runs.csv (its
     SHA256SUMS checked) holds every run; otherwise `StoreError` (its cohort parts are gone: it cannot be resumed)."""
     verify_sums(results.root)
