@@ -42,7 +42,7 @@ def pack(results_dir: Annotated[Path, typer.Argument(help="A finished results di
     try:
         written = do_pack(results_dir, digits, delete_sources=delete_sources)
     except (PublishError, StoreError) as exc:
-        raise _fail(console, str(exc), 2) from None
+        raise _fail(console, str(exc), 3 if "in use" in str(exc) else 2) from None
     except OSError as exc:
         raise _fail(console, f"{results_dir}: cannot pack ({exc.strerror or exc}"
                     f"{': ' + str(exc.filename) if exc.filename else ''}); no source was deleted: fix it and run "

@@ -111,8 +111,10 @@ def run(
     except StoreError as exc:
         raise _fail(console, str(exc), 3 if "in use" in str(exc) else 2) from None
     except OSError as exc:
-        raise _fail(console, f"{out}: cannot write the results ({exc.strerror or exc}: {exc.filename}); "
-                    "free space or choose another --out, then run the same command again to resume", 2) from None
+        where = f": {exc.filename}" if exc.filename else ""
+        raise _fail(console, f"{out}: cannot write the results ({exc.strerror or exc}{where}); free space or "
+                    "choose another --out, then run the same command again to resume (finished cohorts are kept; "
+                    "until then the directory is refused as incomplete)", 2) from None
     except ExecutorSetupError as exc:  # a bad --address or a missing extra: the user's to fix, nothing trained
         raise _fail(console, str(exc), 2) from None
     except ExecutorError as exc:

@@ -23,6 +23,7 @@ sample (it needs every stage-1 run): its stage-2 runs are those of the published
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import io
 import lzma
@@ -108,21 +109,26 @@ def pack(results_dir: str | Path, digits: int = DIGITS, *, delete_sources: bool 
     for name in ("runs.csv", "manifest.json"):
         if not (root / name).exists():
             raise PublishError(f"{root}: {name} is missing; pack a finished `ablations run` results directory")
-    try:
-        choice = _choice_sums(root, ResultsDir(root).read_manifest() or {})
-        require_complete(root)
-    except StoreError as exc:
-        raise PublishError(str(exc)) from None
     dirs = [(root / TUNE_DIR, f"{TUNE_DIR}/")] if (root / TUNE_DIR / "manifest.json").exists() else []
     dirs.append((root, ""))
     for folder, _ in dirs:
         if not os.access(folder, os.W_OK | os.X_OK):
             raise PublishError(f"{folder} is not writable by this user: nothing was packed; change its permissions "
                                "or pack a writable copy")
-    written = {}
-    for folder, prefix in dirs:
-        extra = choice if folder == root else {}
-        written |= {prefix + name: size for name, size in _pack_dir(folder, digits, delete_sources, extra).items()}
+    with contextlib.ExitStack() as held:
+        for folder, _ in dirs:  # one writer per directory: not while `ablations run` writes it
+            held.enter_context(ResultsDir(folder).lock())
+            ResultsDir(folder).clean_incomplete()  # a killed write's temporary files
+        try:
+            choice = _choice_sums(root, ResultsDir(root).read_manifest() or {})
+            require_complete(root)
+        except StoreError as exc:
+            raise PublishError(str(exc)) from None
+        written = {}
+        for folder, prefix in dirs:
+            extra = choice if folder == root else {}
+            written |= {prefix + name: size
+                        for name, size in _pack_dir(folder, digits, delete_sources, extra).items()}
     return written
 
 
@@ -179,8 +185,8 @@ def _pack_dir(root: Path, digits: int, delete_sources: bool, extra: Mapping[str,
             _remove(root / name)
         if (root / "cohorts").exists():  # out of sight first: a half-deleted part must never look done
             os.replace(root / "cohorts", root / ".cohorts.deleting")
-        _remove(root / ".cohorts.deleting")
         _remove(root / ".lock")
+    _remove(root / ".cohorts.deleting")  # what a killed (4) left: its deletion was decided
     return written
 
 

@@ -95,7 +95,7 @@ class ResultsDir:
             fh.seek(0)
             holder = fh.read().strip() or "unknown"
             fh.close()
-            raise StoreError(f"{self.root} is in use by another `ablations run` or `ablations train` (pid {holder}); "
+            raise StoreError(f"{self.root} is in use by another `ablations run`, `train` or `pack` (pid {holder}); "
                              "wait for it to finish or stop it, then run again") from None
         try:
             fh.seek(0)
