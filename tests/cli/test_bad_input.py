@@ -60,6 +60,8 @@ STUDY_CASES = [
     ("hidden-string", study().replace("hidden = [8]", 'hidden = "64"'), ["hidden", "positive integers"]),
     ("loo-needs-two-episodes", study(fixed="episodes_per_update = 1").replace('["none", "value"]', '["none", "loo"]'),
      ["[factors] baseline", "episodes_per_update=1", ">= 2"]),
+    ("mean-needs-two-episodes", study(fixed="episodes_per_update = 1").replace('["none", "value"]', '["none", "mean"]'),
+     ["[factors] baseline", "episodes_per_update=1", ">= 2 with baseline='mean'"]),
     ("unknown-env", study().replace("CartPole-v1", "NoSuchEnv-v0"), ["[fixed] env_id", "NoSuchEnv-v0", "imports"]),
     ("module-env-missing", study().replace("CartPole-v1", "no_such_mod_xyz:X-v0"), ["env_id", "cannot import"]),
     ("module-env-malformed", study().replace("CartPole-v1", ":X-v0"), ["env_id", "module:Env-v0"]),
