@@ -268,13 +268,18 @@ def check_ray_address(address: str, timeout: float = 5.0) -> None:
 
 
 def ray_init_message(address: str | None, exc: BaseException) -> str:
-    """What `ray.init` failing means, with Ray's own error (its type and message) as the cause."""
+    """What `ray.init` failing means, with Ray's own error (its type and message) as the cause. Ray 2.5x's `ray start
+    --head` turns token authentication on by default, and a client without RAY_AUTH_MODE=token is refused with a
+    plain ConnectionError (the cause, InvalidAuthToken, only in Ray's log lines): the hint says so."""
     cause = f"{type(exc).__name__}: {exc}".strip()
     text = cause.lower()
     hint = "start one with `ray start --head` (see README, On a Ray cluster)"
-    if "auth" in text or "token" in text:
-        hint = ("the cluster requires token authentication: set RAY_AUTH_MODE=token in this shell too (the token: "
-                "`ray get-auth-token`, see README, On a Ray cluster)")
+    if address is not None and os.environ.get("RAY_AUTH_MODE", "").lower() != "token" and (
+            "auth" in text or "token" in text or "failed to connect" in text):
+        hint = ("if the cluster uses token authentication (`ray start --head` turns it on by default since Ray "
+                "2.5x; Ray's log lines above then say InvalidAuthToken), set RAY_AUTH_MODE=token in this shell too "
+                "(the token is read from ~/.ray/auth_token; on another machine copy it there, see `ray "
+                "get-auth-token`); else check that the cluster is up (`ray status`) and the address")
     elif "could not find any running ray instance" in text:
         hint = ("no cluster was found from this machine: start one with `ray start --head`, or give its address "
                 "(see README, On a Ray cluster)")

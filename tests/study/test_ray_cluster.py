@@ -274,10 +274,15 @@ def test_a_study_through_a_head_started_with_ray_start(tmp_path: Path) -> None:
         spec = tmp_path / "cluster.toml"
         spec.write_text('name = "cluster"\nseeds = 2\n[fixed]\nenv_id = "CartPole-v1"\ntotal_steps = 500\n'
                         'episodes_per_update = 4\nhidden = [8]\neval_episodes = 0\n')
-        env = {**os.environ, "PYTHONPATH": str(ROOT)}
-        res = subprocess.run([sys.executable, "-m", "ablations.cli", "run", str(spec), "--out", str(tmp_path / "ray"),
-                              "--executor", "ray", "--address", f"127.0.0.1:{port}"], env=env, cwd=ROOT,
-                             capture_output=True, text=True, timeout=900)
+        env = {**{k: v for k, v in os.environ.items() if k != "RAY_AUTH_MODE"}, "PYTHONPATH": str(ROOT)}
+        run = [sys.executable, "-m", "ablations.cli", "run", str(spec), "--out", str(tmp_path / "ray"), "--executor",
+               "ray", "--address", f"127.0.0.1:{port}"]
+        res = subprocess.run(run, env=env, cwd=ROOT, capture_output=True, text=True, timeout=900)
+        if "Token authentication is enabled" in (tmp_path / "head.log").read_text():  # Ray >= 2.5x's default
+            assert res.returncode == 2 and "RAY_AUTH_MODE=token" in res.stderr, res.stdout + res.stderr
+            assert not (tmp_path / "ray").exists()  # nothing written before the cluster answers
+            res = subprocess.run(run, env={**env, "RAY_AUTH_MODE": "token"}, cwd=ROOT, capture_output=True,
+                                 text=True, timeout=900)
         assert res.returncode == 0, res.stdout + res.stderr
         serial = subprocess.run([sys.executable, "-m", "ablations.cli", "run", str(spec), "--out",
                                  str(tmp_path / "serial"), "--workers", "1"], env=env, cwd=ROOT, capture_output=True,
