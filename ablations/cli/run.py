@@ -102,10 +102,13 @@ def run(
         return
     first = the_plan.stages[0]
     todo = first.todo or []
+    asked = getattr(ex, "workers", None)
+    used = min(asked, max(1, len(todo))) if asked else None  # a worker per cohort at most (`executors`)
+    workers_text = ("cluster worker(s)" if used is None else f"{used} worker(s)" + (
+        f", of the {asked} asked: at most one per cohort" if used < asked else ""))
     console.print(f"{spec.name}{' ' + first.label if first.label else ''}: {len(first.configs or [])} runs, "
                   f"{sum(len(c.configs) for c in todo)} to train in {len(todo)} "
-                  f"cohort(s) with the {ex.name} executor ({getattr(ex, 'workers', None) or 'cluster'} worker(s)) "
-                  f"→ {out}")
+                  f"cohort(s) with the {ex.name} executor ({workers_text}) → {out}")
     try:
         result = run_plan(the_plan, ex, progress=lambda label: RichProgress(console, f"{spec.name} {label}".rstrip()))
     except StoreError as exc:

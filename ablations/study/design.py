@@ -239,11 +239,12 @@ def with_overrides(study: Study, overrides: Mapping[str, Any]) -> Study:
 
 
 def unswept_defaults(study: Study) -> dict[str, Any]:
-    """The ablation axes (and entropy_coef) the study neither fixes nor sweeps, with the `RunConfig` defaults they
-    take."""
+    """Every `RunConfig` field the study neither fixes (in [fixed] or an [env."…"] table) nor sweeps, seed aside,
+    with the default it takes (what README says `--dry-run` lists)."""
     default = RunConfig()
-    return {k: getattr(default, k) for k in (*AXES, "entropy_coef")
-            if k not in study.fixed and k not in study.factors}
+    per_env = {k for table in study.env.values() for k in table}
+    return {k: getattr(default, k) for k in field_names()
+            if k != "seed" and k not in study.fixed and k not in study.factors and k not in per_env}
 
 
 def _custom(imports: Sequence[str], fixed: Mapping[str, Any], factors: Mapping[str, Sequence[Any]]) -> bool:
