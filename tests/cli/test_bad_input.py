@@ -242,6 +242,9 @@ def test_a_truncated_manifest_is_a_clear_error(tmp_path, command):
     args = ["status", str(out)] if command == "status" else ["run", str(path), "--out", str(out)]
     result = runner.invoke(app, args)
     assert_refused(result, [str(out / "manifest.json"), "not valid JSON", "restore it"], before, tmp_path)
+    # deleting the manifest alone resumes identically (the parts are kept): the message says so, not "move it away"
+    text = " ".join(result.output.split())
+    assert "delete manifest.json alone" in text and "nothing is trained twice" in text and "move" not in text
 
 
 def test_the_corpus_has_at_least_40_cases():
