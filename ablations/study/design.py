@@ -51,7 +51,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from ..config import AXES, ConfigError, RunConfig, field_names
+from ..config import ConfigError, RunConfig, field_names
 from .sections import (StudyError, norm_level, parse_env, parse_exclude, parse_imports, parse_report, parse_sample,
                        parse_study_seeds, section_table)
 from .tune_spec import TuneSpec, parse_tune

@@ -40,7 +40,7 @@ import pandas as pd
 from ..config import RunConfig
 from ..files import sha256_file, write_atomic, write_text_atomic
 from .design import Study, expand
-from .machine import CLASS_FIELDS
+from .machine import MachineMatch, machine_match  # noqa: F401 - their home is `machine`; re-exported
 from .results_format import SUMS, StoreError, read_text_table, require_complete, verify_sums
 from .results_format import read_sums as _read_sums
 from .store import ResultsDir
@@ -272,41 +272,6 @@ def compare_study(published: str | Path, fresh: str | Path, digits: int = DIGITS
         checks = [dataclasses.replace(c, name=f"{TUNE_DIR}/{c.name}")
                   for c in compare(pub / TUNE_DIR, new / TUNE_DIR, digits)]
     return checks + compare(pub, new, digits)
-
-
-@dataclass
-class MachineMatch:
-    """Were the published results and the fresh run made by the same machine class (`ablations.study.machine`)?"""
-
-    same: bool
-    published: list[str]  # class keys in the published manifest ("unknown" where it predates machine records)
-    fresh: list[str]
-    differences: dict[str, tuple[Any, Any]]  # field → (published, fresh), for a single class on each side
-
-    def summary(self) -> str:
-        """A sentence: which machine class made the published results and which made the fresh ones."""
-        if self.same:
-            return f"this machine is of the same class as the one that made the published results ({self.fresh[0]})"
-        if not self.published or "unknown" in self.published:
-            return ("the published manifest does not record the machine class that made it, so this machine "
-                    f"({', '.join(self.fresh)}) cannot be assumed to follow the same code paths")
-        diff = "; ".join(f"{k}: {a!r} → {b!r}" for k, a, b in ((k, *v) for k, v in self.differences.items()))
-        return (f"this is another machine class (published {', '.join(self.published)}, here {', '.join(self.fresh)}"
-                + (f": {diff}" if diff else "") + ")")
-
-
-def machine_match(published_manifest: Mapping[str, Any] | None,
-                  fresh_manifest: Mapping[str, Any] | None) -> MachineMatch:
-    """Compare the `machines` recorded in two manifests (see `ResultsDir.machines`)."""
-    pub = dict((published_manifest or {}).get("machines") or {})
-    new = dict((fresh_manifest or {}).get("machines") or {})
-    pub_keys, new_keys = sorted(pub) or ["unknown"], sorted(new) or ["unknown"]
-    same = pub_keys == new_keys and "unknown" not in pub_keys
-    differences: dict[str, tuple[Any, Any]] = {}
-    if len(pub) == 1 and len(new) == 1:
-        (a,), (b,) = pub.values(), new.values()
-        differences = {k: (a.get(k), b.get(k)) for k in CLASS_FIELDS if a.get(k) != b.get(k)}
-    return MachineMatch(same, pub_keys, new_keys, differences)
 
 
 def run_id_mismatch(published: Sequence[str] | None, expected: Sequence[str]) -> str:

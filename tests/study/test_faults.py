@@ -24,7 +24,6 @@ from typer.testing import CliRunner
 from ablations.cli import app
 from ablations.study import publish
 from ablations.study.results_format import CorruptError, IncompleteError, require_complete
-from ablations.study.store import ResultsDir
 
 runner = CliRunner()
 ROOT = Path(__file__).resolve().parents[2]
@@ -150,7 +149,8 @@ def _count_steps(monkeypatch, fail_at: int | None) -> list[str]:
 
     for name in ("write_atomic", "write_text_atomic"):
         original = getattr(publish, name)
-        monkeypatch.setattr(publish, name, lambda path, *a, _o=original, **k: (step("write", path), _o(path, *a, **k))[1])
+        monkeypatch.setattr(publish, name,
+                            lambda path, *a, _o=original, **k: (step("write", path), _o(path, *a, **k))[1])
     original_remove = publish._remove
     monkeypatch.setattr(publish, "_remove", lambda path: (step("delete", path), original_remove(path))[1])
     monkeypatch.setattr(publish.os, "replace", lambda a, b: (step("rename", a) if Path(a).name == "cohorts" else None,

@@ -111,7 +111,7 @@ def test_reproduce_tells_identical_regression_and_another_machine_class(tmp_path
         runs.write_text("\n".join(rows) + "\n")
         sums = published / "SHA256SUMS"
         sums.write_text("".join(f"{sha256_file(runs) if n == 'runs.csv' else h}  {n}\n"
-                                for h, n in (l.split("  ", 1) for l in sums.read_text().splitlines())))
+                                for h, n in (line.split("  ", 1) for line in sums.read_text().splitlines())))
         manifest["files"]["runs.csv"] = file_record(runs)
         (published / "manifest.json").write_text(json.dumps(manifest))
 
