@@ -115,6 +115,7 @@ def pack(results_dir: str | Path, digits: int = DIGITS, *, delete_sources: bool 
         if not os.access(folder, os.W_OK | os.X_OK):
             raise PublishError(f"{folder} is not writable by this user: nothing was packed; change its permissions "
                                "or pack a writable copy")
+    fresh_locks = [folder / ".lock" for folder, _ in dirs if not (folder / ".lock").exists()]
     with contextlib.ExitStack() as held:
         for folder, _ in dirs:  # one writer per directory: not while `ablations run` writes it
             held.enter_context(ResultsDir(folder).lock())
@@ -129,6 +130,8 @@ def pack(results_dir: str | Path, digits: int = DIGITS, *, delete_sources: bool 
             extra = choice if folder == root else {}
             written |= {prefix + name: size
                         for name, size in _pack_dir(folder, digits, delete_sources, extra).items()}
+    for path in fresh_locks:  # the lock files this pack made: a packed directory is left as it was
+        path.unlink(missing_ok=True)
     return written
 
 

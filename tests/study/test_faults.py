@@ -321,3 +321,18 @@ def test_status_and_pack_of_a_read_only_directory_end_cleanly(finished, tmp_path
         for p in [out, *out.rglob("*")]:
             p.chmod(p.stat().st_mode | 0o200)
     assert _tree(out) == before
+
+
+def test_gitignore_ignores_no_data_file() -> None:
+    """Until `pack` has written and verified their packed form, curves.csv, probes.csv and cohorts/ are the only copy
+    of their rows: nothing in .gitignore may hide them (only the lock file and killed writes' temporary files)."""
+    if shutil.which("git") is None or not (ROOT / ".git").exists():
+        pytest.skip("not a git checkout")
+    data = [f"results/s/{name}" for name in (*DATA, "timings.csv", "manifest.json", "SHA256SUMS", "curves.csv.xz",
+                                             "cohorts/000001-abc/probes.csv", "cohorts/000001-abc/DONE.json",
+                                             "tune/curves.csv", "tune_choice.csv", "policies/abc.pt")]
+    res = subprocess.run(["git", "check-ignore", "--no-index", *data], cwd=ROOT, capture_output=True, text=True)
+    assert res.stdout == "", res.stdout
+    res = subprocess.run(["git", "check-ignore", "--no-index", "results/s/.lock", "results/s/tune/.lock"], cwd=ROOT,
+                         capture_output=True, text=True)
+    assert res.stdout.split() == ["results/s/.lock", "results/s/tune/.lock"]
