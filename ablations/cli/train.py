@@ -53,7 +53,7 @@ def _locked(out: Path) -> Iterator[None]:
     except StoreError as exc:
         if "in use" not in str(exc):
             raise
-        err.print(f"[bold red]error:[/] {exc}", markup=True, highlight=False)
+        err.print(f"[bold red]error:[/] {exc}", markup=True, highlight=False, soft_wrap=True)
         raise typer.Exit(code=3) from None
 
 

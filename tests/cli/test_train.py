@@ -94,5 +94,5 @@ def test_train_takes_the_lock_run_takes(tmp_path):
     with ResultsDir(out).lock():  # the first `train` (or a `run`) holds X
         res = runner.invoke(app, ["train", "--seeds", "0", "--steps", "300", "--hidden", "8", "--eval-episodes",
                                   "0", "--workers", "1", "--out", str(out)])
-    assert res.exit_code == 3 and "in use" in res.output, res.output
+    assert res.exit_code == 3 and "in use" in " ".join(res.output.split()), res.output
     assert not any((out / n).exists() for n in ("runs.csv", "curves.csv", "policies"))
