@@ -13,7 +13,11 @@ Layout of ``results/<study>/``::
 Owns the column schemas (one list per CSV), the cell format, the text reader (`read_text_table`: cells come back as
 the strings written, so combining parts copies text and never reformats a number), the CSV and JSON writers (atomic,
 through `ablations.files`), the file records (SHA-256 and row count) and their checks, and the errors a results
-directory can raise. `study.store` (parts, lock, manifest, resume) and `report` both build on it; it imports nothing
+directory can raise. `require_complete` is the one check every reader of a results directory calls first: the
+manifest is the directory's commit record, written last, so a directory whose manifest still says "running" (or
+lacks a combined CSV) is refused, naming what is missing and the command that finishes it; a packed directory's
+files are checked against its SHA256SUMS (`verify_sums`), the others against the manifest's checksums
+(`verify_combined`). `study.store` (parts, lock, manifest, resume) and `report` both build on it; it imports nothing
 that trains or drives a study.
 
 Cells are formatted by `format_cell` (floats by `repr`, the shortest round-trip form), one value at a time, so a
