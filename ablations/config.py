@@ -168,8 +168,9 @@ def validate(cfg: RunConfig) -> None:
     _check_float("value_lr", cfg.value_lr, 0.0, math.inf, "a number > 0", open_low=True)
     _check_int("value_iters", cfg.value_iters, 1, 10_000)
     _check_int("episodes_per_update", cfg.episodes_per_update, 1, 1_000_000)
-    if cfg.baseline == "loo" and cfg.episodes_per_update < 2:
-        raise _err("episodes_per_update", cfg.episodes_per_update, "an integer >= 2 with baseline='loo'")
+    if cfg.baseline in ("loo", "mean") and cfg.episodes_per_update < 2:  # mean of one episode: itself, a zero signal
+        raise _err("episodes_per_update", cfg.episodes_per_update,
+                   f"an integer >= 2 with baseline={cfg.baseline!r}")
     _check_int("total_steps", cfg.total_steps, 1, 10**12)
     _check_float("momentum", cfg.momentum, 0.0, 1.0, "a number in [0, 1]")
     _check_float("rmsprop_decay", cfg.rmsprop_decay, 0.0, 1.0, "a number in [0, 1]")

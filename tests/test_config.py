@@ -41,6 +41,14 @@ def test_loo_needs_two_episodes():
         RunConfig(baseline="loo", episodes_per_update=1)
 
 
+def test_mean_needs_two_episodes():
+    """The mean of one episode's signal is the signal itself: an exactly zero gradient (issue 28, item 9)."""
+    with pytest.raises(ConfigError, match=r"episodes_per_update=1 is invalid; allowed: an integer >= 2 with "
+                                          r"baseline='mean'"):
+        RunConfig(baseline="mean", episodes_per_update=1)
+    RunConfig(baseline="mean", episodes_per_update=2)
+
+
 def test_from_dict_refuses_unknown_fields_and_lists_known_ones():
     with pytest.raises(ConfigError, match="unknown field.*'lr'.*known fields"):
         RunConfig.from_dict({"lr": 0.1})

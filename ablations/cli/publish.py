@@ -29,16 +29,24 @@ def pack(results_dir: Annotated[Path, typer.Argument(help="A finished results di
     """Pack results for committing: hashes of the full-precision CSVs, rounded + xz-compressed curves and probes.
 
     A tuned study's stage 1 (results/<study>/tune/) is packed too, with its own SHA256SUMS; the study's SHA256SUMS
-    also lists tune_choice.csv. Packing again is harmless: an already packed directory is kept as it is."""
+    also lists tune_choice.csv. The packed files and SHA256SUMS are written and verified before any source is
+    deleted; a killed pack is finished by running the same command again. Packing again is harmless: an already
+    packed directory is kept as it is. Exit 2: the directory's last `ablations run` did not finish, a file does not
+    match its checksum, or the directory cannot be written (nothing deleted)."""
     from ..study.publish import SUMS, PublishError
     from ..study.publish import pack as do_pack
+    from ..study.results_format import StoreError
     from ..study.tuning import TUNE_DIR
 
     console = _console()
     try:
         written = do_pack(results_dir, digits, delete_sources=delete_sources)
-    except PublishError as exc:
-        raise _fail(console, str(exc), 2) from None
+    except (PublishError, StoreError) as exc:
+        raise _fail(console, str(exc), 3 if "in use" in str(exc) else 2) from None
+    except OSError as exc:
+        raise _fail(console, f"{results_dir}: cannot pack ({exc.strerror or exc}"
+                    f"{': ' + str(exc.filename) if exc.filename else ''}); no source was deleted: fix it and run "
+                    "the same command again", 2) from None
     folders = [results_dir / TUNE_DIR, results_dir] if (results_dir / TUNE_DIR / "manifest.json").exists() \
         else [results_dir]
     for name, size in written.items():
@@ -51,7 +59,7 @@ def pack(results_dir: Annotated[Path, typer.Argument(help="A finished results di
     if kept:
         console.print(f"the full-precision {', '.join(kept)} are kept: add --delete-sources to delete them before "
                       "committing")
-    elif delete_sources and written:
+    elif delete_sources:
         console.print("no full-precision curves.csv, probes.csv or cohorts/ left (--delete-sources): commit what is "
                       "there")
 
@@ -158,7 +166,7 @@ def _published(console, spec: Study, results: Path | None) -> tuple[Path, list[S
     """`reproduce`'s checks before training: the published directory (`--results`), its stages and their manifests;
     exit 2 if it is not packed or lacks a stage, exit 1 if the study no longer expands to its run ids."""
     from ..study.publish import PublishError, published_stages, run_id_mismatch
-    from ..study.results_format import StoreError
+    from ..study.results_format import StoreError, require_complete
     from ..study.store import ResultsDir
 
     published = results or Path("results") / spec.name
@@ -167,6 +175,10 @@ def _published(console, spec: Study, results: Path | None) -> tuple[Path, list[S
     try:
         stages = published_stages(spec, published)  # a tuned study: stage 1 (tune/), then stage 2
     except PublishError as exc:
+        raise _fail(console, str(exc), 2) from None
+    try:  # the published files are what SHA256SUMS (and the manifest) recorded, every stage of them
+        require_complete(published)
+    except StoreError as exc:
         raise _fail(console, str(exc), 2) from None
     manifests = []
     for stage in stages:

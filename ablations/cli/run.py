@@ -19,7 +19,7 @@ from rich.text import Text
 from ..study.driver import StudySummary
 from ..study.executors import ExecutorError, ExecutorSetupError, make_executor
 from ..study.progress import RichProgress, pid_alive, read_in_flight
-from ..study.stages import TUNING, StudyPlan, StudyRun, plan_study, run_plan, stage_status
+from ..study.stages import TUNING, StudyPlan, StudyRun, packed_summaries, plan_study, run_plan, stage_status
 from . import tuned
 from ..study.store import ResultsDir
 from ..study.results_format import StoreError
@@ -80,6 +80,15 @@ def run(
     if address is not None and executor is not ExecutorName.ray:
         raise _fail(console, "--address is for --executor ray", 2)
     try:
+        packed = packed_summaries(spec, out, retry_failed=retry_failed)
+    except StoreError as exc:
+        raise _fail(console, str(exc), 2) from None
+    if packed is not None:  # published: every run is in its runs.csv; nothing is trained or written
+        console.print(f"{out} is packed (published with `ablations pack --delete-sources`) and holds every run of "
+                      f"{spec.name}: nothing to train")
+        _print_summary(console, packed[-1], None)
+        return
+    try:
         ex = make_executor(executor.value, workers=workers, address=address, imports=spec.imports,
                            import_paths=spec.import_paths)
         the_plan = plan_study(spec, out, retry_failed=retry_failed, cohort_size=cohort_size,
@@ -93,17 +102,22 @@ def run(
         return
     first = the_plan.stages[0]
     todo = first.todo or []
+    asked = getattr(ex, "workers", None)
+    used = min(asked, max(1, len(todo))) if asked else None  # a worker per cohort at most (`executors`)
+    workers_text = ("cluster worker(s)" if used is None else f"{used} worker(s)" + (
+        f", of the {asked} asked: at most one per cohort" if used < asked else ""))
     console.print(f"{spec.name}{' ' + first.label if first.label else ''}: {len(first.configs or [])} runs, "
                   f"{sum(len(c.configs) for c in todo)} to train in {len(todo)} "
-                  f"cohort(s) with the {ex.name} executor ({getattr(ex, 'workers', None) or 'cluster'} worker(s)) "
-                  f"→ {out}")
+                  f"cohort(s) with the {ex.name} executor ({workers_text}) → {out}")
     try:
         result = run_plan(the_plan, ex, progress=lambda label: RichProgress(console, f"{spec.name} {label}".rstrip()))
     except StoreError as exc:
         raise _fail(console, str(exc), 3 if "in use" in str(exc) else 2) from None
     except OSError as exc:
-        raise _fail(console, f"{out}: cannot write the results ({exc.strerror or exc}: {exc.filename}); "
-                    "free space or choose another --out, then run the same command again to resume", 2) from None
+        where = f": {exc.filename}" if exc.filename else ""
+        raise _fail(console, f"{out}: cannot write the results ({exc.strerror or exc}{where}); free space or "
+                    "choose another --out, then run the same command again to resume (finished cohorts are kept; "
+                    "until then the directory is refused as incomplete)", 2) from None
     except ExecutorSetupError as exc:  # a bad --address or a missing extra: the user's to fix, nothing trained
         raise _fail(console, str(exc), 2) from None
     except ExecutorError as exc:
@@ -136,7 +150,11 @@ def _print_stages(console: Console, plan: StudyPlan, result: StudyRun) -> StudyS
 
 
 def status(results_dir: Annotated[Path, typer.Argument(help="A results directory (results/<study>).")]) -> None:
-    """What is done, failed and pending in a results directory (and whether a run holds it now)."""
+    """What is done, failed and pending in a results directory (and whether a run holds it now).
+
+    Exit 2: not a results directory, or its last `ablations run` did not finish (killed or out of space before the
+    combine: the counts shown are the cohort parts'; the message names the command that finishes it), or a file
+    does not match its checksum."""
     console = _console()
     try:
         for stage in stage_status(results_dir):
@@ -146,6 +164,8 @@ def status(results_dir: Annotated[Path, typer.Argument(help="A results directory
                 _print_summary(console, stage.summary, None)
                 if stage.choice is not None:
                     console.print(f"choice recorded in {stage.choice[0]} ({stage.choice[1]} configs)")
+                if stage.problem:
+                    raise StoreError(stage.problem)
                 continue
             if stage.manifest is None and stage.label:
                 console.print(f"{stage.label}: not started")
@@ -154,13 +174,15 @@ def status(results_dir: Annotated[Path, typer.Argument(help="A results directory
                 raise StoreError(f"{results_dir} has no manifest.json: not a results directory of `ablations run`")
             if stage.label:
                 console.print(f"{stage.label}:", end=" ")
-            manifest, summary, holder = stage.manifest, stage.summary, stage.holder
-    except StoreError as exc:
+            manifest, summary, holder, problem = stage.manifest, stage.summary, stage.holder, stage.problem
+    except (StoreError, OSError) as exc:
         raise _fail(console, str(exc), 2) from None
     console.print(f"study {manifest['name']} ({manifest['study'].get('path', '?')}): {summary.total} runs"
                   + (f"; running now (pid {holder})" if holder else ""))
     _print_summary(console, summary, retry_hint=None)
     _print_in_flight(console, read_in_flight(results_dir), holder)
+    if problem:  # e.g. the combine did not finish: the counts above are the parts', not a result
+        raise _fail(console, problem, 2)
 
 
 def _print_in_flight(console: Console, record: dict | None, holder: int | None) -> None:

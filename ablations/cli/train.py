@@ -3,10 +3,11 @@ Thin: the runs train through the study driver (`study.driver.train_configs`), as
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Iterator, Optional
 
 import typer
 from rich.progress import Progress as RichProgress
@@ -17,20 +18,43 @@ from .common import err, fail, parse_hidden, parse_seeds, progress_bar
 
 
 def _check_out(out: Path) -> None:
-    """Refuse an --out that is a file, already holds `train` results, or cannot be written."""
+    """Refuse an --out that is a file, already holds `train` results, or cannot be written (checked again under the
+    lock: `_check_taken`)."""
     from ..study.store import ResultsDir
     from ..study.results_format import StoreError
 
     if out.exists() and not out.is_dir():
         raise fail(ConfigError(f"--out {out} exists and is not a directory; give --out a directory"))
-    taken = [n for n in ("runs.csv", "curves.csv", "probes.csv", "policies") if (out / n).exists()]
-    if taken:
-        raise fail(ConfigError(f"--out {out} already holds results ({', '.join(taken)}); a second `train` would "
-                               "replace them: choose another --out, or move the old results away"))
+    _check_taken(out)
     try:
         ResultsDir(out).check_writable()
     except StoreError as exc:
         raise fail(exc) from None
+
+
+def _check_taken(out: Path) -> None:
+    taken = [n for n in ("runs.csv", "curves.csv", "probes.csv", "policies") if (out / n).exists()]
+    if taken:
+        raise fail(ConfigError(f"--out {out} already holds results ({', '.join(taken)}); a second `train` would "
+                               "replace them: choose another --out, or move the old results away"))
+
+
+@contextlib.contextmanager
+def _locked(out: Path) -> Iterator[None]:
+    """The lock `ablations run` takes (`ResultsDir.lock`): one writer per directory; a second `train` (or a `run`)
+    on the same --out is refused with exit 3, as `run` refuses."""
+    from ..study.results_format import StoreError
+    from ..study.store import ResultsDir
+
+    try:
+        with ResultsDir(out).lock():
+            _check_taken(out)  # again, now that no other writer can start
+            yield
+    except StoreError as exc:
+        if "in use" not in str(exc):
+            raise
+        err.print(f"[bold red]error:[/] {exc}", markup=True, highlight=False, soft_wrap=True)
+        raise typer.Exit(code=3) from None
 
 
 def _print_runs(runs: list[dict]) -> None:
@@ -117,9 +141,10 @@ def train(
               f"{n_workers} worker(s), {steps:,} steps each")
     start = time.perf_counter()
     executor = make_executor("local", workers=n_workers, imports=imports, import_paths=import_paths)
-    with progress_bar() as bar:  # one cohort per worker (DESIGN invariant 1: a run's rows do not depend on its cohort)
-        res = train_configs(configs, executor, deal(configs, n_workers), _StepsBar(bar, total, start))
-    save_trained(out, configs, res, imports=imports, import_paths=import_paths)
+    with _locked(out):
+        with progress_bar() as bar:  # one cohort per worker (DESIGN invariant 1: a run's rows do not depend on it)
+            res = train_configs(configs, executor, deal(configs, n_workers), _StepsBar(bar, total, start))
+        save_trained(out, configs, res, imports=imports, import_paths=import_paths)
     wall = time.perf_counter() - start
     _print_runs(res.runs)
     steps = sum(r["env_steps"] or 0 for r in res.runs)

@@ -244,11 +244,14 @@ def load_results(results_dir: str | Path) -> Results:
     if not path.is_dir():
         raise ReportError(f"{path}: results directory not found")
     manifest = read_manifest(path / "manifest.json")
-    from ablations.study.results_format import CorruptError, verify_combined  # the checksums `ablations run` recorded
+    from ablations.study.results_format import StoreError, require_complete, verify_combined
 
-    try:
-        verify_combined(path, manifest)
-    except CorruptError as exc:
+    try:  # a directory whose combine did not finish, or whose files changed since they were recorded, is refused
+        if isinstance(manifest, dict) and "run_ids" in manifest:  # a directory `ablations run` writes
+            require_complete(path)
+        else:
+            verify_combined(path, manifest)
+    except StoreError as exc:
         raise ReportError(str(exc)) from None
     runs = read_typed_table(path / "runs.csv", RUN_COLUMNS)
     curves = read_typed_table(path / "curves.csv", CURVE_COLUMNS)

@@ -51,7 +51,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from ..config import AXES, ConfigError, RunConfig, field_names
+from ..config import ConfigError, RunConfig, field_names
 from .sections import (StudyError, norm_level, parse_env, parse_exclude, parse_imports, parse_report, parse_sample,
                        parse_study_seeds, section_table)
 from .tune_spec import TuneSpec, parse_tune
@@ -239,11 +239,12 @@ def with_overrides(study: Study, overrides: Mapping[str, Any]) -> Study:
 
 
 def unswept_defaults(study: Study) -> dict[str, Any]:
-    """The ablation axes (and entropy_coef) the study neither fixes nor sweeps, with the `RunConfig` defaults they
-    take."""
+    """Every `RunConfig` field the study neither fixes (in [fixed] or an [env."…"] table) nor sweeps, seed aside,
+    with the default it takes (what README says `--dry-run` lists)."""
     default = RunConfig()
-    return {k: getattr(default, k) for k in (*AXES, "entropy_coef")
-            if k not in study.fixed and k not in study.factors}
+    per_env = {k for table in study.env.values() for k in table}
+    return {k: getattr(default, k) for k in field_names()
+            if k != "seed" and k not in study.fixed and k not in study.factors and k not in per_env}
 
 
 def _custom(imports: Sequence[str], fixed: Mapping[str, Any], factors: Mapping[str, Sequence[Any]]) -> bool:

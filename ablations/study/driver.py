@@ -24,7 +24,7 @@ from .memory import cohort_plan_size
 from .progress import IN_FLIGHT_FILE, InFlight, NullProgress, Progress
 from .random_scores import ensure_random_scores
 from .store import ResultsDir, now
-from .results_format import read_text_table
+from .results_format import StoreError, read_text_table, verify_sums
 from .machine import git_commit, host, versions
 
 #: Studies with at most this many runs save each finished run's final policy (results/<study>/policies/<run_id>.pt).
@@ -74,6 +74,23 @@ def run_study(study: Study, out: str | Path, executor: Any, *, retry_failed: boo
     run_ids = [c.run_id for c in configs]
     if results.root.is_dir():
         results.check_compatible(run_ids, study.path)
+        if results.packed():
+            return packed_summary(results, run_ids, retry_failed)
+    if getattr(executor, "connect", None) is not None:  # a cluster answers before anything is written
+        executor.connect()
+    try:
+        return _run_locked(results, study, executor, configs, retry_failed=retry_failed, cohort_size=cohort_size,
+                           progress=progress, manifest_extra=manifest_extra)
+    finally:
+        if getattr(executor, "close", None) is not None:
+            executor.close()
+
+
+def _run_locked(results: ResultsDir, study: Study, executor: Any, configs: list[RunConfig], *, retry_failed: bool,
+                cohort_size: int | None, progress: Progress, manifest_extra: dict[str, Any] | None) -> StudySummary:
+    """`run_study`'s work under the directory's lock: resume, train, combine, and the manifest written last."""
+    run_ids = [c.run_id for c in configs]
+    out = results.root
     t0, started = time.perf_counter(), now()
     with results.lock():
         results.check_compatible(run_ids, study.path)
@@ -88,12 +105,14 @@ def run_study(study: Study, out: str | Path, executor: Any, *, retry_failed: boo
         ensure_random_scores(results.root, study)  # multi-env, or [report] random_episodes: before training
         manifest = {**_manifest(results, study, configs, started, executor, cohort_size), **(manifest_extra or {})}
         invocation = manifest["invocations"][-1]
-        results.write_manifest(manifest)
+        results.write_manifest(manifest)  # status "running" until the combine below is written
         outcome, written = "interrupted", []
 
         def keep(res: CohortResult) -> None:
             _write_cohort(results, study, configs, res)
             written.append(len(res.runs))
+            invocation["trained_runs"] = sum(written)  # so a killed invocation's record says what it trained
+            results.write_manifest(manifest)
 
         try:
             progress.start(todo, done_runs=len(configs) - sum(len(c.configs) for c in todo), total_runs=len(configs))
@@ -103,9 +122,8 @@ def run_study(study: Study, out: str | Path, executor: Any, *, retry_failed: boo
             progress.stop()
             (results.root / IN_FLIGHT_FILE).unlink(missing_ok=True)
             wall, trained = time.perf_counter() - t0, sum(written)
-            if outcome == "finished":
-                results.combine(run_ids)
-                manifest["files"] = results.combined_files()
+            results.combine(run_ids)  # also after an interrupt: the combined CSVs hold every finished cohort
+            manifest["files"] = results.combined_files()
             summary = summarize(results, run_ids, trained=trained, wall_s=wall)
             summary.discarded = discarded
             invocation.update(finished=now(), wall_s=round(wall, 3), trained_runs=trained, outcome=outcome)
@@ -113,7 +131,7 @@ def run_study(study: Study, out: str | Path, executor: Any, *, retry_failed: boo
                             wall_s=round(sum(i.get("wall_s") or 0.0 for i in manifest["invocations"]), 3),
                             status="complete" if summary.counts["pending"] == 0 else "incomplete",
                             counts=summary.counts, machines=results.machines(run_ids))
-            results.write_manifest(manifest)
+            results.write_manifest(manifest)  # last: the commit record of this invocation
     return summary
 
 
@@ -203,6 +221,19 @@ def counts(results: ResultsDir, run_ids: Sequence[str]) -> StudySummary:
     return summarize(results, run_ids)
 
 
+def packed_summary(results: ResultsDir, run_ids: Sequence[str], retry_failed: bool) -> StudySummary:
+    """`run_study` on a packed directory (`ResultsDir.packed`): nothing is trained or written when its runs.csv (its
+    SHA256SUMS checked) holds every run; otherwise `StoreError` (its cohort parts are gone: it cannot be resumed)."""
+    verify_sums(results.root)
+    summary = _summary_from_runs_csv(results.root, run_ids)
+    if summary.counts["pending"] or (retry_failed and summary.counts["failed"]):
+        what = (f"{summary.counts['pending']} run(s) pending" if summary.counts["pending"]
+                else f"{summary.counts['failed']} failed run(s) to retry")
+        raise StoreError(f"{results.root} is packed (`ablations pack --delete-sources`: its cohort parts are gone) "
+                         f"and has {what}; a packed directory is not trained into: run the study with another --out")
+    return summary
+
+
 def _summary_from_runs_csv(root: Path, run_ids: Sequence[str]) -> StudySummary:
     """Counts from a packed directory's runs.csv (its cohort parts are gone)."""
     rows = {r["run_id"]: r for r in read_text_table(root / "runs.csv").to_dict("records")}
@@ -235,7 +266,8 @@ def _steps(results: ResultsDir, run_ids: set[str], records: dict) -> tuple[int, 
 def _manifest(results: ResultsDir, study: Study, configs: Sequence[RunConfig], started: str, executor: Any,
               cohort_size: int | None) -> dict[str, Any]:
     previous = results.read_manifest() or {}
-    invocations = list(previous.get("invocations", []))
+    invocations = [{**i, "outcome": "killed"} if i.get("outcome") == "running" else i
+                   for i in previous.get("invocations", [])]  # an invocation that never wrote its end was killed
     invocations.append({"started": started, "finished": None, "wall_s": None, "executor": executor.name,
                         "workers": getattr(executor, "workers", None), "cohort_size": cohort_size or "auto",
                         "trained_runs": 0, "outcome": "running", "pid": os.getpid()})

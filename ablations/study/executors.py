@@ -267,6 +267,26 @@ def check_ray_address(address: str, timeout: float = 5.0) -> None:
                                  "node (see README, On a Ray cluster) or check the address") from None
 
 
+def ray_init_message(address: str | None, exc: BaseException) -> str:
+    """What `ray.init` failing means, with Ray's own error (its type and message) as the cause. Ray 2.5x's `ray start
+    --head` turns token authentication on by default, and a client without RAY_AUTH_MODE=token is refused with a
+    plain ConnectionError (the cause, InvalidAuthToken, only in Ray's log lines): the hint says so."""
+    cause = f"{type(exc).__name__}: {exc}".strip()
+    text = cause.lower()
+    hint = "start one with `ray start --head` (see README, On a Ray cluster)"
+    if address is not None and os.environ.get("RAY_AUTH_MODE", "").lower() != "token" and (
+            "auth" in text or "token" in text or "failed to connect" in text):
+        hint = ("if the cluster uses token authentication (`ray start --head` turns it on by default since Ray "
+                "2.5x; Ray's log lines above then say InvalidAuthToken), set RAY_AUTH_MODE=token in this shell too "
+                "(the token is read from ~/.ray/auth_token; on another machine copy it there, see `ray "
+                "get-auth-token`); else check that the cluster is up (`ray status`) and the address")
+    elif "could not find any running ray instance" in text:
+        hint = ("no cluster was found from this machine: start one with `ray start --head`, or give its address "
+                "(see README, On a Ray cluster)")
+    where = "a new local Ray instance" if address is None else f"the Ray cluster at {address!r}"
+    return f"cannot connect to {where}: {cause}; {hint}. Nothing was written"
+
+
 def _ray_task(cohort_id: str, configs: Sequence[RunConfig], trainer: str, imports: Sequence[str],
               progress_queue: Any, import_paths: Sequence[str] = ()) -> CohortResult:
     if progress_queue is not None:  # where this attempt runs, for the driver's in-flight record (`ablations status`)
@@ -304,23 +324,37 @@ class RayExecutor:
         self.workers = workers or (os.cpu_count() or 1 if address is None else None)
         self.max_in_flight = max_in_flight
 
+    def connect(self) -> None:
+        """Connect to the cluster (start a local one without `address`) unless connected already; the study driver
+        calls it before it writes anything. `ExecutorSetupError` with Ray's own error when the cluster does not
+        answer (e.g. a cluster started with token auth, `RAY_AUTH_MODE=token`, needs it in this shell too)."""
+        ray = self.ray
+        if ray.is_initialized():
+            return
+        kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False, "logging_level": "ERROR"}
+        if self.address is None:
+            kwargs["num_cpus"] = self.workers
+        else:
+            kwargs["address"] = self.address
+        try:
+            ray.init(**kwargs)
+        except Exception as exc:  # noqa: BLE001 - Ray raises many types here; its own message is the cause
+            raise ExecutorSetupError(ray_init_message(self.address, exc)) from None
+        self._connected = True
+
+    def close(self) -> None:
+        """Disconnect if `connect` connected (a Ray session started by the caller is left alone)."""
+        if getattr(self, "_connected", False):
+            self._connected = False
+            self.ray.shutdown()
+
     def map(self, todo: Sequence[Cohort], on_progress: ProgressFn, in_flight: Any = None) -> Iterator[CohortResult]:
         """Yield each cohort's result as it arrives. `in_flight`: a `progress.InFlight` to keep up to date."""
         if not todo:
             return
         ray = self.ray
         owns = not ray.is_initialized()
-        if owns:
-            kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False, "logging_level": "ERROR"}
-            if self.address is None:
-                kwargs["num_cpus"] = self.workers
-            else:
-                kwargs["address"] = self.address
-            try:
-                ray.init(**kwargs)
-            except (ConnectionError, RuntimeError, ValueError) as exc:
-                raise ExecutorSetupError(f"cannot connect to the Ray cluster at {self.address!r} ({exc}); start one "
-                                    "with `ray start --head` (see README, On a Ray cluster)") from None
+        self.connect()
         try:
             from ray.util.queue import Queue
             from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
@@ -362,7 +396,7 @@ class RayExecutor:
                     in_flight.flush()
         finally:
             if owns:
-                ray.shutdown()
+                self.close()
 
 
 def _drain_ray(progress_queue: Any, on_progress: ProgressFn, in_flight: Any = None) -> None:

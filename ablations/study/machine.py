@@ -6,7 +6,8 @@ agree: numpy and torch pick SIMD kernels by CPU at run time (numpy's AVX-512 `po
 kernels come in default / AVX2 / AVX512 builds; MKL picks its own path by CPU model), and libm and the libraries'
 versions change results too. `current_machine` records those facts in the process that trains (a worker, which has torch
 loaded); `class_key` hashes the ones that decide bits. `ablations reproduce` compares the published results' classes
-with the fresh run's: the same class must give the same bits; another class gets a statistical comparison.
+with the fresh run's (`machine_match`): the same class must give the same bits; another class gets a statistical
+comparison.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import platform
 import socket
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -123,3 +125,38 @@ def git_commit() -> dict[str, Any] | None:
 def host() -> dict[str, Any]:
     """This machine's name, platform and core count, for the manifest."""
     return {"hostname": socket.gethostname(), "platform": platform.platform(), "cpus": os.cpu_count()}
+
+
+@dataclass
+class MachineMatch:
+    """Were the published results and the fresh run made by the same machine class (`ablations.study.machine`)?"""
+
+    same: bool
+    published: list[str]  # class keys in the published manifest ("unknown" where it predates machine records)
+    fresh: list[str]
+    differences: dict[str, tuple[Any, Any]]  # field → (published, fresh), for a single class on each side
+
+    def summary(self) -> str:
+        """A sentence: which machine class made the published results and which made the fresh ones."""
+        if self.same:
+            return f"this machine is of the same class as the one that made the published results ({self.fresh[0]})"
+        if not self.published or "unknown" in self.published:
+            return ("the published manifest does not record the machine class that made it, so this machine "
+                    f"({', '.join(self.fresh)}) cannot be assumed to follow the same code paths")
+        diff = "; ".join(f"{k}: {a!r} → {b!r}" for k, a, b in ((k, *v) for k, v in self.differences.items()))
+        return (f"this is another machine class (published {', '.join(self.published)}, here {', '.join(self.fresh)}"
+                + (f": {diff}" if diff else "") + ")")
+
+
+def machine_match(published_manifest: Mapping[str, Any] | None,
+                  fresh_manifest: Mapping[str, Any] | None) -> MachineMatch:
+    """Compare the `machines` recorded in two manifests (see `ResultsDir.machines`)."""
+    pub = dict((published_manifest or {}).get("machines") or {})
+    new = dict((fresh_manifest or {}).get("machines") or {})
+    pub_keys, new_keys = sorted(pub) or ["unknown"], sorted(new) or ["unknown"]
+    same = pub_keys == new_keys and "unknown" not in pub_keys
+    differences: dict[str, tuple[Any, Any]] = {}
+    if len(pub) == 1 and len(new) == 1:
+        (a,), (b,) = pub.values(), new.values()
+        differences = {k: (a.get(k), b.get(k)) for k in CLASS_FIELDS if a.get(k) != b.get(k)}
+    return MachineMatch(same, pub_keys, new_keys, differences)

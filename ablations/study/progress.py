@@ -95,6 +95,8 @@ class RichProgress(Progress):
 
     def __init__(self, console: Console | None = None, description: str = "training") -> None:
         super().__init__()
+        if console is not None and not console.is_terminal:  # a log or a pipe: the line whole, not cut at 80 columns
+            console = Console(file=console.file, width=1000, highlight=False, soft_wrap=True)
         self.bar = RichBar(
             TextColumn("[bold]{task.description}"), BarColumn(bar_width=16), TaskProgressColumn(),
             TextColumn("{task.fields[steps]}"), TimeRemainingColumn(), TextColumn("{task.fields[runs]}"),

@@ -23,10 +23,12 @@ sample (it needs every stage-1 run): its stage-2 runs are those of the published
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import io
 import lzma
 import math
+import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,17 +38,17 @@ import numpy as np
 import pandas as pd
 
 from ..config import RunConfig
-from ..files import sha256_file
+from ..files import sha256_file, write_atomic, write_text_atomic
 from .design import Study, expand
-from .machine import CLASS_FIELDS
-from .results_format import StoreError, read_text_table
+from .machine import MachineMatch, machine_match  # noqa: F401 - their home is `machine`; re-exported
+from .results_format import SUMS, StoreError, read_text_table, require_complete, verify_sums
+from .results_format import read_sums as _read_sums
 from .store import ResultsDir
 from .tuning import CHOICE_FILE, TUNE_DIR, choice_from_file, stage1_configs, stage1_study, stage2_configs
 
 DIGITS = 6
 PACKED = ("curves.csv", "probes.csv")  # rounded and compressed
 HASHED = ("runs.csv", "curves.csv", "probes.csv")
-SUMS = "SHA256SUMS"
 
 
 class PublishError(ValueError):
@@ -82,57 +84,61 @@ def _xz(text: str) -> bytes:
 
 
 def read_text(path: Path) -> str:
-    """A results CSV's text, from `name` or its packed `name.xz`."""
-    if path.exists():
-        return path.read_text(encoding="utf-8")
+    """A results CSV's text as published: its packed ``name.xz`` if there is one (what is committed; `pack` without
+    --delete-sources keeps the full-precision file beside it), else `name` itself."""
     packed = path.with_name(path.name + ".xz")
     if packed.exists():
         return lzma.decompress(packed.read_bytes()).decode()
+    if path.exists():
+        return path.read_text(encoding="utf-8")
     raise PublishError(f"{path}: file not found (nor {packed.name})")
 
 
 def pack(results_dir: str | Path, digits: int = DIGITS, *, delete_sources: bool = False) -> dict[str, int]:
     """Pack a finished results directory in place (see the module docstring) → bytes written per file (`SHA256SUMS`
-    among them when written; stage 1's files of a tuned study as ``tune/<name>``). The full-precision curves.csv /
-    probes.csv and the cohort parts are removed only with `delete_sources`.
+    among them when written; stage 1's files of a tuned study as ``tune/<name>``).
 
-    Every directory is checked before anything is written. One packed before with `delete_sources` (`SHA256SUMS` and
-    curves.csv.xz, no curves.csv) is kept as it is, hashes included (its sources are gone): packing twice writes
-    nothing, except a ``tune_choice.csv`` line its `SHA256SUMS` lacks."""
+    A transaction, directory by directory (stage 1 first): (1) the packed ``*.csv.xz`` from the full-precision
+    files, atomically; (2) `SHA256SUMS`, atomically; (3) everything read back and checked (the sums, the packed
+    files against their sources); only then (4) with `delete_sources`, the full-precision curves.csv / probes.csv
+    and the cohort parts are removed. Killed at any step, the same command finishes it: a file whose source is gone
+    keeps the hash its `SHA256SUMS` recorded (and its packed form must be there), so packing twice writes nothing
+    (except a ``tune_choice.csv`` line its `SHA256SUMS` lacks). Refuses (PublishError, StoreError) a directory whose
+    last `ablations run` did not finish (`results_format.require_complete`) before anything is written."""
     root = Path(results_dir)
-    dirs = [(root / TUNE_DIR, f"{TUNE_DIR}/")] if (root / TUNE_DIR / "manifest.json").exists() else []
-    dirs.append((root, ""))
-    packed = [_already_packed(folder) for folder, _ in dirs]
-    choice = _choice_sums(root)
-    written = {}
-    for (folder, prefix), done in zip(dirs, packed):
-        extra = choice if folder == root else {}
-        written |= {prefix + name: size for name, size in _pack_dir(folder, digits, delete_sources, extra,
-                                                                    done).items()}
-    return written
-
-
-def _already_packed(root: Path) -> bool:
-    """Whether `root` was packed with `delete_sources` (False: it holds its full-precision sources); PublishError
-    naming the missing file if it is neither."""
     for name in ("runs.csv", "manifest.json"):
         if not (root / name).exists():
             raise PublishError(f"{root}: {name} is missing; pack a finished `ablations run` results directory")
-    if (root / "curves.csv").exists():
-        return False
-    if (root / SUMS).exists() and (root / "curves.csv.xz").exists():
-        return True
-    raise PublishError(f"{root}: curves.csv is missing (nor is it packed: curves.csv.xz with {SUMS}); pack a "
-                       "finished `ablations run` results directory")
+    dirs = [(root / TUNE_DIR, f"{TUNE_DIR}/")] if (root / TUNE_DIR / "manifest.json").exists() else []
+    dirs.append((root, ""))
+    for folder, _ in dirs:
+        if not os.access(folder, os.W_OK | os.X_OK):
+            raise PublishError(f"{folder} is not writable by this user: nothing was packed; change its permissions "
+                               "or pack a writable copy")
+    fresh_locks = [folder / ".lock" for folder, _ in dirs if not (folder / ".lock").exists()]
+    with contextlib.ExitStack() as held:
+        for folder, _ in dirs:  # one writer per directory: not while `ablations run` writes it
+            held.enter_context(ResultsDir(folder).lock())
+            ResultsDir(folder).clean_incomplete()  # a killed write's temporary files
+        try:
+            choice = _choice_sums(root, ResultsDir(root).read_manifest() or {})
+            require_complete(root)
+        except StoreError as exc:
+            raise PublishError(str(exc)) from None
+        written = {}
+        for folder, prefix in dirs:
+            extra = choice if folder == root else {}
+            written |= {prefix + name: size
+                        for name, size in _pack_dir(folder, digits, delete_sources, extra).items()}
+    for path in fresh_locks:  # the lock files this pack made: a packed directory is left as it was
+        path.unlink(missing_ok=True)
+    return written
 
 
-def _choice_sums(root: Path) -> dict[str, str]:
+def _choice_sums(root: Path, manifest: Mapping[str, Any]) -> dict[str, str]:
     """{tune_choice.csv: its sha256} when `root` holds one ({} otherwise). A tuned study's manifest (`tune`) requires
     it and stage 1's ``tune/``, and the file must be the one its `choice_file` record hashed when stage 2 started."""
-    try:
-        record = (ResultsDir(root).read_manifest() or {}).get("tune")
-    except StoreError as exc:
-        raise PublishError(str(exc)) from None
+    record = manifest.get("tune")
     choice = root / CHOICE_FILE
     if record:
         for path in (root / TUNE_DIR / "manifest.json", choice):
@@ -151,41 +157,75 @@ def _choice_sums(root: Path) -> dict[str, str]:
     return {CHOICE_FILE: digest}
 
 
-def _pack_dir(root: Path, digits: int, delete_sources: bool, extra: Mapping[str, str],
-              packed: bool) -> dict[str, int]:
-    """Pack one results directory (`packed`: already packed, see `pack`); `extra` are hashes listed first in its
-    SUMS."""
-    written = {}
-    if packed:
-        old = read_sums(root)
-        sums = {**extra, **{name: digest for name, digest in old.items() if name not in extra}}
-    else:
-        sums = {**extra, **{name: sha256_file(root / name) for name in HASHED if (root / name).exists()}}
+def _pack_dir(root: Path, digits: int, delete_sources: bool, extra: Mapping[str, str]) -> dict[str, int]:
+    """Pack one results directory, steps (1)-(4) of `pack`; `extra` are hashes listed first in its SUMS."""
+    old = read_sums(root) if (root / SUMS).is_file() else {}
+    sums = dict(extra)
+    for name in HASHED:
+        if (root / name).is_file():
+            sums[name] = sha256_file(root / name)
+        elif name in old:  # its source was deleted by an earlier pack: the recorded hash stands
+            sums[name] = old[name]
+    written, packed = {}, {}
+    for name in PACKED:  # (1)
+        src, dst = root / name, root / (name + ".xz")
+        if src.is_file():
+            packed[name] = rounded_csv(src.read_text(encoding="utf-8"), digits)
+            data = _xz(packed[name])
+            if not dst.is_file() or dst.read_bytes() != data:
+                write_atomic(dst, lambda fh, data=data: fh.write(data))
+                written[name + ".xz"] = len(data)
+        elif not (dst.is_file() and name in old):
+            raise PublishError(f"{root}: {name} is missing, and it is not packed either ({name}.xz listed in "
+                               f"{SUMS}); its data is not in this directory: run the study again")
     text = "".join(f"{h}  {n}\n" for n, h in sums.items())
-    if not packed or text != (root / SUMS).read_text(encoding="utf-8"):
-        (root / SUMS).write_text(text, encoding="utf-8")
+    if not (root / SUMS).is_file() or (root / SUMS).read_text(encoding="utf-8") != text:  # (2)
+        write_text_atomic(root / SUMS, text)
         written[SUMS] = len(text.encode())
-    for name in PACKED:
-        src = root / name
-        if not packed and src.exists():
-            data = _xz(rounded_csv(src.read_text(encoding="utf-8"), digits))
-            (root / (name + ".xz")).write_bytes(data)
-            written[name + ".xz"] = len(data)
-            if delete_sources:
-                src.unlink()
-    if delete_sources:
-        shutil.rmtree(root / "cohorts", ignore_errors=True)
-        (root / ".lock").unlink(missing_ok=True)
+    _verify_pack(root, sums, packed)  # (3)
+    if delete_sources:  # (4)
+        for name in PACKED:
+            _remove(root / name)
+        if (root / "cohorts").exists():  # out of sight first: a half-deleted part must never look done
+            os.replace(root / "cohorts", root / ".cohorts.deleting")
+        _remove(root / ".lock")
+    _remove(root / ".cohorts.deleting")  # what a killed (4) left: its deletion was decided
     return written
 
 
+def _verify_pack(root: Path, sums: Mapping[str, str], packed: Mapping[str, str]) -> None:
+    """Read back what `pack` wrote: the SUMS file lists `sums`, every listed file there has its hash (or its packed
+    form, once its source is gone), and each packed file decompresses to `packed`, the rounded source."""
+    problems = [] if read_sums(root) == dict(sums) else [f"{SUMS} does not read back as written"]
+    try:
+        verify_sums(root)
+    except StoreError as exc:
+        problems.append(str(exc))
+    for name, text in packed.items():
+        if lzma.decompress((root / (name + ".xz")).read_bytes()).decode() != text:
+            problems.append(f"{name}.xz does not decompress to the rounded {name}")
+    if problems:
+        raise PublishError(f"{root}: the packed files do not verify ({'; '.join(problems)}); nothing was deleted: "
+                           "pack again")
+
+
+def _remove(path: Path) -> None:
+    """Delete a file or a directory tree (nothing if it is not there)."""
+    if path.is_dir():
+        shutil.rmtree(path)
+    else:
+        path.unlink(missing_ok=True)
+
+
 def read_sums(root: str | Path) -> dict[str, str]:
-    """file name → sha256, as listed in `root`'s SHA256SUMS (in its order)."""
-    path = Path(root) / SUMS
-    if not path.exists():
+    """file name → sha256, as listed in `root`'s SHA256SUMS (in its order); PublishError if there is none or it is
+    malformed."""
+    if not (Path(root) / SUMS).exists():
         raise PublishError(f"{Path(root)}: {SUMS} is missing; this directory was not packed with `ablations pack`")
-    return {name: digest for digest, name in (line.split("  ", 1) for line in path.read_text().splitlines()
-                                              if line.strip())}
+    try:
+        return _read_sums(root)
+    except StoreError as exc:
+        raise PublishError(str(exc)) from None
 
 
 @dataclass
@@ -235,41 +275,6 @@ def compare_study(published: str | Path, fresh: str | Path, digits: int = DIGITS
         checks = [dataclasses.replace(c, name=f"{TUNE_DIR}/{c.name}")
                   for c in compare(pub / TUNE_DIR, new / TUNE_DIR, digits)]
     return checks + compare(pub, new, digits)
-
-
-@dataclass
-class MachineMatch:
-    """Were the published results and the fresh run made by the same machine class (`ablations.study.machine`)?"""
-
-    same: bool
-    published: list[str]  # class keys in the published manifest ("unknown" where it predates machine records)
-    fresh: list[str]
-    differences: dict[str, tuple[Any, Any]]  # field → (published, fresh), for a single class on each side
-
-    def summary(self) -> str:
-        """A sentence: which machine class made the published results and which made the fresh ones."""
-        if self.same:
-            return f"this machine is of the same class as the one that made the published results ({self.fresh[0]})"
-        if not self.published or "unknown" in self.published:
-            return ("the published manifest does not record the machine class that made it, so this machine "
-                    f"({', '.join(self.fresh)}) cannot be assumed to follow the same code paths")
-        diff = "; ".join(f"{k}: {a!r} → {b!r}" for k, a, b in ((k, *v) for k, v in self.differences.items()))
-        return (f"this is another machine class (published {', '.join(self.published)}, here {', '.join(self.fresh)}"
-                + (f": {diff}" if diff else "") + ")")
-
-
-def machine_match(published_manifest: Mapping[str, Any] | None,
-                  fresh_manifest: Mapping[str, Any] | None) -> MachineMatch:
-    """Compare the `machines` recorded in two manifests (see `ResultsDir.machines`)."""
-    pub = dict((published_manifest or {}).get("machines") or {})
-    new = dict((fresh_manifest or {}).get("machines") or {})
-    pub_keys, new_keys = sorted(pub) or ["unknown"], sorted(new) or ["unknown"]
-    same = pub_keys == new_keys and "unknown" not in pub_keys
-    differences: dict[str, tuple[Any, Any]] = {}
-    if len(pub) == 1 and len(new) == 1:
-        (a,), (b,) = pub.values(), new.values()
-        differences = {k: (a.get(k), b.get(k)) for k in CLASS_FIELDS if a.get(k) != b.get(k)}
-    return MachineMatch(same, pub_keys, new_keys, differences)
 
 
 def run_id_mismatch(published: Sequence[str] | None, expected: Sequence[str]) -> str:

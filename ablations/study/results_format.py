@@ -13,7 +13,11 @@ Layout of ``results/<study>/``::
 Owns the column schemas (one list per CSV), the cell format, the text reader (`read_text_table`: cells come back as
 the strings written, so combining parts copies text and never reformats a number), the CSV and JSON writers (atomic,
 through `ablations.files`), the file records (SHA-256 and row count) and their checks, and the errors a results
-directory can raise. `study.store` (parts, lock, manifest, resume) and `report` both build on it; it imports nothing
+directory can raise. `require_complete` is the one check every reader of a results directory calls first: the
+manifest is the directory's commit record, written last, so a directory whose manifest still says "running" (or
+lacks a combined CSV) is refused, naming what is missing and the command that finishes it; a packed directory's
+files are checked against its SHA256SUMS (`verify_sums`), the others against the manifest's checksums
+(`verify_combined`). `study.store` (parts, lock, manifest, resume) and `report` both build on it; it imports nothing
 that trains or drives a study.
 
 Cells are formatted by `format_cell` (floats by `repr`, the shortest round-trip form), one value at a time, so a
@@ -52,6 +56,15 @@ class StoreError(RuntimeError):
 
 class CorruptError(StoreError):
     """A file of the results directory does not match what was written (truncated, edited, not JSON)."""
+
+
+class IncompleteError(StoreError):
+    """The results directory's record (the manifest) says its last `ablations run` did not finish (killed or out of
+    space before the combined CSVs and the manifest were written): what it holds is not a result yet."""
+
+
+#: A packed directory's checksums (`study.publish.pack`): "<sha256>  <name>" lines.
+SUMS = "SHA256SUMS"
 
 
 def runs_columns(columns: Iterable[str]) -> list[str]:
@@ -122,7 +135,8 @@ def write_json_atomic(path: Path, obj: Any) -> None:
 
 _REDO = {
     "the part's done marker": "the next `ablations run` trains this part's runs again (or delete the part folder)",
-    "the manifest": "restore it (e.g. from git), or move the results directory away and run the study again",
+    "the manifest": "restore it (e.g. from git), or delete manifest.json alone and run the study again with "
+                    "`ablations run` (the finished cohort parts are kept and resumed: nothing is trained twice)",
 }
 
 
@@ -165,12 +179,81 @@ def check_files(folder: Path, records: Mapping[str, Mapping[str, Any]]) -> list[
     return problems
 
 
+def read_sums(root: str | Path) -> dict[str, str]:
+    """file name → sha256, as listed in `root`'s SHA256SUMS (in its order); CorruptError if a line is not
+    "<64 hex digits>  <name>", FileNotFoundError if there is none."""
+    path = Path(root) / SUMS
+    out = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        digest, sep, name = line.partition("  ")
+        if not line.strip():
+            continue
+        if not sep or len(digest) != 64 or not name or any(c not in "0123456789abcdef" for c in digest):
+            raise CorruptError(f"{path}: line {line[:60]!r} is not '<sha256>  <file>': the file was edited or "
+                               "truncated; restore it (e.g. from git) or pack the directory again from its sources")
+        out[name] = digest
+    return out
+
+
+def verify_sums(root: str | Path) -> None:
+    """Raise `CorruptError` unless every file `root`'s SHA256SUMS lists is there and has its listed hash. A file
+    packed without its full-precision source (``curves.csv`` → ``curves.csv.xz``, deleted by `pack
+    --delete-sources`) must have its packed form; the packed form itself is not hashed."""
+    root = Path(root)
+    problems = []
+    for name, digest in read_sums(root).items():
+        path = root / name
+        if not path.is_file():
+            if not (root / (name + ".xz")).is_file():
+                problems.append(f"{name} is missing (nor is {name}.xz there)")
+        elif sha256_file(path) != digest:
+            problems.append(f"{name} differs from its {SUMS} hash (edited after packing)")
+    if problems:
+        raise CorruptError(f"{root}: {'; '.join(problems)}; restore the published files (e.g. `git checkout -- "
+                           f"{root}`) or run the study again and pack it")
+
+
+def finish_command(root: str | Path, manifest: Mapping[str, Any] | None) -> str:
+    """The command that finishes (or redoes) the `ablations run` that wrote `root`."""
+    path = ((manifest or {}).get("study") or {}).get("path") or "<study file>"
+    return f"ablations run {path} --out {root}"
+
+
+def require_complete(root: str | Path, *, command: str | None = None) -> dict[str, Any]:
+    """The manifest of a results directory whose last `ablations run` finished (its commit record says so, every
+    combined CSV is there and matches its checksums: `verify_combined`, or `verify_sums` once packed); a tuned
+    study's stage 1 (the manifest's ``tune.stage1_dir``) too. Raises `IncompleteError` naming what is missing and
+    the command that finishes it, `CorruptError` for a file that changed, `StoreError` if there is no manifest.
+    Every reader of a results directory (`status`, `report`, `pack`, `reproduce`) calls it first."""
+    root = Path(root)
+    path = root / "manifest.json"
+    if not path.is_file():
+        raise StoreError(f"{root} has no manifest.json: not a results directory of `ablations run`")
+    manifest = read_json(path, "the manifest")
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("run_ids"), list):
+        raise CorruptError(f"{path}: not a manifest of `ablations run` (no 'run_ids' list): {manifest_redo()}")
+    command = command or finish_command(root, manifest)
+    missing = [f"{t}.csv" for t in TABLES if not (root / f"{t}.csv").is_file()
+               and not (root / f"{t}.csv.xz").is_file()]
+    if manifest.get("status") == "running" or missing:
+        what = f"{', '.join(missing)} {'is' if len(missing) == 1 else 'are'} missing" if missing else \
+            "the combined CSVs may be partly written"
+        raise IncompleteError(f"{root}: the last `ablations run` did not finish (its manifest says "
+                              f"{manifest.get('status', 'no status')!r}; {what}): killed, or out of space, before it "
+                              f"combined the cohort parts. Finish it with `{command}` (nothing done is trained again)")
+    if (root / SUMS).is_file():
+        verify_sums(root)
+    verify_combined(root, manifest)  # the files there (runs.csv and timings.csv once packed) as `run` wrote them
+    stage1 = (manifest.get("tune") or {}).get("stage1_dir")
+    if stage1:
+        require_complete(root / stage1, command=command)
+    return manifest
+
+
 def verify_combined(root: str | Path, manifest: Mapping[str, Any] | None) -> None:
     """Raise `CorruptError` if a combined CSV of `root` no longer matches the checksum and row count the manifest
-    recorded when `ablations run` wrote it (manifests without `files`, and packed directories — `SHA256SUMS`
-    governs those, checked by `reproduce` — are not checked)."""
-    if (Path(root) / "SHA256SUMS").exists():
-        return
+    recorded when `ablations run` wrote it (manifests without `files` are not checked; a packed directory's files
+    are `verify_sums`'s)."""
     problems = check_files(Path(root), {name: rec for name, rec in ((manifest or {}).get("files") or {}).items()
                                         if (Path(root) / name).is_file()})
     if problems:

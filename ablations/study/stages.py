@@ -15,11 +15,12 @@ import pandas as pd
 
 from ..config import RunConfig
 from .design import Cohort, Study, grid
-from .driver import StudySummary, counts, plan, run_study
+from .design import expand
+from .driver import StudySummary, counts, packed_summary, plan, run_study
 from .progress import Progress
 from .store import ResultsDir
-from .results_format import read_text_table
-from .tuning import (CHOICE_FILE, choose, read_stage1, record_choice, stage1_complete, stage1_configs,
+from .results_format import StoreError, finish_command, read_text_table, require_complete
+from .tuning import (CHOICE_FILE, choice_from_file, choose, read_stage1, record_choice, stage1_complete, stage1_configs,
                      stage1_manifest, stage1_study, stage2_configs, tune_dir)
 
 TUNING, EVALUATION = "stage 1 (tuning)", "stage 2 (evaluation)"
@@ -127,6 +128,31 @@ def run_plan(plan: StudyPlan, executor: Any,
     return done
 
 
+def packed_summaries(study: Study, out: str | Path, *, retry_failed: bool = False) -> list[StudySummary] | None:
+    """`ablations run` on a directory packed with --delete-sources (its cohort parts gone): each stage's counts from
+    its runs.csv (SHA256SUMS checked) when it holds every run, so nothing is trained or written; None if `out` is
+    not packed. `StoreError` if a run is missing (or failed, with `retry_failed`): a packed directory is not
+    trained into."""
+    out = Path(out)
+    if not ResultsDir(out).packed():
+        return None
+    summaries = []
+    configs = expand(study)
+    if study.tune is not None:
+        ids1 = [c.run_id for c in stage1_configs(study)]
+        ResultsDir(tune_dir(out)).check_compatible(ids1, f"{study.path} [tune]")
+        summaries.append(packed_summary(ResultsDir(tune_dir(out)), ids1, retry_failed))
+        try:
+            configs = stage2_configs(study, choice_from_file(study, out / CHOICE_FILE))
+        except (OSError, KeyError, ValueError, IndexError) as exc:
+            raise StoreError(f"{out / CHOICE_FILE}: cannot be read as the choice of {study.path} "
+                             f"({type(exc).__name__}: {exc}); restore the published files") from None
+    ids = [c.run_id for c in configs]
+    ResultsDir(out).check_compatible(ids, study.path)
+    summaries.append(packed_summary(ResultsDir(out), ids, retry_failed))
+    return summaries
+
+
 @dataclass
 class StageStatus:
     """Where one stage of a results directory stands (`ablations status`)."""
@@ -137,6 +163,18 @@ class StageStatus:
     summary: StudySummary | None
     holder: int | None  # the pid that holds the directory's lock now
     choice: tuple[Path, int] | None = None  # (tune_choice.csv, configs chosen) once recorded
+    problem: str | None = None  # why the directory is not a result yet (`results_format.require_complete`)
+
+
+def _problem(root: Path, holder: int | None, command: str | None = None) -> str | None:
+    """`require_complete`'s refusal of a directory no run holds now (None: complete, or being written)."""
+    if holder is not None:
+        return None
+    try:
+        require_complete(root, command=command)
+    except StoreError as exc:
+        return str(exc)
+    return None
 
 
 def stage_status(results_dir: str | Path) -> Iterator[StageStatus]:
@@ -154,7 +192,10 @@ def stage_status(results_dir: str | Path) -> Iterator[StageStatus]:
         holder1 = tuning.lock_holder()
         if choice_path.is_file():
             choice = (choice_path, int((read_text_table(choice_path)["chosen"] == "True").sum()))
-        yield StageStatus(TUNING, tuning.root, manifest1, summary1, holder1, choice)
+        command = finish_command(root, manifest or manifest1) if manifest else None
+        yield StageStatus(TUNING, tuning.root, manifest1, summary1, holder1, choice,
+                          _problem(tuning.root, holder1, command))
     summary = counts(results, manifest["run_ids"]) if manifest is not None else None
-    yield StageStatus(EVALUATION if manifest1 is not None else "", results.root, manifest, summary,
-                      results.lock_holder() if manifest is not None else None)
+    holder = results.lock_holder() if manifest is not None else None
+    yield StageStatus(EVALUATION if manifest1 is not None else "", results.root, manifest, summary, holder,
+                      problem=_problem(results.root, holder) if manifest is not None else None)

@@ -28,7 +28,7 @@ import pandas as pd
 
 from ..files import fsync_dir
 from .machine import class_key
-from .results_format import (CURVES_COLUMNS, DONE_MARKER, PROBES_COLUMNS, TABLES, TIMINGS_COLUMNS, CorruptError,
+from .results_format import (CURVES_COLUMNS, DONE_MARKER, PROBES_COLUMNS, SUMS, TABLES, TIMINGS_COLUMNS, CorruptError,
                              StoreError, check_files, csv_text, empty_columns, file_record, format_cell, frame,
                              manifest_redo, read_json, read_text_table, runs_columns, write_csv_atomic,
                              write_json_atomic)
@@ -95,8 +95,8 @@ class ResultsDir:
             fh.seek(0)
             holder = fh.read().strip() or "unknown"
             fh.close()
-            raise StoreError(f"{self.root} is in use by another `ablations run` (pid {holder}); wait for it to "
-                             "finish or stop it, then run again") from None
+            raise StoreError(f"{self.root} is in use by another `ablations run`, `train` or `pack` (pid {holder}); "
+                             "wait for it to finish or stop it, then run again") from None
         try:
             fh.seek(0)
             fh.truncate()
@@ -116,7 +116,8 @@ class ResultsDir:
         path = self.root / ".lock"
         if not path.exists():
             return None
-        with open(path, "a+", encoding="utf-8") as fh:
+        # read-only is enough for flock: a finished directory may be read-only (a published copy)
+        with open(path, "r", encoding="utf-8") as fh:
             try:
                 fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
             except OSError:
@@ -127,9 +128,19 @@ class ResultsDir:
             return None
 
     # -- parts ---------------------------------------------------------------------------------------------------
+    def packed(self) -> bool:
+        """Whether this is a packed directory without its cohort parts (`pack --delete-sources`): its runs are those
+        of its runs.csv, checked by its SHA256SUMS."""
+        return (self.root / SUMS).is_file() and not self.parts()
+
     def clean_incomplete(self) -> list[Path]:
-        """Remove temp dirs and parts without a done marker (call under the lock)."""
+        """Remove temp dirs, parts without a done marker and the temporary files of atomic writes a killed process
+        left (``.<name>.*.tmp``, `files.write_atomic`'s) (call under the lock)."""
         removed = []
+        for path in sorted(self.root.glob(".*.tmp")):
+            if path.is_file():
+                path.unlink(missing_ok=True)
+                removed.append(path)
         if self.parts_dir.is_dir():
             for path in sorted(self.parts_dir.iterdir()):
                 if path.is_dir() and (path.name.startswith(".tmp-") or not (path / DONE_MARKER).exists()):

@@ -60,6 +60,8 @@ STUDY_CASES = [
     ("hidden-string", study().replace("hidden = [8]", 'hidden = "64"'), ["hidden", "positive integers"]),
     ("loo-needs-two-episodes", study(fixed="episodes_per_update = 1").replace('["none", "value"]', '["none", "loo"]'),
      ["[factors] baseline", "episodes_per_update=1", ">= 2"]),
+    ("mean-needs-two-episodes", study(fixed="episodes_per_update = 1").replace('["none", "value"]', '["none", "mean"]'),
+     ["[factors] baseline", "episodes_per_update=1", ">= 2 with baseline='mean'"]),
     ("unknown-env", study().replace("CartPole-v1", "NoSuchEnv-v0"), ["[fixed] env_id", "NoSuchEnv-v0", "imports"]),
     ("module-env-missing", study().replace("CartPole-v1", "no_such_mod_xyz:X-v0"), ["env_id", "cannot import"]),
     ("module-env-malformed", study().replace("CartPole-v1", ":X-v0"), ["env_id", "module:Env-v0"]),
@@ -240,6 +242,9 @@ def test_a_truncated_manifest_is_a_clear_error(tmp_path, command):
     args = ["status", str(out)] if command == "status" else ["run", str(path), "--out", str(out)]
     result = runner.invoke(app, args)
     assert_refused(result, [str(out / "manifest.json"), "not valid JSON", "restore it"], before, tmp_path)
+    # deleting the manifest alone resumes identically (the parts are kept): the message says so, not "move it away"
+    text = " ".join(result.output.split())
+    assert "delete manifest.json alone" in text and "nothing is trained twice" in text and "move" not in text
 
 
 def test_the_corpus_has_at_least_40_cases():

@@ -102,6 +102,22 @@ def test_dry_run_prints_the_grid_and_writes_nothing(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "24 configs × 3 seeds = 72 runs" in result.output and "nothing written" in result.output
     assert not out.exists()
+    defaults = " ".join(result.output.split()).split("defaults (neither fixed nor swept): ")[1]
+    for field in ("value_iters=", "gamma=", "max_grad_norm=", "optimizer=", "activation="):  # every unset field
+        assert field in defaults, defaults
+
+
+def test_progress_and_worker_count_are_whole_when_not_a_terminal(tmp_path: Path) -> None:
+    """Issue 28, item 12: the progress line is not cut at 80 columns in a log, and `--workers 500` says how many
+    workers start (one per cohort at most)."""
+    study = tmp_path / "a_study_with_a_rather_long_name.toml"
+    study.write_text('name = "a_study_with_a_rather_long_name"\nseeds = 2\n[fixed]\nenv_id = "CartPole-v1"\n'
+                     'total_steps = 300\nhidden = [8]\neval_episodes = 0\n')
+    result = runner.invoke(app, ["run", str(study), "--out", str(tmp_path / "o"), "--workers", "500",
+                                 "--cohort-size", "1"])
+    assert result.exit_code == 0, result.output
+    assert "(2 worker(s), of the 500 asked: at most one per cohort)" in result.output, result.output
+    assert "runs 2/2 done, 0 failed" in result.output and "…" not in result.output, result.output
 
 
 def test_failed_runs_are_isolated_and_retried_alone(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -83,3 +83,16 @@ def test_train_takes_every_axis_of_a_study(tmp_path):
     direct = train_cohort([cfg])
     assert runs["run_id"].iloc[0] == cfg.run_id
     assert runs["final_return"].iloc[0] == pytest.approx(direct.runs[0]["final_return"], rel=0, abs=0)
+
+
+def test_train_takes_the_lock_run_takes(tmp_path):
+    """Two `train --out X` at once: the second is refused with exit 3, as `run` refuses, and writes nothing
+    (issue 28, item 5)."""
+    from ablations.study.store import ResultsDir
+
+    out = tmp_path / "t"
+    with ResultsDir(out).lock():  # the first `train` (or a `run`) holds X
+        res = runner.invoke(app, ["train", "--seeds", "0", "--steps", "300", "--hidden", "8", "--eval-episodes",
+                                  "0", "--workers", "1", "--out", str(out)])
+    assert res.exit_code == 3 and "in use" in " ".join(res.output.split()), res.output
+    assert not any((out / n).exists() for n in ("runs.csv", "curves.csv", "policies"))

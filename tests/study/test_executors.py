@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import importlib.util
 import sys
+import types
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -94,3 +96,44 @@ def test_pool_error_outside_a_run_is_an_executor_error(tmp_path: Path) -> None:
     with pytest.raises(ExecutorError, match="could not run: ModuleNotFoundError"):
         run_study(study, tmp_path, LocalExecutor(workers=2, trainer="tests.no_such_module:train"))
     assert not (tmp_path / "cohorts").exists()
+
+
+def _fake_ray(error: Exception) -> types.ModuleType:
+    """A `ray` whose `init` fails as Ray 2.60's does against a cluster started with token auth."""
+    ray = types.ModuleType("ray")
+    ray.is_initialized = lambda: False
+
+    def init(**kwargs: Any) -> None:
+        raise error
+
+    ray.init = init
+    ray.shutdown = lambda: None
+    return ray
+
+
+def test_ray_init_errors_show_rays_cause_and_nothing_is_written(monkeypatch: pytest.MonkeyPatch,
+                                                                tmp_path: Path) -> None:
+    """Issue 28, item 7: the error says what Ray said (an auth error: set RAY_AUTH_MODE=token here too), and no file,
+    manifest.json included, is written before the cluster answers."""
+    from typer.testing import CliRunner
+
+    from ablations.cli import app
+
+    auth = type("AuthenticationError", (Exception,), {})("Failed to authenticate: no token found (RAY_AUTH_MODE)")
+    monkeypatch.setitem(sys.modules, "ray", _fake_ray(auth))
+    out = tmp_path / "out"
+    with pytest.raises(ExecutorSetupError, match=r"AuthenticationError: Failed to authenticate.*RAY_AUTH_MODE=token"):
+        run_study(tiny_study(), out, make_executor("ray", address="auto"))
+    assert not out.exists()
+    study = tmp_path / "s.toml"
+    study.write_text('name = "s"\nseeds = 1\n[fixed]\nenv_id = "CartPole-v1"\ntotal_steps = 300\n')
+    res = CliRunner().invoke(app, ["run", str(study), "--out", str(out), "--executor", "ray", "--address", "auto"])
+    assert res.exit_code == 2 and "AuthenticationError" in res.output and "Nothing was written" in res.output, \
+        res.output
+    assert not out.exists()
+    monkeypatch.setitem(sys.modules, "ray", _fake_ray(ConnectionError("Could not find any running Ray instance. "
+                                                                      "Please specify the one to connect to")))
+    with pytest.raises(ExecutorSetupError, match="ConnectionError: Could not find any running Ray instance.*"
+                                                 "`ray start --head`"):
+        run_study(tiny_study(), out, make_executor("ray", address="auto"))
+    assert not out.exists()

@@ -97,22 +97,38 @@ def test_reproduce_tells_identical_regression_and_another_machine_class(tmp_path
 
     res = reproduce()
     assert res.exit_code == 0 and "bit-identical" in res.output, res.output
-    sums = published / "SHA256SUMS"
-    sums.write_text(sums.read_text().replace(sums.read_text()[:8], "00000000", 1))  # "other bits" in runs.csv
+    runs = published / "runs.csv"
+    original = runs.read_text()
+    lines = original.splitlines()
+    col = lines[0].split(",").index("final_return")
+
+    def publish_runs(rows: list[str], manifest: dict) -> None:
+        """runs.csv replaced and published again (its SHA256SUMS line and manifest record): a consistent
+        published directory with other bits (an edit without them is refused: test_reproduce_refuses_edits)."""
+        from ablations.files import sha256_file
+        from ablations.study.results_format import file_record
+
+        runs.write_text("\n".join(rows) + "\n")
+        sums = published / "SHA256SUMS"
+        sums.write_text("".join(f"{sha256_file(runs) if n == 'runs.csv' else h}  {n}\n"
+                                for h, n in (line.split("  ", 1) for line in sums.read_text().splitlines())))
+        manifest["files"]["runs.csv"] = file_record(runs)
+        (published / "manifest.json").write_text(json.dumps(manifest))
+
+    def shift(by: float) -> list[str]:
+        return [lines[0]] + [",".join(c if i != col else str(float(c) + by) for i, c in enumerate(l.split(",")))
+                             for l in lines[1:]]
+
+    publish_runs(shift(1e-9), manifest)  # "other bits" in runs.csv
     res = reproduce()
     assert res.exit_code == 1 and "regression" in " ".join(res.output.split()), res.output
     manifest["machines"] = {"0123456789ab": {**info, "cpu": "Another CPU", "numpy_simd": ["X86_V3"]}}
-    (published / "manifest.json").write_text(json.dumps(manifest))
+    publish_runs(shift(1e-9), manifest)
     res = reproduce()
     out = " ".join(res.output.split())
     assert res.exit_code == 0 and "another machine class" in out and "statistically the same" in out, res.output
     assert "numpy_simd" in out and "'Another CPU'" in out  # says what differs
-    runs = published / "runs.csv"
-    lines = runs.read_text().splitlines()
-    col = lines[0].split(",").index("final_return")
-    shifted = [lines[0]] + [",".join(c if i != col else str(float(c) + 1000) for i, c in enumerate(l.split(",")))
-                            for l in lines[1:]]
-    runs.write_text("\n".join(shifted) + "\n")
+    publish_runs(shift(1000), manifest)
     res = reproduce()
     assert res.exit_code == 1 and "statistically different" in res.output and "overall shift" in res.output, res.output
 
@@ -229,6 +245,22 @@ def test_pack_of_a_tuned_study_packs_both_stages_and_packing_again_is_harmless(t
         pack(pub)
 
 
+def _republish(folder, name: str) -> None:
+    """`folder/name` recorded as it is now in SHA256SUMS and the manifest: published data with other bits."""
+    import json
+
+    from ablations.files import sha256_file
+    from ablations.study.results_format import file_record
+
+    sums = folder / SUMS
+    sums.write_text("".join(f"{sha256_file(folder / n) if n == name else h}  {n}\n"
+                            for h, n in (line.split("  ", 1) for line in sums.read_text().splitlines())))
+    manifest = json.loads((folder / "manifest.json").read_text())
+    if name in manifest.get("files", {}):
+        manifest["files"][name] = file_record(folder / name)
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+
+
 def test_reproduce_a_tuned_study_is_bit_identical_and_catches_a_changed_byte(tuned_run, tmp_path):
     """Both stages and the choice rerun bit-identically (exit 0); one byte changed in the published choice and in
     stage 1's runs.csv is a regression on this machine class (exit 1), each file named."""
@@ -245,6 +277,10 @@ def test_reproduce_a_tuned_study_is_bit_identical_and_catches_a_changed_byte(tun
     choice.write_text("\n".join([lines[0], ",".join(cells), *lines[2:]]) + "\n")
     runs = published / TUNE_DIR / "runs.csv"
     runs.write_text(runs.read_text().replace(",done,", ",done ,", 1))
+    res, out = _reproduce(study, published)  # edited after packing: refused before training (issue 28, item 4)
+    assert res.exit_code == 2 and "differs from its SHA256SUMS hash" in out, res.output
+    _republish(published, "tune_choice.csv")
+    _republish(published / TUNE_DIR, "runs.csv")
     res, out = _reproduce(study, published)
     assert res.exit_code == 1 and "regression" in out, res.output
     rows = {line.split("│")[1].strip(): line.split("│")[2].strip() for line in res.output.splitlines()
@@ -404,6 +440,9 @@ def test_reproduce_sample_checks_the_sampled_runs_row_by_row(sampled_run, tmp_pa
     edited, curved = configs[0].run_id, configs[5].run_id
     _edit_cell(published / "runs.csv", edited, "final_return", lambda v: repr(float(v) * 1.01))
     _edit_cell(published / "curves.csv", curved, "return_mean", lambda v: repr(float(v) + 1.0))
+    res, out = _reproduce(study, published, "--sample", "12")  # runs.csv edited after packing: refused
+    assert res.exit_code == 2 and "runs.csv differs from its SHA256SUMS hash" in out, res.output
+    _republish(published, "runs.csv")
     res, out = _reproduce(study, published, "--sample", "12")
     assert res.exit_code == 1 and "regression" in out, res.output
     assert "2 of the 12 sampled runs differ (1 of 12 runs.csv rows, 1 of " in out and " is 0.0099" in out, out
@@ -445,6 +484,9 @@ def test_reproduce_sample_of_a_tuned_study_draws_from_both_stages(tuned_run, tmp
     assert any(cells[-1] == "yes" for cells in rows.values())  # the probed run (stage 2)
     edited = stage1_configs(load_study(study))[3].run_id
     _edit_cell(published / TUNE_DIR / "runs.csv", edited, "status", lambda v: v + " ")
+    res, out = _reproduce(study, published, "--sample", "12")  # edited after packing: refused before training
+    assert res.exit_code == 2 and "tune: runs.csv differs from its SHA256SUMS hash" in out, res.output
+    _republish(published / TUNE_DIR, "runs.csv")
     res, out = _reproduce(study, published, "--sample", "12")
     assert res.exit_code == 1 and "regression" in out, res.output
     rows = _sample_rows(res.output)

@@ -228,11 +228,75 @@ def test_driver_sigkilled_with_tasks_in_flight_resumes_identically(cluster: Any,
     before = len(ResultsDir(out).parts())
     assert 0 < before < N_RUNS
     status = CliRunner().invoke(standalone_app(), ["status", str(out)])
-    assert status.exit_code == 0 and "not running: its tasks died with it" in status.output, status.output
-    assert "running on node" in status.output
+    assert "not running: its tasks died with it" in status.output and "running on node" in status.output
+    # the counts and the cohorts in flight are shown, and the directory is not a result until it is finished
+    assert status.exit_code == 2 and "did not finish" in status.output and "ablations run" in status.output
     summary = run_study(study(), out, RayExecutor(address=cluster.address), cohort_size=1)
     assert summary.trained == N_RUNS - before
     assert csv_bytes(out) == reference
     assert_nothing_lost_or_duplicated(out)
     manifest = json.loads((out / "manifest.json").read_text())
-    assert [i["outcome"] for i in manifest["invocations"]] == ["running", "finished"]
+    assert [i["outcome"] for i in manifest["invocations"]] == ["killed", "finished"]
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_a_study_through_a_head_started_with_ray_start(tmp_path: Path) -> None:
+    """README's path with the Ray the install resolves to: `ray start --head` (here on a free port, one CPU, in the
+    foreground so that it is stopped by its own pid), then `ablations run … --executor ray --address host:port`:
+    the CSVs are those of the serial executor."""
+    import shutil
+    import socket
+    import tempfile
+
+    port = _free_port()
+    ray_bin = str(Path(sys.executable).with_name("ray"))
+    temp_dir = tempfile.mkdtemp(prefix="ray")  # short: Ray's socket paths must fit in 107 bytes
+    log = open(tmp_path / "head.log", "w")  # noqa: SIM115 - closed in the finally
+    head = subprocess.Popen([ray_bin, "start", "--head", "--block", "--port", str(port), "--num-cpus", "1",
+                             "--include-dashboard=false", "--node-ip-address", "127.0.0.1", "--temp-dir", temp_dir,
+                             "--disable-usage-stats"], stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        def listening() -> bool:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=1):
+                    return True
+            except OSError:
+                return head.poll() is not None  # died: stop waiting (asserted below)
+
+        wait_for(listening, 180, "the Ray head to listen")
+        assert head.poll() is None, (tmp_path / "head.log").read_text()
+        spec = tmp_path / "cluster.toml"
+        spec.write_text('name = "cluster"\nseeds = 2\n[fixed]\nenv_id = "CartPole-v1"\ntotal_steps = 500\n'
+                        'episodes_per_update = 4\nhidden = [8]\neval_episodes = 0\n')
+        env = {**{k: v for k, v in os.environ.items() if k != "RAY_AUTH_MODE"}, "PYTHONPATH": str(ROOT)}
+        run = [sys.executable, "-m", "ablations.cli", "run", str(spec), "--out", str(tmp_path / "ray"), "--executor",
+               "ray", "--address", f"127.0.0.1:{port}"]
+        res = subprocess.run(run, env=env, cwd=ROOT, capture_output=True, text=True, timeout=900)
+        if "Token authentication is enabled" in (tmp_path / "head.log").read_text():  # Ray >= 2.5x's default
+            assert res.returncode == 2 and "RAY_AUTH_MODE=token" in res.stderr, res.stdout + res.stderr
+            assert not (tmp_path / "ray").exists()  # nothing written before the cluster answers
+            res = subprocess.run(run, env={**env, "RAY_AUTH_MODE": "token"}, cwd=ROOT, capture_output=True,
+                                 text=True, timeout=900)
+        assert res.returncode == 0, res.stdout + res.stderr
+        serial = subprocess.run([sys.executable, "-m", "ablations.cli", "run", str(spec), "--out",
+                                 str(tmp_path / "serial"), "--workers", "1"], env=env, cwd=ROOT, capture_output=True,
+                                text=True, timeout=900)
+        assert serial.returncode == 0, serial.stderr
+        assert csv_bytes(tmp_path / "ray") == csv_bytes(tmp_path / "serial")
+    finally:
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            if head.poll() is None:
+                os.killpg(head.pid, sig)
+                try:
+                    head.wait(timeout=60)
+                except subprocess.TimeoutExpired:
+                    pass
+        log.close()
+        shutil.rmtree(temp_dir, ignore_errors=True)

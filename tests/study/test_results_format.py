@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -64,8 +65,58 @@ def test_verify_combined(tmp_path: Path) -> None:
     (tmp_path / "runs.csv").write_bytes(b"run_id\ny\n")
     with pytest.raises(CorruptError, match="truncated or edited after `ablations run`"):
         verify_combined(tmp_path, manifest)
-    (tmp_path / "SHA256SUMS").write_text("")  # packed: SHA256SUMS governs
-    verify_combined(tmp_path, manifest)
+    (tmp_path / "SHA256SUMS").write_text("")  # packed too: an edited runs.csv is refused (issue 28, item 4)
+    with pytest.raises(CorruptError):
+        verify_combined(tmp_path, manifest)
+
+
+def _complete_dir(root: Path, status: str = "complete") -> dict:
+    root.mkdir(parents=True, exist_ok=True)
+    for table in ("runs", "curves", "probes", "timings"):
+        (root / f"{table}.csv").write_bytes(b"run_id\nx\n")
+    manifest = {"run_ids": ["x"], "status": status, "study": {"path": "studies/s.toml"},
+                "files": {f"{t}.csv": file_record(root / f"{t}.csv") for t in ("runs", "curves", "probes", "timings")}}
+    write_json_atomic(root / "manifest.json", manifest)
+    return manifest
+
+
+def test_require_complete_refuses_an_unfinished_combine(tmp_path: Path) -> None:
+    from ablations.study.results_format import IncompleteError, require_complete
+
+    _complete_dir(tmp_path)
+    assert require_complete(tmp_path)["status"] == "complete"
+    (tmp_path / "probes.csv").unlink()  # killed during the combine: no probes.csv, the manifest still "running"
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    write_json_atomic(tmp_path / "manifest.json", {**manifest, "status": "running"})
+    with pytest.raises(IncompleteError, match=r"probes.csv is missing.*`ablations run studies/s.toml --out "):
+        require_complete(tmp_path)
+    _complete_dir(tmp_path, status="running")  # every file there, but the commit record was never written
+    with pytest.raises(IncompleteError, match="did not finish"):
+        require_complete(tmp_path)
+    with pytest.raises(StoreError, match="no manifest.json"):
+        require_complete(tmp_path / "nothing")
+
+
+def test_require_complete_checks_sha256sums_of_a_packed_directory(tmp_path: Path) -> None:
+    from ablations.files import sha256_file
+    from ablations.study.results_format import require_complete, verify_sums
+
+    _complete_dir(tmp_path)
+    (tmp_path / "curves.csv.xz").write_bytes(b"xz")
+    sums = {n: sha256_file(tmp_path / n) for n in ("runs.csv", "curves.csv")}
+    (tmp_path / "SHA256SUMS").write_text("".join(f"{h}  {n}\n" for n, h in sums.items()))
+    (tmp_path / "curves.csv").unlink()  # --delete-sources: its packed form stands for it
+    require_complete(tmp_path)
+    (tmp_path / "curves.csv.xz").unlink()
+    with pytest.raises(CorruptError, match="curves.csv is missing"):
+        verify_sums(tmp_path)
+    (tmp_path / "curves.csv.xz").write_bytes(b"xz")
+    (tmp_path / "SHA256SUMS").write_text(f"{sums['runs.csv']}  runs.csv\n")
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    write_json_atomic(tmp_path / "manifest.json", {**manifest, "files": {}})  # only SHA256SUMS records runs.csv
+    (tmp_path / "runs.csv").write_bytes(b"run_id\ny\n")
+    with pytest.raises(CorruptError, match="runs.csv differs from its SHA256SUMS hash"):
+        require_complete(tmp_path)
 
 
 def test_read_json(tmp_path: Path) -> None:
