@@ -43,7 +43,8 @@ def eval(  # noqa: A001 - the command is called `eval`
     seed: Annotated[int, typer.Option(min=0, help="Seed of the evaluation episodes and the video.")] = 0,
 ) -> None:
     """Evaluate a saved policy: mean ± std return over K episodes, stochastic and greedy; optionally a video."""
-    from ..evaluate.episodes import VideoError, check_video_writer, evaluate_policy, record_episode  # torch: only when used
+    # torch: only when used
+    from ..evaluate.episodes import VideoError, check_video_writer, evaluate_policy, record_episode
     from ..evaluate.policy_io import PolicyFileError, load_policy
 
     if video is not None:

@@ -68,7 +68,8 @@ def reproduce(
     study: Annotated[str, typer.Argument(help="The study file (studies/<name>.toml) or its name.")],
     results: Annotated[Optional[Path], typer.Option(help="The published results [default: results/<name>].")] = None,
     workers: Annotated[Optional[int], typer.Option(min=1, help="Worker processes [default: all cores].")] = None,
-    keep: Annotated[Optional[Path], typer.Option(help="Write the fresh results here (kept) instead of a temp dir.")] = None,
+    keep: Annotated[Optional[Path],
+                    typer.Option(help="Write the fresh results here (kept) instead of a temp dir.")] = None,
     alpha: Annotated[float, typer.Option(min=0.001, max=0.2, help="Significance level of the statistical "
                                          "comparison (another machine class).")] = 0.05,
     margin: Annotated[float, typer.Option(min=0.01, help="Equivalence margin of the overall shift, in within-config "

@@ -19,7 +19,8 @@ def report(
     results_dir: Annotated[Path, typer.Argument(help="A results directory (results/<study>).")],
     out: Annotated[Optional[Path], typer.Option(
         help="Output directory [default: report/<study name>, or report/<results directory name> when that differs "
-             "from the study name (so another results directory never overwrites the study's default report)].")] = None,
+             "from the study name (so another results directory never overwrites the study's default "
+             "report)].")] = None,
     seed: Annotated[Optional[int], typer.Option(
         min=0, help="Seed of every bootstrap [default: the manifest's study.report.seed, else 0].")] = None,
     resamples: Annotated[int, typer.Option(min=100, help="Bootstrap resamples per interval.")] = 10_000,

@@ -59,9 +59,12 @@ def run(
     workers: Annotated[Optional[int], typer.Option(min=1, help="Worker processes [default: all cores]; "
                                                                "1 = serial, in-process.")] = None,
     executor: Annotated[ExecutorName, typer.Option(help="Where cohorts train.")] = ExecutorName.local,
-    address: Annotated[Optional[str], typer.Option(help="Ray cluster address (e.g. auto); with --executor ray.")] = None,
-    retry_failed: Annotated[bool, typer.Option("--retry-failed", help="Also redo the runs recorded as failed.")] = False,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the grid and cohorts; train and write nothing.")] = False,
+    address: Annotated[Optional[str],
+                       typer.Option(help="Ray cluster address (e.g. auto); with --executor ray.")] = None,
+    retry_failed: Annotated[bool, typer.Option("--retry-failed",
+                                               help="Also redo the runs recorded as failed.")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run",
+                                          help="Print the grid and cohorts; train and write nothing.")] = False,
     cohort_size: Annotated[Optional[int], typer.Option(
         min=1, help=f"Most runs trained together by one worker [default: up to {DEFAULT_COHORT_SIZE}, "
                     "the same number of cohorts for every worker, within half of the free memory].")] = None,

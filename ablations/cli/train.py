@@ -94,7 +94,8 @@ def train(
     entropy_coef: Annotated[float, typer.Option(help="Entropy bonus β ≥ 0.")] = 0.0,
     aggregate: Annotated[str, typer.Option(help=f"Loss divisor: {' | '.join(AXES['aggregate'])} (episode: the "
                                            "Monte-Carlo gradient of J; step: the per-step mean).")] = "episode",
-    optimizer: Annotated[str, typer.Option(help="Policy optimizer: adam | rmsprop | sgd (torch.optim's defaults).")] = "adam",
+    optimizer: Annotated[str, typer.Option(
+        help="Policy optimizer: adam | rmsprop | sgd (torch.optim's defaults).")] = "adam",
     steps: Annotated[int, typer.Option(help="Budget per run, in environment steps.")] = 100_000,
     episodes: Annotated[int, typer.Option(help="Episodes per update (N).")] = 8,
     gamma: Annotated[float, typer.Option(help="Discount γ.")] = 0.99,

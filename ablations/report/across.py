@@ -2,7 +2,8 @@
 
 `build.build_report` writes one full per-study report per env (`envs/<env_id>/README.md`, the same pipeline on that
 env's runs: `env_subset`) and then the top README: this module computes its tables (`compute_across`, with the
-normalized scores and aggregates of `pooled`); `build` draws its figures and `markdown_across` writes its text. The random-policy scores come
+normalized scores and aggregates of `pooled`); `build` draws its figures and `markdown_across` writes its text. The
+random-policy scores come
 from `results/<study>/random_scores.csv` (measured by `ablations run` before training); if that file is absent,
 `ablations report` measures them with the same function and defaults before building the report (which says so):
 the report itself never runs an env.

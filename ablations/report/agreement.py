@@ -1,6 +1,7 @@
 """Do two results directories of the same study agree statistically? (`ablations reproduce` across machine classes.)
 
-On a machine of another class (other SIMD paths, libraries or libm: `ablations.study.machine`) a rerun is not bit-identical:
+On a machine of another class (other SIMD paths, libraries or libm: `ablations.study.machine`) a rerun is not
+bit-identical:
 floats differ in the last bit and training amplifies it, so every run is a fresh draw from its config's distribution.
 The results agree when all three hold:
 

@@ -112,7 +112,8 @@ def _quantile_sorted(sorted_boot: np.ndarray, m: np.ndarray, q: np.ndarray) -> n
 
 
 def resample_counts(n: int, size: int, rng: np.random.Generator) -> np.ndarray:
-    """[size, n] float32 counts: how often each of n items is drawn in each of `size` resamples of n with replacement."""
+    """[size, n] float32 counts: how often each of n items is drawn in each of `size` resamples of n with
+    replacement."""
     idx = rng.integers(0, n, size=(size, n))
     flat = (idx + (np.arange(size) * n)[:, None]).ravel()
     return np.bincount(flat, minlength=size * n).reshape(size, n).astype(np.float32)

@@ -31,7 +31,8 @@ def holm(pvalues: Sequence[float]) -> np.ndarray:
 
 
 def hedges_g(a: np.ndarray, b: np.ndarray) -> float:
-    """(mean(a) − mean(b)) / pooled SD, times the exact small-sample correction J(df) = Γ(df/2)/(√(df/2) Γ((df−1)/2))."""
+    """(mean(a) − mean(b)) / pooled SD, times the exact small-sample correction J(df) = Γ(df/2)/(√(df/2)
+    Γ((df−1)/2))."""
     a, b = np.asarray(a, float), np.asarray(b, float)
     na, nb = len(a), len(b)
     df = na + nb - 2

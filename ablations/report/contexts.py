@@ -18,7 +18,8 @@ Families: one Holm family per (metric, factor) — every non-reference level of 
 the difference tests (`p_holm`) and, separately, the same family for the TOSTs (`p_tost_holm`). A context whose two
 cells are aliases (identical per-seed scores: the same comparison as another context) is tested once: its p enters
 the family once (`families.holm_once`), and `same_as` names the first context of the family it repeats ("" if
-none), as "factor=level in context". Contexts whose differences are all 0 (up to rounding: the two cells are aliases of each other)
+none), as "factor=level in context". Contexts whose differences are all 0 (up to rounding: the two cells are aliases
+of each other)
 are classed equivalent with `ci_method` = "identical" and enter no family.
 """
 

@@ -306,7 +306,8 @@ def _marginal_rows(cells: Cells, levels: dict[str, list[str]], boot: np.ndarray,
     out.insert(0, "metric", metric)
     out["n_cells"] = [s["k"] for s in specs]
     out["mean"] = cells.means @ W
-    out["ci_low"], out["ci_high"], out["ci_level"], out["ci_method"] = low, high, level, "seed-block percentile-expanded"
+    method = "seed-block percentile-expanded"
+    out["ci_low"], out["ci_high"], out["ci_level"], out["ci_method"] = low, high, level, method
     return out[MARGINAL_COLUMNS]
 
 

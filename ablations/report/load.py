@@ -2,7 +2,8 @@
 
 Owns: the required columns of each CSV, the `ReportError` raised when a file or a column is missing, the study's
 factors and their level order, the config label of each run, and the reference config. Nothing here computes a
-statistic; the compute modules (`bootstrap`, `comparisons`, `effects`, `gradvar`, …) take the frames this module returns.
+statistic; the compute modules (`bootstrap`, `comparisons`, `effects`, `gradvar`, …) take the frames this module
+returns.
 """
 
 from __future__ import annotations
@@ -126,7 +127,8 @@ def config_label(levels: dict[str, Any], factors: list[str]) -> str:
 
 def read_typed_table(path: Path, required: list[str], *, optional: bool = False) -> pd.DataFrame | None:
     """Read one CSV with pandas' typed columns (numbers as numbers: the report's reader; `study.store.read_table`
-    is the text reader); a missing file (unless optional), a missing column or a non-numeric column is a `ReportError`."""
+    is the text reader); a missing file (unless optional), a missing column or a non-numeric column is a
+    `ReportError`."""
     source = path
     if not path.exists() and path.with_name(path.name + ".xz").exists():
         source = path.with_name(path.name + ".xz")  # a published (packed) results directory

@@ -226,8 +226,8 @@ def _power_lines(rep: "Report") -> list[str]:
     lines: list[str] = []
     if len(t["power"]):
         lines += ["### Power", "",
-                  f"Minimum detectable difference of the comparisons with the reference (paired t-test, power {POWER:g}, "
-                  "at the family-wise α: α/m per test, m tests per metric), from each comparison's own SD of "
+                  "Minimum detectable difference of the comparisons with the reference (paired t-test, "
+                  f"power {POWER:g}, at the family-wise α: α/m per test, m tests per metric), from each comparison's own SD of "
                   "per-seed differences:", "",
                   md_table(t["power"], {"metric": "metric", "n_tests": "m", "alpha_per_test": "α/m",
                                         "n_pairs": "pairs", "mdd_sd": "MDD (SD units)", "mdd_median": "median MDD",
@@ -312,7 +312,7 @@ def _methods_scores(rep: "Report") -> list[str]:
         "way (TOST from its own SE and df, Holm over the main effects).",
         f"- **Equivalence margin.** ±{fmt(rep.margin)} on {rep.primary}: "
         f"{(rep.margin_rule or DEFAULT_MARGIN).describe()}"
-        f"{' (the study' + chr(39) + 's `[report] margin`)' if rep.margin_rule is not None and rep.margin_rule != DEFAULT_MARGIN else ' (the default)'}. "
+        f"{_margin_source(rep)}. "
         f"{MARGIN_METHODS}",
     ]
 
@@ -326,8 +326,8 @@ def _methods_tests(rep: "Report") -> list[str]:
         "with a complete balanced design the terms are orthogonal and the type does not matter. Its F-tests pool the "
         "seed × cell residual (sphericity); the contrasts above do not need that assumption. Partial η² = SS_term / "
         "(SS_term + SS_residual). Skipped when the design is rank-deficient.",
-        f"- **Power.** `statsmodels.stats.power.TTestPower` (paired, two-sided, power {POWER:g}) at the family-wise α: α/m "
-        "per test for m tests (Holm's first, strictest step), with each comparison's own SD of per-seed differences; "
+        f"- **Power.** `statsmodels.stats.power.TTestPower` (paired, two-sided, power {POWER:g}) at the family-wise "
+        "α: α/m per test for m tests (Holm's first, strictest step), with each comparison's own SD of per-seed differences; "
         "each effect's MDD uses its own SE and family.",
         "- **Time to threshold.** A right-censored outcome: Kaplan–Meier curves and medians (`scipy.stats.ecdf` on "
         "`scipy.stats.CensoredData`), the restricted mean time to threshold up to the budget (RMST, the area under "
@@ -405,3 +405,10 @@ def render(rep: "Report") -> str:
     while "\n\n\n" in text:
         text = text.replace("\n\n\n", "\n\n")
     return text
+
+
+def _margin_source(rep: Report) -> str:
+    """Where the equivalence margin came from, for Methods."""
+    if rep.margin_rule is not None and rep.margin_rule != DEFAULT_MARGIN:
+        return " (the study's `[report] margin`)"
+    return " (the default)"

@@ -123,8 +123,8 @@ def _tuned_lines(rep: Report, env_reports: dict[str, str]) -> list[str]:
               f"Each env × config trained at its own `{fields}`, chosen on the tuning seeds (stage 1) by the "
               "highest mean " + str((r.manifest.get("tune") or {}).get("metric", "auc")) + "; every number "
               "above and below comes from the evaluation seeds. Each env's report shows the sensitivity curves "
-              "(the metric at every candidate) and the runner-up. †: the smallest or largest candidate (the best value may "
-              "lie outside the grid).", "",
+              "(the metric at every candidate) and the runner-up. †: the smallest or largest candidate (the best "
+              "value may lie outside the grid).", "",
               md_table(t["tune_choice"], {"config": "config (" + "/".join(factors) + ")",
                                           **{e: f"[{e}]({env_reports[e]})" for e in envs
                                              if e in t["tune_choice"]}}), ""]

@@ -3,7 +3,8 @@ equivalence), and the heterogeneity of every aggregate effect.
 
 Input `by_env`: one row per (term, env) — `pooled.BY_ENV_COLUMNS` (term, kind, env_id, estimate, ci_low, ci_high,
 se, p, n_seeds), optionally with `contrast` (needed when a factor has several non-reference levels: the rows of one
-term are then told apart by it; without it `contrast` = `term`), `p_holm` (the env report's own Holm-adjusted p, over its full family) and
+term are then told apart by it; without it `contrast` = `term`), `p_holm` (the env report's own Holm-adjusted p, over
+its full family) and
 `p_tost_holm`. Without `p_holm`, Holm is applied within each (env_id, kind) family of the rows given — the same
 families as an env's own report (main effects; interactions) when `by_env` holds all of that env's terms; pass the env
 report's `p_holm` when it holds a subset (as `pooled.across_envs` keeps interactions up to order 2 only).
@@ -33,10 +34,10 @@ from ablations.report.text import format_p
 from ablations.report.equivalence import CLASSES, classify, tost
 from ablations.report.comparisons import holm
 
-LABEL_COLUMNS = ["term", "contrast", "kind", "env_id", "estimate", "ci_low", "ci_high", "se", "p", "n_seeds", "p_holm", "margin",
-                 "ci90_low", "ci90_high", "p_tost", "p_tost_holm", "verdict"]
-CLAIM_COLUMNS = ["term", "contrast", "kind", "n_envs", "helps", "hurts", "equivalent", "undecided", "holds_on_all", "claim",
-                 "cochran_q", "q_df", "q_p", "i_squared", "heterogeneity"]
+LABEL_COLUMNS = ["term", "contrast", "kind", "env_id", "estimate", "ci_low", "ci_high", "se", "p", "n_seeds", "p_holm",
+                 "margin", "ci90_low", "ci90_high", "p_tost", "p_tost_holm", "verdict"]
+CLAIM_COLUMNS = ["term", "contrast", "kind", "n_envs", "helps", "hurts", "equivalent", "undecided", "holds_on_all",
+                 "claim", "cochran_q", "q_df", "q_p", "i_squared", "heterogeneity"]
 
 
 def cochran_q(estimate: np.ndarray, se: np.ndarray) -> tuple[float, int, float, float]:
@@ -106,8 +107,8 @@ def env_claims(labels: pd.DataFrame, envs: Sequence[str] | None = None, *, alpha
             parts = [f"{c} on {', '.join(cls.index[cls == c])}" for c in CLASSES if counts[c]]
             claim = "not the same on every env: " + "; ".join(parts)
         q, qdf, qp, i2 = cochran_q(g["estimate"].to_numpy(float), g["se"].to_numpy(float))
-        rows.append(dict(term=term, contrast=contrast, kind=kind, n_envs=n, **counts, holds_on_all=holds, claim=claim, cochran_q=q,
-                         q_df=qdf, q_p=qp, i_squared=i2, heterogeneity=heterogeneity_sentence(q, qdf, qp, i2, alpha)))
+        rows.append(dict(term=term, contrast=contrast, kind=kind, n_envs=n, **counts, holds_on_all=holds, claim=claim,
+                         cochran_q=q, q_df=qdf, q_p=qp, i_squared=i2, heterogeneity=heterogeneity_sentence(q, qdf, qp, i2, alpha)))
     return pd.DataFrame(rows, columns=CLAIM_COLUMNS)
 
 

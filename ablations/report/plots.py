@@ -132,7 +132,8 @@ def config_estimates(summary: pd.DataFrame, reference: str, *, xlabel: str) -> p
 
 def forest(effects: pd.DataFrame, *, metrics: Sequence[str], xlabels: dict[str, str]) -> plt.Figure:
     """Main effects (level vs first level) with CIs, one panel per metric; zero marked."""
-    fig, axes = _grid(len(metrics), ncols=len(metrics), size=(5.2, 0.9 + 0.32 * max(1, len(effects) // max(1, len(metrics)))))
+    rows_per_metric = max(1, len(effects) // max(1, len(metrics)))
+    fig, axes = _grid(len(metrics), ncols=len(metrics), size=(5.2, 0.9 + 0.32 * rows_per_metric))
     with plt.rc_context(STYLE):
         for ax, m in zip(axes, metrics):
             e = effects[effects["metric"] == m].iloc[::-1]
@@ -165,7 +166,8 @@ def interactions(margins: pd.DataFrame, levels: dict[str, list[str]], *, ylabel:
             ax.set_xticks(range(len(levels[fa])), levels[fa])
             ax.set(xlabel=fa, ylabel=ylabel)
             ax.legend(fontsize=7)
-    _suptitle(fig, "Interaction plots: marginal means with 95% seed-level bootstrap CI (parallel lines = no interaction)")
+    _suptitle(fig, "Interaction plots: marginal means with 95% seed-level bootstrap CI "
+                   "(parallel lines = no interaction)")
     return fig
 
 

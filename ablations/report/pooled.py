@@ -289,7 +289,8 @@ def across_envs(scores: pd.DataFrame, factors: list[str], levels: dict[str, list
                 norm: pd.DataFrame | None = None) -> dict[str, pd.DataFrame]:
     """Every table of the aggregate section from long normalized `scores` (env_id, config, seed, factor columns,
     value): `aggregate`, `improvement`, `aggregate_effects` (every order up to `max_order`, default all),
-    `aggregate_verdicts` and `aggregate_contexts` (`verdicts.verdicts` on the per-seed env means), `effects_by_env` (each env's own contrasts, with its own Holm
+    `aggregate_verdicts` and `aggregate_contexts` (`verdicts.verdicts` on the per-seed env means), `effects_by_env`
+    (each env's own contrasts, with its own Holm
     `p_holm` over that env's full families), `env_labels` (`perenv.env_labels`: per env, helps / hurts / equivalent
     / undecided under its own Holm, TOST at `env_margins`), `consistency` (the aggregate's class, the per-env claim,
     Cochran's Q and I² of every aggregate effect), `aggregate_profile`. `margin`: the study's `[report] margin`

@@ -3,7 +3,8 @@
 `pack` turns a finished results directory into what is committed: `runs.csv`, `timings.csv` and `manifest.json`
 as they are; `curves.csv` and `probes.csv` with floats rounded to `DIGITS` significant digits and xz-compressed
 (`*.csv.xz`, deterministic bytes); and `SHA256SUMS`, the hashes of the full-precision `runs.csv`, `curves.csv` and
-`probes.csv`. With `delete_sources`, the cohort parts and the full-precision large files are removed (otherwise they are kept).
+`probes.csv`. With `delete_sources`, the cohort parts and the full-precision large files are removed (otherwise they
+are kept).
 A tuned study (`ablations.study.tuning`) is packed stage by stage: stage 1's ``tune/`` the same way, with its own
 ``tune/SHA256SUMS``; the study's `SHA256SUMS` also lists ``tune_choice.csv``, committed as it is. Packing again is
 harmless: a directory already packed with `delete_sources` keeps its files and hashes.
@@ -243,7 +244,8 @@ def compare(published: str | Path, fresh: str | Path, digits: int = DIGITS) -> l
     checks = []
     for name, digest in read_sums(pub).items():
         path = new / name
-        mine = sha256_file(pub / name) if (pub / name).is_file() else digest  # committed as is (runs.csv, tune_choice.csv)
+        # committed as is (runs.csv, tune_choice.csv)
+        mine = sha256_file(pub / name) if (pub / name).is_file() else digest
         if mine != digest:
             checks.append(FileCheck(name, False, f"the published file was changed after packing: sha256 "
                                                  f"{mine[:16]}… is not its {SUMS} {digest[:16]}…"))
@@ -337,7 +339,8 @@ def sample_runs(stages: Sequence[Sequence[RunConfig]], k: int, seed: int = 0) ->
     if not 1 <= k <= len(flat):
         raise ValueError(f"k={k} is invalid; allowed: 1 <= k <= {len(flat)} (the runs)")
     strata = [[j for j, (_, c) in enumerate(flat) if c.probe_every > 0]]
-    strata += [[j for j, (_, c) in enumerate(flat) if c.env_id == env] for env in dict.fromkeys(c.env_id for _, c in flat)]
+    envs = dict.fromkeys(c.env_id for _, c in flat)
+    strata += [[j for j, (_, c) in enumerate(flat) if c.env_id == env] for env in envs]
     if len(stages) > 1:
         strata += [[j for j, (i, _) in enumerate(flat) if i == stage] for stage in range(len(stages))]
     rng = np.random.default_rng(seed)

@@ -5,7 +5,8 @@ The driver measures it before training (`ensure_random_scores`, called by `drive
 results and published with them: a multi-env report normalizes its scores by it; a single-env report draws it as the
 learning curves' dashed line and states it with its t-interval (`report.metrics.random_policy`). Columns: `env_id,
 episodes, seed, random_score` (mean return of the uniform-random policy over `episodes` complete episodes, its own
-stream: `ablations.evaluate.random_policy`), `random_std, random_min, random_max, reward_threshold` (gymnasium's registered
+stream: `ablations.evaluate.random_policy`), `random_std, random_min, random_max, reward_threshold` (gymnasium's
+registered
 solved score, empty when the env has none). Written atomically; a rerun keeps a file that already holds the same envs,
 episodes and seed. For a multi-env study `ablations report` measures the same numbers itself (and says so) when the file
 is absent; a single-env report without it has no random line.

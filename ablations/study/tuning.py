@@ -112,7 +112,8 @@ def choose(study: Study, runs: pd.DataFrame, curves: pd.DataFrame) -> tuple[pd.D
             block[j]["chosen"] = rank == 1
         chosen.append(dict(cands[order[0]]))
         rows += block
-    columns = ["config_index", *study.factors, "candidate", *tune.candidates, "metric", "n_seeds", "n_done", "mean", "std",
+    columns = ["config_index", *study.factors, "candidate", *tune.candidates, "metric", "n_seeds", "n_done", "mean",
+               "std",
                "rank", "chosen"]
     return frame(rows, columns), chosen
 

@@ -1,4 +1,5 @@
-"""bootstrap: summaries and CIs against scipy, the expansion, determinism, coverage, percentile CIs, seed-block bands and profiles."""
+"""bootstrap: summaries and CIs against scipy, the expansion, determinism, coverage, percentile CIs, seed-block bands
+and profiles."""
 
 from __future__ import annotations
 

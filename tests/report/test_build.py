@@ -23,7 +23,8 @@ def test_builds_readme_tables_and_every_figure(make_results: Callable[..., Path]
         assert (tmp_path / "out" / "figures" / f"{name}.png").stat().st_size > 1000
         assert (tmp_path / "out" / "figures" / f"{name}.svg").exists()
         assert f"(figures/{name}.png)" in text
-    for section in ("## Summary", "## Methods", "## Missing data", "Holm", "Type II", "TTestPower", "BCa", "blocked by seed"):
+    for section in ("## Summary", "## Methods", "## Missing data", "Holm", "Type II", "TTestPower", "BCa",
+                    "blocked by seed"):
         assert section in text
     for table in ("summary", "comparisons", "effects", "anova", "power", "gradvar", "variance_ratio", "missing"):
         assert (tmp_path / "out" / "tables" / f"{table}.csv").exists()

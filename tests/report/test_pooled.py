@@ -96,7 +96,8 @@ def test_effect_that_flips_on_one_env_is_reported_inconsistent() -> None:
     c = t["consistency"]
     base = c[(c["kind"] == "main") & (c["factor"] == "baseline")].iloc[0]
     assert base["holds_on_all"] == "" and base["hurts"] == 1 and base["helps"] == 3
-    assert base["claim"] == "not the same on every env: helps on CartPole-v1, MountainCar-v0, LunarLander-v3; hurts on Acrobot-v1"
+    assert base["claim"] == ("not the same on every env: helps on CartPole-v1, MountainCar-v0, LunarLander-v3; "
+                             "hurts on Acrobot-v1")
     assert base["q_p"] < 1e-6 and base["heterogeneity"].startswith("its size differs across envs")
     ret = c[(c["kind"] == "main") & (c["factor"] == "returns")].iloc[0]
     assert ret["holds_on_all"] == "helps" and ret["claim"].startswith("helps on all 4 envs")

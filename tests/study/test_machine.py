@@ -24,7 +24,8 @@ def test_describe_records_what_decides_the_bits():
     import torch
 
     assert info["torch_cpu_capability"] == torch.backends.cpu.get_cpu_capability()
-    assert isinstance(info["torch"], str) and type(info["torch"]) is str  # a TorchVersion would load torch on unpickling
+    # a TorchVersion would load torch on unpickling
+    assert isinstance(info["torch"], str) and type(info["torch"]) is str
 
 
 def test_class_key_ignores_what_does_not_decide_bits_and_changes_with_what_does():

@@ -213,7 +213,8 @@ def test_pack_of_a_tuned_study_packs_both_stages_and_packing_again_is_harmless(t
     assert {"tune/SHA256SUMS", "tune/curves.csv.xz", "tune/probes.csv.xz", "SHA256SUMS", "curves.csv.xz"} <= set(
         written)
     sums = (pub / SUMS).read_text().splitlines()
-    assert sums[0] == f"{sha256_file(pub / CHOICE_FILE)}  {CHOICE_FILE}" and [s.split()[1] for s in sums[1:]] == list(HASHED)
+    assert sums[0] == f"{sha256_file(pub / CHOICE_FILE)}  {CHOICE_FILE}"
+    assert [s.split()[1] for s in sums[1:]] == list(HASHED)
     assert [s.split()[1] for s in (pub / TUNE_DIR / SUMS).read_text().splitlines()] == list(HASHED)
     assert lzma.decompress((pub / TUNE_DIR / "curves.csv.xz").read_bytes()).decode() == rounded_csv(
         (pub / TUNE_DIR / "curves.csv").read_text())
