@@ -37,10 +37,16 @@ from .rollout import Batch
 
 @dataclass
 class ValueFit:
-    """What the critic regresses on after an update: flat rows and, per value run, (r, offset, count, targets)."""
+    """What the critic regresses on after an update: flat rows and, per value run, (r, offset, count, targets).
+
+    `first` is the critic's forward pass that gave the update its baselines, kept with its graph for the fit's first
+    step (`fit_values`): (leaf value parameters, predictions [C, CHUNK_ROWS] on the chunks of the value runs, in
+    `runs` order); None when the update had no value run.
+    """
 
     rows_obs: Tensor
     runs: list[tuple[int, int, int, Tensor]]
+    first: tuple[list[Tensor], Tensor] | None = None
 
 
 @dataclass
@@ -106,6 +112,16 @@ def per_run_norms(grads: Sequence[Tensor], rows: Sequence[int]) -> Tensor:
 
 
 
+def all_finite(grads: Sequence[Tensor], rows: Sequence[int]) -> np.ndarray:
+    """Whether every gradient element of each run in `rows` is finite → bool [len(rows)] (= the finiteness of
+    `per_run_norms`: a float32 element squared in float64 cannot overflow, so the norm is finite iff they all are)."""
+    idx = torch.tensor(rows, dtype=torch.long)
+    ok = torch.ones(len(rows), dtype=torch.bool)
+    for g in grads:
+        ok &= torch.isfinite(g.index_select(0, idx).reshape(len(rows), -1)).all(dim=1)
+    return ok.numpy()
+
+
 def policy_gradient(co: CohortState, active: list[int], batch: Batch) -> PolicyStep:
     """Every active run's policy gradient (unclipped) from one chunked backward pass; see `chunks`.
 
@@ -123,14 +139,16 @@ def policy_gradient(co: CohortState, active: list[int], batch: Batch) -> PolicyS
     gamma = torch.tensor([c.gamma for c in cfgs], dtype=batch.rewards.dtype)
     reset = torch.tensor([c.returns == "rally" for c in cfgs])  # rally returns restart at non-zero rewards
     rtg = est.reward_to_go(batch.rewards, mask, gamma, reset)
-    values = None
+    values, first = None, None
     critic = torch.tensor([c.baseline == "value" for c in cfgs])
     if bool(critic.any()):  # V(s) on the chunks of the runs with a critic only
         on = layout.per_chunk(critic).view(-1)
-        with torch.no_grad():
-            v = forward_stacked(select(co.value, layout.owner[on]), x[on], co.activation)[..., 0]
-            index = layout.index.view(-1, CHUNK_ROWS)[on].reshape(-1)
-            values = torch.zeros(n_rows + 1).index_put_((index,), v.reshape(-1))[:n_rows]
+        # with its graph: the critic fit's first step differentiates this very forward pass (`ValueFit.first`)
+        vparams = [p.detach().requires_grad_(True) for p in co.value]
+        pred = forward_stacked(select(vparams, layout.owner[on]), x[on], co.activation)[..., 0]
+        first = (vparams, pred)
+        index = layout.index.view(-1, CHUNK_ROWS)[on].reshape(-1)
+        values = torch.zeros(n_rows + 1).index_put_((index,), pred.detach().reshape(-1))[:n_rows]
     w_rows, fit = [], []
     divisors = [est.aggregation_divisor(c.aggregate, mask.shape[1], counts[j]) for j, c in enumerate(cfgs)]
     for j, (c, r) in enumerate(zip(cfgs, active)):
@@ -158,12 +176,17 @@ def policy_gradient(co: CohortState, active: list[int], batch: Batch) -> PolicyS
     total = pg.sum() - (ent_coef * ent * valid).sum()
     grads = _grads(total, params)
     ent_mean = layout.per_run_sum(ent * valid) / torch.tensor(counts, dtype=torch.float64)
-    return PolicyStep(grads, layout.per_run_sum(pg).tolist(), ent_mean.tolist(), ValueFit(rows_obs, fit))
+    return PolicyStep(grads, layout.per_run_sum(pg).tolist(), ent_mean.tolist(), ValueFit(rows_obs, fit, first))
 
 
 def fit_values(co: CohortState, fit: ValueFit, ok: np.ndarray, vopt: PerRunOptimizer) -> dict[int, float]:
     """`value_iters` Adam steps (`vopt`) on each value run's MSE to its targets (one chunked pass per step), for the
-    runs r with ok[r] → each fitted run's loss before the first step."""
+    runs r with ok[r] → each fitted run's loss before the first step.
+
+    The first step reuses the update's own forward pass of the critic (`ValueFit.first`) when every value run is
+    fitted: the same parameters on the same chunks (the layout of the value runs' rows is the same in both), so the
+    same bits as a fresh pass, one forward pass fewer per update.
+    """
     runs = [f for f in fit.runs if ok[f[0]]]
     if not runs:
         return {}
@@ -180,14 +203,18 @@ def fit_values(co: CohortState, fit: ValueFit, ok: np.ndarray, vopt: PerRunOptim
     active = np.zeros(len(co.configs), dtype=bool)
     active[rows] = True
     first: dict[int, float] = {}
+    reuse = fit.first if len(runs) == len(fit.runs) else None
     for it in range(co.configs[0].value_iters):  # value_iters is part of the cohort key
-        params = [p.detach().requires_grad_(True) for p in co.value]
-        pred = forward_stacked(select(params, layout.owner), x, co.activation)[..., 0]
+        if it == 0 and reuse is not None:
+            params, pred = reuse
+        else:
+            params = [p.detach().requires_grad_(True) for p in co.value]
+            pred = forward_stacked(select(params, layout.owner), x, co.activation)[..., 0]
         sq = coef * (pred - y) ** 2
         grads = _grads(sq.sum(), params)
         if it == 0:
             first = dict(zip(rows, layout.per_run_sum(sq).tolist()))
         finite = np.zeros_like(active)
-        finite[rows] = np.isfinite(per_run_norms(grads, rows).numpy())
+        finite[rows] = all_finite(grads, rows)
         vopt.step(co.value, grads, active & finite)
     return first

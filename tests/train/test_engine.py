@@ -192,8 +192,11 @@ STEP_GOLDEN = {
 
 def step_golden_configs() -> list[RunConfig]:
     """CartPole and Pendulum × 7 (baseline, returns, normalize, β, clipping) combinations, seed = position."""
-    cp = RunConfig(env_id="CartPole-v1", total_steps=3000, eval_episodes=2, hidden=(16, 16), episodes_per_update=4)
-    pe = RunConfig(env_id="Pendulum-v1", total_steps=2400, eval_episodes=1, hidden=(16, 16), episodes_per_update=4)
+    # value_iters = 5: the default when these hashes were recorded (it is 1 since)
+    cp = RunConfig(env_id="CartPole-v1", total_steps=3000, eval_episodes=2, hidden=(16, 16), episodes_per_update=4,
+                   value_iters=5)
+    pe = RunConfig(env_id="Pendulum-v1", total_steps=2400, eval_episodes=1, hidden=(16, 16), episodes_per_update=4,
+                   value_iters=5)
     levels = [("none", "full", "none", 0.0, None), ("mean", "rtg", "returns", 0.01, None),
               ("loo", "full", "advantages", 0.0, 1.0), ("value", "rtg", "none", 0.05, None),
               ("value", "full", "returns", 0.0, 0.5), ("loo", "rtg", "none", 0.0, None),
@@ -251,3 +254,17 @@ def test_probes_without_a_hook_are_refused_and_the_hook_sees_each_checkpoint_onc
     assert all(u % 2 == 0 for u in updates) and all(shape == (1, 4) for *_, shape in calls)  # one [1, K·N] pool
     curves = {c["update"]: c["env_steps"] for c in res.curves if c["run_id"] == probed.run_id}
     assert all(steps == curves.get(u, 0) for _, u, steps, _ in calls)  # env steps at the checkpoint
+
+
+@pytest.mark.parametrize("value_iters", [1, 3])
+def test_a_value_run_is_bit_identical_alone_and_next_to_a_diverging_value_run(value_iters):
+    """The critic fit's first step reuses the update's forward pass unless a value run of the update diverged (then
+    a fresh pass): either way a run's rows are those it trains alone."""
+    cfg = BASE.replace(value_iters=value_iters, total_steps=2500, hidden=(16, 16))
+    bad = cfg.replace(seed=11, policy_lr=1e38, normalize="none", returns="full", max_grad_norm=None)
+    other = cfg.replace(seed=12, returns="full")
+    alone = train_cohort([cfg])
+    cohort = train_cohort([bad, cfg, other])
+    assert rows_of(cohort, bad.run_id)[1]["status"] == "diverged"
+    assert all(same(x, y) for x, y in zip(alone.curves, rows_of(cohort, cfg.run_id)[0]))
+    assert same(alone.runs[0], rows_of(cohort, cfg.run_id)[1])

@@ -46,3 +46,49 @@ def test_per_run_norms_by_hand_and_independent_of_the_other_rows():
     grads = [torch.tensor([[3.0, 0.0], [1.0, 1.0], [0.0, 0.0]]), torch.tensor([[4.0], [1.0], [2.0]])]
     assert per_run_norms(grads, [0, 1, 2]).tolist() == pytest.approx([5.0, 3 ** 0.5, 2.0])
     assert per_run_norms(grads, [2]).tolist() == per_run_norms(grads, [0, 2]).tolist()[1:]
+
+
+@pytest.mark.parametrize("ok_all", [True, False])
+def test_the_critic_fits_first_step_on_the_updates_forward_pass_equals_a_fresh_pass_bit_for_bit(ok_all):
+    """`fit_values` reuses `policy_gradient`'s critic forward pass (`ValueFit.first`) for its first step: the critic's
+    parameters, optimizer state and reported losses are the bits of a fresh forward pass (the pre-reuse code)."""
+    import copy
+
+    from ablations.train.loss import ValueFit, fit_values
+
+    trainer = Trainer([c.replace(value_iters=2) for c in MIXED])
+    co = trainer.cohort
+    for _ in range(2):
+        trainer.update(trainer.active())
+    active = trainer.active()
+    batch = collect(co.env, np.asarray(active), [draw_seed(co.runs[r].streams.env) for r in active], co.policy,
+                    co.activation, co.head, [co.runs[r].streams.actions for r in active])
+    trainer.close()
+    step = policy_gradient(co, active, batch)
+    assert step.fit.first is not None and len(step.fit.runs) == 2
+    ok = np.ones(len(MIXED), dtype=bool)
+    if not ok_all:
+        ok[step.fit.runs[0][0]] = False  # a diverged value run: the fit falls back to a fresh pass
+    value0, vopt0 = [p.clone() for p in co.value], copy.deepcopy(trainer.vopt)
+    reused = fit_values(co, step.fit, ok, trainer.vopt)
+    after_reuse, vopt_reuse = [p.clone() for p in co.value], trainer.vopt
+    for p, q in zip(co.value, value0):
+        p.copy_(q)
+    fresh = fit_values(co, ValueFit(step.fit.rows_obs, step.fit.runs, None), ok, vopt0)
+    assert reused == fresh and len(fresh) == (2 if ok_all else 1)
+    for a, b in zip(after_reuse, co.value):
+        assert torch.equal(a, b)
+    for a, b in zip(vopt_reuse.m + vopt_reuse.v, vopt0.m + vopt0.v):
+        assert torch.equal(a, b)
+    assert not torch.equal(after_reuse[0], value0[0])  # the fit did step the critic
+
+
+def test_all_finite_is_the_finiteness_of_the_per_run_norms():
+    from ablations.train.loss import all_finite
+
+    inf, nan = float("inf"), float("nan")
+    grads = [torch.tensor([[3.0, 0.0], [1.0, inf], [0.0, 0.0], [1e30, 1e30]]),
+             torch.tensor([[4.0], [1.0], [nan], [3e38]])]
+    assert all_finite(grads, [0, 1, 2, 3]).tolist() == [True, False, False, True]
+    assert all_finite(grads, [0, 1, 2, 3]).tolist() == np.isfinite(per_run_norms(grads, [0, 1, 2, 3]).numpy()).tolist()
+    assert all_finite(grads, [3, 0]).tolist() == [True, True]
