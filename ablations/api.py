@@ -45,16 +45,16 @@ import pandas as pd
 _BACKEND = matplotlib.get_backend(auto_select=False)
 
 from ablations.report import across  # noqa: E402 - after the backend is noted
-from ablations.report import intervals as iv  # noqa: E402
-from ablations.report import build  # noqa: E402
-from ablations.report import comparisons as cmp  # noqa: E402
-from ablations.report import effects as fx  # noqa: E402
-from ablations.report import gradvar as gv  # noqa: E402
-from ablations.report import metrics as mt  # noqa: E402
-from ablations.report import plots  # noqa: E402
-from ablations.report.export import export_tensorboard, export_wandb  # noqa: E402
-from ablations.report.load import Results, load_results  # noqa: E402
-from ablations.train import scores as sc  # noqa: E402
+from ablations.report import intervals as iv
+from ablations.report import build
+from ablations.report import comparisons as cmp
+from ablations.report import effects as fx
+from ablations.report import gradvar as gv
+from ablations.report import metrics as mt
+from ablations.report import plots
+from ablations.report.export import export_tensorboard, export_wandb
+from ablations.report.load import Results, load_results
+from ablations.train import scores as sc
 
 if _BACKEND is not None:
     matplotlib.use(_BACKEND)

@@ -53,19 +53,19 @@ def main() -> None:
             start = env._s.copy()
 
             def step_all():  # every episode live, from a typical state (the worst case: nothing frozen)
-                env._s[...] = start  # noqa: B023
-                env._lv[...] = True  # noqa: B023
-                env.step(runs, acts)  # noqa: B023
+                env._s[...] = start
+                env._lv[...] = True
+                env.step(runs, acts)
 
             def restore():
-                env._s[...] = start  # noqa: B023
-                env._lv[...] = True  # noqa: B023
+                env._s[...] = start
+                env._lv[...] = True
 
             t_all = _per_call(step_all) - _per_call(restore)
             env.reset(runs, seeds)
-            t_half = _per_call(lambda: env.step(half, acts[half]))  # noqa: B023
-            t_reset1 = _per_call(lambda: env.reset(runs[:1], seeds[:1]))  # noqa: B023
-            t_reset = _per_call(lambda: env.reset(runs, seeds)) / R  # noqa: B023
+            t_half = _per_call(lambda: env.step(half, acts[half]))
+            t_reset1 = _per_call(lambda: env.reset(runs[:1], seeds[:1]))
+            t_reset = _per_call(lambda: env.reset(runs, seeds)) / R
             print(f"{env_id:16} {f'{R}×{N}':>9} {t_all:12.1f} {t_half:12.1f} {t_reset1:13.1f} {t_reset:13.1f}")
 
 

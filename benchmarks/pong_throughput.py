@@ -36,7 +36,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from cohort_phases import timed  # noqa: E402
+from cohort_phases import timed
 
 STUDY = Path(__file__).resolve().parents[1] / "studies" / "pong.toml"
 PHASES = ["ale", "preprocess", "env other", "policy forward", "update", "buffers", "setup", "other"]

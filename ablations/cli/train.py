@@ -134,7 +134,7 @@ def train(
         describe(env, None)
         resolved = resolve_backend(configs[0])
     except ConfigError as exc:
-        raise fail(exc)
+        raise fail(exc) from None
     _check_out(out)
     n_workers = max(1, min(workers or os.cpu_count() or 1, len(configs)))
     total = sum(c.total_steps for c in configs)

@@ -115,7 +115,7 @@ class PoolDirections:
                     g_dd = dd + b * (dh + t(dh, 1, 2)) + b * b * hh
                     g_du = c * du + b * dh + c * b * uh.T + b * b * hh
                     g_uu = c * c * uu + c * b * (uh + uh.T) + b * b * hh
-                    diag = lambda g: np.sqrt(np.maximum(np.diagonal(g, axis1=-2, axis2=-1), 0.0))  # noqa: E731
+                    diag = lambda g: np.sqrt(np.maximum(np.diagonal(g, axis1=-2, axis2=-1), 0.0))
                     zero_d = diag(g_dd) <= ZERO_TOL * (self.bounds[lo:hi] + b * self.entropy_bounds[a])
                     zero_u = diag(g_uu) <= ZERO_TOL * (c[:, :, 0] * self.bounds[ref] + b * self.entropy_bounds[a])
                     for name, v in gram_statistics(g_dd, g_du, g_uu, zero_d, zero_u).items():
@@ -205,7 +205,7 @@ def _batch_sums(head: Head, activation: str, pol: Sequence[Tensor], rows_obs: Te
     spans = list(zip(bounds[:-1], bounds[1:]))
     d_sum = torch.stack([sc.rows(lo, hi).contract_in_span(wt.stacked[:, lo:hi], wt.basis[:, lo:hi])
                          for lo, hi in spans], dim=1)  # [E_w, K, P]: Σ_{i∈k} Σ_t w ψ
-    per_batch = lambda x: torch.stack([x[..., lo:hi].sum(dim=-1) for lo, hi in spans], -1)  # noqa: E731
+    per_batch = lambda x: torch.stack([x[..., lo:hi].sum(dim=-1) for lo, hi in spans], -1)
     x_rows = torch.stack([wt.signal[e.returns][mask] for e in wt.weighted] + [torch.zeros(rows_obs.shape[0])]).double()
     bound_sum = per_batch((wt.stacked.abs() + x_rows.abs()) * sc.row_norms().double())  # [E_w, K]
     ep_weights = [None, *(wt.signal[kind][mask].float() for kind in AXES["returns"] if kind != "full")]

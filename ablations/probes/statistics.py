@@ -61,7 +61,7 @@ def gram_statistics(dd: np.ndarray, du: np.ndarray, uu: np.ndarray, zero_d: np.n
     [..., K]; default: an exactly zero norm) flag the directions that are zero up to rounding: they are set to the
     zero vector, counted (`zero_batches`, `reference_zero_batches`), and their cosines are 0."""
     k = dd.shape[-1]
-    diag = lambda g: np.diagonal(g, axis1=-2, axis2=-1)  # noqa: E731
+    diag = lambda g: np.diagonal(g, axis1=-2, axis2=-1)
     zero_d = diag(dd) <= 0 if zero_d is None else zero_d | (diag(dd) <= 0)
     zero_u = diag(uu) <= 0 if zero_u is None else zero_u | (diag(uu) <= 0)
     dd, du, uu = _zero_out(dd, zero_d, zero_d), _zero_out(du, zero_d, zero_u), _zero_out(uu, zero_u, zero_u)

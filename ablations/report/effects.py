@@ -227,7 +227,7 @@ def _rows(cells: Cells, specs: list[dict[str, Any]], metric: str, level: float, 
     out["n_cells"] = [s["k"] for s in specs]
     out["n_seeds"] = n_seeds
     empty = out["n_cells"].to_numpy() == 0
-    nan = lambda x: np.where(empty, np.nan, x)  # noqa: E731
+    nan = lambda x: np.where(empty, np.nan, x)
     out["estimate"] = nan(est)
     out["ci_low"], out["ci_high"] = nan(test["ci_low"]), nan(test["ci_high"])
     out["ci_level"], out["ci_method"] = level, np.where(np.isfinite(test["p"]), "seed-paired t",

@@ -114,7 +114,10 @@ def restrict(results: Results, runs: pd.DataFrame, factors: list[str]) -> Result
     """`results` with only `runs` (a subset of its runs) and their curves, probes and timings, and only `factors`
     (a subset of its own, e.g. without env_id)."""
     ids = set(runs["run_id"])
-    keep = (lambda df: None if df is None else df[df["run_id"].isin(ids)])
+
+    def keep(df: pd.DataFrame | None) -> pd.DataFrame | None:
+        return None if df is None else df[df["run_id"].isin(ids)]
+
     return dataclasses.replace(results, runs=runs, curves=keep(results.curves), probes=keep(results.probes),
                                timings=keep(results.timings), factors=factors,
                                levels={f: results.levels[f] for f in factors})

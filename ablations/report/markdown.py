@@ -144,7 +144,7 @@ def _per_config_lines(rep: "Report") -> list[str]:
         s = t["summary"][t["summary"]["metric"] == metric]
         if "alias_of" in s:
             names = s.groupby("alias_of", sort=False)["config"].agg(" ≡ ".join)
-            s = s[s["config"] == s["alias_of"]].assign(config=lambda d: d["config"].map(names))
+            s = s[s["config"] == s["alias_of"]].assign(config=lambda d, names=names: d["config"].map(names))
         s = _with_ci(s)
         lines += [f"### {METRICS[metric][0].capitalize()} per config", "",
                   md_table(s, {"config": "config", "n": "n", "mean": "mean", "_ci": "95% CI", "iqm": "IQM",
@@ -227,7 +227,8 @@ def _power_lines(rep: "Report") -> list[str]:
     if len(t["power"]):
         lines += ["### Power", "",
                   "Minimum detectable difference of the comparisons with the reference (paired t-test, "
-                  f"power {POWER:g}, at the family-wise α: α/m per test, m tests per metric), from each comparison's own SD of "
+                  f"power {POWER:g}, at the family-wise α: α/m per test, m tests per metric), from each "
+                  "comparison's own SD of "
                   "per-seed differences:", "",
                   md_table(t["power"], {"metric": "metric", "n_tests": "m", "alpha_per_test": "α/m",
                                         "n_pairs": "pairs", "mdd_sd": "MDD (SD units)", "mdd_median": "median MDD",
@@ -327,7 +328,8 @@ def _methods_tests(rep: "Report") -> list[str]:
         "seed × cell residual (sphericity); the contrasts above do not need that assumption. Partial η² = SS_term / "
         "(SS_term + SS_residual). Skipped when the design is rank-deficient.",
         f"- **Power.** `statsmodels.stats.power.TTestPower` (paired, two-sided, power {POWER:g}) at the family-wise "
-        "α: α/m per test for m tests (Holm's first, strictest step), with each comparison's own SD of per-seed differences; "
+        "α: α/m per test for m tests (Holm's first, strictest step), with each comparison's own SD of per-seed "
+        "differences; "
         "each effect's MDD uses its own SE and family.",
         "- **Time to threshold.** A right-censored outcome: Kaplan–Meier curves and medians (`scipy.stats.ecdf` on "
         "`scipy.stats.CensoredData`), the restricted mean time to threshold up to the budget (RMST, the area under "

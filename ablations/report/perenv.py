@@ -108,7 +108,8 @@ def env_claims(labels: pd.DataFrame, envs: Sequence[str] | None = None, *, alpha
             claim = "not the same on every env: " + "; ".join(parts)
         q, qdf, qp, i2 = cochran_q(g["estimate"].to_numpy(float), g["se"].to_numpy(float))
         rows.append(dict(term=term, contrast=contrast, kind=kind, n_envs=n, **counts, holds_on_all=holds, claim=claim,
-                         cochran_q=q, q_df=qdf, q_p=qp, i_squared=i2, heterogeneity=heterogeneity_sentence(q, qdf, qp, i2, alpha)))
+                         cochran_q=q, q_df=qdf, q_p=qp, i_squared=i2,
+                         heterogeneity=heterogeneity_sentence(q, qdf, qp, i2, alpha)))
     return pd.DataFrame(rows, columns=CLAIM_COLUMNS)
 
 

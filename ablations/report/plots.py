@@ -13,13 +13,13 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import seaborn as sns  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
 
-from ablations.config import AXES  # noqa: E402
-from ablations.report.text import level_name  # noqa: E402
+from ablations.config import AXES
+from ablations.report.text import level_name
 
 STYLE = {"svg.hashsalt": "ablations-report", "axes.grid": True, "grid.alpha": 0.3, "axes.spines.top": False,
          "axes.spines.right": False, "font.size": 9, "axes.titlesize": 10, "legend.fontsize": 8}
@@ -271,7 +271,7 @@ def aggregate_intervals(aggregate: pd.DataFrame, titles: Sequence[str]) -> plt.F
     with plt.rc_context(STYLE):
         for i, (ax, st_) in enumerate(zip(axes, stats_)):
             s = aggregate[aggregate["statistic"] == st_].set_index("config").reindex(configs)
-            for yi, (c, r) in enumerate(s.iterrows()):
+            for yi, (_, r) in enumerate(s.iterrows()):
                 ax.barh(yi, r["ci_high"] - r["ci_low"], left=r["ci_low"], height=0.6, color=colors[yi], alpha=0.6)
                 ax.plot([r["estimate"]] * 2, [yi - 0.3, yi + 0.3], color="k", linewidth=1.2)
             ax.set_yticks(range(len(configs)), configs if i == 0 else [""] * len(configs))

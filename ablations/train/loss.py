@@ -195,7 +195,7 @@ def fit_values(co: CohortState, fit: ValueFit, ok: np.ndarray, vopt: PerRunOptim
     layout = Chunks.build(rows, [f[2] for f in runs], [f[1] for f in runs], n_rows)
     x = layout.gather(fit.rows_obs)
     targets = torch.zeros(n_rows)
-    for r, off, cnt, tgt in runs:
+    for _, off, cnt, tgt in runs:
         targets[off: off + cnt] = tgt
     y = layout.gather(targets)
     inv_n = torch.tensor([1.0 / f[2] for f in runs], dtype=torch.float32)

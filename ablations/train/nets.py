@@ -108,7 +108,8 @@ class Head:
         return out[..., : self.act_dim], out[..., self.act_dim:].clamp(LOG_STD_MIN, LOG_STD_MAX)
 
     def sample(self, out: Tensor, noise: Tensor) -> Tensor:
-        """Actions from outputs and pre-drawn noise [..., noise_dim] (elementwise per episode: no shared random state)."""
+        """Actions from outputs and pre-drawn noise [..., noise_dim] (elementwise per episode: no shared random
+        state)."""
         if self.kind == "categorical":
             cdf = torch.softmax(out, dim=-1).cumsum(dim=-1)
             return (noise > cdf[..., :-1]).sum(dim=-1)

@@ -1,5 +1,6 @@
 """A run's metrics, defined once (DESIGN.md invariant 7: metrics weigh episodes equally): final return, AUC, time to
-threshold, and the learning curve drawn on an env-step grid. Pure functions over arrays and DataFrames; no torch, no env.
+threshold, and the learning curve drawn on an env-step grid. Pure functions over arrays and DataFrames; no torch, no
+env.
 
 Input: curve rows `run_id, update, env_steps, return_mean` and, where given, `episodes` (cumulative, as in
 curves.csv: an update's own episode count is the difference from the previous update, its `return_mean` the mean

@@ -15,7 +15,7 @@ from ablations.envs.registry import describe, make_cohort_env, resolve_backend
 pytest.importorskip("envpool", reason="EnvPool is not installed (pip install 'ablations[envpool]')")
 
 try:
-    import mujoco  # noqa: F401
+    import mujoco  # noqa: F401 - only whether it imports
     HAS_MUJOCO = True
 except ImportError:
     HAS_MUJOCO = False

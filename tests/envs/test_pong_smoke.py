@@ -13,10 +13,10 @@ import torch
 
 pytest.importorskip("ale_py", reason="ale-py is not installed: pip install '.[atari]' to run the Pong smoke test")
 
-from ablations.train.engine import train_cohort  # noqa: E402
-from ablations.envs.registry import describe  # noqa: E402
-from ablations.evaluate.episodes import evaluate_policy  # noqa: E402
-from ablations.study.design import expand, load_study  # noqa: E402
+from ablations.train.engine import train_cohort
+from ablations.envs.registry import describe
+from ablations.evaluate.episodes import evaluate_policy
+from ablations.study.design import expand, load_study
 
 STUDY = Path(__file__).resolve().parents[2] / "studies" / "pong.toml"
 

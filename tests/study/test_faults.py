@@ -291,7 +291,7 @@ def read_only(monkeypatch):
         if os.geteuid() != 0:
             return
         prefix = str(root.resolve())
-        inside = lambda p: str(Path(p).resolve()).startswith(prefix)  # noqa: E731
+        inside = lambda p: str(Path(p).resolve()).startswith(prefix)
         real_open, real_os_open, real_access = builtins.open, os.open, os.access
 
         def deny(path):

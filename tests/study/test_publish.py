@@ -116,8 +116,8 @@ def test_reproduce_tells_identical_regression_and_another_machine_class(tmp_path
         (published / "manifest.json").write_text(json.dumps(manifest))
 
     def shift(by: float) -> list[str]:
-        return [lines[0]] + [",".join(c if i != col else str(float(c) + by) for i, c in enumerate(l.split(",")))
-                             for l in lines[1:]]
+        return [lines[0]] + [",".join(c if i != col else str(float(c) + by) for i, c in enumerate(row.split(",")))
+                             for row in lines[1:]]
 
     publish_runs(shift(1e-9), manifest)  # "other bits" in runs.csv
     res = reproduce()

@@ -21,13 +21,13 @@ import pytest
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(importlib.util.find_spec("ray") is None, reason="ray is not installed")]
 
-from ablations.study.design import Study, parse_study  # noqa: E402
-from ablations.study.driver import run_study  # noqa: E402
-from ablations.study.executors import RayExecutor, SerialExecutor  # noqa: E402
-from ablations.study.progress import IN_FLIGHT_FILE, Progress, read_in_flight  # noqa: E402
-from ablations.study.results_format import read_text_table  # noqa: E402
-from ablations.study.store import ResultsDir  # noqa: E402
-from tests.helpers.ray_trainers import MARKERS_ENV, SLEEP_ENV  # noqa: E402
+from ablations.study.design import Study, parse_study
+from ablations.study.driver import run_study
+from ablations.study.executors import RayExecutor, SerialExecutor
+from ablations.study.progress import IN_FLIGHT_FILE, Progress, read_in_flight
+from ablations.study.results_format import read_text_table
+from ablations.study.store import ResultsDir
+from tests.helpers.ray_trainers import MARKERS_ENV, SLEEP_ENV
 
 ROOT = Path(__file__).resolve().parents[2]
 TABLES = ("runs", "curves", "probes")

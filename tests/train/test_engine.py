@@ -141,7 +141,7 @@ def test_native_and_gymnasium_backends_give_identical_rows(env_id):
                      hidden=(16,), eval_episodes=2, baseline="value", probe_every=2, probe_batches=2)
     runs = {b: train_cohort([base.replace(env_backend=b, seed=s) for s in range(2)], probe=probe_checkpoint)
             for b in ("native", "gymnasium")}
-    strip = lambda rows: [{k: v for k, v in r.items() if k not in ("run_id", "env_backend")} for r in rows]  # noqa: E731
+    strip = lambda rows: [{k: v for k, v in r.items() if k not in ("run_id", "env_backend")} for r in rows]
     for table in ("curves", "runs", "probes"):
         a, b = strip(getattr(runs["native"], table)), strip(getattr(runs["gymnasium"], table))
         assert len(a) == len(b) > 0 and all(same(x, y) for x, y in zip(a, b)), table
@@ -163,7 +163,7 @@ def test_desynchronized_training_equals_updating_the_whole_cohort_together():
     for a, b in zip(together.cohort.runs, desync.cohort.runs):
         assert a.curves == b.curves and a.status == b.status
     # probe pools collected alongside training, from frozen checkpoint parameters, give the same rows
-    key = lambda row: (row["run_id"], row["update"], row["estimator"])  # noqa: E731
+    key = lambda row: (row["run_id"], row["update"], row["estimator"])
     assert len(desync.probe_rows) > 0
     assert sorted(together.probe_rows, key=key) == sorted(desync.probe_rows, key=key)
 
