@@ -9,7 +9,7 @@ from __future__ import annotations
 import socket
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Optional, Sequence
+from typing import Annotated, Any, Optional, Sequence
 
 import typer
 from rich.console import Console
@@ -103,15 +103,7 @@ def run(
     if dry_run:
         (tuned.print_plan if the_plan.tuned else _print_plan)(console, the_plan)
         return
-    first = the_plan.stages[0]
-    todo = first.todo or []
-    asked = getattr(ex, "workers", None)
-    used = min(asked, max(1, len(todo))) if asked else None  # a worker per cohort at most (`executors`)
-    workers_text = ("cluster worker(s)" if used is None else f"{used} worker(s)" + (
-        f", of the {asked} asked: at most one per cohort" if used < asked else ""))
-    console.print(f"{spec.name}{' ' + first.label if first.label else ''}: {len(first.configs or [])} runs, "
-                  f"{sum(len(c.configs) for c in todo)} to train in {len(todo)} "
-                  f"cohort(s) with the {ex.name} executor ({workers_text}) → {out}")
+    _print_start(console, spec.name, the_plan, ex, out)
     try:
         result = run_plan(the_plan, ex, progress=lambda label: RichProgress(console, f"{spec.name} {label}".rstrip()))
     except StoreError as exc:
@@ -262,3 +254,16 @@ def standalone_app() -> typer.Typer:
     app.command()(run)
     app.command()(status)
     return app
+
+
+def _print_start(console, name: str, the_plan: Any, ex: Any, out: Path) -> None:
+    """What `run` is about to train: runs, cohorts, executor and the workers it really uses."""
+    first = the_plan.stages[0]
+    todo = first.todo or []
+    asked = getattr(ex, "workers", None)
+    used = min(asked, max(1, len(todo))) if asked else None  # a worker per cohort at most (`executors`)
+    workers_text = ("cluster worker(s)" if used is None else f"{used} worker(s)" + (
+        f", of the {asked} asked: at most one per cohort" if used < asked else ""))
+    console.print(f"{name}{' ' + first.label if first.label else ''}: {len(first.configs or [])} runs, "
+                  f"{sum(len(c.configs) for c in todo)} to train in {len(todo)} "
+                  f"cohort(s) with the {ex.name} executor ({workers_text}) → {out}")
