@@ -16,6 +16,7 @@ import ablations
 from ablations import cli
 from ablations.cli.app import app
 from ablations.cli.eval import eval as eval_command
+from ablations.cli.export import export
 from ablations.cli.publish import pack, reproduce
 from ablations.cli.report import report
 from ablations.cli.run import run, status
@@ -25,7 +26,7 @@ runner = CliRunner()
 
 #: command name → the function it runs, in the order `--help` lists them
 COMMANDS = {"train": train, "report": report, "run": run, "status": status, "pack": pack, "reproduce": reproduce,
-            "eval": eval_command}
+            "eval": eval_command, "export": export}
 
 
 def _listed(output: str) -> list[str]:

@@ -76,7 +76,7 @@ def test_train_takes_every_axis_of_a_study(tmp_path):
                               "none", "--hidden", "8", "--steps", "600", "--eval-episodes", "0", "--workers", "1",
                               "--out", str(tmp_path / "t")])
     assert res.exit_code == 0, res.output
-    runs = pd.read_csv(tmp_path / "t" / "runs.csv")
+    runs = pd.read_csv(tmp_path / "t" / "runs.csv", dtype={"run_id": str})  # a run id may be all digits
     assert list(runs[["aggregate", "optimizer", "returns", "baseline"]].iloc[0]) == ["step", "sgd", "gpomdp", "loo"]
     cfg = RunConfig(env_id="CartPole-v1", seed=3, aggregate="step", optimizer="sgd", policy_lr=0.05, returns="gpomdp",
                     baseline="loo", normalize="none", hidden=(8,), total_steps=600, eval_episodes=0)
