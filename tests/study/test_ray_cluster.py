@@ -259,9 +259,13 @@ def test_a_study_through_a_head_started_with_ray_start(tmp_path: Path) -> None:
     ray_bin = str(Path(sys.executable).with_name("ray"))
     temp_dir = tempfile.mkdtemp(prefix="ray")  # short: Ray's socket paths must fit in 107 bytes
     log = open(tmp_path / "head.log", "w")  # noqa: SIM115 - closed in the finally
+    home = tmp_path / "home"  # hermetic: a token left in the machine's ~/.ray must not decide the auth mode
+    home.mkdir()
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("RAY_AUTH")}
     head = subprocess.Popen([ray_bin, "start", "--head", "--block", "--port", str(port), "--num-cpus", "1",
                              "--include-dashboard=false", "--node-ip-address", "127.0.0.1", "--temp-dir", temp_dir,
-                             "--disable-usage-stats"], stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+                             "--disable-usage-stats"], stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                            env={**clean, "HOME": str(home)})
     try:
         def listening() -> bool:
             try:
@@ -275,7 +279,7 @@ def test_a_study_through_a_head_started_with_ray_start(tmp_path: Path) -> None:
         spec = tmp_path / "cluster.toml"
         spec.write_text('name = "cluster"\nseeds = 2\n[fixed]\nenv_id = "CartPole-v1"\ntotal_steps = 500\n'
                         'episodes_per_update = 4\nhidden = [8]\neval_episodes = 0\n')
-        env = {**{k: v for k, v in os.environ.items() if k != "RAY_AUTH_MODE"}, "PYTHONPATH": str(ROOT)}
+        env = {**clean, "HOME": str(home), "PYTHONPATH": str(ROOT)}
         run = [sys.executable, "-m", "ablations.cli", "run", str(spec), "--out", str(tmp_path / "ray"), "--executor",
                "ray", "--address", f"127.0.0.1:{port}"]
         res = subprocess.run(run, env=env, cwd=ROOT, capture_output=True, text=True, timeout=900)
