@@ -66,8 +66,6 @@ __all__ = ["Results", "aggregate", "anova", "compare", "effects", "export_tensor
 
 #: The report's defaults for every interval (`build.build_report`).
 SEED, N_RESAMPLES, LEVEL = 0, 10_000, 0.95
-#: Columns of `scores` that are not metrics or factors.
-ID_COLUMNS = ["run_id", "config", "seed"]
 
 
 def load(results_dir: str | Path) -> Results:
@@ -84,12 +82,7 @@ def scores(results: Results, *, threshold: float | None = None) -> pd.DataFrame:
     `steps_to_threshold` (a moving average over ≥ 2N episodes crossing it; censored at the budget),
     `reached` (bool), and `eval_return` when the runs were evaluated. `threshold`: as `ablations report
     --threshold` (default: the manifest's, else the env's)."""
-    done = results.done.reset_index(drop=True)
-    budget = build.budget_of(results)  # the report's rules for the budget and the threshold
-    curves = results.curves[results.curves["run_id"].isin(set(done["run_id"]))]
-    threshold, _ = build.threshold_of(results, threshold, curves, done, budget)
-    out = sc.run_scores(curves, done, budget=budget, threshold=threshold)
-    return done[[*ID_COLUMNS, *results.factors]].merge(out, on="run_id")
+    return build.run_scores_of(results, threshold)[0]
 
 
 def long_scores(scores: pd.DataFrame, metric: str | Sequence[str] | None = None) -> pd.DataFrame:

@@ -74,14 +74,11 @@ def compute(results: Results, *, seed: int = 0, n_resamples: int = 10_000, all_p
     done = results.done.reset_index(drop=True)
     if done.empty:
         raise ValueError(f"{results.path}: no run has status 'done'; nothing to report")
-    budget = budget_of(results)
+    scores, budget, threshold, threshold_source = run_scores_of(results, threshold)
     grid = sc.env_step_grid(budget)
     curves = results.curves[results.curves["run_id"].isin(set(done["run_id"]))]
     y = sc.binned_curves(curves, done["run_id"].tolist(), grid)
-    threshold, threshold_source = threshold_of(results, threshold, curves, done, budget)
-    scores = sc.run_scores(curves, done, budget=budget, threshold=threshold)
     factors = results.factors
-    scores = done[["run_id", "config", "seed", *factors]].merge(scores, on="run_id")
     metrics = [m for m in mt.METRICS if m in scores.columns and scores[m].notna().any()]
     # steps to threshold is right-censored: Kaplan–Meier / RMST / log-rank only, never t-tests or the ANOVA
     tested = [m for m in metrics if m not in mt.CENSORED]
@@ -129,6 +126,19 @@ def compute(results: Results, *, seed: int = 0, n_resamples: int = 10_000, all_p
     _probe_tables(rep, done)
     t["missing"] = _missing(results)
     return rep
+
+
+def run_scores_of(results: Results, threshold: float | None = None
+                  ) -> tuple[pd.DataFrame, float, float, str]:
+    """The finished runs' scores (`run_id, config, seed`, the factors, then `train.scores.run_scores`' columns),
+    with the budget, the threshold and where it came from (`threshold_of`): what the report and `ablations.api`
+    compute first."""
+    done = results.done.reset_index(drop=True)
+    budget = budget_of(results)
+    curves = results.curves[results.curves["run_id"].isin(set(done["run_id"]))]
+    threshold, source = threshold_of(results, threshold, curves, done, budget)
+    scores = sc.run_scores(curves, done, budget=budget, threshold=threshold)
+    return done[["run_id", "config", "seed", *results.factors]].merge(scores, on="run_id"), budget, threshold, source
 
 
 def threshold_of(results: Results, threshold: float | None, curves: pd.DataFrame, done: pd.DataFrame,
