@@ -45,6 +45,13 @@ RETURNS_OBJECTIVE: dict[str, str] = {
 }
 
 
+#: Fields added after the studies in `results/` were published, each with the value at which the engine behaves as it
+#: did before the field existed. `canonical_json` leaves a field out at that value, so a new knob does not change the
+#: run id (nor the rows) of a config that does not use it; any other value enters the id. Add a new field here only
+#: if its neutral value really reproduces the old behaviour bit for bit (tests/test_config.py holds each entry).
+ID_NEUTRAL: Mapping[str, Any] = types.MappingProxyType({})
+
+
 class ConfigError(ValueError):
     """A config value is invalid; the message names the field and what is allowed."""
 
@@ -111,7 +118,9 @@ class RunConfig:
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
 
     def canonical_json(self) -> str:
-        return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+        """Sorted compact JSON of every field, except an `ID_NEUTRAL` field at its neutral value."""
+        d = {k: v for k, v in self.to_dict().items() if k not in ID_NEUTRAL or v != ID_NEUTRAL[k]}
+        return json.dumps(d, sort_keys=True, separators=(",", ":"))
 
     @functools.cached_property
     def run_id(self) -> str:

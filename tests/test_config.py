@@ -87,3 +87,19 @@ def test_rally_returns_are_a_level_but_not_probed():
     assert RunConfig(returns="rally").returns == "rally" and "rally" not in AXES["returns"]
     with pytest.raises(ConfigError, match="probe_every"):
         RunConfig(returns="rally", probe_every=5)
+
+
+def test_a_field_at_its_id_neutral_value_leaves_the_run_id_as_before_it_existed():
+    """config.ID_NEUTRAL: each entry is a field whose neutral value drops out of the id (the hash of the JSON without
+    it), and whose other values enter it."""
+    import hashlib
+    import json
+
+    from ablations.config import ID_NEUTRAL
+
+    cfg = RunConfig(seed=3)
+    without = {k: v for k, v in cfg.to_dict().items() if k not in ID_NEUTRAL}
+    want = hashlib.sha256(json.dumps(without, sort_keys=True, separators=(",", ":")).encode()).hexdigest()[:12]
+    assert cfg.run_id == want
+    for name, neutral in ID_NEUTRAL.items():
+        assert getattr(RunConfig(), name) == neutral, name  # the default is the neutral value

@@ -171,3 +171,18 @@ def test_readme_numbers_appear_digit_for_digit_in_their_report(heading: str) -> 
     bad += [x for x in numbers if x.lstrip("-") not in cells and x not in cells
             and not re.search(r"(?<![\d.])" + re.escape(x.lstrip("-")) + r"(?![\d])", text)]
     assert not bad, f"README ({heading}) quotes numbers its report does not print: {bad}"
+
+
+@pytest.mark.parametrize("name", PUBLISHED + ["value_iters"])
+def test_committed_study_files_still_expand_to_their_published_run_ids(name):
+    """A knob added since a study was published must not change its runs' ids (config.ID_NEUTRAL): the committed
+    study file, planned by today's code, names exactly the run ids its committed manifests list (every stage)."""
+    import json
+
+    from ablations.study.design import load_study
+    from ablations.study.publish import published_stages, run_id_mismatch
+
+    study = load_study(REPO / "studies" / f"{name}.toml")
+    for stage in published_stages(study, REPO / "results" / name):
+        manifest = json.loads((stage.published / "manifest.json").read_text())
+        assert run_id_mismatch(manifest.get("run_ids"), stage.run_ids) == "", stage.published
