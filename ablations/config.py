@@ -17,7 +17,7 @@ import typing
 from dataclasses import dataclass
 from typing import Any, Literal, Mapping
 
-Returns = Literal["full", "rtg", "gpomdp", "rally"]
+Returns = Literal["full", "rtg", "gpomdp", "gae", "gae_gpomdp", "rally"]
 Baseline = Literal["none", "mean", "loo", "value"]
 Normalize = Literal["none", "returns", "advantages"]
 Aggregate = Literal["episode", "step"]
@@ -26,7 +26,8 @@ EnvBackend = Literal["auto", "native", "gymnasium", "envpool"]
 Optimizer = Literal["adam", "rmsprop", "sgd"]
 
 #: The ablation axes and their levels, in the order reports list them. `returns` lists the levels the gradient probes
-#: measure; `rally` (pg-pong's returns) is a valid `returns` level too (`RETURNS_OBJECTIVE`), but not probed.
+#: measure (the GAE levels on a λ grid, with the value baseline only); `rally` (pg-pong's returns) is a valid
+#: `returns` level too (`RETURNS_OBJECTIVE`), but not probed.
 AXES: dict[str, tuple[str, ...]] = {
     "returns": tuple(r for r in typing.get_args(Returns) if r != "rally"),
     "baseline": typing.get_args(Baseline),
@@ -40,6 +41,11 @@ RETURNS_OBJECTIVE: dict[str, str] = {
     "full": "∇J_γ: Σ_t ψ_t G_0, every step weighted by the episode's discounted return",
     "rtg": "no objective's gradient when γ < 1: Σ_t ψ_t G_t, G_t = Σ_{k≥t} γ^{k−t} r_k (the common form)",
     "gpomdp": "∇J_γ: Σ_t ψ_t γ^t G_t, the reward-to-go weighted by γ^t (GPOMDP; = rtg when γ = 1)",
+    "gae": "what rtg with the value baseline estimates, when V is the exact value (for every λ): Σ_t ψ_t A^λ_t, "
+           "A^λ_t = Σ_l (γλ)^l δ_{t+l}, δ_t = r_t + γV(s_{t+1}) − V(s_t) (GAE, Schulman et al. 2016; baseline value "
+           "only); with another V it adds a bias that vanishes at λ = 1 (A^1_t = G_t − V(s_t))",
+    "gae_gpomdp": "∇J_γ when V is the exact value (for every λ): Σ_t ψ_t γ^t A^λ_t, GAE weighted by γ^t (= gae when "
+                  "γ = 1); with another V it adds a bias that vanishes at λ = 1",
     "rally": "no ∇J: Σ_t ψ_t Σ_{k=t}^{τ_t} γ^{k−t} r_k, τ_t the first k ≥ t with r_k ≠ 0 (pg-pong's returns: each "
              "point its own episode; drops every reward after the point, and the γ^t)",
 }
@@ -49,7 +55,12 @@ RETURNS_OBJECTIVE: dict[str, str] = {
 #: did before the field existed. `canonical_json` leaves a field out at that value, so a new knob does not change the
 #: run id (nor the rows) of a config that does not use it; any other value enters the id. Add a new field here only
 #: if its neutral value really reproduces the old behaviour bit for bit (tests/test_config.py holds each entry).
-ID_NEUTRAL: Mapping[str, Any] = types.MappingProxyType({})
+ID_NEUTRAL: Mapping[str, Any] = types.MappingProxyType({"gae_lambda": 1.0, "bootstrap_truncated": False})
+#: The `returns` levels built on the generalized advantage estimator (they need baseline='value').
+GAE_RETURNS: tuple[str, ...] = ("gae", "gae_gpomdp")
+#: The `returns` levels whose critic is fitted to the reward-to-go G_t, an estimate of V^π(s): the levels that can
+#: bootstrap a truncated episode with it (`full`'s critic is fitted to G_0, `gpomdp`'s to γ^t G_t).
+BOOTSTRAP_RETURNS: tuple[str, ...] = ("rtg", *GAE_RETURNS)
 
 
 class ConfigError(ValueError):
@@ -68,6 +79,13 @@ class RunConfig:
     normalize: Normalize = "advantages"
     aggregate: Aggregate = "episode"  # (1/N) Σ_i Σ_t (the Monte-Carlo ∇J) | mean over the batch's valid steps
     entropy_coef: float = 0.0
+    # returns gae | gae_gpomdp: λ of A^λ_t = Σ_l (γλ)^l δ_{t+l} (0: one-step TD error; 1: G_t − V(s_t)); must stay
+    # 1.0 (the default) with any other returns, so a study crossing returns with gae_lambda names no duplicate runs
+    gae_lambda: float = 1.0
+    # baseline value, returns rtg | gae | gae_gpomdp: an episode cut by the time limit (`truncated`, not terminated)
+    # is continued by γ V(s_T), the critic's value of its final observation, in its return (and its last TD error);
+    # False (the default): truncation is treated as termination
+    bootstrap_truncated: bool = False
     # --- the algorithm
     gamma: float = 0.99
     policy_lr: float = 3e-3
@@ -99,7 +117,7 @@ class RunConfig:
     def __post_init__(self) -> None:
         if isinstance(self.hidden, list):
             object.__setattr__(self, "hidden", tuple(self.hidden))
-        for name in ("entropy_coef", "gamma", "policy_lr", "value_lr", "momentum", "rmsprop_decay", "optimizer_eps"):
+        for name in ("entropy_coef", "gae_lambda", "gamma", "policy_lr", "value_lr", "momentum", "rmsprop_decay", "optimizer_eps"):
             if isinstance(getattr(self, name), int) and not isinstance(getattr(self, name), bool):
                 object.__setattr__(self, name, float(getattr(self, name)))
         if isinstance(self.max_grad_norm, int) and not isinstance(self.max_grad_norm, bool):
@@ -174,6 +192,7 @@ def validate(cfg: RunConfig) -> None:
     _check_int("seed", cfg.seed, 0, 2**63 - 1)
     _check_float("entropy_coef", cfg.entropy_coef, 0.0, math.inf, "a number >= 0")
     _check_float("gamma", cfg.gamma, 0.0, 1.0, "a number in [0, 1]")
+    _check_gae(cfg)
     _check_float("policy_lr", cfg.policy_lr, 0.0, math.inf, "a number > 0", open_low=True)
     _check_float("value_lr", cfg.value_lr, 0.0, math.inf, "a number > 0", open_low=True)
     _check_int("value_iters", cfg.value_iters, 1, 10_000)
@@ -200,6 +219,38 @@ def validate(cfg: RunConfig) -> None:
         raise _err("probe_every", cfg.probe_every,
                    f"0 with returns={cfg.returns!r} (the probes measure returns {' | '.join(AXES['returns'])})")
     _check_int("probe_batches", cfg.probe_batches, 2, 1_000_000)
+
+
+def _check_gae(cfg: RunConfig) -> None:
+    """gae_lambda and bootstrap_truncated: their ranges and the levels they need (`GAE_RETURNS`, `BOOTSTRAP_RETURNS`).
+
+    A GAE level needs the learned value (δ_t is made of it) and has no return signal apart from its advantage, so
+    normalize='returns' is refused; gae_lambda must stay at its default 1.0 unless returns is a GAE level, so that no
+    two run ids train identically. Bootstrapping needs a critic that estimates V^π(s): baseline value, fitted to the
+    unstandardized reward-to-go (returns in `BOOTSTRAP_RETURNS`, normalize not 'returns')."""
+    _check_float("gae_lambda", cfg.gae_lambda, 0.0, 1.0, "a number in [0, 1]")
+    _check_type("bootstrap_truncated", cfg.bootstrap_truncated, bool)
+    gae = cfg.returns in GAE_RETURNS
+    if gae and cfg.baseline != "value":
+        raise _err("baseline", cfg.baseline, f"value with returns={cfg.returns!r} (GAE's TD errors are made of the "
+                   "learned value V)")
+    if gae and cfg.normalize == "returns":
+        raise _err("normalize", cfg.normalize, f"none | advantages with returns={cfg.returns!r} (GAE has no return "
+                   "signal apart from its advantage; 'advantages' standardizes A^λ)")
+    if not gae and cfg.gae_lambda != 1.0:
+        raise _err("gae_lambda", cfg.gae_lambda, f"1.0 (the default) with returns={cfg.returns!r}; other values "
+                   f"with returns = {' | '.join(GAE_RETURNS)}")
+    if cfg.bootstrap_truncated:
+        why = "bootstrapping uses the critic's V(s_T), an estimate of V^π(s) only where it is fitted to the reward-to-go"
+        if cfg.baseline != "value":
+            raise _err("bootstrap_truncated", True, f"False with baseline={cfg.baseline!r} (needs baseline='value': "
+                       f"{why})")
+        if cfg.returns not in BOOTSTRAP_RETURNS:
+            raise _err("bootstrap_truncated", True, f"False with returns={cfg.returns!r}; True with returns = "
+                       f"{' | '.join(BOOTSTRAP_RETURNS)} ({why})")
+        if cfg.normalize == "returns":
+            raise _err("bootstrap_truncated", True, f"False with normalize='returns' (the critic is then fitted to "
+                       f"standardized returns; {why})")
 
 
 def _check_type(name: str, value: Any, typ: type) -> None:

@@ -12,10 +12,12 @@ batch k). Everything here uses the run's own data only. Every estimator is a wei
 exactly −∇(loss) of `loss.run_update` on that batch for the estimator's aggregation, before clipping; every
 estimator is measured under both aggregations on the same episodes (the weights are the same, only A_k differs).
 w comes from the trainer's own `estimators.weights_from_signal`, called on the K batches as K "runs" of N episodes,
-so baselines and normalization are computed within each batch as in training. All 24 weight rows of a batch are, by
-construction, combinations of 10 vectors (the two return signals and their per-step batch means, the mask and its
-per-step batch mean, four critics' values), so only an orthonormal basis of their span is contracted and the rows are
-recombined exactly (`LayerScores.contract_in_span`). The statistics come from K×K Gram matrices (`statistics`).
+so baselines and normalization are computed within each batch as in training (the GAE estimators' weights from
+`estimators.weights`, as the trainer's). The Monte-Carlo estimators' weight rows of a batch are, by construction,
+combinations of a few vectors (the return signals and their per-step batch means, the mask and its per-step batch
+mean, the critics' values), and each GAE estimator's two rows (none, advantages) combinations of its advantage signal
+and the mask, so only an orthonormal basis of their span is contracted and the rows are recombined exactly
+(`LayerScores.contract_in_span`). The statistics come from K×K Gram matrices (`statistics`).
 
 * `value` uses the run's own critic (its checkpoint's `value`) when the run trains with baseline=value and the
   estimator's critic target is the one that critic is fitted to (same `returns`, standardized iff the run's
@@ -23,7 +25,9 @@ recombined exactly (`LayerScores.contract_in_span`). The statistics come from K�
   `CRITIC_WIDTH`, random input layer drawn from the probes stream, output layer by ridge regression) fitted on one half
   of the pool (batches < K/2) and applied to the other half, and vice versa, so no episode's baseline has seen that
   episode.
-  Column `critic` says which ("run" / "crossfit").
+  Column `critic` says which ("run" / "crossfit"). The GAE estimators use the critic fitted to the reward-to-go G_t
+  (the run's own when it trains rtg, gae or gae_gpomdp with baseline value and normalize other than `returns`; else
+  the cross-fitted one), for V(s_t) and V(s_{t+1}) alike, on the pool's episodes with truncation as termination.
 * `optimal` is the variance-optimal *constant* baseline of the single-episode estimator, one global constant per
   returns kind (not per time step): with s_i = Σ_t ψ_{i,t} and a_i = Σ_t x_{i,t} ψ_{i,t}, b* = E[s·a]/E[‖s‖²]
   (= E[‖s‖² G₀]/E[‖s‖²] for full returns), estimated on one half of the pool and applied to the other half
@@ -58,13 +62,13 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..config import AXES, RunConfig
+from ..config import AXES, GAE_RETURNS, RunConfig
 from ..train import estimators as est
 from ..train.nets import Head, forward_single
 from ..train.rollout import Batch
 from .critic import crossfit_values
 from .factored import CHUNK_FLOATS, layer_scores
-from .grid import OPTIMAL, Estimator, estimator_grid, reference_of
+from .grid import MC_RETURNS, OPTIMAL, Estimator, estimator_grid, probe_lambdas, reference_of
 from .statistics import STATISTICS, gram_statistics
 
 #: A direction whose norm is at most this fraction of A_k Σ_s (|w_s| + |x_s|)‖ψ_s‖ (its weights' and return signal's
@@ -77,9 +81,10 @@ ZERO_TOL = 1e-5
 class PoolDirections:
     """Every estimator's update direction on each of the K batches of one run's pool, at β = 0, and ∇H̄_k per
     aggregation: the direction of an estimator at β is base + β·entropy_grads[its aggregation] (the rows are
-    `estimator_grid(betas, N)`). `bounds`/`entropy_bounds` are the rounding scales of the directions (`ZERO_TOL`)."""
+    `estimator_grid(betas, N, lambdas)`). `bounds`/`entropy_bounds` are the rounding scales of the directions (`ZERO_TOL`)."""
 
     base: list[Estimator]  # the estimators at β = 0
+    lambdas: tuple[float, ...]  # the GAE estimators' λ levels (`grid.probe_lambdas`)
     directions: np.ndarray  # [E₀, K, P] float64: A_k Σ_{i∈k} Σ_t w ψ per estimator (A_k = 1/N or 1/L_k)
     entropy_grads: np.ndarray  # [len(AXES["aggregate"]), K, P] float64: A_k Σ_{i∈k} Σ_t ∇θ H_{i,t}
     betas: list[float]  # the entropy levels of the rows: 0 and the run's β
@@ -140,23 +145,39 @@ class _Weights:
     rows: dict[Estimator, Tensor]  # per estimator of `weighted` (and `ones`): its weights on the valid rows [S]
     stacked: Tensor  # [E_w, S] float64: the rows of `weighted`, then `ones`
     basis: Tensor  # [B, S] float64: every row of `stacked` is, batch by batch, a combination of these
-    signal: dict[str, Tensor]  # per returns kind: the return signal on the [K, N, T] grid
+    signal: dict[str | tuple[str, float], Tensor]  # per `signal_key`: the return signal on the [K, N, T] grid
     own_kind: tuple[str, bool] | None  # the (returns, standardized) target the run's own critic is fitted to
 
 
-def _estimator_weights(cfg: RunConfig, activation: str, val: Sequence[Tensor], rows_obs: Tensor, mask: Tensor,
-                       rtg: Tensor, first_half: Tensor, gen: np.random.Generator) -> _Weights:
+def signal_key(e: Estimator) -> str | tuple[str, float]:
+    """The return signal an estimator's weights are made of: its returns kind, or (kind, λ) for a GAE estimator (its
+    un-normalized advantage signal)."""
+    return (e.returns, e.gae_lambda) if e.returns in GAE_RETURNS else e.returns
+
+
+def critic_kind(returns: str, normalize: str) -> tuple[str, bool]:
+    """The (returns, standardized) target a value baseline of these levels is fitted to: the GAE levels' is the
+    reward-to-go G_t (`estimators.weights`)."""
+    return ("rtg" if returns in GAE_RETURNS else returns, normalize == "returns")
+
+
+def _estimator_weights(cfg: RunConfig, activation: str, val: Sequence[Tensor], rows_obs: Tensor, rewards: Tensor,
+                       mask: Tensor, rtg: Tensor, first_half: Tensor, gen: np.random.Generator,
+                       lambdas: Sequence[float]) -> _Weights:
     """Weights of every estimator from the function the trainer uses, on the K batches as K "runs" of N episodes
-    (mask, rtg: [K, N, T]); critics' values from the run's own critic where it fits, else cross-fitted (`gen`)."""
+    (rewards, mask, rtg: [K, N, T]); critics' values from the run's own critic where it fits, else cross-fitted
+    (`gen`)."""
     shape = tuple(mask.shape)
-    weighted = [e for e in estimator_grid([0.0], shape[1]) if e.baseline != OPTIMAL and e.aggregate == "episode"]
+    weighted = [e for e in estimator_grid([0.0], shape[1], lambdas)
+                if e.baseline != OPTIMAL and e.aggregate == "episode"]
     values: dict[tuple[str, bool], Tensor] = {}
-    own_kind = (cfg.returns, cfg.normalize == "returns") if cfg.baseline == "value" else None
+    own_kind = critic_kind(cfg.returns, cfg.normalize) if cfg.baseline == "value" else None
     if own_kind is not None:
         with torch.no_grad():
             values[own_kind] = forward_single(list(val), rows_obs, activation)[:, 0]
     # the other signals from the reward-to-go (as the trainer does)
-    signal = {kind: est.signal_from_rtg(rtg, mask, cfg.gamma, kind) for kind in AXES["returns"]}
+    signal: dict[str | tuple[str, float], Tensor] = {
+        kind: est.signal_from_rtg(rtg, mask, cfg.gamma, kind) for kind in MC_RETURNS}
     w_rows: dict[Estimator, Tensor] = {}
     targets: dict[tuple[str, bool], Tensor] = {}
     for e in weighted:
@@ -168,18 +189,28 @@ def _estimator_weights(cfg: RunConfig, activation: str, val: Sequence[Tensor], r
     fitted = crossfit_values(rows_obs, torch.stack([targets[k] for k in kinds], 1), first_half, gen).float()
     for j, kind in enumerate(kinds):
         values.setdefault(kind, fitted[:, j])
+    gae_signals = []
     for e in weighted:
         if e.baseline == "value":
-            v = torch.zeros(shape).masked_scatter(mask, values[(e.returns, e.normalize == "returns")])
-            w_rows[e] = est.weights_from_signal(signal[e.returns], mask, e.baseline, e.normalize, v)[0][mask]
+            v = torch.zeros(shape).masked_scatter(mask, values[critic_kind(e.returns, e.normalize)])
+            if e.returns in GAE_RETURNS:
+                w = est.weights(rewards, rtg, mask, cfg.gamma, e.returns, e.baseline, e.normalize, v, e.gae_lambda)[0]
+                if e.normalize == "none":  # the advantage signal itself
+                    signal[signal_key(e)] = w
+                    gae_signals.append(w[mask])
+            else:
+                w = est.weights_from_signal(signal[e.returns], mask, e.baseline, e.normalize, v)[0]
+            w_rows[e] = w[mask]
     ones = Estimator("", "ones", "", 0.0)
     w_rows[ones] = torch.ones(rows_obs.shape[0])
     weights = torch.stack([w_rows[e] for e in (*weighted, ones)]).double()  # [E_w, S]
     # every weight row is (exactly, by construction) a combination of these, batch by batch: the return signals, their
-    # per-step batch means (mean/loo baselines), the mask and its per-step batch mean (standardization shifts), values
+    # per-step batch means (mean/loo baselines), the mask and its per-step batch mean (standardization shifts), values,
+    # the GAE advantage signals (their standardized rows: a signal and the mask)
     fm = mask.to(rtg.dtype)
-    basis = torch.stack([v for x in (*signal.values(), fm) for v in (x[mask], est.mean_baseline(x, mask)[mask])]
-                        + [values[kind] for kind in sorted(values)]).double()
+    mc = [signal[kind] for kind in MC_RETURNS]
+    basis = torch.stack([v for x in (*mc, fm) for v in (x[mask], est.mean_baseline(x, mask)[mask])]
+                        + [values[kind] for kind in sorted(values)] + gae_signals).double()
     return _Weights(weighted, ones, w_rows, weights, basis, signal, own_kind)
 
 
@@ -206,11 +237,12 @@ def _batch_sums(head: Head, activation: str, pol: Sequence[Tensor], rows_obs: Te
     d_sum = torch.stack([sc.rows(lo, hi).contract_in_span(wt.stacked[:, lo:hi], wt.basis[:, lo:hi])
                          for lo, hi in spans], dim=1)  # [E_w, K, P]: Σ_{i∈k} Σ_t w ψ
     per_batch = lambda x: torch.stack([x[..., lo:hi].sum(dim=-1) for lo, hi in spans], -1)
-    x_rows = torch.stack([wt.signal[e.returns][mask] for e in wt.weighted] + [torch.zeros(rows_obs.shape[0])]).double()
+    x_rows = torch.stack([wt.signal[signal_key(e)][mask] for e in wt.weighted]
+                         + [torch.zeros(rows_obs.shape[0])]).double()
     bound_sum = per_batch((wt.stacked.abs() + x_rows.abs()) * sc.row_norms().double())  # [E_w, K]
-    ep_weights = [None, *(wt.signal[kind][mask].float() for kind in AXES["returns"] if kind != "full")]
+    ep_weights = [None, *(wt.signal[kind][mask].float() for kind in MC_RETURNS if kind != "full")]
     s_ep, *a_eps = (x.double() for x in sc.episode_sums(mask_pool, ep_weights))  # [K·N, P]
-    a_ep = dict(zip([kind for kind in AXES["returns"] if kind != "full"], a_eps))
+    a_ep = dict(zip([kind for kind in MC_RETURNS if kind != "full"], a_eps))
     if sc_h is not None:  # Σ_{i∈k} Σ_t ∇θ H_{i,t} per batch
         h_sum = sc_h.episode_sums(mask_pool, [None])[0].double().reshape(k_batches, n, -1).sum(dim=1)
         h_bound = per_batch(sc_h.row_norms().double())
@@ -228,7 +260,7 @@ def _optimal_baselines(rtg: Tensor, sums: _BatchSums, half: int) -> dict[str, Te
     s_sq = (sums.s_ep * sums.s_ep).sum(dim=1)
     in_first = torch.arange(k_batches * n) < half
     b_star: dict[str, Tensor] = {}
-    for ret in AXES["returns"]:
+    for ret in MC_RETURNS:
         sa = s_sq * g0 if ret == "full" else (sums.s_ep * sums.a_ep[ret]).sum(dim=1)
         b = torch.zeros(k_batches, 1, dtype=torch.float64)
         for fit in (in_first, ~in_first):
@@ -251,7 +283,7 @@ def _reference_scale(e: Estimator, wt: _Weights, step_scale: float) -> float:
     if e.normalize == "returns":
         c = _inverse_std(wt.rows[Estimator(e.returns, "none", "none", 0.0)])
     elif e.normalize == "advantages":
-        c = _inverse_std(wt.rows[Estimator(e.returns, e.baseline, "none", 0.0)])
+        c = _inverse_std(wt.rows[Estimator(e.returns, e.baseline, "none", 0.0, gae_lambda=e.gae_lambda)])
     else:
         c = 1.0
     return c * step_scale if e.aggregate == "step" else c
@@ -276,8 +308,9 @@ def pool_directions(cfg: RunConfig, head: Head, activation: str, pol: Sequence[T
     half = (k_batches // 2) * n  # the first half of the pool: episodes < half
     first_half = pool.mask[0].nonzero()[:, 0] < half
     rtg = est.reward_to_go(rewards, mask, cfg.gamma) if rtg is None else rtg.reshape(shape)
+    lambdas = probe_lambdas(cfg)
     # 1. weights of every estimator; 2. per batch, their contractions with the scores; 3. the optimal baselines
-    wt = _estimator_weights(cfg, activation, val, rows_obs, mask, rtg, first_half, gen)
+    wt = _estimator_weights(cfg, activation, val, rows_obs, rewards, mask, rtg, first_half, gen, lambdas)
     sums = _batch_sums(head, activation, pol, rows_obs, rows_act, mask, pool.mask[0], bounds, wt,
                        entropy=cfg.entropy_coef > 0)
     b_star = _optimal_baselines(rtg, sums, half)
@@ -287,11 +320,11 @@ def pool_directions(cfg: RunConfig, head: Head, activation: str, pol: Sequence[T
     lengths = torch.tensor([bounds[k + 1] - bounds[k] for k in range(k_batches)], dtype=torch.float64)[:, None]
     divisor = {agg: est.aggregation_divisor(agg, torch.full_like(lengths, float(n)), lengths)
                for agg in AXES["aggregate"]}  # [K, 1]: 1/A_k of each aggregation
-    base = estimator_grid([0.0], n)
+    base = estimator_grid([0.0], n, lambdas)
     dirs, scales, critics, bnds = [], [], [], []
     step_scale = n * k_batches / max(bounds[-1], 1)  # N / L̄: the step form's large-N limit is ∇J·N/E[L]
     for e in base:
-        w_e = Estimator(e.returns, e.baseline, e.normalize, 0.0)  # the weights are the episode form's
+        w_e = Estimator(e.returns, e.baseline, e.normalize, 0.0, gae_lambda=e.gae_lambda)  # the episode form's
         if e.baseline == OPTIMAL:
             plain = index[Estimator(e.returns, "none", "none", 0.0)]
             dirs.append((sums.d_sum[plain] - b_star[e.returns] * sums.d_sum[index[wt.ones]]) / divisor[e.aggregate])
@@ -302,11 +335,11 @@ def pool_directions(cfg: RunConfig, head: Head, activation: str, pol: Sequence[T
         bnds[-1] = bnds[-1] / divisor[e.aggregate][:, 0]
         scales.append(_reference_scale(e, wt, step_scale))
         if e.baseline == "value":
-            critics.append("run" if (e.returns, e.normalize == "returns") == wt.own_kind else "crossfit")
+            critics.append("run" if critic_kind(e.returns, e.normalize) == wt.own_kind else "crossfit")
         else:
             critics.append("crossfit" if e.baseline == OPTIMAL else "")
     betas = [0.0] if cfg.entropy_coef == 0 else [0.0, cfg.entropy_coef]
     h_grads = torch.stack([sums.h_sum / divisor[agg] for agg in AXES["aggregate"]])
     h_bounds = torch.stack([sums.h_bound / divisor[agg][:, 0] for agg in AXES["aggregate"]])
-    return PoolDirections(base, torch.stack(dirs).numpy(), h_grads.numpy(), betas, scales, critics, n,
+    return PoolDirections(base, lambdas, torch.stack(dirs).numpy(), h_grads.numpy(), betas, scales, critics, n,
                           int(bounds[-1]), torch.stack(bnds).numpy(), h_bounds.numpy())

@@ -16,10 +16,11 @@ FLOAT_STATISTICS = ["total_var", "mean_sq_norm", "snr", "cos_to_reference", "pai
 #: The zero-direction counts of a row (`statistics.STATISTICS`).
 COUNTS = ["zero_batches", "reference_zero_batches"]
 #: probes.csv's columns in order: DESIGN.md's ("Tidy results"), then `reference_scale`, `critic`, `pool_steps`,
-#: `aggregate`, `reference`, `rel_bias`, `zero_batches`, `reference_zero_batches` (see `directions`, `statistics`).
+#: `aggregate`, `reference`, `rel_bias`, `zero_batches`, `reference_zero_batches` (see `directions`, `statistics`),
+#: `gae_lambda` (a GAE estimator's λ; 1.0 on the other rows, as `RunConfig.gae_lambda`).
 PROBE_COLUMNS = ["run_id", "update", "env_steps", "estimator", "returns", "baseline", "normalize", "entropy_coef",
                  "n_episodes", "k_batches", *FLOAT_STATISTICS, "is_trained_estimator", "reference_scale", "critic",
-                 "pool_steps", "aggregate", "reference", "rel_bias", *COUNTS]
+                 "pool_steps", "aggregate", "reference", "rel_bias", *COUNTS, "gae_lambda"]
 #: The columns every probes.csv has, whatever the package version that wrote it (DESIGN.md's tidy schema): what a
 #: reader requires, and the header of a probes.csv with no rows (a study without probes).
 PROBE_REQUIRED_COLUMNS = [c for c in PROBE_COLUMNS if c in {
@@ -32,7 +33,7 @@ def probe_rows(cfg: RunConfig, update: int, env_steps: int, pool: PoolDirections
     stats = pool.statistics()
     reference = reference_of(pool.n_episodes).label
     rows = []
-    for j, e in enumerate(estimator_grid(pool.betas, pool.n_episodes)):
+    for j, e in enumerate(estimator_grid(pool.betas, pool.n_episodes, pool.lambdas)):
         b = j % len(pool.base)
         row = {"run_id": cfg.run_id, "update": int(update), "env_steps": int(env_steps),
                "estimator": e.label, "returns": e.returns, "baseline": e.baseline, "normalize": e.normalize,
@@ -42,6 +43,6 @@ def probe_rows(cfg: RunConfig, update: int, env_steps: int, pool: PoolDirections
                "is_trained_estimator": e.trained_by(cfg), "reference_scale": float(pool.scales[b]),
                "critic": pool.critics[b], "pool_steps": pool.pool_steps, "aggregate": e.aggregate,
                "reference": reference, "rel_bias": float(stats["rel_bias"][j]),
-               **{k: int(stats[k][j]) for k in COUNTS}}
+               **{k: int(stats[k][j]) for k in COUNTS}, "gae_lambda": float(e.gae_lambda)}
         rows.append({k: row[k] for k in PROBE_COLUMNS})  # the layout is PROBE_COLUMNS' (a missing column raises)
     return rows

@@ -13,6 +13,22 @@ was taken (biased unless actions cannot influence later points) and, like `rtg`,
 1 per step) it degenerates to x_t = r_t. `reduce(·, "episode")` (1/N Σ_i Σ_t) is the
 Monte-Carlo form these statements are about; `reduce(·, "step")` divides by the batch's random step count instead.
 
+GAE (`gae_advantages`; returns `gae` and `gae_gpomdp`, baseline `value` only): the weight is the advantage itself,
+A^λ_t = Σ_{l≥0} (γλ)^l δ_{t+l} with δ_t = r_t + γV(s_{t+1}) − V(s_t) and V(s_T) = 0 after an episode's last step
+(`gae`), or γ^t A^λ_t (`gae_gpomdp`). With V the exact value of the process the episodes come from (V^π(s_t) of the
+episode's remaining return, E[G_t | s_t]), E[A^λ_t | s_t, a_t] = Q^π(s_t, a_t) − V^π(s_t) for every λ, so `gae`'s
+expectation is `rtg`'s (Σ_t ψ_t G_t: no objective's gradient when γ < 1) and `gae_gpomdp`'s is ∇J_γ; with any other V
+the expectation moves by a bias that depends on λ and is zero at λ = 1, where A^1_t = G_t − V(s_t) exactly (a
+baseline: E[ψ_t V(s_t)] = 0). The critic's regression target is G_t, as for `rtg`: the same for every λ.
+(tests/train/test_exact_gradient.py checks each of these against exact expectations on an enumerable MDP.)
+
+Bootstrapping (`bootstrap_rewards`, config `bootstrap_truncated`): an episode cut by a time limit at step T is continued
+by γ V(s_T), V(s_T) the critic's value of its final observation, added to its last reward, so that G_t = Σ_{k=t}^{T−1}
+γ^{k−t} r_k + γ^{T−t} V(s_T) and δ_{T−1} = r_{T−1} + γ V(s_T) − V(s_{T−1}); a terminated episode is not changed. With
+V the exact infinite-horizon V^π (no time limit), every step t < T of a bootstrapped episode gets E[G_t | s_t, a_t] =
+Q^π(s_t, a_t), the un-truncated MDP's: the truncation bias of the step's weight is removed (not the steps after T,
+which the episode never reached).
+
 Standardization uses the *sample* standard deviation (Bessel-corrected, torch's default `unbiased=True`), over a
 run's valid steps. DESIGN.md's worked example: rewards [1, 0, 0, 2], γ = 0.9 → reward-to-go [2.458, 1.62, 1.8, 2.0]
 → standardized [1.354, −0.969, −0.470, 0.085].
@@ -26,7 +42,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..config import Baseline, Normalize, Returns
+from ..config import GAE_RETURNS, Baseline, Normalize, Returns
 
 EPS = 1e-8
 
@@ -84,6 +100,70 @@ def signal_from_rtg(rtg: Tensor, mask: Tensor, gamma: float | Tensor, kind: Retu
     raise ValueError(f"returns={kind!r}; allowed: full | rtg | gpomdp | rally")
 
 
+def bootstrap_rewards(rewards: Tensor, mask: Tensor, last_values: Tensor, gamma: float | Tensor) -> Tensor:
+    """r with γ·v_i added to the last valid reward of episode i, last_values v [R, N] (V(s_T) of an episode to be
+    bootstrapped, zero otherwise): `reward_to_go` and `gae_advantages` of the result continue each episode by γ V(s_T)
+    (module docstring)."""
+    m = _check(rewards, mask)
+    if last_values.shape != rewards.shape[:2]:
+        raise ValueError(f"last_values must be [R, N] = {tuple(rewards.shape[:2])}, got {tuple(last_values.shape)}")
+    lengths = m.sum(dim=-1).long()
+    last = torch.nn.functional.one_hot((lengths - 1).clamp(min=0), rewards.shape[2]).to(rewards.dtype)
+    last = last * (lengths > 0).to(rewards.dtype)[..., None]
+    return rewards + _gamma(gamma, rewards) * last_values.to(rewards.dtype)[..., None] * last
+
+
+def gae_advantages(rewards: Tensor, values: Tensor, mask: Tensor, gamma: float | Tensor,
+                   lam: float | Tensor) -> Tensor:
+    """A^λ_t = Σ_{l≥0} (γλ)^l δ_{t+l}, δ_t = r_t + γ V(s_{t+1}) − V(s_t), per episode (zero on padding); V(s_{t+1}) is
+    0 after an episode's last step (a bootstrapped episode carries γ V(s_T) in its rewards: `bootstrap_rewards`).
+    values: V(s_t) on the same grid; γ and λ a number or per run [R]. By the recursion A_t = δ_t + γλ A_{t+1}."""
+    m = _check(rewards, mask)
+    if values.shape != rewards.shape:
+        raise ValueError(f"values must have the rewards' shape {tuple(rewards.shape)}, got {tuple(values.shape)}")
+    # in numpy on time-major copies, as `reward_to_go` (the loop is as long as the longest episode)
+    r = rewards.detach().permute(2, 0, 1).contiguous().numpy()
+    v = (values.detach().to(rewards.dtype) * m).permute(2, 0, 1).contiguous().numpy()
+    mt = m.permute(2, 0, 1).contiguous().numpy()
+    g = _gamma(gamma, rewards).numpy()
+    gl = g * _gamma(lam, rewards).numpy()
+    next_v = np.zeros_like(v)
+    next_v[:-1] = v[1:]  # V(s_{t+1}); zero past the last step (the mask is zero there, so v is)
+    delta = (r + g * next_v - v) * mt
+    out_t = np.zeros_like(r)
+    acc = np.zeros_like(r[0])
+    for t in range(r.shape[0] - 1, -1, -1):
+        acc = (delta[t] + gl * acc) * mt[t]
+        out_t[t] = acc
+    return torch.from_numpy(out_t).permute(1, 2, 0).contiguous()
+
+
+def weights(rewards: Tensor, rtg: Tensor, mask: Tensor, gamma: float | Tensor, returns: Returns, baseline: Baseline,
+            normalize: Normalize, values: Tensor | None = None, gae_lambda: float | Tensor = 1.0
+            ) -> tuple[Tensor, Tensor]:
+    """The trainer's and the probes' weights of every `returns` level → (w, target), from the rewards and their
+    reward-to-go `rtg` on the same grid (both bootstrapped, if at all, by `bootstrap_rewards`).
+
+    The Monte-Carlo levels: `weights_from_signal(signal_from_rtg(rtg, ...), ...)`. The GAE levels (baseline `value`,
+    normalize `none` or `advantages`): x = A^λ (`gae`) or γ^t A^λ (`gae_gpomdp`) from `gae_advantages` with the
+    critic's `values`; w = x, or x standardized (`advantages`); the target is G_t = `rtg`.
+    """
+    if returns not in GAE_RETURNS:
+        return weights_from_signal(signal_from_rtg(rtg, mask, gamma, returns), mask, baseline, normalize, values)
+    m = _check(rewards, mask)
+    if baseline != "value" or values is None:
+        raise ValueError(f"returns={returns!r} needs baseline='value' and the critic's values")
+    adv = gae_advantages(rewards, values, mask, gamma, gae_lambda)
+    x = adv if returns == "gae" else adv * discounts(mask, gamma, adv.dtype)
+    if normalize == "advantages":
+        w = standardize(x, mask)
+    elif normalize == "none":
+        w = x * m
+    else:
+        raise ValueError(f"normalize={normalize!r} with returns={returns!r}; allowed: none | advantages")
+    return w, rtg * m
+
+
 def full_return(rewards: Tensor, mask: Tensor, gamma: float | Tensor) -> Tensor:
     """x_t = G_0 = Σ_k γ^k r_k at every valid step of the episode."""
     m = _check(rewards, mask)
@@ -125,12 +205,17 @@ def loo_baseline(x: Tensor, mask: Tensor) -> Tensor:
 
 
 def policy_weights(rewards: Tensor, mask: Tensor, gamma: float | Tensor, returns: Returns, baseline: Baseline,
-                   normalize: Normalize, values: Tensor | None = None) -> tuple[Tensor, Tensor]:
+                   normalize: Normalize, values: Tensor | None = None,
+                   gae_lambda: float | Tensor = 1.0) -> tuple[Tensor, Tensor]:
     """→ (w, target): w_{i,t} multiplies ∇log π(a_{i,t}|s_{i,t}); target is what a value baseline regresses on.
 
     x = return signal; `normalize='returns'` standardizes x; baseline b is subtracted (`value` uses `values`, the
-    critic's V(s) on the same grid, treated as a constant); `normalize='advantages'` standardizes x − b.
+    critic's V(s) on the same grid, treated as a constant); `normalize='advantages'` standardizes x − b. The GAE
+    levels: see `weights`.
     """
+    if returns in GAE_RETURNS:
+        return weights(rewards, reward_to_go(rewards, mask, gamma), mask, gamma, returns, baseline, normalize, values,
+                       gae_lambda)
     return weights_from_signal(return_signal(rewards, mask, gamma, returns), mask, baseline, normalize, values)
 
 

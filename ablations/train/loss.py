@@ -8,8 +8,10 @@ episode); `aggregate = step` A = 1/L, L the batch's valid steps (the common "mea
 `estimators.aggregation_divisor`. 1/L is random and correlated with the episodes whenever their length depends on the
 actions, so the step form's expectation is parallel to no ∇J and a baseline changes it
 (tests/train/test_exact_gradient.py measures both against an exact ∇J). The critic (baseline `value`) is fitted
-afterwards by `value_iters` full-batch Adam steps on the mean squared error to the return signal, and is used
-detached.
+afterwards by `value_iters` full-batch Adam steps on the mean squared error to the return signal (to G_t for the GAE
+levels, whatever λ), and is used detached. The weights of every level are `estimators.weights`'s; with
+`bootstrap_truncated` a truncated episode's rewards first get γ V(s_T), the critic's value (before this update's fit)
+of its final observation (`bootstrapped`), so its returns, TD errors and critic target all continue past the limit.
 
 `policy_gradient` computes every active run's gradient from one chunked backward pass (`chunks`: every shape a run
 touches depends on that run only; the per-run losses are summed so that one backward pass yields every run's own
@@ -30,7 +32,7 @@ from . import estimators as est
 from ..config import RunConfig
 from .chunks import CHUNK_ROWS, Chunks
 from .cohort import CohortState
-from .nets import Head, forward_single, forward_stacked, select
+from .nets import Head, Params, forward_single, forward_stacked, select
 from .optim import PerRunOptimizer
 from .rollout import Batch
 
@@ -73,9 +75,26 @@ def _grid(mask: Tensor, rows: Tensor) -> Tensor:
     return torch.zeros(mask.shape, dtype=rows.dtype).masked_scatter(mask, rows)
 
 
+def bootstrapped(cfg: RunConfig, val: Sequence[Tensor], activation: str, b: Batch, rewards: Tensor,
+                 mask: Tensor) -> tuple[Tensor, Tensor]:
+    """One run's (rewards, reward-to-go) on its grid ([1, N, T]), its truncated episodes continued by γ V(s_T)
+    (`estimators.bootstrap_rewards`, V = the run's critic `val` on `b.final_obs`, no gradient) when
+    `cfg.bootstrap_truncated`; else the rewards as they are and their reward-to-go."""
+    if not cfg.bootstrap_truncated:
+        return rewards, est.reward_to_go(rewards, mask, cfg.gamma)
+    if b.final_obs is None:
+        raise ValueError("bootstrap_truncated needs the batch's final observations (Batch.final_obs)")
+    with torch.no_grad():
+        v_end = forward_single(list(val), b.final_obs[0], activation)[:, 0]
+    v_end = torch.where(b.truncated[0], v_end, torch.zeros_like(v_end))
+    rewards = est.bootstrap_rewards(rewards, mask, v_end[None], cfg.gamma)
+    return rewards, est.reward_to_go(rewards, mask, cfg.gamma)
+
+
 def run_update(cfg: RunConfig, head: Head, activation: str, pol: Sequence[Tensor], val: Sequence[Tensor],
                b: Batch, rtg: Tensor) -> RunUpdate:
-    """One run's loss on its own batch b ([1, N, T_r] tensors) and its reward-to-go `rtg` on the same grid.
+    """One run's loss on its own batch b ([1, N, T_r] tensors) and its reward-to-go `rtg` on the same grid (recomputed
+    from the bootstrapped rewards when `cfg.bootstrap_truncated`: `bootstrapped`).
 
     pol/val: that run's parameters (no run dimension).
     """
@@ -88,8 +107,11 @@ def run_update(cfg: RunConfig, head: Head, activation: str, pol: Sequence[Tensor
     if cfg.baseline == "value":
         with torch.no_grad():
             values = _grid(mask, forward_single(val, rows, activation)[:, 0])
-    x = est.signal_from_rtg(rtg, mask, cfg.gamma, cfg.returns)  # = est.return_signal(b.rewards, mask, γ, returns)
-    w, target = est.weights_from_signal(x, mask, cfg.baseline, cfg.normalize, values)
+    rewards = b.rewards
+    if cfg.bootstrap_truncated:
+        rewards, rtg = bootstrapped(cfg, val, activation, b, b.rewards, mask)
+    w, target = est.weights(rewards, rtg, mask, cfg.gamma, cfg.returns, cfg.baseline, cfg.normalize, values,
+                            cfg.gae_lambda)
     pl = est.reduce(est.pg_terms(w, logp, mask), mask, cfg.aggregate)[0]
     h = est.reduce(ent, mask, cfg.aggregate)[0]
     loss = pl - cfg.entropy_coef * h if cfg.entropy_coef > 0 else pl
@@ -154,12 +176,13 @@ def policy_gradient(co: CohortState, active: list[int], batch: Batch) -> PolicyS
     for j, (c, r) in enumerate(zip(cfgs, active)):
         t_j = int(batch.lengths[j].max())
         m = mask[j: j + 1, :, :t_j]
-        sig = rtg[j: j + 1, :, :t_j]
-        sig = est.signal_from_rtg(sig, m, c.gamma, c.returns)  # = est.return_signal(rewards, m, γ, returns)
+        rew, sig = batch.rewards[j: j + 1, :, :t_j], rtg[j: j + 1, :, :t_j]
+        if c.bootstrap_truncated:  # the run's own critic on its own final observations: shapes of this run only
+            rew, sig = bootstrapped(c, _run_params(co.value, r), co.activation, batch.run(j), rew, m)
         vals = None
         if c.baseline == "value":
             vals = _grid(m, values[offsets[j]: offsets[j] + counts[j]])
-        w, target = est.weights_from_signal(sig, m, c.baseline, c.normalize, vals)
+        w, target = est.weights(rew, sig, m, c.gamma, c.returns, c.baseline, c.normalize, vals, c.gae_lambda)
         # REINFORCE surrogate −A Σ w log π, minus β·A Σ H: A = 1/N (episode) or 1/L over the L valid steps (step)
         w_rows.append(w[m] / divisors[j])
         if c.baseline == "value":
@@ -177,6 +200,11 @@ def policy_gradient(co: CohortState, active: list[int], batch: Batch) -> PolicyS
     grads = _grads(total, params)
     ent_mean = layout.per_run_sum(ent * valid) / torch.tensor(counts, dtype=torch.float64)
     return PolicyStep(grads, layout.per_run_sum(pg).tolist(), ent_mean.tolist(), ValueFit(rows_obs, fit, first))
+
+
+def _run_params(params: Params, r: int) -> list[Tensor]:
+    """Run r's parameters (no run dimension), detached."""
+    return [p[r].detach() for p in params]
 
 
 def fit_values(co: CohortState, fit: ValueFit, ok: np.ndarray, vopt: PerRunOptimizer) -> dict[int, float]:

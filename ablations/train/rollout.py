@@ -1,7 +1,8 @@
 """Collect N complete episodes per run, for several runs at once, without autograd.
 
 The result is padded `[k, N, T, ...]` tensors with a mask (True on real steps); `terminated` and `truncated` are
-kept apart (invariant 4). `Collector` steps every collecting run together; runs join (`start`) and leave (when all
+kept apart (invariant 4), and each episode's final observation s_T (what the env returned on its last step: the state
+a truncated episode would continue from, for bootstrapping) is kept too. `Collector` steps every collecting run together; runs join (`start`) and leave (when all
 of their N episodes have ended) at any step, so neither a run's environment nor its random streams are touched by
 how long its batch-mates take or when they started. `collect` is one batch of a fixed set of runs. Action noise comes
 from each run's own generator in fixed blocks of `NOISE_BLOCK` steps of that run's batch.
@@ -27,7 +28,8 @@ DEFAULT_MAX_STEPS = 10_000  # episode cap for environments without a time limit 
 @dataclass
 class Batch:
     """Episodes of k runs: obs [k,N,T,D] float32, actions [k,N,T(,A)], rewards [k,N,T], mask [k,N,T];
-    flags/lengths [k,N]."""
+    flags/lengths [k,N]; final_obs [k,N,D] float32, the observation the env returned on each episode's last step
+    (s_T; None where a batch was built without it)."""
 
     obs: Tensor
     actions: Tensor
@@ -36,13 +38,14 @@ class Batch:
     lengths: Tensor
     terminated: Tensor
     truncated: Tensor
+    final_obs: Tensor | None = None
 
     def run(self, j: int) -> "Batch":
         """Run j's own episodes, cut to its own longest episode (so shapes depend on that run only)."""
         t = int(self.lengths[j].max())
         return Batch(self.obs[j: j + 1, :, :t], self.actions[j: j + 1, :, :t], self.rewards[j: j + 1, :, :t],
                      self.mask[j: j + 1, :, :t], self.lengths[j: j + 1], self.terminated[j: j + 1],
-                     self.truncated[j: j + 1])
+                     self.truncated[j: j + 1], None if self.final_obs is None else self.final_obs[j: j + 1])
 
     def episode_returns(self) -> Tensor:
         """Undiscounted episode returns [k, N] (float64)."""
@@ -101,6 +104,7 @@ class Collector:
         self.finished: dict[int, int] = {}  # position → length of its completed batch, until taken
         self.capacity = min(64, self.cap)  # steps per slot
         self.bufs: list[Tensor] = []  # obs, actions, rewards, mask, terminated [n_slots·capacity, N, ...]
+        self.final = torch.zeros(0, self.n, spec.obs_dim, dtype=getattr(torch, spec.obs_dtype))  # s_T [n_slots, N, D]
         # the collecting runs, in step order, and their per-step state aligned with them
         self.runs = np.zeros(0, dtype=np.int64)
         self.slots = np.zeros(0, dtype=np.int64)
@@ -169,6 +173,10 @@ class Collector:
         rew = r.numpy().astype(np.float32) * alive  # float32 · bool, as torch's `r.float() * alive`
         self._pending.append((slots * self.capacity + t, (self.obs, act, torch.from_numpy(rew),
                                                             torch.from_numpy(alive), torch.from_numpy(term & alive))))
+        newly = ended & alive
+        if newly.any():  # the observation the env returned on an episode's last step: its final observation s_T
+            k, i = np.nonzero(newly)
+            self.final[torch.from_numpy(slots[k]), torch.from_numpy(i)] = o[torch.from_numpy(k), torch.from_numpy(i)]
         self.done |= ended
         self.length[slots] = t + 1
         fin = self.done.all(axis=1)
@@ -197,11 +205,13 @@ class Collector:
             per_slot = b.view(self.n_slots, self.capacity, *b.shape[1:])
             out.append(per_slot[idx, :t].transpose(1, 2).contiguous())  # [k, N, t, ...]
             per_slot[idx, :t] = 0
+        final = self.final[idx].float()
+        self.final[idx] = 0
         self.free.extend(slots)
         obs, act, rew, mask, term = out
         obs = obs.float()  # a no-op for float32 observations
         terminated = term.any(dim=-1)
-        return Batch(obs, act, rew, mask, mask.sum(dim=-1), terminated, ~terminated)
+        return Batch(obs, act, rew, mask, mask.sum(dim=-1), terminated, ~terminated, final)
 
     # ---- buffers --------------------------------------------------------------------------------------------------
     def _add_slots(self) -> None:
@@ -211,6 +221,7 @@ class Collector:
         self.length = np.concatenate([self.length, np.zeros(new - old, dtype=np.int64)])
         self.gens += [None] * (new - old)
         self.noise = torch.cat([self.noise, torch.zeros((new - old) * NOISE_BLOCK, *self.noise.shape[1:])])
+        self.final = torch.cat([self.final, self.final.new_zeros((new - old, *self.final.shape[1:]))])
         self.free.extend(range(new - 1, old - 1, -1))  # lowest slot first
         if self.bufs:
             self._relayout(new, self.capacity)

@@ -65,11 +65,15 @@ def test_probe_rows_have_the_design_columns_in_a_deterministic_order():
     per_checkpoint = [r for r in rows if r["update"] == 0]
     labels = [r["estimator"] for r in per_checkpoint]
     assert labels == [e.label for e in estimator_grid([0.0, 0.01], SMALL.episodes_per_update)]
-    assert len(labels) == 2 * 2 * 3 * (3 * 4 + 1)  # β × aggregate × returns × (baselines × normalizations + optimal)
+    # β × aggregate × [returns × (baselines × normalizations + optimal) + GAE levels × λ × normalizations]
+    assert len(labels) == 2 * 2 * (3 * (3 * 4 + 1) + 2 * 6 * 2)
     assert len(set(labels)) == len(labels)
     assert [r["estimator"] for r in per_checkpoint if r["is_trained_estimator"]] == ["rtg/value/advantages/0.01"]
     assert {r["critic"] for r in per_checkpoint if r["baseline"] == "value" and r["normalize"] != "returns"
-            and r["returns"] == "rtg"} == {"run"}
+            and r["returns"] in ("rtg", "gae", "gae_gpomdp")} == {"run"}  # the GAE rows use the critic fitted to G_t
+    assert {r["gae_lambda"] for r in per_checkpoint if r["returns"].startswith("gae")} == {0.0, 0.5, 0.9, 0.95, 0.97,
+                                                                                            1.0}
+    assert {r["gae_lambda"] for r in per_checkpoint if not r["returns"].startswith("gae")} == {1.0}
     for r in rows:
         for c in ["total_var", "mean_sq_norm", "snr", "cos_to_reference", "pairwise_cos", "bias_sq_norm",
                   "entropy_coef", "rel_bias"]:

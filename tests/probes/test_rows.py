@@ -14,7 +14,7 @@ def test_the_columns_start_with_the_design_columns_and_hold_every_statistic_once
     assert PROBE_COLUMNS[: len(DESIGN_COLUMNS)] == DESIGN_COLUMNS
     assert set(STATISTICS) <= set(PROBE_COLUMNS) and len(set(PROBE_COLUMNS)) == len(PROBE_COLUMNS)
     assert PROBE_COLUMNS[len(DESIGN_COLUMNS):] == ["reference_scale", "critic", "pool_steps", "aggregate", "reference",
-                                                   "rel_bias", "zero_batches", "reference_zero_batches"]
+                                                   "rel_bias", "zero_batches", "reference_zero_batches", "gae_lambda"]
 
 
 def test_rows_follow_the_column_list_with_the_checkpoint_and_counts_typed():
