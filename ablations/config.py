@@ -117,7 +117,8 @@ class RunConfig:
     def __post_init__(self) -> None:
         if isinstance(self.hidden, list):
             object.__setattr__(self, "hidden", tuple(self.hidden))
-        for name in ("entropy_coef", "gae_lambda", "gamma", "policy_lr", "value_lr", "momentum", "rmsprop_decay", "optimizer_eps"):
+        for name in ("entropy_coef", "gae_lambda", "gamma", "policy_lr", "value_lr", "momentum", "rmsprop_decay",
+                     "optimizer_eps"):
             if isinstance(getattr(self, name), int) and not isinstance(getattr(self, name), bool):
                 object.__setattr__(self, name, float(getattr(self, name)))
         if isinstance(self.max_grad_norm, int) and not isinstance(self.max_grad_norm, bool):
@@ -241,7 +242,8 @@ def _check_gae(cfg: RunConfig) -> None:
         raise _err("gae_lambda", cfg.gae_lambda, f"1.0 (the default) with returns={cfg.returns!r}; other values "
                    f"with returns = {' | '.join(GAE_RETURNS)}")
     if cfg.bootstrap_truncated:
-        why = "bootstrapping uses the critic's V(s_T), an estimate of V^π(s) only where it is fitted to the reward-to-go"
+        why = ("bootstrapping uses the critic's V(s_T), an estimate of V^π(s) only where it is fitted to the "
+               "reward-to-go")
         if cfg.baseline != "value":
             raise _err("bootstrap_truncated", True, f"False with baseline={cfg.baseline!r} (needs baseline='value': "
                        f"{why})")

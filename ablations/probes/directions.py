@@ -81,7 +81,8 @@ ZERO_TOL = 1e-5
 class PoolDirections:
     """Every estimator's update direction on each of the K batches of one run's pool, at β = 0, and ∇H̄_k per
     aggregation: the direction of an estimator at β is base + β·entropy_grads[its aggregation] (the rows are
-    `estimator_grid(betas, N, lambdas)`). `bounds`/`entropy_bounds` are the rounding scales of the directions (`ZERO_TOL`)."""
+    `estimator_grid(betas, N, lambdas)`). `bounds`/`entropy_bounds` are the rounding scales of the directions
+    (`ZERO_TOL`)."""
 
     base: list[Estimator]  # the estimators at β = 0
     lambdas: tuple[float, ...]  # the GAE estimators' λ levels (`grid.probe_lambdas`)

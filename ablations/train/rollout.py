@@ -2,10 +2,11 @@
 
 The result is padded `[k, N, T, ...]` tensors with a mask (True on real steps); `terminated` and `truncated` are
 kept apart (invariant 4), and each episode's final observation s_T (what the env returned on its last step: the state
-a truncated episode would continue from, for bootstrapping) is kept too. `Collector` steps every collecting run together; runs join (`start`) and leave (when all
-of their N episodes have ended) at any step, so neither a run's environment nor its random streams are touched by
-how long its batch-mates take or when they started. `collect` is one batch of a fixed set of runs. Action noise comes
-from each run's own generator in fixed blocks of `NOISE_BLOCK` steps of that run's batch.
+a truncated episode would continue from, for bootstrapping) is kept too. `Collector` steps every collecting run
+together; runs join (`start`) and leave (when all of their N episodes have ended) at any step, so neither a run's
+environment nor its random streams are touched by how long its batch-mates take or when they started. `collect` is
+one batch of a fixed set of runs. Action noise comes from each run's own generator in fixed blocks of `NOISE_BLOCK`
+steps of that run's batch.
 """
 
 from __future__ import annotations
