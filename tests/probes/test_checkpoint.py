@@ -145,3 +145,22 @@ def test_every_shipped_studys_configs_give_probe_rows_without_nan(path):
         for row in res.probes:
             bad = [k for k, v in row.items() if isinstance(v, float) and math.isnan(v)]
             assert not bad, (path.stem, row["estimator"], bad)
+
+
+def test_a_gae_runs_probes_leave_its_training_bit_identical_and_do_not_depend_on_batch_mates():
+    gae = [SMALL.replace(seed=1, returns="gae", gae_lambda=0.8, bootstrap_truncated=True),
+           SMALL.replace(seed=2, returns="gae_gpomdp", gae_lambda=0.95, normalize="none")]
+    off = train_cohort(gae + MIX)
+    on_cfgs = [c.replace(probe_every=2) for c in gae]
+    on = train_cohort(on_cfgs + MIX)
+    assert same_rows(without_id(off.curves), without_id(on.curves))
+    for cfg in on_cfgs:
+        alone = train_cohort([cfg])
+        mine = [r for r in on.probes if r["run_id"] == cfg.run_id]
+        assert mine and same_rows(alone.probes, mine)
+    rows = [r for r in on.probes if r["run_id"] == on_cfgs[1].run_id and r["update"] == 0]
+    assert [r["estimator"] for r in rows if r["is_trained_estimator"]] == ["gae_gpomdp(0.95)/value/none/0"]
+    own = [r for r in on.probes if r["run_id"] == on_cfgs[0].run_id and r["update"] == 0]
+    assert not any(r["is_trained_estimator"] for r in own)  # a bootstrapped run: the probes do not bootstrap
+    assert {r["gae_lambda"] for r in own if r["returns"] == "gae"} == {0.0, 0.5, 0.8, 0.9, 0.95, 0.97, 1.0}
+    assert not any(isinstance(v, float) and math.isnan(v) for r in on.probes for v in r.values())

@@ -268,3 +268,28 @@ def test_a_value_run_is_bit_identical_alone_and_next_to_a_diverging_value_run(va
     assert rows_of(cohort, bad.run_id)[1]["status"] == "diverged"
     assert all(same(x, y) for x, y in zip(alone.curves, rows_of(cohort, cfg.run_id)[0]))
     assert same(alone.runs[0], rows_of(cohort, cfg.run_id)[1])
+
+
+@pytest.mark.parametrize("backend", ["native", "gymnasium"])
+def test_gae_and_bootstrapped_runs_are_bit_identical_alone_in_a_mixed_cohort_and_rerun(backend):
+    """Invariant 1 for the GAE levels and bootstrapping (Pendulum: every episode is truncated at 200 steps, so every
+    episode is bootstrapped); λ and the bootstrap do change training."""
+    base = RunConfig(env_id="Pendulum-v1", total_steps=2400, episodes_per_update=4, eval_episodes=2, hidden=(16, 16),
+                     env_backend=backend)
+    runs = [base.replace(seed=0, returns="gae", gae_lambda=0.95),
+            base.replace(seed=0, returns="gae", gae_lambda=0.95, bootstrap_truncated=True),
+            base.replace(seed=0, returns="gae_gpomdp", gae_lambda=0.5, normalize="none", bootstrap_truncated=True),
+            base.replace(seed=0, returns="rtg", bootstrap_truncated=True, aggregate="step"),
+            base.replace(seed=0, returns="gae", gae_lambda=0.0),
+            base.replace(seed=2, returns="full", baseline="loo", normalize="none")]
+    cohort = train_cohort(runs)
+    for cfg in runs[:5]:
+        alone, again = train_cohort([cfg]), train_cohort([cfg])
+        for other in (cohort, again):
+            assert all(same(x, y) for x, y in zip(alone.curves, rows_of(other, cfg.run_id)[0]))
+            assert same(alone.runs[0], rows_of(other, cfg.run_id)[1])
+            for p, q in zip(alone.policies[cfg.run_id], other.policies[cfg.run_id]):
+                assert np.array_equal(p, q)
+    assert {r["status"] for r in cohort.runs} == {"done"}
+    policies = [cohort.policies[c.run_id][0] for c in runs[:5]]  # seed 0 throughout: the same first batch
+    assert all(not np.array_equal(policies[i], policies[j]) for i in range(5) for j in range(i + 1, 5))

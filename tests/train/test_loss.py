@@ -19,8 +19,19 @@ MIXED = [BASE.replace(seed=s, baseline=b, returns=rt, normalize=n, entropy_coef=
              ("value", "gpomdp", "returns", 0.0, 0.99, "episode"), ("loo", "rally", "returns", 0.0, 0.9, "episode")])]
 
 
-def test_chunked_update_matches_the_per_run_reference():
-    trainer = Trainer(MIXED)
+PENDULUM = RunConfig(env_id="Pendulum-v1", seed=5, total_steps=4000, eval_episodes=0, hidden=(16,),
+                     episodes_per_update=4)
+GAE_MIXED = [PENDULUM.replace(seed=s, **kw) for s, kw in enumerate([  # Pendulum: every episode truncated at 200 steps
+    dict(returns="gae", gae_lambda=0.9), dict(returns="gae_gpomdp", gae_lambda=0.5, normalize="none",
+                                              bootstrap_truncated=True),
+    dict(returns="rtg", normalize="none", bootstrap_truncated=True), dict(returns="rtg"),
+    dict(returns="gae", gae_lambda=0.0, normalize="none", bootstrap_truncated=True, aggregate="step"),
+    dict(returns="full", baseline="loo", normalize="none")])]
+
+
+@pytest.mark.parametrize("configs", [MIXED, GAE_MIXED], ids=["mixed", "gae"])
+def test_chunked_update_matches_the_per_run_reference(configs):
+    trainer = Trainer(configs)
     co = trainer.cohort
     for _ in range(3):  # a few updates so the critic and the policy are not at their initial values
         trainer.update(trainer.active())
@@ -92,3 +103,29 @@ def test_all_finite_is_the_finiteness_of_the_per_run_norms():
     assert all_finite(grads, [0, 1, 2, 3]).tolist() == [True, False, False, True]
     assert all_finite(grads, [0, 1, 2, 3]).tolist() == np.isfinite(per_run_norms(grads, [0, 1, 2, 3]).numpy()).tolist()
     assert all_finite(grads, [3, 0]).tolist() == [True, True]
+
+
+def test_the_critic_regresses_on_g_t_bootstrapped_by_its_own_value_of_the_final_observation():
+    """The value target of every value run is G_t (the GAE levels' too, whatever λ); with bootstrap_truncated, G_t of
+    a truncated episode continues by γ^{T−t} V(s_T), V the run's critic before the update on `Batch.final_obs`."""
+    from ablations.train.nets import forward_single
+
+    trainer = Trainer(GAE_MIXED)
+    co = trainer.cohort
+    trainer.update(trainer.active())
+    active = trainer.active()
+    batch = collect(co.env, np.asarray(active), [draw_seed(co.runs[r].streams.env) for r in active], co.policy,
+                    co.activation, co.head, [co.runs[r].streams.actions for r in active])
+    trainer.close()
+    assert bool(batch.truncated.all()) and batch.final_obs is not None
+    step = policy_gradient(co, active, batch)
+    for r, off, cnt, target in step.fit.runs:
+        cfg, j = co.configs[r], active.index(r)
+        mine = batch.run(j)
+        g = est.reward_to_go(mine.rewards, mine.mask, cfg.gamma)[mine.mask]
+        if cfg.bootstrap_truncated:
+            v_end = forward_single([p[r] for p in co.value], mine.final_obs[0], co.activation)[:, 0].detach()
+            t_end = mine.lengths[0][:, None] - torch.arange(mine.mask.shape[2])[None]  # T − t
+            g = g + (cfg.gamma ** t_end.double() * v_end[:, None].double())[mine.mask[0]].float()
+        assert torch.allclose(target, g, rtol=1e-5, atol=1e-4), cfg
+    assert {co.configs[f[0]].bootstrap_truncated for f in step.fit.runs} == {True, False}
