@@ -202,6 +202,9 @@ def _probe_tables(rep: Report, done: pd.DataFrame) -> None:
     t["gradvar"] = gv.gradvar_summary(probes, **kw)
     t["gradient_quality"] = gv.gradient_quality(probes, **kw)
     t["variance_ratio"] = gv.variance_ratios(probes, **kw)
+    curve = gv.lambda_curve(probes, **kw)
+    if len(curve):
+        t["gae_lambda_curve"] = curve
     if t["variance_ratio"].empty:
         rep.notes.append("The vanilla estimator (full/none/none/0) was not probed, so no variance ratios.")
 
@@ -304,6 +307,8 @@ def draw(rep: Report, out_dir: Path) -> dict[str, str]:
                 ctx, f, lv, xlabel=mt.METRICS[rep.primary][0].split(" (")[0]))
     if "gradvar" in t and len(t["gradvar"]) and t["gradvar"]["update"].nunique() >= 2:  # no figure without curves
         figures["gradient_variance"] = lambda: plots.gradient_variance(t["gradvar"])
+    if len(t.get("gae_lambda_curve", [])):
+        figures["gae_lambda"] = lambda: plots.lambda_curves(t["gae_lambda_curve"])
     out = {}
     for name, make in figures.items():
         paths = plots.save(make(), fig_dir, name)

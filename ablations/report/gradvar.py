@@ -9,6 +9,9 @@ paired by run_id and checkpoint: the mean over runs of log(total_var / total_var
 and reported as exp(·) (a geometric-mean ratio). Checkpoints are probe updates; their env-step coordinate is the
 median env_steps of the runs at that update (runs reach an update at slightly different env steps).
 
+GAE's bias–variance curve (`lambda_curve`): per GAE level, λ and checkpoint, the relative bias against the unbiased
+reference and the variance relative to it, with bootstrap CIs over runs.
+
 Every run's probes are drawn at that run's own current policy, so "mean across runs" averages over the policies the
 whole study visits. The runs are resampled jointly for all estimators and checkpoints, so
 the intervals of different estimators and checkpoints share their resamples (one draw of runs per table).
@@ -19,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ablations.config import VANILLA
+from ablations.config import GAE_RETURNS, VANILLA
 from ablations.report.load import format_column, level_label
 from ablations.report.bootstrap import (derive_rng, one_sample_expansion, percentile_ci, resample_counts,
                                         resampled_means)
@@ -225,3 +228,69 @@ def gradient_quality(probes: pd.DataFrame, *, seed: int = 0, n_resamples: int = 
     out["n_checkpoints"] = out["estimator"].map(n_ck.groupby("estimator").median())
     out["ci_level"], out["ci_method"] = level, "percentile-expanded (runs)"
     return out[QUALITY_COLUMNS].sort_values(["metric", "estimator"], kind="stable", ignore_index=True)
+
+
+#: Columns of `lambda_curve`.
+LAMBDA_COLUMNS = ["returns", "gae_lambda", "update", "env_steps", "metric", "n", "mean", "ci_low", "ci_high",
+                  "ci_level", "ci_method"]
+
+
+def _gae_rows(probes: pd.DataFrame) -> pd.DataFrame:
+    """The GAE estimators' rows on the reference's scale: returns gae or gae_gpomdp, episode aggregation, β = 0,
+    normalize none."""
+    if "gae_lambda" not in probes:
+        return probes.iloc[:0]
+    sel = probes["returns"].astype(str).isin(GAE_RETURNS).to_numpy().copy()
+    sel &= format_column(probes["normalize"]).to_numpy() == "none"
+    sel &= pd.to_numeric(probes["entropy_coef"], errors="coerce").to_numpy() == 0
+    if "aggregate" in probes:
+        sel &= probes["aggregate"].to_numpy() == "episode"
+    return probes[sel]
+
+
+def lambda_curve(probes: pd.DataFrame, *, seed: int = 0, n_resamples: int = 10_000,
+                 level: float = 0.95) -> pd.DataFrame:
+    """GAE's bias–variance curve: per GAE level, λ and checkpoint (update), `LAMBDA_COLUMNS` rows of two metrics, each
+    with a percentile bootstrap CI over runs (one resample of runs for the whole table, so the rows are paired):
+
+    * `rel_bias` = √max(Σ_runs bias_sq_norm / Σ_runs ‖ū‖², 0), the relative bias ‖E ĝ_λ − ∇J_γ‖/‖∇J_γ‖ against the
+      probes' unbiased reference (its mean_sq_norm at the same checkpoint), a ratio of means over the runs at that
+      checkpoint as in `gradient_quality` (a run whose reference is exactly 0 is left out);
+    * `var_ratio` = exp(mean over runs of log(total_var / total_var of the reference)), the estimator's total
+      variance relative to the unbiased reference's on the same batches (a geometric-mean ratio, as
+      `variance_ratios`; a run with a non-positive variance is left out).
+
+    Only the rows on ∇J's scale: normalize none, episode aggregation, β = 0. Empty without GAE rows or reference.
+    """
+    rows, ref = _gae_rows(probes), _reference_estimator(probes)
+    if not len(rows) or ref is None:
+        return pd.DataFrame(columns=LAMBDA_COLUMNS)
+    refs = probes[probes["estimator"] == ref].groupby(["run_id", "update"])[["mean_sq_norm", "total_var"]].mean()
+    p = rows.join(refs.rename(columns={"mean_sq_norm": "_ref_sq", "total_var": "_ref_var"}), on=["run_id", "update"])
+    info = _estimators(p)
+    info["gae_lambda"] = p.drop_duplicates("estimator").set_index("estimator")["gae_lambda"].astype(float)
+    info["_returns"] = p.drop_duplicates("estimator").set_index("estimator")["returns"].astype(str)
+    runs = sorted(probes["run_id"].unique())
+    steps = _checkpoint_steps(probes)
+    counts = resample_counts(len(runs), n_resamples, derive_rng(seed, "lambda_curve"))
+    frames = []
+    for update, g in p.groupby("update", sort=True):
+        per_run = g.groupby(["run_id", "estimator"])[["bias_sq_norm", "_ref_sq"]].mean()
+        rb = _relative_bias(per_run, runs, info, counts, level)
+        for c in ("mean", "ci_low", "ci_high"):
+            rb[c] = np.sqrt(np.maximum(rb[c].to_numpy(float), 0.0))
+        ratio = (g["total_var"] / g["_ref_var"]).where((g["total_var"] > 0) & (g["_ref_var"] > 0))
+        logr = np.log(ratio).groupby([g["run_id"], g["estimator"]]).mean().unstack("estimator")
+        logr = logr.reindex(index=runs, columns=info.index)
+        n, mean, low, high = _intervals(logr.to_numpy(float), counts, level)
+        vr = pd.DataFrame({"estimator": info.index, "n": n, "mean": np.exp(mean), "ci_low": np.exp(low),
+                           "ci_high": np.exp(high)})
+        frame = pd.concat([rb.assign(metric="rel_bias"), vr.assign(metric="var_ratio")], ignore_index=True)
+        frame["update"], frame["env_steps"] = update, float(steps[update])
+        frames.append(frame)
+    out = pd.concat(frames, ignore_index=True)
+    out["returns"] = out["estimator"].map(info["_returns"])
+    out["gae_lambda"] = out["estimator"].map(info["gae_lambda"])
+    out["ci_level"], out["ci_method"] = level, "percentile-expanded (runs)"
+    return out[LAMBDA_COLUMNS].sort_values(["metric", "returns", "update", "gae_lambda"], kind="stable",
+                                            ignore_index=True)

@@ -351,6 +351,14 @@ def _methods_tests(rep: "Report") -> list[str]:
         "(full/none/none/0) is exp(mean over runs of log(var / var_vanilla)), paired by run and checkpoint, and only "
         "for estimators on the same scale (no normalization). The per-checkpoint table `gradvar` (mean over the runs "
         "that reached each checkpoint) feeds the figure only.",
+        *(["- **GAE(λ).** The probes measure `gae` (ψ_t A^λ_t: with the exact value it estimates what `rtg` does, "
+           "for every λ) and `gae_gpomdp` (ψ_t γ^t A^λ_t: ∇J_γ with the exact value) at each λ on the same episodes "
+           "as every other estimator, with the critic fitted to G_t (the run's own where it has one, else "
+           "cross-fitted) and truncation treated as termination. Table `gae_lambda_curve`, per level, λ and "
+           "checkpoint: the relative bias against the unbiased reference (√ of the ratio of the means over runs of "
+           "bias_sq_norm and of the reference's ‖E ĝ‖², as above) and the variance relative to the reference's "
+           "(geometric mean over runs of total_var / the reference's), with percentile bootstrap CIs over runs; "
+           "unnormalized estimators, episode aggregation, β = 0."] if "gae_lambda_curve" in rep.tables else []),
         "- **Figures.** Bands and error bars are the intervals in the tables (no resampling while drawing); colours "
         "from seaborn's colour-blind palette. Learning curves and performance profiles pool runs over the other "
         "factors' levels.",
@@ -396,6 +404,7 @@ def render(rep: "Report") -> str:
              *_figure(rep, "main_effects", "Main effects with 95% CIs"),
              *_figure(rep, "interactions", "Interaction plots (marginal means of final return)"),
              *_figure(rep, "gradient_variance", "Gradient variance and SNR vs env steps (log scale)"),
+             *_figure(rep, "gae_lambda", "GAE(λ): relative bias and variance vs λ, per checkpoint"),
              *_figure(rep, "performance_profile", "Performance profiles of final return"),
              *_figure(rep, "time_to_threshold", "Time to threshold: Kaplan–Meier curves per factor level"),
              *_figure(rep, "best_run", "The best config's best seed: one greedy evaluation episode"),

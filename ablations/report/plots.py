@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
-from ablations.config import AXES
+from ablations.config import AXES, GAE_RETURNS
 from ablations.report.text import level_name
 
 STYLE = {"svg.hashsalt": "ablations-report", "axes.grid": True, "grid.alpha": 0.3, "axes.spines.top": False,
@@ -175,9 +175,10 @@ def gradient_variance(summary: pd.DataFrame, *, metrics: Sequence[str] = ("total
     """Gradient variance and SNR vs env steps (log y), columns = normalize, colour = baseline, line style = returns.
 
     With several entropy coefficients only the smallest is drawn (the title says so). Checkpoints probed in fewer
-    than half of the runs (late updates that only some runs reach) are left out: their means are from few runs.
+    than half of the runs (late updates that only some runs reach) are left out: their means are from few runs. The
+    GAE estimators (several λ per returns level) have their own figure, `lambda_curves`.
     """
-    s = summary[summary["metric"].isin(metrics)]
+    s = summary[summary["metric"].isin(metrics) & ~summary["returns"].astype(str).isin(GAE_RETURNS)]
     s = s[s["n"] >= 0.5 * s.groupby(["estimator", "metric"])["n"].transform("max")]
     ent = sorted(s["entropy_coef"].unique(), key=float)
     s = s[s["entropy_coef"] == ent[0]]
@@ -205,6 +206,54 @@ def gradient_variance(summary: pd.DataFrame, *, metrics: Sequence[str] = ("total
                 handles.setdefault(lab, h)
         fig.legend(list(handles.values()), list(handles), title="baseline, returns", loc="outside right upper")
     _suptitle(fig, f"Gradient-estimator statistics across runs (entropy_coef={ent[0]}; 95% bootstrap CI)")
+    return fig
+
+
+def _checkpoints_shown(curve: pd.DataFrame, most: int) -> list[float]:
+    """The updates drawn: those probed in at least half of the runs (the table's n), at most `most`, evenly spaced
+    over them (the first and the last always)."""
+    n = curve.groupby("update")["n"].max()
+    ok = sorted(n[n >= 0.5 * n.max()].index)
+    if len(ok) <= most:
+        return ok
+    return [ok[i] for i in sorted({int(round(j)) for j in np.linspace(0, len(ok) - 1, most)})]
+
+
+def lambda_curves(curve: pd.DataFrame, *, most: int = 6) -> plt.Figure:
+    """GAE's bias–variance curve (`gradvar.lambda_curve`): relative bias (top) and variance relative to the unbiased
+    reference (bottom, log y) vs λ, at equally spaced positions labelled by λ; a column per GAE level, a line per
+    checkpoint (colour: its env steps), at most `most` checkpoints (`_checkpoints_shown`); error bars: the table's
+    CIs."""
+    levels = [r for r in GAE_RETURNS if r in set(curve["returns"])]
+    shown = _checkpoints_shown(curve, most)
+    colors = dict(zip(shown, sns.color_palette("viridis", len(shown))))
+    lambdas = sorted(curve["gae_lambda"].unique())
+    pos = {lam: i for i, lam in enumerate(lambdas)}
+    labels = {"rel_bias": "relative bias ‖E ĝ − ∇J_γ‖ / ‖∇J_γ‖", "var_ratio": "variance / reference's (log)"}
+    with plt.rc_context(STYLE):
+        fig, axes = plt.subplots(2, len(levels), figsize=(4.6 * len(levels), 6.4), squeeze=False,
+                                 layout="constrained", sharex=True)
+        for j, ret in enumerate(levels):
+            for i, metric in enumerate(labels):
+                ax = axes[i, j]
+                for k, (update, g) in enumerate(curve[(curve["returns"] == ret) & (curve["metric"] == metric)
+                                                      & curve["update"].isin(shown)].groupby("update", sort=True)):
+                    g = g.sort_values("gae_lambda")
+                    x = g["gae_lambda"].map(pos).to_numpy(float) + (k - len(shown) / 2) * 0.03
+                    err = np.vstack([g["mean"] - g["ci_low"], g["ci_high"] - g["mean"]]).clip(0)
+                    ax.errorbar(x, g["mean"], yerr=np.nan_to_num(err), color=colors[update], marker="o",
+                                markersize=3, capsize=2, linewidth=1.2,
+                                label=f"update {int(update)} ({g['env_steps'].iloc[0]:,.0f} steps)")
+                if metric == "var_ratio":
+                    ax.set_yscale("log")
+                else:
+                    ax.set_ylim(bottom=0)
+                ax.set_xticks(range(len(lambdas)), [f"{lam:g}" for lam in lambdas])
+                ax.set(title=f"returns={ret}", xlabel="λ" if i == 1 else "", ylabel=labels[metric])
+        handles, names = axes[0, 0].get_legend_handles_labels()
+        fig.legend(handles, names, title="checkpoint", loc="outside right upper")
+    _suptitle(fig, "GAE(λ): bias against the unbiased reference and variance relative to it, per checkpoint (mean "
+                   "over runs, 95% bootstrap CI over runs; normalize none, β = 0)")
     return fig
 
 

@@ -149,7 +149,7 @@ def gae_by_sum(ex: Exact, values: np.ndarray, v_end: np.ndarray, gamma: float, l
         v = np.append(values[i, :length], v_end[i])
         delta = ex.rewards[i, :length].astype(np.float64) + gamma * v[1:] - v[:-1]
         for t in range(length):
-            out[i, t] = sum((gamma * lam) ** l * delta[t + l] for l in range(length - t))
+            out[i, t] = sum((gamma * lam) ** j * delta[t + j] for j in range(length - t))
     return out
 
 

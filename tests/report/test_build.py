@@ -113,3 +113,25 @@ def test_a_planted_three_way_crossover_through_the_whole_report(make_results: Ca
     assert "it hurts in 2 (" in text and "figures/contexts_returns_rtg.png" in text
     full = pd.read_csv(tmp_path / "out" / "tables" / "context_summary.csv").set_index(["factor", "level"])
     assert full.loc[("returns", "rtg"), "k"] == 4
+
+
+def test_probes_with_gae_rows_give_the_lambda_table_figure_and_methods(make_results: Callable[..., Path],
+                                                                       tmp_path: Path) -> None:
+    """GAE rows in probes.csv (here: gae at λ = 0, 0.5, 1 next to the synthetic grid, which holds the reference
+    full/loo/none/0) → table gae_lambda_curve, figure gae_lambda (drawn and linked) and its Methods entry; the
+    gradient-variance figure leaves them out."""
+    results = make_results(probe_every=5)
+    probes = pd.read_csv(results / "probes.csv")
+    ref = probes[probes["estimator"] == "full/loo/none/0"]
+    gae = [ref.assign(estimator=f"gae({lam:g})/value/none/0", returns="gae", baseline="value", gae_lambda=lam,
+                      bias_sq_norm=(1 - lam) * ref["mean_sq_norm"], total_var=ref["total_var"] * (0.5 + lam))
+           for lam in (0.0, 0.5, 1.0)]
+    pd.concat([probes.assign(gae_lambda=1.0), *gae], ignore_index=True).to_csv(results / "probes.csv", index=False)
+    readme = build_report(results, tmp_path / "out", n_resamples=500)
+    text = readme.read_text()
+    assert (tmp_path / "out" / "figures" / "gae_lambda.png").stat().st_size > 1000
+    assert "(figures/gae_lambda.png)" in text and "**GAE(λ).**" in text
+    curve = pd.read_csv(tmp_path / "out" / "tables" / "gae_lambda_curve.csv")
+    assert sorted(curve["gae_lambda"].unique()) == [0.0, 0.5, 1.0] and set(curve["metric"]) == {"rel_bias",
+                                                                                                "var_ratio"}
+    assert (curve.loc[curve["metric"] == "var_ratio", "mean"].round(6).isin([0.5, 1.0, 1.5])).all()

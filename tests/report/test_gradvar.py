@@ -131,3 +131,50 @@ def test_relative_bias_ci_is_tight_when_every_run_resolves_the_reference() -> No
     q = gv.gradient_quality(_bias_rows(ref, [r / 64 for r in ref]), n_resamples=1_000)
     rb = q[q["metric"] == "rel_bias"].set_index("estimator").loc["full/mean/none/0"]
     assert rb[["mean", "ci_low", "ci_high"]].tolist() == pytest.approx([0.125, 0.125, 0.125])
+
+
+def _gae_probes() -> pd.DataFrame:
+    """Three runs, two checkpoints: the reference full/loo/none/0 (‖E ĝ‖² 4, 2, 6 and total_var 1, 2, 4 at update 0;
+    doubled at update 5) and gae at λ = 0 and 1 (bias 1, 0.5, 3 and 0, 0, 0; variances 0.5 and 2 × the reference's),
+    plus rows the curve leaves out: a normalized and a step-form GAE row, and an rtg row."""
+    rows = []
+    base = dict(baseline="value", entropy_coef=0.0, reference="full/loo/none/0", reference_scale=1.0)
+    for i, run in enumerate(["a", "b", "c"]):
+        for update, k in ((0, 1.0), (5, 2.0)):
+            ref_sq, ref_var, bias = k * [4.0, 2.0, 6.0][i], k * [1.0, 2.0, 4.0][i], k * [1.0, 0.5, 3.0][i]
+            common = dict(run_id=run, update=update, env_steps=100 * update + i, snr=1.0, cos_to_reference=0.9)
+            rows.append({**base, **common, "estimator": "full/loo/none/0", "returns": "full", "baseline": "loo",
+                         "normalize": "none", "aggregate": "episode", "gae_lambda": 1.0, "mean_sq_norm": ref_sq,
+                         "total_var": ref_var, "bias_sq_norm": 0.0})
+            for lam, b, v in ((0.0, bias, 0.5), (1.0, 0.0, 2.0)):
+                rows.append({**base, **common, "estimator": f"gae({lam:g})/value/none/0", "returns": "gae",
+                             "normalize": "none", "aggregate": "episode", "gae_lambda": lam, "mean_sq_norm": 1.0,
+                             "total_var": v * ref_var, "bias_sq_norm": b})
+            for label, extra in (("gae(0)/value/advantages/0", dict(normalize="advantages", aggregate="episode")),
+                                 ("gae(0)/value/none/0/step", dict(normalize="none", aggregate="step")),
+                                 ("rtg/value/none/0", dict(normalize="none", aggregate="episode", returns="rtg"))):
+                rows.append({**base, **common, "returns": "gae", **extra, "estimator": label, "gae_lambda": 0.0,
+                             "mean_sq_norm": 1.0, "total_var": 9.0, "bias_sq_norm": 9.0})
+    return pd.DataFrame(rows)
+
+
+def test_the_lambda_curve_by_hand() -> None:
+    """rel_bias = √(Σ bias / Σ ‖ū‖²) over the runs at each checkpoint: √((1 + 0.5 + 3)/(4 + 2 + 6)) = √0.375 at λ = 0
+    (both checkpoints: the factor 2 cancels) and 0 at λ = 1; var_ratio = the geometric mean of the per-run ratios:
+    0.5 and 2; only the unnormalized episode-form GAE rows. A resample of runs has a ratio between the runs' own
+    (0.25 for a and b, 0.5 for c), so the CI lies within [√0.25, √0.5]."""
+    out = gv.lambda_curve(_gae_probes(), n_resamples=2_000)
+    assert list(out.columns) == gv.LAMBDA_COLUMNS
+    assert set(out["returns"]) == {"gae"} and set(out["gae_lambda"]) == {0.0, 1.0} and set(out["update"]) == {0, 5}
+    got = out.set_index(["metric", "gae_lambda", "update"])
+    for update in (0, 5):
+        assert got.loc[("rel_bias", 0.0, update), "mean"] == pytest.approx(np.sqrt(0.375))
+        assert got.loc[("rel_bias", 1.0, update), "mean"] == 0.0
+        assert got.loc[("var_ratio", 0.0, update), "mean"] == pytest.approx(0.5)
+        assert got.loc[("var_ratio", 1.0, update), "mean"] == pytest.approx(2.0)
+    row = got.loc[("rel_bias", 0.0, 0)]
+    assert row["n"] == 3 and 0.5 - 1e-12 <= row["ci_low"] < np.sqrt(0.375) < row["ci_high"] <= np.sqrt(0.5) + 1e-12
+    assert got.loc[("var_ratio", 1.0, 5), "ci_low"] == pytest.approx(2.0)  # every run's ratio is 2: no spread
+    assert got.loc[("rel_bias", 0.0, 0), "env_steps"] == 1.0 and got.loc[("rel_bias", 0.0, 5), "env_steps"] == 501.0
+    assert gv.lambda_curve(_gae_probes().query("returns != 'gae'")).empty
+    assert gv.lambda_curve(_probes()).empty  # probes without GAE rows (or their column)

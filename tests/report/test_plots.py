@@ -108,3 +108,30 @@ def test_context_forest_draws_the_given_contexts(tmp_path: Path) -> None:
     assert [t.get_text() for t in ax.get_yticklabels()] == ["b=b0", "b=b1", "b=b2"]
     assert {t.get_text() for t in ax.get_legend().get_texts()} >= {"helps", "hurts", "equivalent"}
     assert [p.suffix for p in plots.save(fig, tmp_path, "ctx")] == [".png", ".svg"]
+
+
+def _lambda_table() -> pd.DataFrame:
+    rows = []
+    for ret in ("gae", "gae_gpomdp"):
+        for update in range(0, 40, 5):  # 8 checkpoints: at most 6 are drawn
+            for lam in (0.0, 0.5, 0.9, 1.0):
+                for metric, value in (("rel_bias", 1 - lam), ("var_ratio", 0.2 + lam)):
+                    rows.append(dict(returns=ret, gae_lambda=lam, update=update, env_steps=100.0 * update,
+                                     metric=metric, n=4, mean=value, ci_low=value * 0.9, ci_high=value * 1.1))
+    return pd.DataFrame(rows)
+
+
+def test_lambda_curves_draw_a_line_per_checkpoint_against_lambda(tmp_path: Path) -> None:
+    table = _lambda_table()
+    fig = plots.lambda_curves(table)
+    axes = [ax for ax in fig.axes if ax.get_title()]
+    assert [ax.get_title() for ax in axes] == ["returns=gae", "returns=gae_gpomdp"] * 2
+    top = axes[0]
+    assert [t.get_text() for t in axes[2].get_xticklabels()] == ["0", "0.5", "0.9", "1"]  # λ at equal spacing
+    assert len(top.containers) == 6  # a line (with error bars) per drawn checkpoint, the first and the last among them
+    assert plots._checkpoints_shown(table, 6)[0] == 0 and plots._checkpoints_shown(table, 6)[-1] == 35
+    means = np.asarray(top.containers[0].lines[0].get_ydata(), float)
+    np.testing.assert_allclose(means, [1, 0.5, 0.1, 0])  # the table's means, λ ascending
+    assert axes[2].get_yscale() == "log"
+    paths = plots.save(fig, tmp_path, "gae_lambda")
+    assert all(p.stat().st_size > 1000 for p in paths)

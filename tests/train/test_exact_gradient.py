@@ -240,7 +240,7 @@ def wrong_bias(lam: float, discounted: bool) -> np.ndarray:
     e = EXACT_LONG.on_steps(WRONG, "s")
     ahead = np.zeros(e.shape)
     for t in range(H):
-        ahead[:, t] = sum((GAMMA * lam) ** (l - 1) * e[:, t + l] for l in range(1, H - t))
+        ahead[:, t] = sum((GAMMA * lam) ** (j - 1) * e[:, t + j] for j in range(1, H - t))
     weight = GAMMA ** np.arange(H) if discounted else 1.0
     return GAMMA * (1 - lam) * EXACT_LONG.expect(ahead * weight * (EXACT_LONG.states >= 0))
 
@@ -248,7 +248,8 @@ def wrong_bias(lam: float, discounted: bool) -> np.ndarray:
 @pytest.mark.parametrize("lam", LAMBDAS)
 def test_gae_with_a_wrong_value_is_biased_by_its_exact_amount_which_vanishes_at_lambda_one(lam):
     values = EXACT_LONG.on_steps(V_H[:H] + WRONG, "ts")
-    for kind, unbiased, discounted in (("gae", EXACT_LONG.mean_a("rtg"), False), ("gae_gpomdp", EXACT_LONG.grad_j, True)):
+    for kind, unbiased, discounted in (("gae", EXACT_LONG.mean_a("rtg"), False),
+                                       ("gae_gpomdp", EXACT_LONG.grad_j, True)):
         bias = package_expectation(kind, values, lam)[0] - unbiased
         exact_bias = wrong_bias(lam, discounted)
         by_sum = gae_by_sum(EXACT_LONG, values, np.zeros(len(values)), GAMMA, lam)
@@ -274,7 +275,7 @@ def test_bootstrapping_with_the_exact_value_gives_each_step_of_a_truncated_episo
     got, w, target = package_expectation(returns, values, lam, bootstrap=True, critic=V_INF)
     assert close(got, want), np.linalg.norm(got - want) / np.linalg.norm(want)
     v_end = np.where(EXACT_LONG.truncated, V_INF[np.maximum(EXACT_LONG.final_state, 0)], 0.0)
-    assert np.allclose(target, returns_by_sum(EXACT_LONG, v_end, GAMMA), atol=1e-5)  # the critic's target: bootstrapped G_t
+    assert np.allclose(target, returns_by_sum(EXACT_LONG, v_end, GAMMA), atol=1e-5)  # critic's target: bootstrapped G_t
     if returns != "rtg":
         assert np.allclose(w, gae_by_sum(EXACT_LONG, values, v_end, GAMMA, lam) * weight, atol=1e-5)
     plain = package_expectation(returns, values, lam, bootstrap=False)[0]
@@ -303,7 +304,7 @@ def test_the_probes_gae_rows_match_their_exact_expectations_and_bias(n, k):
     critic = V_INF + WRONG
     cfg = RunConfig(env_id=enum_mdp.ENV_ID, gamma=GAMMA, episodes_per_update=n, probe_batches=k, returns="rtg",
                     baseline="value", normalize="none", hidden=(3,))
-    pool = pool_directions(cfg, HEAD, "tanh", LONG, exact_critic(critic), probe_pool(n, k, seed=30 + n, ex=EXACT_LONG), k,
+    pool = pool_directions(cfg, HEAD, "tanh", LONG, exact_critic(critic), probe_pool(n, k, 30 + n, EXACT_LONG), k,
                            np.random.default_rng(0))
     rows = {r["estimator"]: r for r in probe_rows(cfg, 0, 0, pool)}
     values = EXACT_LONG.on_steps(critic, "s")

@@ -119,7 +119,7 @@ def test_the_critic_regresses_on_g_t_bootstrapped_by_its_own_value_of_the_final_
     trainer.close()
     assert bool(batch.truncated.all()) and batch.final_obs is not None
     step = policy_gradient(co, active, batch)
-    for r, off, cnt, target in step.fit.runs:
+    for r, _, _, target in step.fit.runs:
         cfg, j = co.configs[r], active.index(r)
         mine = batch.run(j)
         g = est.reward_to_go(mine.rewards, mine.mask, cfg.gamma)[mine.mask]
