@@ -272,7 +272,7 @@ def validate_study(study: Study) -> None:
             try:
                 RunConfig.from_dict({**base, key: level})
             except (ConfigError, TypeError) as exc:
-                if fixed_error is None or str(exc) != str(fixed_error):
+                if (fixed_error is None or str(exc) != str(fixed_error)) and not _valid_somewhere(study, key, level):
                     raise StudyError(f"{where}: [factors] {key}: {exc}") from None
     first = {k: v[0] for k, v in study.factors.items()}
     try:
@@ -311,6 +311,20 @@ def validate_study(study: Study) -> None:
                    else "[fixed] env_id" if "env_id" in study.fixed else "env_id (default)")
             raise StudyError(f"{where}: {key}: {exc}") from None
         described.add((cfg.env_id, cfg.preprocess))
+
+
+def _valid_somewhere(study: Study, key: str, level: Any) -> bool:
+    """Whether some grid point (after [[exclude]]) with `key = level` builds: a level invalid only next to the other
+    factors' defaults (gae_lambda ≠ 1 needs returns = gae) is not a bad level when the study crosses it with the
+    factor that makes it valid and excludes the rest (`expand` still refuses any point left invalid)."""
+    for point in grid(study):
+        if norm_level(point[key]) == norm_level(level):
+            try:
+                RunConfig.from_dict(point_fields(study, point))
+                return True
+            except (ConfigError, TypeError):
+                continue
+    return False
 
 
 def _check_reference(study: Study, configs: Sequence[RunConfig]) -> None:
