@@ -190,12 +190,14 @@ def _estimator_weights(cfg: RunConfig, activation: str, val: Sequence[Tensor], r
     fitted = crossfit_values(rows_obs, torch.stack([targets[k] for k in kinds], 1), first_half, gen).float()
     for j, kind in enumerate(kinds):
         values.setdefault(kind, fitted[:, j])
-    gae_signals = []
+    gae_signals, advantages = [], {}
     for e in weighted:
         if e.baseline == "value":
             v = torch.zeros(shape).masked_scatter(mask, values[critic_kind(e.returns, e.normalize)])
-            if e.returns in GAE_RETURNS:
-                w = est.weights(rewards, rtg, mask, cfg.gamma, e.returns, e.baseline, e.normalize, v, e.gae_lambda)[0]
+            if e.returns in GAE_RETURNS:  # the trainer's `estimators.weights`, A^λ computed once per λ
+                if e.gae_lambda not in advantages:
+                    advantages[e.gae_lambda] = est.gae_advantages(rewards, v, mask, cfg.gamma, e.gae_lambda)
+                w = est.gae_weights(advantages[e.gae_lambda], mask, cfg.gamma, e.returns, e.normalize)
                 if e.normalize == "none":  # the advantage signal itself
                     signal[signal_key(e)] = w
                     gae_signals.append(w[mask])

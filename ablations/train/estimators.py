@@ -150,18 +150,24 @@ def weights(rewards: Tensor, rtg: Tensor, mask: Tensor, gamma: float | Tensor, r
     """
     if returns not in GAE_RETURNS:
         return weights_from_signal(signal_from_rtg(rtg, mask, gamma, returns), mask, baseline, normalize, values)
-    m = _check(rewards, mask)
     if baseline != "value" or values is None:
         raise ValueError(f"returns={returns!r} needs baseline='value' and the critic's values")
     adv = gae_advantages(rewards, values, mask, gamma, gae_lambda)
+    return gae_weights(adv, mask, gamma, returns, normalize), rtg * _check(rtg, mask)
+
+
+def gae_weights(adv: Tensor, mask: Tensor, gamma: float | Tensor, returns: Returns, normalize: Normalize) -> Tensor:
+    """A GAE level's weights from its advantage A^λ (`gae_advantages`): x = A^λ (`gae`) or γ^t A^λ (`gae_gpomdp`);
+    w = x (`none`) or x standardized (`advantages`)."""
+    m = _check(adv, mask)
+    if returns not in GAE_RETURNS:
+        raise ValueError(f"returns={returns!r}; allowed: {' | '.join(GAE_RETURNS)}")
     x = adv if returns == "gae" else adv * discounts(mask, gamma, adv.dtype)
     if normalize == "advantages":
-        w = standardize(x, mask)
-    elif normalize == "none":
-        w = x * m
-    else:
-        raise ValueError(f"normalize={normalize!r} with returns={returns!r}; allowed: none | advantages")
-    return w, rtg * m
+        return standardize(x, mask)
+    if normalize == "none":
+        return x * m
+    raise ValueError(f"normalize={normalize!r} with returns={returns!r}; allowed: none | advantages")
 
 
 def full_return(rewards: Tensor, mask: Tensor, gamma: float | Tensor) -> Tensor:
