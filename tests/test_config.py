@@ -103,3 +103,38 @@ def test_a_field_at_its_id_neutral_value_leaves_the_run_id_as_before_it_existed(
     assert cfg.run_id == want
     for name, neutral in ID_NEUTRAL.items():
         assert getattr(RunConfig(), name) == neutral, name  # the default is the neutral value
+
+
+@pytest.mark.parametrize("fields,needles", [
+    (dict(returns="gae", baseline="none"), ["baseline='none'", "value with returns='gae'"]),
+    (dict(returns="gae_gpomdp", baseline="loo"), ["baseline='loo'", "value with returns='gae_gpomdp'"]),
+    (dict(returns="gae", normalize="returns"), ["normalize='returns'", "none | advantages"]),
+    (dict(returns="rtg", gae_lambda=0.9),
+     ["gae_lambda=0.9", "1.0 (the default) with returns='rtg'", "gae | gae_gpomdp"]),
+    (dict(returns="gae", gae_lambda=1.5), ["gae_lambda=1.5", "[0, 1]"]),
+    (dict(returns="gae", gae_lambda=float("nan")), ["gae_lambda", "[0, 1]"]),
+    (dict(bootstrap_truncated=True, baseline="mean"), ["bootstrap_truncated=True", "baseline='value'"]),
+    (dict(bootstrap_truncated=True, returns="full"), ["bootstrap_truncated=True", "rtg | gae | gae_gpomdp"]),
+    (dict(bootstrap_truncated=True, returns="gpomdp"), ["bootstrap_truncated=True", "rtg | gae | gae_gpomdp"]),
+    (dict(bootstrap_truncated=True, normalize="returns"), ["bootstrap_truncated=True", "normalize='returns'"]),
+    (dict(bootstrap_truncated="yes"), ["bootstrap_truncated='yes'", "bool"]),
+])
+def test_gae_and_bootstrap_refuse_what_they_cannot_mean(fields, needles):
+    with pytest.raises(ConfigError) as info:
+        RunConfig(**fields)
+    for needle in needles:
+        assert needle in str(info.value), (needle, str(info.value))
+
+
+def test_gae_levels_and_the_bootstrap_are_valid_with_the_value_baseline_and_enter_the_id():
+    gae = RunConfig(returns="gae", gae_lambda=0.95)
+    assert gae.gae_lambda == 0.95 and "gae" in AXES["returns"] and "gae_gpomdp" in AXES["returns"]
+    assert RunConfig(returns="gae", gae_lambda=1).gae_lambda == 1.0  # an int is taken as a float (one id)
+    assert RunConfig(returns="gae", gae_lambda=1).run_id == RunConfig(returns="gae").run_id
+    boot = RunConfig(bootstrap_truncated=True)
+    ids = {RunConfig().run_id, gae.run_id, gae.replace(gae_lambda=0.9).run_id, boot.run_id,
+           gae.replace(bootstrap_truncated=True).run_id, gae.replace(returns="gae_gpomdp").run_id}
+    assert len(ids) == 6
+    assert '"gae_lambda"' not in RunConfig().canonical_json() and '"bootstrap_truncated"' not in boot.replace(
+        bootstrap_truncated=False).canonical_json()  # at their defaults, neither enters the id (config.ID_NEUTRAL)
+    RunConfig(returns="gae_gpomdp", normalize="none", gae_lambda=0.0, bootstrap_truncated=True, probe_every=5)

@@ -188,3 +188,43 @@ def test_the_aggregation_divisor_is_n_episodes_or_l_steps_and_nothing_else():
     assert torch.equal(est.aggregation_divisor("step", torch.full_like(lengths, 2.0), lengths), lengths)
     with pytest.raises(ValueError, match="episode | step"):
         est.aggregation_divisor("batch", 4, 11)  # type: ignore[arg-type]
+
+
+def test_gae_by_hand_with_padding_and_the_bootstrapped_last_reward():
+    """rewards [1, 0, 2] and [1, 1], V [0.5, 1, −1] and [2, 0], γ = 0.9, λ = 0.5 (γλ = 0.45): δ = [1.4, −1.9, 3] and
+    [−1, 1] (V = 0 after the last step), A = [1.1525, −0.55, 3] and [−0.55, 1]; bootstrapping the second episode
+    with V(s_T) = 10 adds γ·10 = 9 to its last reward: δ₁ = 10, A = [3.5, 10], G = [10, 10]."""
+    r, m = grid([1.0, 0.0, 2.0], [1.0, 1.0])
+    v = torch.tensor([[[0.5, 1.0, -1.0], [2.0, 0.0, 0.0]]], dtype=torch.float64)
+    a = est.gae_advantages(r, v, m, 0.9, 0.5)
+    assert torch.allclose(a, torch.tensor([[[1.1525, -0.55, 3.0], [-0.55, 1.0, 0.0]]], dtype=torch.float64))
+    assert torch.allclose(est.gae_advantages(r, v, m, 0.9, 0.0), torch.tensor(
+        [[[1.4, -1.9, 3.0], [-1.0, 1.0, 0.0]]], dtype=torch.float64))  # λ = 0: the TD errors
+    assert torch.allclose(est.gae_advantages(r, v, m, 0.9, 1.0), (est.reward_to_go(r, m, 0.9) - v) * m)  # G − V
+    rb = est.bootstrap_rewards(r, m, torch.tensor([[0.0, 10.0]], dtype=torch.float64), 0.9)
+    assert torch.equal(rb, torch.tensor([[[1.0, 0.0, 2.0], [1.0, 10.0, 0.0]]], dtype=torch.float64))
+    assert torch.allclose(est.gae_advantages(rb, v, m, 0.9, 0.5)[0, 1], torch.tensor([3.5, 10.0, 0.0],
+                                                                                     dtype=torch.float64))
+    assert torch.allclose(est.reward_to_go(rb, m, 0.9)[0, 1], torch.tensor([10.0, 10.0, 0.0], dtype=torch.float64))
+    gam = torch.tensor([0.9, 0.5], dtype=torch.float64)  # per-run γ and λ broadcast over episodes
+    two = est.gae_advantages(torch.cat([r, r]), torch.cat([v, v]), torch.cat([m, m]), gam, torch.tensor([0.5, 0.0]))
+    assert torch.allclose(two[0], a[0]) and torch.allclose(two[1], est.gae_advantages(r, v, m, 0.5, 0.0)[0])
+
+
+def test_gae_weights_gamma_t_normalization_and_target():
+    r, m = grid([1.0, 0.0, 2.0], [1.0, 1.0])
+    v = torch.tensor([[[0.5, 1.0, -1.0], [2.0, 0.0, 0.0]]], dtype=torch.float64)
+    rtg = est.reward_to_go(r, m, 0.9)
+    a = est.gae_advantages(r, v, m, 0.9, 0.5)
+    w, target = est.weights(r, rtg, m, 0.9, "gae", "value", "none", v, 0.5)
+    assert torch.equal(w, a) and torch.equal(target, rtg)  # the critic regresses on G_t, whatever λ
+    w, _ = est.weights(r, rtg, m, 0.9, "gae_gpomdp", "value", "none", v, 0.5)
+    assert torch.allclose(w, a * torch.tensor([1.0, 0.9, 0.81], dtype=torch.float64) * m)
+    w, _ = est.weights(r, rtg, m, 0.9, "gae", "value", "advantages", v, 0.5)
+    assert torch.allclose(w, est.standardize(a, m))  # advantage normalization standardizes A^λ
+    assert torch.equal(est.policy_weights(r, m, 0.9, "gae", "value", "none", v, 0.5)[0], a)
+    for bad in (dict(baseline="none", values=v), dict(baseline="value", values=None)):
+        with pytest.raises(ValueError, match="baseline='value'"):
+            est.weights(r, rtg, m, 0.9, "gae", bad["baseline"], "none", bad["values"], 0.5)
+    with pytest.raises(ValueError, match="none | advantages"):
+        est.weights(r, rtg, m, 0.9, "gae", "value", "returns", v, 0.5)
