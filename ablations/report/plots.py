@@ -223,7 +223,7 @@ def lambda_curves(curve: pd.DataFrame, *, most: int = 6) -> plt.Figure:
     """GAE's bias–variance curve (`gradvar.lambda_curve`): relative bias (top) and variance relative to the unbiased
     reference (bottom, log y) vs λ, at equally spaced positions labelled by λ; a column per GAE level, a line per
     checkpoint (colour: its env steps), at most `most` checkpoints (`_checkpoints_shown`); error bars: the table's
-    CIs."""
+    CIs, an infinite end (the reference not resolved in a resample) drawn to the panel's edge with an open marker."""
     levels = [r for r in GAE_RETURNS if r in set(curve["returns"])]
     shown = _checkpoints_shown(curve, most)
     colors = dict(zip(shown, sns.color_palette("viridis", len(shown))))
@@ -236,24 +236,32 @@ def lambda_curves(curve: pd.DataFrame, *, most: int = 6) -> plt.Figure:
         for j, ret in enumerate(levels):
             for i, metric in enumerate(labels):
                 ax = axes[i, j]
-                for k, (update, g) in enumerate(curve[(curve["returns"] == ret) & (curve["metric"] == metric)
-                                                      & curve["update"].isin(shown)].groupby("update", sort=True)):
+                panel = curve[(curve["returns"] == ret) & (curve["metric"] == metric) & curve["update"].isin(shown)]
+                finite = panel[["mean", "ci_low", "ci_high"]].to_numpy(float)
+                finite = finite[np.isfinite(finite) & (finite > 0)]
+                top = finite.max() * (2.0 if metric == "var_ratio" else 1.1) if finite.size else 1.0
+                for k, (update, g) in enumerate(panel.groupby("update", sort=True)):
                     g = g.sort_values("gae_lambda")
                     x = g["gae_lambda"].map(pos).to_numpy(float) + (k - len(shown) / 2) * 0.03
-                    err = np.vstack([g["mean"] - g["ci_low"], g["ci_high"] - g["mean"]]).clip(0)
+                    high = g["ci_high"].to_numpy(float)
+                    err = np.vstack([g["mean"] - g["ci_low"], np.minimum(high, top) - g["mean"]]).clip(0)
                     ax.errorbar(x, g["mean"], yerr=np.nan_to_num(err), color=colors[update], marker="o",
                                 markersize=3, capsize=2, linewidth=1.2,
                                 label=f"update {int(update)} ({g['env_steps'].iloc[0]:,.0f} steps)")
+                    up = np.isposinf(high)
+                    ax.plot(x[up], np.full(up.sum(), top), linestyle="none", marker="^", markersize=5,
+                            markerfacecolor="none", color=colors[update])
                 if metric == "var_ratio":
                     ax.set_yscale("log")
+                    ax.set_ylim(top=top)
                 else:
-                    ax.set_ylim(bottom=0)
+                    ax.set_ylim(0, top)
                 ax.set_xticks(range(len(lambdas)), [f"{lam:g}" for lam in lambdas])
                 ax.set(title=f"returns={ret}", xlabel="λ" if i == 1 else "", ylabel=labels[metric])
         handles, names = axes[0, 0].get_legend_handles_labels()
-        fig.legend(handles, names, title="checkpoint", loc="outside right upper")
+        fig.legend(handles, names, title="checkpoint", loc="outside lower center", ncols=min(3, len(names)))
     _suptitle(fig, "GAE(λ): bias against the unbiased reference and variance relative to it, per checkpoint (mean "
-                   "over runs, 95% bootstrap CI over runs; normalize none, β = 0)")
+                   "over runs, 95% bootstrap CI over runs, ▲ = CI open to ∞; normalize none, β = 0)")
     return fig
 
 

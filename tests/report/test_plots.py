@@ -133,5 +133,17 @@ def test_lambda_curves_draw_a_line_per_checkpoint_against_lambda(tmp_path: Path)
     means = np.asarray(top.containers[0].lines[0].get_ydata(), float)
     np.testing.assert_allclose(means, [1, 0.5, 0.1, 0])  # the table's means, λ ascending
     assert axes[2].get_yscale() == "log"
+    assert top.get_ylim() == (0.0, 1.1 * 1.1)  # the largest finite CI end (1.1 at λ = 0) and a margin
     paths = plots.save(fig, tmp_path, "gae_lambda")
     assert all(p.stat().st_size > 1000 for p in paths)
+
+
+def test_lambda_curves_draw_an_infinite_ci_end_to_the_panel_edge() -> None:
+    """An unresolved reference gives a CI open to ∞: the axis stays on the finite values and an open ▲ marks it."""
+    table = _lambda_table()
+    table.loc[(table["metric"] == "rel_bias") & (table["gae_lambda"] == 0.5), "ci_high"] = np.inf
+    fig = plots.lambda_curves(table)
+    top = [ax for ax in fig.axes if ax.get_title()][0]
+    assert top.get_ylim() == (0.0, 1.1 * 1.1)
+    markers = [line for line in top.lines if line.get_marker() == "^"]
+    assert len(markers) == 6 and all(list(m.get_ydata()) == [1.1 * 1.1] for m in markers)
