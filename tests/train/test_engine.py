@@ -293,3 +293,13 @@ def test_gae_and_bootstrapped_runs_are_bit_identical_alone_in_a_mixed_cohort_and
     assert {r["status"] for r in cohort.runs} == {"done"}
     policies = [cohort.policies[c.run_id][0] for c in runs[:5]]  # seed 0 throughout: the same first batch
     assert all(not np.array_equal(policies[i], policies[j]) for i in range(5) for j in range(i + 1, 5))
+
+
+def test_bootstrapping_changes_nothing_on_a_run_that_never_reaches_the_time_limit():
+    """bootstrap_truncated acts on truncated episodes only: on CartPole's first 2000 steps no episode lasts 500 steps,
+    so a bootstrapped run's rows are its twin's, bit for bit (run_id aside)."""
+    plain = BASE.replace(total_steps=2000, returns="gae", gae_lambda=0.9, env_backend="native")
+    runs = train_cohort([plain, plain.replace(bootstrap_truncated=True)])
+    a, b = (rows_of(runs, c.run_id)[0] for c in (plain, plain.replace(bootstrap_truncated=True)))
+    assert all(r["truncated_frac"] == 0.0 for r in a)
+    assert len(a) == len(b) and all(same({**x, "run_id": ""}, {**y, "run_id": ""}) for x, y in zip(a, b))
