@@ -16,7 +16,8 @@ import pandas as pd
 
 
 LEVEL_NAMES: dict[str, dict[str, str]] = {
-    "returns": {"full": "full returns", "rtg": "reward-to-go"},
+    "returns": {"full": "full returns", "rtg": "reward-to-go", "gae": "GAE(λ) advantages",
+                "gae_gpomdp": "γ^t-weighted GAE(λ) advantages"},
     "baseline": {"none": "no baseline", "mean": "the batch-mean baseline", "loo": "the leave-one-out baseline",
                  "value": "a learned value baseline"},
     "normalize": {"none": "no normalization", "returns": "return normalization",
@@ -37,6 +38,8 @@ def level_name(factor: str, level: str) -> str:
         return LEVEL_NAMES[factor][level]
     if factor == "entropy_coef":
         return "no entropy bonus" if float(level) == 0 else f"an entropy bonus of β = {level}"
+    if factor == "bootstrap_truncated" and level in ("True", "False"):
+        return "bootstrapping truncated episodes with V(s_T)" if level == "True" else "truncation as termination"
     return f"{factor} = {level}"
 
 

@@ -39,6 +39,9 @@ def test_level_names() -> None:
     assert level_name("entropy_coef", "0.01") == "an entropy bonus of β = 0.01"
     assert level_name("policy_lr", "0.001") == "policy_lr = 0.001"
     assert level_name("returns", "gpomdp") == "returns = gpomdp"  # a level without words
+    assert level_name("returns", "gae") == "GAE(λ) advantages" and level_name("gae_lambda", "0.9") == "gae_lambda = 0.9"
+    assert level_name("bootstrap_truncated", "True") == "bootstrapping truncated episodes with V(s_T)"
+    assert level_name("bootstrap_truncated", "False") == "truncation as termination"
 
 
 def test_level_names_are_axis_levels() -> None:
