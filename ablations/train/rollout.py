@@ -105,7 +105,9 @@ class Collector:
         self.finished: dict[int, int] = {}  # position → length of its completed batch, until taken
         self.capacity = min(64, self.cap)  # steps per slot
         self.bufs: list[Tensor] = []  # obs, actions, rewards, mask, terminated [n_slots·capacity, N, ...]
-        self.final = torch.zeros(0, self.n, spec.obs_dim, dtype=getattr(torch, spec.obs_dtype))  # s_T [n_slots, N, D]
+        # the observations the env returned on a batch's last step [n_slots, N, D]: the final observations s_T of the
+        # episodes that end there (an episode that ends earlier has its s_T recorded as the next step's observation)
+        self.last = torch.zeros(0, self.n, spec.obs_dim, dtype=getattr(torch, spec.obs_dtype))
         # the collecting runs, in step order, and their per-step state aligned with them
         self.runs = np.zeros(0, dtype=np.int64)
         self.slots = np.zeros(0, dtype=np.int64)
@@ -174,10 +176,6 @@ class Collector:
         rew = r.numpy().astype(np.float32) * alive  # float32 · bool, as torch's `r.float() * alive`
         self._pending.append((slots * self.capacity + t, (self.obs, act, torch.from_numpy(rew),
                                                             torch.from_numpy(alive), torch.from_numpy(term & alive))))
-        newly = ended & alive
-        if newly.any():  # the observation the env returned on an episode's last step: its final observation s_T
-            k, i = np.nonzero(newly)
-            self.final[torch.from_numpy(slots[k]), torch.from_numpy(i)] = o[torch.from_numpy(k), torch.from_numpy(i)]
         self.done |= ended
         self.length[slots] = t + 1
         fin = self.done.all(axis=1)
@@ -185,6 +183,7 @@ class Collector:
             self.obs = o
             return []
         ended_runs = self.runs[fin].tolist()
+        self.last[torch.from_numpy(slots[fin])] = o[torch.from_numpy(np.flatnonzero(fin))]
         for r, s in zip(ended_runs, slots[fin].tolist()):
             self.finished[r] = int(self.length[s])
         keep = ~fin
@@ -206,13 +205,23 @@ class Collector:
             per_slot = b.view(self.n_slots, self.capacity, *b.shape[1:])
             out.append(per_slot[idx, :t].transpose(1, 2).contiguous())  # [k, N, t, ...]
             per_slot[idx, :t] = 0
-        final = self.final[idx].float()
-        self.final[idx] = 0
         self.free.extend(slots)
         obs, act, rew, mask, term = out
+        lengths_ep = mask.sum(dim=-1)
+        final = self._final_obs(obs, lengths_ep, torch.tensor(lengths), idx)
         obs = obs.float()  # a no-op for float32 observations
         terminated = term.any(dim=-1)
-        return Batch(obs, act, rew, mask, mask.sum(dim=-1), terminated, ~terminated, final)
+        return Batch(obs, act, rew, mask, lengths_ep, terminated, ~terminated, final)
+
+    def _final_obs(self, obs: Tensor, lengths: Tensor, batch_lengths: Tensor, idx: Tensor) -> Tensor:
+        """Each episode's final observation s_T [k, N, D] float32, the observation the env returned on its last step
+        (step L − 1): for an episode that ended before its batch did, the observation recorded at step L (the runs
+        keep stepping, and every backend returns s_T on the last step, an autoreset coming only at the next); for
+        one that ended on the batch's last step, the one kept then (`last`). obs [k, N, t, D]; lengths [k, N]."""
+        at = lengths.clamp(max=obs.shape[2] - 1)
+        recorded = obs.gather(2, at[:, :, None, None].expand(-1, -1, 1, obs.shape[-1]))[:, :, 0]
+        on_last = (lengths == batch_lengths[:, None])[..., None]
+        return torch.where(on_last, self.last[idx], recorded).float()
 
     # ---- buffers --------------------------------------------------------------------------------------------------
     def _add_slots(self) -> None:
@@ -222,7 +231,7 @@ class Collector:
         self.length = np.concatenate([self.length, np.zeros(new - old, dtype=np.int64)])
         self.gens += [None] * (new - old)
         self.noise = torch.cat([self.noise, torch.zeros((new - old) * NOISE_BLOCK, *self.noise.shape[1:])])
-        self.final = torch.cat([self.final, self.final.new_zeros((new - old, *self.final.shape[1:]))])
+        self.last = torch.cat([self.last, self.last.new_zeros((new - old, *self.last.shape[1:]))])
         self.free.extend(range(new - 1, old - 1, -1))  # lowest slot first
         if self.bufs:
             self._relayout(new, self.capacity)
