@@ -229,7 +229,7 @@ def _print_plan(console: Console, plan: StudyPlan) -> None:
     steps_per_point: dict[int, int] = {}
     for cfg_index, cfg in enumerate(configs):
         point = cfg_index // len(study.seeds)
-        steps_per_point[point] = steps_per_point.get(point, 0) + cfg.total_steps
+        steps_per_point[point] = steps_per_point.get(point, 0) + cfg.planned_steps
     for i, point in enumerate(points):
         table.add_row(str(i + 1), *[str(point[k]) for k in study.factors], str(len(study.seeds)),
                       f"{steps_per_point[i]:,}")
@@ -244,7 +244,7 @@ def _print_plan(console: Console, plan: StudyPlan) -> None:
                   + ", ".join(f"{k}={v!r}" for k, v in unswept_defaults(study).items()))
     console.print(f"{len(points)} configs × {len(study.seeds)} seeds = {len(configs)} runs; "
                   f"{sum(len(c.configs) for c in todo)} to train in {len(todo)} cohort(s); "
-                  f"{sum(c.env_steps for c in todo):,} env steps (of {sum(c.total_steps for c in configs):,}); "
+                  f"{sum(c.env_steps for c in todo):,} env steps (of {sum(c.planned_steps for c in configs):,}); "
                   f"results → {out} (dry run: nothing written)")
 
 
