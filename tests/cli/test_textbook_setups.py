@@ -58,7 +58,8 @@ def test_eval_greedy_flag_sets_which_return_is_eval_return(tmp_path):
                               "--out", str(out)])
     assert res.exit_code == 0, res.output
     runs = pd.read_csv(out / "runs.csv")
-    assert runs["eval_greedy"].tolist() == [True] and runs["eval_return"].tolist() == runs["eval_return_greedy"].tolist()
+    assert runs["eval_greedy"].tolist() == [True]
+    assert runs["eval_return"].tolist() == runs["eval_return_greedy"].tolist()
 
 
 @pytest.mark.parametrize("args,needle", [

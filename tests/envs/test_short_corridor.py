@@ -13,19 +13,9 @@ import torch
 from ablations.envs import short_corridor as sc
 from ablations.envs.native import NATIVE_ENVS
 from ablations.envs.registry import describe
+from tests.helpers.corridor import exact_values, optimum
 
 G = sc.N_STATES
-
-
-def exact_values(p: float) -> np.ndarray:
-    """v(s) for s = 0, 1, 2 under p(right) = p, solving v = r + P v on the non-terminal states (reward −1 a step)."""
-    # next state of (s, a): the book's text, typed in here again (not read from the module)
-    nxt = {(0, "left"): 0, (0, "right"): 1, (1, "left"): 2, (1, "right"): 0, (2, "left"): 1, (2, "right"): G}
-    P = np.zeros((3, 3))
-    for (s, a), s2 in nxt.items():
-        if s2 != G:
-            P[s, s2] += p if a == "right" else 1 - p
-    return np.linalg.solve(np.eye(3) - P, -np.ones(3))
 
 
 def survival(p: float, steps: int) -> float:
@@ -54,12 +44,9 @@ def test_registered_on_import_with_its_spec():
 
 def test_the_exact_values_are_the_books():
     """The optimum of v(start) is at p = 2 − √2, value −2√2 / (3√2 − 4) ≈ −11.657 (the book: −11.6)."""
-    from scipy.optimize import minimize_scalar
-
-    best = minimize_scalar(lambda p: -exact_values(p)[0], bounds=(0.01, 0.99), method="bounded",
-                           options={"xatol": 1e-10})
-    assert best.x == pytest.approx(2 - np.sqrt(2), abs=1e-6)
-    assert exact_values(best.x)[0] == pytest.approx(-11.657, abs=1e-3)
+    p_star, v_star = optimum()
+    assert p_star == pytest.approx(2 - np.sqrt(2), abs=1e-6)
+    assert v_star == pytest.approx(-2 * np.sqrt(2) / (3 * np.sqrt(2) - 4), abs=1e-9) == pytest.approx(-11.657, abs=1e-3)
     assert exact_values(0.05)[0] == pytest.approx(-82.105, abs=1e-3)  # the book's initial policy: mean length 82
 
 
@@ -93,7 +80,7 @@ def test_a_deterministic_policy_never_reaches_the_goal(action):
     """Always left stays in the first state; always right bounces between the first two: truncated at MAX_STEPS."""
     env = NATIVE_ENVS[sc.ENV_ID](1, 1)
     env.reset(np.array([0]), np.array([0]))
-    for t in range(sc.MAX_STEPS):
+    for _ in range(sc.MAX_STEPS):
         _, _, te, tr = env.step(np.array([0]), torch.full((1, 1), action))
         assert not te.any()
     assert tr.all()

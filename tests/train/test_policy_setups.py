@@ -146,7 +146,8 @@ def test_init_log_std_starts_a_gaussian_policy_at_mean_0_and_that_std():
     try:
         out = forward_single([p[0] for p in tr.cohort.policy], torch.randn(20, 3), "tanh")
         dist = tr.cohort.head.distribution(out)
-        assert torch.equal(dist["mean_0"], torch.zeros(20)) and torch.allclose(dist["std_0"], torch.full((20,), math.exp(-1)))
+        assert torch.equal(dist["mean_0"], torch.zeros(20))
+        assert torch.allclose(dist["std_0"], torch.full((20,), math.exp(-1)))
     finally:
         tr.close()
 
