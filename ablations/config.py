@@ -77,7 +77,7 @@ class RunConfig:
     gamma: float = 0.99
     policy_lr: float = 3e-3
     value_lr: float = 3e-3
-    value_iters: int = 1  # full-batch Adam steps on the value MSE per update (studies/value_iters.toml: 1 trains no
+    value_iters: int = 1  # full-batch critic steps on the value MSE per update (studies/value_iters.toml: 1 trains no
     # worse than 5 on CartPole, Acrobot and LunarLander at 0.67-0.70× the time of a CartPole or Acrobot run)
     episodes_per_update: int = 8  # N: complete episodes per run per update
     # the budget: exactly one of the two. total_steps in environment steps (invariant 5; None → DEFAULT_TOTAL_STEPS
