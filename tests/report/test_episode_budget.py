@@ -63,6 +63,9 @@ def test_the_budget_and_every_curve_are_in_episodes(results, tmp_path):
     if len(rep.tables["km_curves"]):
         assert "episodes" in rep.tables["km_curves"].columns
     assert any("The budget is in episodes" in n for n in rep.notes)
+    from ablations import api
+
+    assert api.learning_curves(results, n_resamples=200).equals(bands)  # the notebook API: the same table
 
 
 def test_the_report_says_episodes(results, tmp_path):
