@@ -63,13 +63,15 @@ def plan(study: Study, out: str | Path, *, retry_failed: bool = False, cohort_si
 def run_study(study: Study, out: str | Path, executor: Any, *, retry_failed: bool = False,
               cohort_size: int | None = None, progress: Progress | None = None,
               configs: Sequence[RunConfig] | None = None, manifest_extra: dict[str, Any] | None = None,
-              manifest_final: Callable[[], dict[str, Any]] | None = None, grows: bool = False) -> StudySummary:
+              manifest_final: Callable[[], dict[str, Any]] | None = None, grows: bool = False,
+              close: bool = True) -> StudySummary:
     """Train what `out` lacks (and the failed runs if `retry_failed`), one atomic part per cohort, then rebuild the
     combined CSVs. Holds the directory's lock throughout; raises `StoreError` if it is locked or incompatible.
     `configs` (default `expand(study)`) and `manifest_extra` (merged into the manifest) serve a tuned study's
     stages and a sequential study's waves (`study.stages.run_plan`); `manifest_final()` is merged into the manifest
-    written last once every cohort finished (a sequential study's record after the wave), and `grows` lets the
-    runs include more than the directory's (the next wave)."""
+    written last once every cohort finished (a sequential study's record after the wave), `grows` lets the runs
+    include more than the directory's (the next wave), and `close=False` leaves the executor connected (the caller
+    closes it: a cluster kept across a sequential study's waves)."""
     progress = progress or NullProgress()
     results = ResultsDir(out)
     configs = expand(study) if configs is None else list(configs)
@@ -85,13 +87,14 @@ def run_study(study: Study, out: str | Path, executor: Any, *, retry_failed: boo
                            progress=progress, manifest_extra=manifest_extra, manifest_final=manifest_final,
                            grows=grows)
     finally:
-        if getattr(executor, "close", None) is not None:
+        if close and getattr(executor, "close", None) is not None:
             executor.close()
 
 
 def _run_locked(results: ResultsDir, study: Study, executor: Any, configs: list[RunConfig], *, retry_failed: bool,
                 cohort_size: int | None, progress: Progress, manifest_extra: dict[str, Any] | None,
-                manifest_final: Callable[[], dict[str, Any]] | None = None, grows: bool = False) -> StudySummary:
+                manifest_final: Callable[[], dict[str, Any]] | None = None, grows: bool = False,
+              close: bool = True) -> StudySummary:
     """`run_study`'s work under the directory's lock: resume, train, combine, and the manifest written last."""
     run_ids = [c.run_id for c in configs]
     out = results.root

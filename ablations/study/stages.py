@@ -150,15 +150,20 @@ def _run_sequential(plan: StudyPlan, executor: Any, make: Callable[[str], Progre
         done.waves = replay(study, runs_on_disk(out, metric))
         return {"sequential": record(study, done.waves), "n_configs": n_configs}
 
-    while True:
-        wave = state.waves[-1]
-        summary = run_study(study, out, executor, cohort_size=plan.cohort_size, progress=make(f"wave {wave['wave']}"),
-                            configs=wave_configs(study, state.counts), grows=True, manifest_final=after,
-                            manifest_extra={"sequential": record(study, state), "n_configs": n_configs})
-        done.stages.append(summary)
-        if summary.counts["pending"] or done.waves.stopped or done.waves.counts == state.counts:
-            return done
-        state = done.waves
+    try:
+        while True:
+            wave = state.waves[-1]
+            summary = run_study(study, out, executor, cohort_size=plan.cohort_size, close=False,
+                                progress=make(f"wave {wave['wave']}"), configs=wave_configs(study, state.counts),
+                                grows=True, manifest_final=after,
+                                manifest_extra={"sequential": record(study, state), "n_configs": n_configs})
+            done.stages.append(summary)
+            if summary.counts["pending"] or done.waves.stopped or done.waves.counts == state.counts:
+                return done
+            state = done.waves
+    finally:  # one connection for every wave (a Ray cluster is not started again for each)
+        if getattr(executor, "close", None) is not None:
+            executor.close()
 
 
 def run_plan(plan: StudyPlan, executor: Any,

@@ -9,6 +9,7 @@ seeded, so each test is deterministic."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from pathlib import Path
 
@@ -336,3 +337,21 @@ def test_a_packed_sequential_study_trains_nothing(tmp_path: Path):
     assert summary.counts["pending"] == 0 and summary.total == len(read_text_table(tmp_path / "runs.csv"))
     [stage] = published_stages(study, tmp_path)  # reproduce: the waves' runs, replayed from the published rows
     assert set(stage.run_ids) == set(read_text_table(tmp_path / "runs.csv")["run_id"])
+
+
+@pytest.mark.slow  # starting a local Ray cluster takes 10-20 s
+@pytest.mark.skipif(importlib.util.find_spec("ray") is None, reason="ray is not installed")
+def test_ray_runs_the_same_waves_into_the_same_bytes(tmp_path: Path):
+    from ablations.study.executors import RayExecutor
+
+    study = seq_study(families=["configs"])
+    run_plan(plan_study(study, tmp_path / "serial", cohort_size=4), SerialExecutor(trainer=FAKE))
+    executor = RayExecutor(workers=2, trainer=FAKE)
+    result = run_plan(plan_study(study, tmp_path / "ray", cohort_size=4), executor)
+    assert result.waves.stopped and len(result.stages) > 1
+    assert not executor.ray.is_initialized()  # closed once, after the last wave
+    for table in ("runs", "curves", "probes"):
+        assert (tmp_path / "ray" / f"{table}.csv").read_bytes() == (tmp_path / "serial" / f"{table}.csv").read_bytes()
+    ray_manifest, serial = (json.loads((tmp_path / d / "manifest.json").read_text()) for d in ("ray", "serial"))
+    assert ray_manifest["sequential"]["waves"] == serial["sequential"]["waves"]
+    assert {i["executor"] for i in ray_manifest["invocations"]} == {"ray"}
