@@ -16,7 +16,8 @@ from ablations.study.publish import SUMS
 from ablations.report import build_report
 
 REPO = Path(__file__).resolve().parents[1]
-PUBLISHED = ["cartpole_factorial", "flagship", "multienv", "cartpole_tuned", "pong_curve", "critic_iters"]
+PUBLISHED = ["cartpole_factorial", "flagship", "multienv", "cartpole_tuned", "pong_curve", "critic_iters",
+             "adaptive_cartpole"]
 RTOL = 1e-5  # measured across an AVX2 and an AVX-512 machine: at most 6e-6 (bootstrap quantiles of gradvar)
 NUMBER = re.compile(r"-?\d+(?:\.\d+)?(?:e[-+]?\d+)?")
 

@@ -14,7 +14,7 @@ import pandas as pd
 
 from ablations.report.text import fmt, format_p, md_table
 from ablations.report.markdown_tuning import tuning_methods, tuning_section
-from ablations.report.markdown_sequential import sequential_methods, sequential_section, summary_line
+from ablations.report.markdown_sequential import findings_note, sequential_methods, sequential_section, summary_line
 from ablations.report.model import Report
 from ablations.report.questions import answers, key_findings
 from ablations.train.scores import SCORE_METHODS, THRESHOLD_METHODS
@@ -389,10 +389,10 @@ def render(rep: "Report") -> str:
     curves = ("Learning curves per factor level (mean return vs env steps; seed-block bootstrap bands"
               + ("; dashed: the uniform-random policy's mean return)" if "random_policy" in rep.tables else ")"))
     parts = [f"# Ablation report: {r.study}", "", "## Summary", "", *_summary_section(rep), "",
-             "## Key findings", "", *_findings(rep), "",
+             "## Key findings", "", *findings_note(rep), *_findings(rep), "",
+             *sequential_section(rep),
              *_questions(rep),
              *tuning_section(rep),
-             *sequential_section(rep),
              "## Figures", "",
              *_figure(rep, "learning_curves", curves),
              *_figure(rep, "final_return_by_config", "Final return per config (mean, 95% CI)"),

@@ -31,6 +31,15 @@ def summary_line(rep: Report) -> list[str]:
             "[Sequential design](#sequential-design-anytime-valid))"]
 
 
+def findings_note(rep: Report) -> list[str]:
+    """The line that opens Key findings of a sequential study: what follows is fixed-n, the verdicts are below."""
+    if sequential_info(rep) is None or "sequential" not in rep.tables:
+        return []
+    return ["*A sequential design: the findings below use fixed-n intervals on the runs as trained, which do not "
+            "account for adding seeds after looking; read them as descriptive. The verdicts the study decided, "
+            "with anytime-valid intervals, are in [Sequential design](#sequential-design-anytime-valid).*", ""]
+
+
 def sequential_section(rep: Report) -> list[str]:
     """The "## Sequential design (anytime-valid)" section (no lines for a study that was not sequential)."""
     info = sequential_info(rep)
@@ -50,7 +59,8 @@ def sequential_section(rep: Report) -> list[str]:
         "anytime-valid confidence sequences, valid at every look whatever the stopping. Every other section of "
         "this report uses fixed-n methods on the runs as trained (configs may have different numbers of seeds): "
         "read their intervals as descriptive, and quote the verdicts of this section.", "",
-        md_table(waves.assign(complete=waves["complete"].map({True: "yes", False: "no"})),
+        md_table(waves.assign(complete=waves["complete"].map({True: "yes", False: "no"}),
+                              budget_steps=[f"{int(b):,}" for b in waves["budget_steps"]]),
                  {"wave": "wave", "seeds": "seeds a config", "configs": "configs grown", "runs": "runs",
                   "budget_steps": "env-step budget", "complete": "complete"}), "",
         f"**Cost**: {c['runs']:,} runs and {c['budget_steps']:,} env steps of budget, against {c['fixed_runs']:,} "
