@@ -49,8 +49,9 @@ def compute(rep: Report, env: str | None = None, results: Results | None = None)
     info = sequential_info(rep)
     if info is None:
         return
-    study = study_from_spec(rep.results.manifest["study"])
-    state = replay(study, (results or rep.results).runs)
+    whole = results or rep.results  # one env's results carry a manifest rewritten for that env (`across.env_subset`)
+    study = study_from_spec(whole.manifest["study"])
+    state = replay(study, whole.runs)
     looks = state.looks if env is None else state.looks[state.looks["env"] == env]
     decisions = looks.drop_duplicates("contrast_index", keep="last")
     rep.tables["sequential_waves"] = pd.DataFrame(state.waves, columns=WAVE_COLUMNS)

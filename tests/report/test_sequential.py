@@ -68,3 +68,19 @@ def test_a_study_that_was_not_sequential_has_no_section(tmp_path: Path):
     text = build_report(tmp_path / "results", tmp_path / "report", n_resamples=100, figures=False).read_text()
     assert "Sequential design" not in text and "anytime-valid" not in text
     assert not (tmp_path / "report" / "tables" / "sequential.csv").exists()
+
+
+def test_a_multi_env_studys_reports_show_each_envs_own_contrasts(tmp_path: Path):
+    """Each env's report: that env's contrasts (each env its own Bonferroni family), from the whole study's waves."""
+    study = parse_study({"name": "menv", "seeds": 10, "fixed": {"total_steps": 400},
+                         "factors": {"env_id": ["CartPole-v1", "Acrobot-v1"], "baseline": ["none", "value"]},
+                         "sequential": {"min": 5, "step": 5}, "report": {"margin": 5.0}}, where="menv.toml")
+    state = run_plan(plan_study(study, tmp_path / "results"), SerialExecutor(trainer=FAKE)).waves
+    build_report(tmp_path / "results", tmp_path / "report", n_resamples=100, figures=False)
+    for env in ("CartPole-v1", "Acrobot-v1"):
+        table = pd.read_csv(tmp_path / "report" / "envs" / env / "tables" / "sequential.csv")
+        mine = state.decisions[state.decisions["env"] == env]
+        assert list(table["env"]) == [env] and list(table["contrast"]) == list(mine["contrast"])
+        assert table["cs_low"].iloc[0] == pytest.approx(mine["run_low"].iloc[0], rel=1e-9)
+        assert "| main | " + env + " | baseline=value vs none |" in (
+            tmp_path / "report" / "envs" / env / "README.md").read_text()
