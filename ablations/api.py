@@ -172,12 +172,12 @@ def learning_curves(results: Results, *, seed: int = SEED, n_resamples: int = N_
                     level: float = LEVEL) -> pd.DataFrame:
     """Mean return vs env steps per level of each factor (pooled over the others; "config" without factors), with a
     seed-block bootstrap band, on the report's grid of the finished runs. Columns: `factor, level, env_steps, n,
-    mean, ci_low, ci_high, ci_level, ci_method`."""
+    mean, ci_low, ci_high, ci_level, ci_method` (`episodes` instead of `env_steps` for an episode budget)."""
     done = results.done.reset_index(drop=True)
-    budget = build.budget_of(results)
+    budget, unit = build.budget_of(results), build.budget_unit_of(results)
     grid = sc.env_step_grid(budget)
-    y = sc.binned_curves(results.curves, done["run_id"].tolist(), grid)
-    return build.factor_bands(y, done, results.factors, grid, seed, n_resamples, level)
+    y = sc.binned_curves(results.curves, done["run_id"].tolist(), grid, unit)
+    return build.factor_bands(y, done, results.factors, grid, seed, n_resamples, level, unit)
 
 
 def report_tables(results: Results, *, seed: int = SEED, n_resamples: int = N_RESAMPLES, level: float = LEVEL,

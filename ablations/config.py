@@ -49,7 +49,12 @@ RETURNS_OBJECTIVE: dict[str, str] = {
 #: did before the field existed. `canonical_json` leaves a field out at that value, so a new knob does not change the
 #: run id (nor the rows) of a config that does not use it; any other value enters the id. Add a new field here only
 #: if its neutral value really reproduces the old behaviour bit for bit (tests/test_config.py holds each entry).
-ID_NEUTRAL: Mapping[str, Any] = types.MappingProxyType({})
+ID_NEUTRAL: Mapping[str, Any] = types.MappingProxyType({
+    "total_episodes": None, "value_hidden": None, "value_optimizer": "adam", "init_logits": None,
+    "init_log_std": None,
+})
+#: The budget of a config that sets neither `total_steps` nor `total_episodes`.
+DEFAULT_TOTAL_STEPS = 100_000
 
 
 class ConfigError(ValueError):
@@ -72,33 +77,55 @@ class RunConfig:
     gamma: float = 0.99
     policy_lr: float = 3e-3
     value_lr: float = 3e-3
-    value_iters: int = 1  # full-batch Adam steps on the value MSE per update (studies/value_iters.toml: 1 trains no
+    value_iters: int = 1  # full-batch critic steps on the value MSE per update (studies/value_iters.toml: 1 trains no
     # worse than 5 on CartPole, Acrobot and LunarLander at 0.67-0.70× the time of a CartPole or Acrobot run)
     episodes_per_update: int = 8  # N: complete episodes per run per update
-    total_steps: int = 100_000  # the budget, in environment steps (invariant 5)
+    # the budget: exactly one of the two. total_steps in environment steps (invariant 5; None → DEFAULT_TOTAL_STEPS
+    # unless total_episodes is set); total_episodes in episodes, a multiple of N (the textbooks' x-axis)
+    total_steps: int | None = None
+    total_episodes: int | None = None
     max_grad_norm: float | None = None  # per-run clipping of the policy gradient; None = no clipping
-    # the policy's per-run optimizer, torch.optim's update rule (the critic is always fitted by Adam, eps 1e-8)
+    # the policy's per-run optimizer, torch.optim's update rule (the critic's: `value_optimizer`)
     optimizer: Optimizer = "adam"  # Adam (betas 0.9, 0.999) | RMSprop (not centered) | SGD; lr = policy_lr
     momentum: float = 0.0  # rmsprop and sgd: torch's momentum (no dampening, no Nesterov); adam ignores it
     rmsprop_decay: float = 0.99  # rmsprop: torch's alpha, the decay of the running mean of g² (pg-pong's decay_rate)
     optimizer_eps: float = 1e-8  # adam and rmsprop: added to the root of the second moment (pg-pong: 1e-5)
+    # the critic's optimizer (baseline `value`), with torch's defaults for its kind: Adam (betas 0.9, 0.999, eps
+    # 1e-8), RMSprop (alpha 0.99, eps 1e-8), SGD; no momentum; lr = value_lr
+    value_optimizer: Optimizer = "adam"
     # --- the networks
-    hidden: tuple[int, ...] = (64, 64)
+    hidden: tuple[int, ...] = (64, 64)  # the policy's hidden layers; () = a linear policy on the observation
     activation: Activation = "tanh"
+    value_hidden: tuple[int, ...] | None = None  # the critic's hidden layers; None = `hidden`, () = linear
+    # the initial policy: the output layer's bias, its weights zero (so every observation starts at this policy).
+    # init_logits: Categorical, one logit per action; Bernoulli, one per binary choice. init_log_std: Gaussian, one
+    # log-std per action dimension (the mean starts at 0). None: the usual near-uniform draw (out_gain 0.01)
+    init_logits: tuple[float, ...] | None = None
+    init_log_std: tuple[float, ...] | None = None
     # --- environments
     # auto: native where it exists, else gymnasium; envpool (the `envpool` extra) only when asked for
     env_backend: EnvBackend = "auto"
     preprocess: str | None = None  # a named observation preprocessor (see ablations.envs.preprocess.PREPROCESSORS)
     # --- evaluation at the end of training: K episodes from a separate stream
     eval_episodes: int = 10
-    eval_greedy: bool = True  # argmax / mean action; False samples from the policy
+    # which mode `eval_return` reports: False samples from the policy (the return REINFORCE maximizes), True takes the
+    # argmax / mean action. Both are measured: eval_return_stochastic and eval_return_greedy
+    eval_greedy: bool = False
     # --- gradient-variance probes (ablations.probes); 0 turns them off
     probe_every: int = 0  # updates between probe checkpoints (and update 0); 0 = no probes
     probe_batches: int = 16  # K disjoint batches of N episodes per checkpoint
 
     def __post_init__(self) -> None:
-        if isinstance(self.hidden, list):
-            object.__setattr__(self, "hidden", tuple(self.hidden))
+        for name in ("hidden", "value_hidden", "init_logits", "init_log_std"):
+            if isinstance(getattr(self, name), list):
+                object.__setattr__(self, name, tuple(getattr(self, name)))
+        for name in ("init_logits", "init_log_std"):
+            value = getattr(self, name)
+            if isinstance(value, tuple):  # ints become floats (equal configs, equal ids)
+                object.__setattr__(self, name, tuple(float(v) if isinstance(v, int) and not isinstance(v, bool)
+                                                     else v for v in value))
+        if self.total_steps is None and self.total_episodes is None:
+            object.__setattr__(self, "total_steps", DEFAULT_TOTAL_STEPS)
         for name in ("entropy_coef", "gamma", "policy_lr", "value_lr", "momentum", "rmsprop_decay", "optimizer_eps"):
             if isinstance(getattr(self, name), int) and not isinstance(getattr(self, name), bool):
                 object.__setattr__(self, name, float(getattr(self, name)))
@@ -109,8 +136,29 @@ class RunConfig:
     # -- identity -----------------------------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
-        d["hidden"] = list(self.hidden)
+        for name in ("hidden", "value_hidden", "init_logits", "init_log_std"):
+            if d[name] is not None:
+                d[name] = list(d[name])
         return d
+
+    @property
+    def budget(self) -> tuple[int, str]:
+        """(value, unit) of the run's budget: (total_steps, "env_steps") or (total_episodes, "episodes")."""
+        if self.total_episodes is not None:
+            return self.total_episodes, "episodes"
+        assert self.total_steps is not None  # __post_init__ sets one of the two
+        return self.total_steps, "env_steps"
+
+    @property
+    def planned_steps(self) -> int:
+        """The env steps planned for progress displays: `total_steps`, or with an episode budget `total_episodes`
+        (a lower bound: an episode is at least one step; how many steps it takes is known only once trained)."""
+        return self.budget[0]
+
+    @property
+    def critic_hidden(self) -> tuple[int, ...]:
+        """The critic's hidden layers: `value_hidden`, else `hidden`."""
+        return self.hidden if self.value_hidden is None else self.value_hidden
 
     def cells(self) -> dict[str, Any]:
         """Every field and its value, in declaration order: the config columns of runs.csv
@@ -129,7 +177,7 @@ class RunConfig:
 
     def cohort_key(self) -> tuple[Any, ...]:
         """Runs with equal keys can train in one cohort: same env, network shapes and batch layout."""
-        return (self.env_id, self.env_backend, self.preprocess, self.hidden, self.activation,
+        return (self.env_id, self.env_backend, self.preprocess, self.hidden, self.critic_hidden, self.activation,
                 self.episodes_per_update, self.value_iters, self.probe_batches,
                 self.eval_episodes, self.eval_greedy)
 
@@ -181,16 +229,35 @@ def validate(cfg: RunConfig) -> None:
     if cfg.baseline in ("loo", "mean") and cfg.episodes_per_update < 2:  # mean of one episode: itself, a zero signal
         raise _err("episodes_per_update", cfg.episodes_per_update,
                    f"an integer >= 2 with baseline={cfg.baseline!r}")
-    _check_int("total_steps", cfg.total_steps, 1, 10**12)
+    if cfg.total_steps is not None and cfg.total_episodes is not None:
+        raise ConfigError(f"total_steps={cfg.total_steps!r} and total_episodes={cfg.total_episodes!r} are both set; "
+                          "allowed: exactly one of them (the budget in env steps or in episodes; with "
+                          "RunConfig.replace, set the other to None)")
+    if cfg.total_steps is not None:
+        _check_int("total_steps", cfg.total_steps, 1, 10**12)
+    else:
+        _check_int("total_episodes", cfg.total_episodes, 1, 10**12)
+        if cfg.total_episodes % cfg.episodes_per_update:
+            raise _err("total_episodes", cfg.total_episodes,
+                       f"a multiple of episodes_per_update={cfg.episodes_per_update} (N episodes per update; the "
+                       "run's episodes then equal the budget)")
     _check_float("momentum", cfg.momentum, 0.0, 1.0, "a number in [0, 1]")
     _check_float("rmsprop_decay", cfg.rmsprop_decay, 0.0, 1.0, "a number in [0, 1]")
     _check_float("optimizer_eps", cfg.optimizer_eps, 0.0, 1.0, "a number in [0, 1]")
     if cfg.max_grad_norm is not None:
         _check_float("max_grad_norm", cfg.max_grad_norm, 0.0, math.inf, "a number > 0 or None", open_low=True)
-    if not isinstance(cfg.hidden, tuple) or not cfg.hidden or not all(
-        isinstance(h, int) and not isinstance(h, bool) and h > 0 for h in cfg.hidden
-    ):
-        raise _err("hidden", cfg.hidden, "a non-empty list of positive integers, e.g. [64, 64]")
+    _check_layers("hidden", cfg.hidden)
+    if cfg.value_hidden is not None:
+        _check_layers("value_hidden", cfg.value_hidden)
+    for name in ("init_logits", "init_log_std"):
+        value = getattr(cfg, name)
+        if value is not None and (not isinstance(value, tuple) or not value or not all(
+                isinstance(v, float) and math.isfinite(v) for v in value)):
+            raise _err(name, value, "None or a non-empty list of finite numbers (its length: the env's actions, "
+                                    "checked against the env)")
+    if cfg.init_logits is not None and cfg.init_log_std is not None:
+        raise _err("init_log_std", cfg.init_log_std, "None when init_logits is set (init_logits: Categorical or "
+                                                     "Bernoulli policies; init_log_std: Gaussian ones)")
     if cfg.preprocess is not None:
         _check_type("preprocess", cfg.preprocess, str)
     _check_int("eval_episodes", cfg.eval_episodes, 0, 1_000_000)
@@ -200,6 +267,12 @@ def validate(cfg: RunConfig) -> None:
         raise _err("probe_every", cfg.probe_every,
                    f"0 with returns={cfg.returns!r} (the probes measure returns {' | '.join(AXES['returns'])})")
     _check_int("probe_batches", cfg.probe_batches, 2, 1_000_000)
+
+
+def _check_layers(name: str, value: Any) -> None:
+    if not isinstance(value, tuple) or not all(isinstance(h, int) and not isinstance(h, bool) and h > 0
+                                               for h in value):
+        raise _err(name, value, "a list of positive integers, e.g. [64, 64]; [] = linear (no hidden layer)")
 
 
 def _check_type(name: str, value: Any, typ: type) -> None:

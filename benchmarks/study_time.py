@@ -8,11 +8,15 @@ The study runs in a fresh results directory unless --out names one (a rerun resu
 
     python benchmarks/study_time.py                                  # studies/cartpole_factorial.toml
     python benchmarks/study_time.py studies/quick.toml --workers 2
+    python benchmarks/study_time.py studies/halfcheetah.toml --set total_steps=50000   # a short slice: the rate
+
+The env-step rate printed is the results' runs.csv env steps over the whole command's wall time.
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import os
 import subprocess
 import sys
@@ -52,12 +56,21 @@ def _memory_bytes(pids: list[int]) -> tuple[int, int]:
             sum(_kib_field(f"/proc/{p}/smaps_rollup", "Pss:") for p in pids))
 
 
+def _env_steps(runs_csv: Path) -> int:
+    """Σ env_steps over runs.csv (0 if it is not there)."""
+    if not runs_csv.is_file():
+        return 0
+    with runs_csv.open(newline="") as f:
+        return sum(int(r["env_steps"]) for r in csv.DictReader(f) if r.get("env_steps"))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("study", nargs="?", default="studies/cartpole_factorial.toml")
     ap.add_argument("--out", default=None, help="results directory (default: a fresh temporary one)")
     ap.add_argument("--workers", type=int, default=None)
     ap.add_argument("--cohort-size", type=int, default=None)
+    ap.add_argument("--set", action="append", default=[], help="FIELD=VALUE for `ablations run --set`, repeatable")
     args = ap.parse_args()
     out = args.out or tempfile.mkdtemp(prefix="study_time_")
     cmd = [sys.executable, "-m", "ablations.cli", "run", args.study, "--out", out]
@@ -65,6 +78,7 @@ def main() -> None:
         cmd += ["--workers", str(args.workers)]
     if args.cohort_size:
         cmd += ["--cohort-size", str(args.cohort_size)]
+    cmd += [x for s in args.set for x in ("--set", s)]
     print("$", " ".join(cmd), flush=True)
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, env={**os.environ, "COLUMNS": "120"})
@@ -78,7 +92,9 @@ def main() -> None:
         tick += 1
         time.sleep(0.2)
     wall = time.perf_counter() - start
+    steps = _env_steps(Path(out) / "runs.csv")
     print(f"{args.study}: exit {proc.returncode}, wall {wall:.1f} s ({wall / 60:.1f} min), "
+          f"{steps:,} env steps ({steps / wall:,.0f} steps/s), "
           f"peak memory {peak / 2**30:.2f} GiB RSS ({peak_pss / 2**30:.2f} GiB PSS) over driver + workers, "
           f"{os.cpu_count()} cores; results in {out}")
     sys.exit(proc.returncode)

@@ -234,16 +234,19 @@ def _print_plan(console: Console, plan: StudyPlan) -> None:
     study, out, stage = plan.study, plan.out, plan.stages[0]
     configs, todo = stage.configs or [], stage.todo or []
     points = grid(study)
-    table = Table(*["#", *study.factors, "seeds", "env steps"], title=f"{study.name}: {study.description}".strip(": "))
+    units = {c.budget[1] for c in configs}  # an episode budget (total_episodes) is planned in episodes
+    word = {frozenset({"env_steps"}): "env steps", frozenset({"episodes"}): "episodes"}.get(frozenset(units),
+                                                                                           "steps or episodes")
+    table = Table(*["#", *study.factors, "seeds", word], title=f"{study.name}: {study.description}".strip(": "))
     steps_per_point: dict[int, int] = {}
     for cfg_index, cfg in enumerate(configs):
         point = cfg_index // len(study.seeds)
-        steps_per_point[point] = steps_per_point.get(point, 0) + cfg.total_steps
+        steps_per_point[point] = steps_per_point.get(point, 0) + cfg.planned_steps
     for i, point in enumerate(points):
         table.add_row(str(i + 1), *[str(point[k]) for k in study.factors], str(len(study.seeds)),
                       f"{steps_per_point[i]:,}")
     console.print(table)
-    cohort_table = Table("cohort", "runs", "env", "env steps", title="cohorts to train")
+    cohort_table = Table("cohort", "runs", "env", word, title="cohorts to train")
     for cohort in todo:
         cohort_table.add_row(cohort.id, str(len(cohort.configs)), cohort.configs[0].env_id, f"{cohort.env_steps:,}")
     console.print(cohort_table)
@@ -253,7 +256,7 @@ def _print_plan(console: Console, plan: StudyPlan) -> None:
                   + ", ".join(f"{k}={v!r}" for k, v in unswept_defaults(study).items()))
     console.print(f"{len(points)} configs × {len(study.seeds)} seeds = {len(configs)} runs; "
                   f"{sum(len(c.configs) for c in todo)} to train in {len(todo)} cohort(s); "
-                  f"{sum(c.env_steps for c in todo):,} env steps (of {sum(c.total_steps for c in configs):,}); "
+                  f"{sum(c.env_steps for c in todo):,} {word} (of {sum(c.planned_steps for c in configs):,}); "
                   f"results → {out} (dry run: nothing written)")
 
 

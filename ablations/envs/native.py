@@ -1,4 +1,5 @@
-"""Native batched implementations of gymnasium's classic-control environments: R runs × N episodes stepped at once.
+"""Native batched implementations of gymnasium's classic-control environments (and of the package's short corridor,
+`ablations.envs.short_corridor`): R runs × N episodes stepped at once.
 
 Each class implements the `CohortEnv` protocol of `ablations.envs.spec` and reproduces the gymnasium backend
 (`GymnasiumCohortEnv`) bit for bit: the same initial states for the same seeds, the same float64 physics in the same
@@ -35,6 +36,7 @@ from typing import ClassVar
 import numpy as np
 import torch
 
+from . import short_corridor
 from .spec import EnvSpec
 
 _PI = math.pi
@@ -442,6 +444,25 @@ class MountainCar(_ClassicControl):
         return new, np.full(position.shape, -1.0), terminated
 
 
+# ---- the short corridor (Sutton & Barto, Example 13.1) -----------------------------------------------------------
+class ShortCorridor(_ClassicControl):
+    """`ablations/ShortCorridor-v0` (`ablations.envs.short_corridor`, its `transition`): the state is the position
+    (0..2, 3 = G); every episode starts at 0, the observation is the constant 0; no random numbers."""
+
+    spec = EnvSpec(short_corridor.ENV_ID, 1, "categorical", 2, short_corridor.MAX_STEPS)
+    state_dim = 1
+
+    def _initial_states(self, seeds):
+        return np.zeros((len(seeds), self.num_envs, 1))
+
+    def _obs(self, states):
+        return np.zeros((*states.shape[:-1], 1), dtype=np.float32)
+
+    def _dynamics(self, s, a):
+        new = short_corridor.transition(s[..., 0].astype(np.int64), a)
+        return new[..., None].astype(np.float64), np.full(new.shape, -1.0), new == short_corridor.N_STATES
+
+
 NATIVE_ENVS: dict[str, type[_ClassicControl]] = {
-    cls.spec.env_id: cls for cls in (CartPole, CartPoleV0, Acrobot, Pendulum, MountainCar)
+    cls.spec.env_id: cls for cls in (CartPole, CartPoleV0, Acrobot, Pendulum, MountainCar, ShortCorridor)
 }

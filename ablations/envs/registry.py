@@ -25,6 +25,7 @@ import gymnasium as gym
 import numpy as np
 
 from ..config import ConfigError, RunConfig
+from . import short_corridor  # noqa: F401 - registers the package's own ablations/ShortCorridor-v0
 from .spec import EXACT_OBS_DTYPES, CohortEnv, EnvSpec, Preprocessor
 
 if TYPE_CHECKING:
@@ -119,6 +120,24 @@ def _spec_from_spaces(env_id: str, obs_space: gym.Space, act_space: gym.Space, m
                        tuple(float(x) for x in act_space.low), tuple(float(x) for x in act_space.high))
     raise ConfigError(f"env_id={env_id!r}: action space {act_space} is not supported; allowed: Discrete "
                       "(Categorical), 1-d Box (Gaussian), 1-d MultiBinary (Bernoulli)")
+
+
+def check_policy_init(cfg: RunConfig, spec: EnvSpec) -> None:
+    """Raise `ConfigError` unless `cfg`'s initial policy fits `spec`'s actions: `init_logits` one logit per action
+    (Categorical) or per binary choice (Bernoulli), `init_log_std` one log-std per action dimension (Gaussian)."""
+    what = {"categorical": "actions", "bernoulli": "binary choices", "gaussian": "action dimensions"}[spec.kind]
+    for name, kinds in (("init_logits", ("categorical", "bernoulli")), ("init_log_std", ("gaussian",))):
+        value = getattr(cfg, name)
+        if value is None:
+            continue
+        if spec.kind not in kinds:
+            other = "init_log_std (a Gaussian policy's log-std)" if spec.kind == "gaussian" else \
+                "init_logits (one logit per action or binary choice)"
+            raise ConfigError(f"{name}={list(value)} does not fit env_id={spec.env_id!r}: its policy is "
+                              f"{spec.kind.capitalize()}; allowed: None, or {other}")
+        if len(value) != spec.act_dim:
+            raise ConfigError(f"{name}={list(value)} has {len(value)} value(s) but env_id={spec.env_id!r} has "
+                              f"{spec.act_dim} {what}; allowed: a list of {spec.act_dim} numbers, or None")
 
 
 class GymnasiumCohortEnv:

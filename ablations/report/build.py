@@ -52,11 +52,20 @@ def _report_setting(results: Results, key: str) -> Any:
     return report.get(key) if isinstance(report, dict) else None
 
 
+def budget_unit_of(results: Results) -> str:
+    """The finished runs' budget unit, the report's x-axis: "env_steps", or "episodes" for a study whose runs set
+    `total_episodes` (`train.scores.budget_unit`; a `ValueError` when the runs mix the two)."""
+    return sc.budget_unit(results.done)
+
+
 def budget_of(results: Results) -> float:
+    """The largest budget of the finished runs, in their unit (`budget_unit_of`); without budget columns, the
+    largest env_steps of the curves."""
     done = results.done
-    if "total_steps" in done.columns and pd.to_numeric(done["total_steps"], errors="coerce").notna().any():
-        return float(pd.to_numeric(done["total_steps"], errors="coerce").max())
-    return float(results.curves["env_steps"].max())
+    column = "total_episodes" if budget_unit_of(results) == "episodes" else "total_steps"
+    if column in done.columns and pd.to_numeric(done[column], errors="coerce").notna().any():
+        return float(pd.to_numeric(done[column], errors="coerce").max())
+    return float(pd.to_numeric(results.curves["env_steps"], errors="coerce").max())
 
 
 def _env_id(results: Results) -> str | None:
@@ -76,9 +85,10 @@ def compute(results: Results, *, seed: int = 0, n_resamples: int = 10_000, all_p
     if done.empty:
         raise ValueError(f"{results.path}: no run has status 'done'; nothing to report")
     scores, budget, threshold, threshold_source = run_scores_of(results, threshold)
+    unit = budget_unit_of(results)
     grid = sc.env_step_grid(budget)
     curves = results.curves[results.curves["run_id"].isin(set(done["run_id"]))]
-    y = sc.binned_curves(curves, done["run_id"].tolist(), grid)
+    y = sc.binned_curves(curves, done["run_id"].tolist(), grid, unit)
     factors = results.factors
     metrics = [m for m in mt.METRICS if m in scores.columns and scores[m].notna().any()]
     # steps to threshold is right-censored: Kaplan–Meier / RMST / log-rank only, never t-tests or the ANOVA
@@ -94,9 +104,13 @@ def compute(results: Results, *, seed: int = 0, n_resamples: int = 10_000, all_p
     n_per_config = scores.groupby("config").size()
     rep = Report(results=results, seed=seed, n_resamples=n_resamples, level=level, all_pairs=all_pairs,
                  budget=budget, grid=grid, threshold=threshold, threshold_source=threshold_source, metrics=metrics,
-                 n_seeds=int(n_per_config.median()) if len(n_per_config) else 0, primary=primary)
+                 n_seeds=int(n_per_config.median()) if len(n_per_config) else 0, primary=primary, budget_unit=unit)
     if rep_note:
         rep.notes.append(rep_note)
+    if unit == "episodes":
+        rep.notes.append("The budget is in episodes (`total_episodes`): the budget, the curves' x-axis and the time to "
+                         "threshold (`steps_to_threshold`) count episodes, not env steps; the final return is the "
+                         "mean over the last 10% of the episodes.")
     t = rep.tables
     t["scores"] = scores
     configs = [c for c in results.configs if c in set(scores["config"])]
@@ -107,7 +121,7 @@ def compute(results: Results, *, seed: int = 0, n_resamples: int = 10_000, all_p
     ref = results.reference_label
     t["threshold"] = sv.km_table(scores, configs, ref if ref in configs else None, budget, seed=seed,
                                  n_resamples=n_resamples, level=level, alias_of=alias_of)
-    t["km_curves"] = sv.km_curves(scores, factors)
+    t["km_curves"] = sv.km_curves(scores, factors).rename(columns={"env_steps": unit})
     representatives = [c for c in configs if alias_of.get(c, c) == c]  # one config per alias group
     pairs = cmp.comparison_pairs(representatives, alias_of.get(ref, ref), all_pairs)
     if ref not in configs and not all_pairs:
@@ -119,7 +133,7 @@ def compute(results: Results, *, seed: int = 0, n_resamples: int = 10_000, all_p
     t.update(_factor_tables(long, tested if factors else [], results, seed, n_resamples, level))
     _verdict_tables(rep, long[long["metric"] == primary])
     t["power"], t["seeds_needed"] = pw.power_tables(t["comparisons"], effect_sizes=effect_sizes)
-    t["learning_curves"] = factor_bands(y, done, factors, grid, seed, n_resamples, level)
+    t["learning_curves"] = factor_bands(y, done, factors, grid, seed, n_resamples, level, unit)
     t["performance_profile"] = _profiles(long, factors, seed, n_resamples, level)
     rp = _random_policy(results, level) if random_policy else pd.DataFrame()
     if len(rp):
@@ -135,10 +149,10 @@ def run_scores_of(results: Results, threshold: float | None = None
     with the budget, the threshold and where it came from (`threshold_of`): what the report and `ablations.api`
     compute first."""
     done = results.done.reset_index(drop=True)
-    budget = budget_of(results)
+    budget, unit = budget_of(results), budget_unit_of(results)
     curves = results.curves[results.curves["run_id"].isin(set(done["run_id"]))]
     threshold, source = threshold_of(results, threshold, curves, done, budget)
-    scores = sc.run_scores(curves, done, budget=budget, threshold=threshold)
+    scores = sc.run_scores(curves, done, budget=budget, threshold=threshold, unit=unit)
     return done[["run_id", "config", "seed", *results.factors]].merge(scores, on="run_id"), budget, threshold, source
 
 
@@ -150,7 +164,8 @@ def threshold_of(results: Results, threshold: float | None, curves: pd.DataFrame
         return threshold, "the --threshold option"
     if _report_setting(results, "threshold") is not None:
         return float(_report_setting(results, "threshold")), "the manifest (study.report.threshold)"
-    finals = sc.run_scores(curves, done, budget=budget, threshold=np.inf)["final_return"].to_numpy(float)
+    finals = sc.run_scores(curves, done, budget=budget, threshold=np.inf,
+                           unit=budget_unit_of(results))["final_return"].to_numpy(float)
     return mt.default_threshold(_env_id(results), finals)
 
 
@@ -225,13 +240,15 @@ def _with_factors(summary: pd.DataFrame, results: Results, configs: list[str]) -
 
 
 def factor_bands(y: np.ndarray, done: pd.DataFrame, factors: list[str], grid: np.ndarray, seed: int,
-                  n_resamples: int, level: float) -> pd.DataFrame:
+                  n_resamples: int, level: float, unit: str = "env_steps") -> pd.DataFrame:
+    """The learning-curve bands per factor level (`bootstrap.curve_bands`); the grid's column is named after the
+    budget `unit` (env_steps or episodes)."""
     frames = []
     for f in factors or ["config"]:
         b = bs.curve_bands(y, done[f], grid, seeds=done["seed"].to_numpy(), seed=seed, n_resamples=n_resamples,
                            level=level, key=f)
         frames.append(b.rename(columns={"group": "level"}).assign(factor=f))
-    out = pd.concat(frames, ignore_index=True)
+    out = pd.concat(frames, ignore_index=True).rename(columns={"env_steps": unit})
     return out[["factor", "level", *[c for c in out.columns if c not in ("factor", "level")]]]
 
 

@@ -17,7 +17,7 @@ from ablations.report.markdown_tuning import tuning_methods, tuning_section
 from ablations.report.markdown_sequential import findings_note, sequential_methods, sequential_section, summary_line
 from ablations.report.model import Report
 from ablations.report.questions import answers, key_findings
-from ablations.train.scores import SCORE_METHODS, THRESHOLD_METHODS
+from ablations.train.scores import SCORE_METHODS, THRESHOLD_METHODS, UNIT_WORDS
 from ablations.report.equivalence import DEFAULT_MARGIN, MARGIN_METHODS
 from ablations.report.intervals import INTERVAL_METHODS
 from ablations.report.metrics import CENSORED, METRICS
@@ -58,7 +58,7 @@ def _summary_section(rep: "Report") -> list[str]:
     factor_desc = "; ".join(f"`{f}` ∈ {{{', '.join(r.levels[f])}}}" for f in r.factors) or "none"
     lines = [
         f"- **Environment:** {', '.join(map(str, env)) or 'n/a'}",
-        f"- **Budget:** {fmt(rep.budget)} environment steps per run",
+        f"- **Budget:** {fmt(rep.budget)} {UNIT_WORDS[rep.budget_unit]} per run",
         f"- **Factors:** {factor_desc} ({len(r.configs)} configs)",
         f"- **Seeds:** {rep.n_seeds} per config (median over configs of finished runs)",
         f"- **Runs:** {len(runs)} in total; " + ", ".join(f"{k}: {v}" for k, v in sorted(counts.items())),
@@ -262,13 +262,19 @@ def _methods(rep: "Report") -> list[str]:
     return [*_methods_scores(rep), *_methods_tests(rep)]
 
 
+def _axis_name(rep: "Report") -> str:
+    """The curves' x-axis in the Methods heading: env-step (a budget in env steps) or episode (`total_episodes`)."""
+    return "episode" if rep.budget_unit == "episodes" else "env-step"
+
+
 def _methods_scores(rep: "Report") -> list[str]:
     """Methods: the curves and scores, the design, summaries, the bootstrap, comparisons and factor effects."""
     seed = rep.seed
     grid = rep.grid
     return [
-        f"- **Learning curves on an env-step axis.** Each run's curve is drawn on a grid of {len(grid)} equally "
-        f"spaced points from {fmt(grid[0])} to {fmt(grid[-1])} environment steps: a point is the mean return of the "
+        f"- **Learning curves on an {_axis_name(rep)} axis.** Each run's curve is drawn on a grid of {len(grid)} "
+        f"equally spaced points from {fmt(grid[0])} to {fmt(grid[-1])} {UNIT_WORDS[rep.budget_unit]}: a point is the "
+        "mean return of the "
         "run's episodes in the updates that end in that grid cell (each episode weighted equally; held from the "
         "previous cell when no update ends there), so configs are compared at equal data, not equal updates.",
         f"- **Scores per run.** {SCORE_METHODS} *Steps to threshold* (threshold {fmt(rep.threshold)}, from "
@@ -386,7 +392,8 @@ def _missing_section(rep: "Report") -> list[str]:
 def render(rep: "Report") -> str:
     """The README.md of a report."""
     r = rep.results
-    curves = ("Learning curves per factor level (mean return vs env steps; seed-block bootstrap bands"
+    curves = (f"Learning curves per factor level (mean return vs {UNIT_WORDS[rep.budget_unit]}; seed-block "
+              "bootstrap bands"
               + ("; dashed: the uniform-random policy's mean return)" if "random_policy" in rep.tables else ")"))
     parts = [f"# Ablation report: {r.study}", "", "## Summary", "", *_summary_section(rep), "",
              "## Key findings", "", *findings_note(rep), *_findings(rep), "",

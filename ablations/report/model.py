@@ -30,6 +30,7 @@ class Report:
     metrics: list[str]
     n_seeds: int
     primary: str = "final_return"
+    budget_unit: str = "env_steps"  # the budget's and every x-axis's unit: env_steps or episodes (total_episodes)
     margin: float = float("nan")  # equivalence margin on the primary metric (metric units)
     margin_rule: Any = None  # the `equivalence.Margin` it was resolved from (`[report] margin`, else the default)
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)

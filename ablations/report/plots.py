@@ -20,6 +20,7 @@ import seaborn as sns
 
 from ablations.config import AXES
 from ablations.report.text import level_name
+from ablations.train.scores import UNIT_WORDS
 
 STYLE = {"svg.hashsalt": "ablations-report", "axes.grid": True, "grid.alpha": 0.3, "axes.spines.top": False,
          "axes.spines.right": False, "font.size": 9, "axes.titlesize": 10, "legend.fontsize": 8}
@@ -97,15 +98,22 @@ def _factor_panels(df: pd.DataFrame, levels: dict[str, list[str]], *, x: str, y:
     return fig
 
 
+def _budget_axis(df: pd.DataFrame) -> str:
+    """The x column of a curve table: `episodes` for an episode budget (`build.budget_unit_of`), else `env_steps`."""
+    return "episodes" if "episodes" in df.columns else "env_steps"
+
+
 def learning_curves(bands: pd.DataFrame, levels: dict[str, list[str]], *, ylabel: str = "episode return",
                     random: tuple[float, int] | None = None) -> plt.Figure:
     """One panel per factor: mean return vs env steps per level (pooled over the other factors) with its CI band.
 
-    `bands` columns: factor, level, env_steps, mean, ci_low, ci_high. `random`: the uniform-random policy's (mean
-    return, episodes), drawn as a dashed horizontal line in every panel (the legend then goes where it hides least).
+    `bands` columns: factor, level, env_steps (or episodes: the x-axis is then episodes), mean, ci_low, ci_high.
+    `random`: the uniform-random policy's (mean return, episodes), drawn as a dashed horizontal line in every panel
+    (the legend then goes where it hides least).
     """
     hline = None if random is None else (random[0], f"uniform-random policy (mean of {random[1]} episodes)")
-    return _factor_panels(bands, levels, x="env_steps", y="mean", xlabel="environment steps", ylabel=ylabel,
+    x = _budget_axis(bands)
+    return _factor_panels(bands, levels, x=x, y="mean", xlabel=UNIT_WORDS[x], ylabel=ylabel,
                           title="Learning curves (mean over runs, 95% seed-block bootstrap CI)",
                           legend="lower right" if hline is None else "best", hline=hline)
 
@@ -217,9 +225,10 @@ def performance_profiles(profile: pd.DataFrame, levels: dict[str, list[str]], *,
 
 def km_curves(km: pd.DataFrame, levels: dict[str, list[str]], *, budget: float) -> plt.Figure:
     """Kaplan–Meier curves of steps to threshold: fraction of runs not yet at the threshold vs env steps, one panel
-    per factor, a step line per level (runs pooled over the other factors). `km` columns: factor, level, env_steps,
-    survival."""
+    per factor, a step line per level (runs pooled over the other factors). `km` columns: factor, level, env_steps
+    (or episodes: the x-axis is then episodes), survival."""
     factors = list(dict.fromkeys(km["factor"]))
+    unit = _budget_axis(km)
     fig, axes = _grid(len(factors))
     with plt.rc_context(STYLE):
         for ax, f in zip(axes, factors):
@@ -228,10 +237,10 @@ def km_curves(km: pd.DataFrame, levels: dict[str, list[str]], *, budget: float) 
             for color, lv in zip(palette(len(order)), order):
                 g = sub[sub["level"] == str(lv)]
                 if len(g):
-                    x = np.append(g["env_steps"].to_numpy(float), budget)
+                    x = np.append(g[unit].to_numpy(float), budget)
                     s = np.append(g["survival"].to_numpy(float), g["survival"].to_numpy(float)[-1])
                     ax.step(x, s, where="post", color=color, label=level_name(f, lv), linewidth=1.4)
-            ax.set(title=f"by {f}", xlabel="environment steps", ylabel="fraction not yet at threshold",
+            ax.set(title=f"by {f}", xlabel=UNIT_WORDS[unit], ylabel="fraction not yet at threshold",
                    ylim=(-0.02, 1.02))
             ax.legend(loc="lower left")
     _suptitle(fig, "Time to threshold (Kaplan–Meier; censored at the budget)")

@@ -126,7 +126,7 @@ class Cohort:
 
     @property
     def env_steps(self) -> int:
-        return sum(c.total_steps for c in self.configs)
+        return sum(c.planned_steps for c in self.configs)
 
 
 def study_from_spec(spec: Mapping[str, Any]) -> Study:
@@ -334,20 +334,31 @@ def validate_study(study: Study) -> None:
         raise StudyError(f"{where}: key 'probe_seeds' = {study.probe_seeds} but probes are off in every run "
                          "(probe_every = 0, the default); allowed: set probe_every > 0 in [fixed] (e.g. "
                          "probe_every = 10: probes every 10 updates) or remove probe_seeds")
-    described: set[tuple[str, str | None]] = set()
+    described: dict[tuple[str, str | None], Any] = {}
     for cfg in configs:
-        if (cfg.env_id, cfg.preprocess) in described:
-            continue
-        try:
-            describe(cfg.env_id, cfg.preprocess)
-            if cfg.env_backend != "auto":
-                from ..envs.registry import resolve_backend
-                resolve_backend(cfg)
-        except ConfigError as exc:
-            key = ("[factors] env_id" if "env_id" in study.factors
-                   else "[fixed] env_id" if "env_id" in study.fixed else "env_id (default)")
-            raise StudyError(f"{where}: {key}: {exc}") from None
-        described.add((cfg.env_id, cfg.preprocess))
+        if (cfg.env_id, cfg.preprocess) not in described:
+            try:
+                spec = describe(cfg.env_id, cfg.preprocess)
+                if cfg.env_backend != "auto":
+                    from ..envs.registry import resolve_backend
+                    resolve_backend(cfg)
+            except ConfigError as exc:
+                key = ("[factors] env_id" if "env_id" in study.factors
+                       else "[fixed] env_id" if "env_id" in study.fixed else "env_id (default)")
+                raise StudyError(f"{where}: {key}: {exc}") from None
+            described[(cfg.env_id, cfg.preprocess)] = spec
+        _check_policy_init(study, cfg, described[(cfg.env_id, cfg.preprocess)])
+
+
+def _check_policy_init(study: Study, cfg: RunConfig, spec: Any) -> None:
+    """A config's initial policy (init_logits / init_log_std) must fit its env's actions: a `StudyError` before
+    anything is trained."""
+    from ..envs.registry import check_policy_init
+
+    try:
+        check_policy_init(cfg, spec)
+    except ConfigError as exc:
+        raise StudyError(f"{study.path}: {exc}") from None
 
 
 def _check_reference(study: Study, configs: Sequence[RunConfig]) -> None:

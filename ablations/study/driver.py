@@ -274,7 +274,7 @@ def _steps(results: ResultsDir, run_ids: set[str], records: dict) -> tuple[int, 
         df = df[latest]
         df = df[df["env_steps"] != ""]
         steps += int(pd.to_numeric(df["env_steps"]).sum())
-        budget += int(pd.to_numeric(df["total_steps"]).sum())
+        budget += int(pd.to_numeric(df["total_steps"], errors="coerce").fillna(0).sum())  # "": an episode budget
     return steps, budget
 
 
@@ -291,7 +291,7 @@ def _manifest(results: ResultsDir, study: Study, configs: Sequence[RunConfig], s
         "name": study.name,
         "n_runs": len(configs),
         "n_configs": len(configs) // max(1, len(study.seeds)),
-        "total_env_steps": sum(c.total_steps for c in configs),
+        "total_env_steps": sum(c.planned_steps for c in configs),
         "run_ids": [c.run_id for c in configs],
         "versions": versions(),
         "git": git_commit(),

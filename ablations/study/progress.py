@@ -104,11 +104,13 @@ class RichProgress(Progress):
         )
         self.description = description
         self.task: int | None = None
+        self.by_runs = False  # a budget in episodes (total_episodes): its steps are unknown, the bar counts runs
 
     def start(self, todo: Sequence[Cohort], *, done_runs: int, total_runs: int) -> None:
         self.bar.start()
-        self.task = self.bar.add_task(self.description, total=max(1, sum(c.env_steps for c in todo)),
-                                      steps="", runs="")
+        self.by_runs = any(cfg.total_episodes is not None for c in todo for cfg in c.configs)
+        self.task = self.bar.add_task(self.description, total=max(1, total_runs if self.by_runs else
+                                                                  sum(c.env_steps for c in todo)), steps="", runs="")
         super().start(todo, done_runs=done_runs, total_runs=total_runs)
 
     def refresh(self) -> None:
@@ -118,6 +120,10 @@ class RichProgress(Progress):
         done = self.completed_steps
         runs = f"runs {self.done}/{self.total_runs} done, {self.failed} failed"
         runs += f", {self.diverged} diverged" if self.diverged else ""
+        if self.by_runs:
+            self.bar.update(self.task, completed=self.done + self.failed + self.diverged, runs=runs,
+                            steps=f"{si(done)} steps {si(done / elapsed)}/s")
+            return
         over = f" (+{si(done - self.total_steps)} past the budget)" if done > self.total_steps else ""
         self.bar.update(self.task, completed=min(done, self.total_steps), runs=runs,
                         steps=f"{si(done)}/{si(self.total_steps)} steps{over} {si(done / elapsed)}/s")

@@ -94,14 +94,14 @@ def plan_study(study: Study, out: str | Path, *, retry_failed: bool = False, coh
         configs, todo = plan(study, out, **kw)
         if out.is_dir():
             ResultsDir(out).check_compatible([c.run_id for c in configs], study.path)
-        stage = StagePlan("", study, out, configs, todo, len(configs), sum(c.total_steps for c in configs))
+        stage = StagePlan("", study, out, configs, todo, len(configs), sum(c.planned_steps for c in configs))
         return StudyPlan(study, out, [stage], retry_failed, cohort_size)
     configs1 = stage1_configs(study)
     if tune_dir(out).is_dir():
         ResultsDir(tune_dir(out)).check_compatible([c.run_id for c in configs1], f"{study.path} [tune]")
     s1 = stage1_study(study)
     _, todo1 = plan(s1, tune_dir(out), configs=configs1, **kw)
-    first = StagePlan(TUNING, s1, tune_dir(out), configs1, todo1, len(configs1), sum(c.total_steps for c in configs1))
+    first = StagePlan(TUNING, s1, tune_dir(out), configs1, todo1, len(configs1), sum(c.planned_steps for c in configs1))
     points = grid(study)
     n2 = len(points) * len(study.seeds)
     if stage1_complete(study, out, retry_failed):
@@ -110,9 +110,9 @@ def plan_study(study: Study, out: str | Path, *, retry_failed: bool = False, coh
         if out.is_dir():
             ResultsDir(out).check_compatible([c.run_id for c in configs2], study.path)
         _, todo2 = plan(study, out, configs=configs2, **kw)
-        second = StagePlan(EVALUATION, study, out, configs2, todo2, n2, sum(c.total_steps for c in configs2))
+        second = StagePlan(EVALUATION, study, out, configs2, todo2, n2, sum(c.planned_steps for c in configs2))
     else:
-        per_point = [max(c.total_steps for c in configs1[i * len(configs1) // len(points):
+        per_point = [max(c.planned_steps for c in configs1[i * len(configs1) // len(points):
                                                           (i + 1) * len(configs1) // len(points)])
                      for i in range(len(points))]
         second = StagePlan(EVALUATION, study, out, None, None, n2, sum(per_point) * len(study.seeds))

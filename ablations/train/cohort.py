@@ -35,7 +35,9 @@ class RunState:
     status: str = "running"
     error: str = ""
     curves: list[dict[str, Any]] = field(default_factory=list)
-    eval_return: float = math.nan
+    eval_return: float = math.nan  # the mode `eval_greedy` picks: one of the two below
+    eval_return_greedy: float = math.nan
+    eval_return_stochastic: float = math.nan
 
 
 @dataclass

@@ -32,8 +32,8 @@ from ..envs.registry import describe, make_cohort_env
 from ..envs.spec import CohortEnv
 from .cohort import Checkpoint, CohortState, CohortView, ProbeHook, RunState
 from .loss import PolicyStep, ValueFit, fit_values, per_run_norms, policy_gradient
-from .nets import Params, head_for, init_mlp, policy_sizes, value_sizes
-from .optim import PerRunAdam, PerRunOptimizer
+from .nets import Params, head_for, init_mlp, init_policy, value_sizes
+from .optim import PerRunOptimizer
 from .rollout import Batch, Collector, collect
 from .scores import final_return
 from .seeding import draw_seed, run_streams
@@ -79,14 +79,13 @@ class Trainer:
         spec = describe(configs[0].env_id, configs[0].preprocess)
         head = head_for(spec)
         streams = [run_streams(c.seed) for c in configs]
-        hidden = configs[0].hidden
         gens = [s.init for s in streams]
-        policy = init_mlp(policy_sizes(spec, hidden), gens, out_gain=0.01)
-        value = init_mlp(value_sizes(spec, hidden), gens, out_gain=1.0)
+        policy = init_policy(spec, configs, gens)  # raises ConfigError for an initial policy that does not fit
+        value = init_mlp(value_sizes(spec, configs[0].critic_hidden), gens, out_gain=1.0)
         self.cohort = CohortState(configs, spec, head, make_cohort_env(configs, spec=spec), policy, value,
                                   [RunState(c, s) for c, s in zip(configs, streams)])
         self.popt = PerRunOptimizer.for_policy(policy, configs)
-        self.vopt = PerRunAdam(value, [c.value_lr for c in configs])
+        self.vopt = PerRunOptimizer(value, [c.value_lr for c in configs], [c.value_optimizer for c in configs])
         self.probe_rows: list[dict[str, Any]] = []
         self._probe = probe
         self._probe_env: CohortEnv | None = None  # K·N episodes per run, made at the first checkpoint
@@ -242,7 +241,7 @@ class Trainer:
             })
             if not ok[r]:
                 s.status, s.error = "diverged", f"non-finite loss or gradient at update {s.updates}"
-            elif s.env_steps >= s.config.total_steps:
+            elif spent(s):
                 s.status = "done"
         due = [r for r in active if co.runs[r].status == "running" and self._probe_due(r)]
         for upd in sorted({co.runs[r].updates for r in due}):
@@ -263,22 +262,27 @@ class Trainer:
         return k > 0 and self.cohort.runs[r].updates % k == 0
 
     def evaluate(self) -> None:
-        """K evaluation episodes per finished run, from its own eval stream, with the final policy."""
+        """K evaluation episodes per finished run, from its own eval stream, with the final policy, in both modes from
+        the same K start states: first the mode `eval_greedy` picks (`eval_return`), then the other one, whose draws
+        come after (so `eval_return`'s bits do not depend on it)."""
         co = self.cohort
         k = co.configs[0].eval_episodes
         runs = [r for r, s in enumerate(co.runs) if s.status == "done"]
         if k == 0 or not runs:
             return
+        first = co.configs[0].eval_greedy  # part of the cohort key
         env = make_cohort_env(co.configs, num_envs=k, spec=co.spec)
         try:
             seeds = [draw_seed(co.runs[r].streams.eval) for r in runs]
-            batch = collect(env, np.asarray(runs), seeds, co.policy, co.activation, co.head,
-                            [co.runs[r].streams.eval for r in runs], greedy=co.configs[0].eval_greedy)
+            rets = {greedy: collect(env, np.asarray(runs), seeds, co.policy, co.activation, co.head,
+                                    [co.runs[r].streams.eval for r in runs], greedy=greedy).episode_returns().numpy()
+                    for greedy in (first, not first)}
         finally:
             env.close()
-        rets = batch.episode_returns().numpy()
         for j, r in enumerate(runs):
-            co.runs[r].eval_return = float(rets[j].mean())
+            s = co.runs[r]
+            s.eval_return_greedy, s.eval_return_stochastic = float(rets[True][j].mean()), float(rets[False][j].mean())
+            s.eval_return = s.eval_return_greedy if first else s.eval_return_stochastic
 
     def close(self) -> None:
         self.cohort.env.close()
@@ -299,11 +303,19 @@ class Trainer:
         return TrainedCohort(runs, curves, self.probe_rows, wall_s, policies)
 
 
+def spent(s: RunState) -> bool:
+    """Whether run `s` has reached its budget: env steps (`total_steps`) or episodes (`total_episodes`)."""
+    budget, unit = s.config.budget
+    return (s.episodes if unit == "episodes" else s.env_steps) >= budget
+
+
 def run_row(s: RunState) -> dict[str, Any]:
     """runs.csv's row of a run."""
+    budget, unit = s.config.budget
     return {"run_id": s.config.run_id, **s.config.cells(), "status": s.status, "error": s.error,
             "env_steps": s.env_steps, "updates": s.updates,
-            "final_return": final_return(s.curves, s.config.total_steps), "eval_return": s.eval_return}
+            "final_return": final_return(s.curves, budget, unit), "eval_return": s.eval_return,
+            "eval_return_greedy": s.eval_return_greedy, "eval_return_stochastic": s.eval_return_stochastic}
 
 
 def train_cohort(configs: Sequence[RunConfig], *, on_update: Callable[[int], None] | None = None,

@@ -7,7 +7,13 @@ run's own rows, so shapes never depend on batch-mates).
 
 Policy heads: Categorical (logits), diagonal Gaussian (mean and state-dependent log-std, clamped to
 [LOG_STD_MIN, LOG_STD_MAX]), Bernoulli (one logit per binary choice). The value network is separate from the
-policy, so a `value` baseline never changes the policy's features.
+policy (its own hidden layers, `RunConfig.critic_hidden`), so a `value` baseline never changes the policy's features.
+`hidden = ()` makes the network one affine layer: a linear policy (logits = x·W + b) or a linear critic.
+
+The initial policy (`init_policy`): every layer drawn by `init_mlp` (the output layer scaled by 0.01: a near-uniform
+policy); a run with `init_logits` / `init_log_std` then gets its output layer's weights set to 0 and its bias to
+those values (`initial_bias`), so its initial policy is exactly the given one at every observation. The draws are
+the same either way: the hidden layers and the critic do not depend on the initial policy.
 """
 
 from __future__ import annotations
@@ -21,6 +27,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from ..config import RunConfig
+from ..envs.registry import check_policy_init
 from ..envs.spec import EnvSpec, PolicyKind
 
 LOG_STD_MIN, LOG_STD_MAX = -5.0, 2.0
@@ -136,6 +144,22 @@ class Head:
         # Bernoulli: a·log σ(l) + (1−a)·log σ(−l) = −BCEWithLogits(l, a)
         return (actions * F.logsigmoid(out) + (1 - actions) * F.logsigmoid(-out)).sum(dim=-1)
 
+    def distribution(self, out: Tensor) -> dict[str, Tensor]:
+        """The distribution the outputs `out` [..., out_dim] define, as named columns (each out.shape[:-1]), the ones
+        `sample` draws from: Categorical `p(a=i)` per action (softmax); Bernoulli `p(x_i=1)` per binary choice
+        (sigmoid); Gaussian `mean_i` and `std_i` per action dimension (exp of the clamped log-std; before clipping
+        to the action bounds)."""
+        if self.kind == "categorical":
+            p = torch.softmax(out, dim=-1)
+            return {f"p(a={i})": p[..., i] for i in range(self.act_dim)}
+        if self.kind == "bernoulli":
+            p = torch.sigmoid(out)
+            return {f"p(x_{i}=1)": p[..., i] for i in range(self.act_dim)}
+        mean, log_std = self._gaussian(out)
+        std = log_std.exp()
+        return {**{f"mean_{i}": mean[..., i] for i in range(self.act_dim)},
+                **{f"std_{i}": std[..., i] for i in range(self.act_dim)}}
+
     def entropy(self, out: Tensor) -> Tensor:
         """H(π(·|s)) → out.shape[:-1]."""
         if self.kind == "categorical":
@@ -158,3 +182,27 @@ def policy_sizes(spec: EnvSpec, hidden: Sequence[int]) -> list[int]:
 
 def value_sizes(spec: EnvSpec, hidden: Sequence[int]) -> list[int]:
     return [spec.obs_dim, *hidden, 1]
+
+
+def initial_bias(spec: EnvSpec, cfg: RunConfig) -> Tensor | None:
+    """The output layer's bias of `cfg`'s initial policy (`[out_dim]`), or None for the default draw: Categorical and
+    Bernoulli: `init_logits`; Gaussian: zeros for the mean, then `init_log_std`. Raise `ConfigError` when the lengths
+    do not fit the env's actions (`envs.registry.check_policy_init`)."""
+    check_policy_init(cfg, spec)
+    if cfg.init_logits is not None:
+        return torch.tensor(cfg.init_logits, dtype=torch.float32)
+    if cfg.init_log_std is not None:
+        return torch.cat([torch.zeros(spec.act_dim), torch.tensor(cfg.init_log_std, dtype=torch.float32)])
+    return None
+
+
+def init_policy(spec: EnvSpec, configs: Sequence[RunConfig], gens: Sequence[torch.Generator]) -> Params:
+    """The stacked policies of `configs` (sharing `hidden`): `init_mlp` with out_gain 0.01, then each run with an
+    initial policy gets zero output weights and its `initial_bias` (the same draws from gens[r] either way)."""
+    params = init_mlp(policy_sizes(spec, configs[0].hidden), gens, out_gain=0.01)
+    for r, cfg in enumerate(configs):
+        bias = initial_bias(spec, cfg)
+        if bias is not None:
+            params[-2][r] = 0.0
+            params[-1][r] = bias
+    return params

@@ -1,6 +1,6 @@
 """A run's metrics, defined once (DESIGN.md invariant 7: metrics weigh episodes equally): final return, AUC, time to
-threshold, and the learning curve drawn on an env-step grid. Pure functions over arrays and DataFrames; no torch, no
-env.
+threshold, and the learning curve drawn on a grid over the budget. Pure functions over arrays and DataFrames; no
+torch, no env.
 
 Input: curve rows `run_id, update, env_steps, return_mean` and, where given, `episodes` (cumulative, as in
 curves.csv: an update's own episode count is the difference from the previous update, its `return_mean` the mean
@@ -17,6 +17,9 @@ return of those episodes; every update of a run collects the same N episodes).
   that end in that grid cell (held from the previous cell when none does), so the figure weighs episodes as the
   scores do.
 
+The budget and every x-axis above are in the run's budget unit (`BUDGET_UNITS`): env steps (`total_steps`, the
+default) or, for a run with `total_episodes`, episodes (its curve rows' cumulative `episodes`).
+
 `run_scores` (the report) and `run_metric` (the tuning choice) call the same definitions.
 """
 
@@ -28,8 +31,12 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
-#: Points of the env-step grid a run's curve is drawn on.
+#: Points of the budget grid a run's curve is drawn on.
 GRID_POINTS = 100
+#: The units of a budget (`RunConfig.budget`), each the curves.csv column that counts it.
+BUDGET_UNITS = ("env_steps", "episodes")
+#: Each unit in words (axis labels, the report's text).
+UNIT_WORDS = {"env_steps": "environment steps", "episodes": "episodes"}
 #: The last fraction of the budget whose episodes make a run's final return.
 FINAL_FRACTION = 0.1
 
@@ -51,9 +58,36 @@ SCORE_METHODS = (
     "the run's training episodes (each episode weighted equally). Neither weighs an episode by its length.")
 
 
+def _check_unit(unit: str) -> None:
+    if unit not in BUDGET_UNITS:
+        raise ValueError(f"unit={unit!r}; allowed: {' | '.join(BUDGET_UNITS)}")
+
+
 def env_step_grid(budget: float, points: int = GRID_POINTS) -> np.ndarray:
-    """`points` equally spaced env-step values in (0, budget]: budget/points, 2·budget/points, …, budget."""
+    """`points` equally spaced values in (0, budget]: budget/points, 2·budget/points, …, budget (the budget's unit:
+    env steps or episodes)."""
     return np.linspace(budget / points, budget, points)
+
+
+def run_budgets(runs: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
+    """Each run's budget and its unit from runs.csv's columns: `total_episodes` where set (an episode budget), else
+    `total_steps` (NaN where neither is a number)."""
+    steps = (pd.to_numeric(runs["total_steps"], errors="coerce").to_numpy(float) if "total_steps" in runs.columns
+             else np.full(len(runs), np.nan))
+    episodes = (pd.to_numeric(runs["total_episodes"], errors="coerce").to_numpy(float)
+                if "total_episodes" in runs.columns else np.full(len(runs), np.nan))
+    by_episodes = np.isfinite(episodes)
+    return np.where(by_episodes, episodes, steps), ["episodes" if e else "env_steps" for e in by_episodes]
+
+
+def budget_unit(runs: pd.DataFrame) -> str:
+    """The budget unit shared by every run of `runs` ("env_steps" without a `total_episodes` column); `ValueError`
+    when some runs have an episode budget and others a step budget (their curves share no x-axis)."""
+    units = set(run_budgets(runs)[1]) or {"env_steps"}
+    if len(units) > 1:
+        raise ValueError("the runs mix budgets in env steps (total_steps) and in episodes (total_episodes); allowed: "
+                         "one unit for every run (report them as separate studies)")
+    return units.pop()
 
 
 def _episode_counts(g: pd.DataFrame) -> np.ndarray:
@@ -65,13 +99,18 @@ def _episode_counts(g: pd.DataFrame) -> np.ndarray:
     return np.where(np.isfinite(n) & (n > 0), n, 0.0)
 
 
-def final_return(curves: list[dict[str, Any]], total_steps: float) -> float:
+def final_return(curves: list[dict[str, Any]], budget: float, unit: str = "env_steps") -> float:
     """Mean training return over the updates that end in the last `FINAL_FRACTION` of the budget (at least the last
-    update): runs.csv's `final_return`, written by the engine from a run's curve rows, and the report's."""
+    update): runs.csv's `final_return`, written by the engine from a run's curve rows, and the report's.
+
+    unit: the budget's (`BUDGET_UNITS`). env_steps: the updates whose `env_steps` ≥ 0.9 × budget; episodes: the
+    updates whose cumulative `episodes` > 0.9 × budget (with N | 0.9 × budget, exactly the last 10% of the episodes)."""
+    _check_unit(unit)
     if not curves:
         return math.nan
+    cut = (1 - FINAL_FRACTION) * budget
     tail = [c["return_mean"] for c in curves
-            if c["env_steps"] >= (1 - FINAL_FRACTION) * total_steps] or [curves[-1]["return_mean"]]
+            if (c["episodes"] > cut if unit == "episodes" else c["env_steps"] >= cut)] or [curves[-1]["return_mean"]]
     return float(np.mean(tail))
 
 
@@ -85,18 +124,19 @@ def auc(g: pd.DataFrame) -> float:
     return float(np.average(r, weights=n)) if n.sum() > 0 else float(r.mean())
 
 
-def _clean(curves: pd.DataFrame) -> dict[str, pd.DataFrame]:
-    """run_id → its curve rows with numeric cells, sorted by env_steps (text cells, as read from a part, too)."""
+def _clean(curves: pd.DataFrame, unit: str = "env_steps") -> dict[str, pd.DataFrame]:
+    """run_id → its curve rows with numeric cells, sorted by `unit` (text cells, as read from a part, too)."""
+    _check_unit(unit)
     cols = [c for c in ("run_id", "update", "env_steps", "episodes", "return_mean") if c in curves.columns]
     c = curves[cols].copy()
     for col in cols[1:]:
         c[col] = pd.to_numeric(c[col], errors="coerce")
-    c = c.dropna(subset=["env_steps", "return_mean"]).sort_values(["run_id", "env_steps"], kind="stable")
+    c = c.dropna(subset=[unit, "return_mean"]).sort_values(["run_id", unit], kind="stable")
     return {str(rid): g for rid, g in c.groupby(c["run_id"].astype(str), sort=False)}
 
 
-def _first_crossing(g: pd.DataFrame, threshold: float, budget: float, min_episodes: float | None
-                    ) -> tuple[float, bool, int]:
+def _first_crossing(g: pd.DataFrame, threshold: float, budget: float, min_episodes: float | None,
+                    unit: str = "env_steps") -> tuple[float, bool, int]:
     n = _episode_counts(g)
     per_update = float(np.median(n)) if len(n) else 0.0
     if per_update <= 0:
@@ -107,20 +147,21 @@ def _first_crossing(g: pd.DataFrame, threshold: float, budget: float, min_episod
     den_w = den - np.concatenate([np.zeros(w), den[:-w]])[: len(den)]
     with np.errstate(invalid="ignore", divide="ignore"):
         ma = num_w / den_w
-    steps = g["env_steps"].to_numpy(float)
+    steps = g[unit].to_numpy(float)
     full = np.arange(len(ma)) >= w - 1
     hit = np.flatnonzero(full & (ma >= threshold) & (steps <= budget))
     return (float(steps[hit[0]]), True, w) if hit.size else (budget, False, w)
 
 
 def time_to_threshold(curves: pd.DataFrame, run_ids: Sequence[str], threshold: float, budget: float, *,
-                      min_episodes: float | None = None) -> pd.DataFrame:
+                      min_episodes: float | None = None, unit: str = "env_steps") -> pd.DataFrame:
     """One row per run of `run_ids` (`THRESHOLD_COLUMNS`): steps_to_threshold (the env_steps of the first update u
     whose moving average MA_u = Σ_{v=u−W+1..u} n_v·return_mean_v / Σ n_v reaches `threshold` with env_steps_u ≤
     `budget`, else `budget`: right-censored), reached (bool), window_updates (W = ⌈min_episodes / N⌉ updates, default
     min_episodes = 2N, N the run's median episodes per update; updates before the window is full decide nothing).
-    A run with no curve rows: NaN steps, not reached, W 0."""
-    groups = _clean(curves)
+    A run with no curve rows: NaN steps, not reached, W 0. With unit="episodes" (an episode budget) every env_steps
+    above reads `episodes`: steps_to_threshold then counts episodes."""
+    groups = _clean(curves, unit)
     rows = []
     for rid in run_ids:
         g = groups.get(str(rid))
@@ -128,17 +169,19 @@ def time_to_threshold(curves: pd.DataFrame, run_ids: Sequence[str], threshold: f
             rows.append(dict(run_id=rid, steps_to_threshold=np.nan, reached=False, window_updates=0))
             continue
         g = g.sort_values("update", kind="stable") if "update" in g.columns else g
-        steps, reached, w = _first_crossing(g, threshold, budget, min_episodes)
+        steps, reached, w = _first_crossing(g, threshold, budget, min_episodes, unit)
         rows.append(dict(run_id=rid, steps_to_threshold=steps, reached=reached, window_updates=w))
     return pd.DataFrame(rows, columns=THRESHOLD_COLUMNS)
 
 
-def binned_curves(curves: pd.DataFrame, run_ids: Sequence[str], grid: np.ndarray) -> np.ndarray:
-    """Each run's learning curve on `grid` → [R, G]: point j is the episode-weighted mean return of the run's updates
-    ending in (grid[j−1], grid[j]] (grid[−1] taken as 0), held from the last point with updates when none ends there
-    (and, before the first update, the first update's value). A run with no curve rows gives a row of NaN."""
+def binned_curves(curves: pd.DataFrame, run_ids: Sequence[str], grid: np.ndarray, unit: str = "env_steps"
+                  ) -> np.ndarray:
+    """Each run's learning curve on `grid` (in `unit`: env steps or episodes) → [R, G]: point j is the
+    episode-weighted mean return of the run's updates ending in (grid[j−1], grid[j]] (grid[−1] taken as 0), held from
+    the last point with updates when none ends there (and, before the first update, the first update's value). A run
+    with no curve rows gives a row of NaN."""
     out = np.full((len(run_ids), len(grid)), np.nan)
-    groups = _clean(curves)
+    groups = _clean(curves, unit)
     edges = np.concatenate([[-np.inf], np.asarray(grid, float)])
     for i, rid in enumerate(run_ids):
         g = groups.get(str(rid))
@@ -146,7 +189,7 @@ def binned_curves(curves: pd.DataFrame, run_ids: Sequence[str], grid: np.ndarray
             continue
         n = _episode_counts(g)
         n = np.where(n > 0, n, 1.0) if n.sum() <= 0 else n
-        r, x = g["return_mean"].to_numpy(float), g["env_steps"].to_numpy(float)
+        r, x = g["return_mean"].to_numpy(float), g[unit].to_numpy(float)
         cell = np.searchsorted(edges, x, side="left") - 1  # cell j holds grid[j-1] < x <= grid[j]
         inside = (cell >= 0) & (cell < len(grid))
         num = np.bincount(cell[inside], weights=(n * r)[inside], minlength=len(grid))
@@ -156,22 +199,23 @@ def binned_curves(curves: pd.DataFrame, run_ids: Sequence[str], grid: np.ndarray
     return out
 
 
-def run_scores(curves: pd.DataFrame, runs: pd.DataFrame, *, budget: float, threshold: float) -> pd.DataFrame:
-    """One row per run of `runs`: final_return (`final_return` of its curve rows and its own `total_steps`, else
-    `budget`), auc (`auc`), steps_to_threshold and reached (`time_to_threshold` at `budget`), and eval_return when
-    `runs` has it. NaN scores for a run with no curve rows."""
+def run_scores(curves: pd.DataFrame, runs: pd.DataFrame, *, budget: float, threshold: float,
+               unit: str = "env_steps") -> pd.DataFrame:
+    """One row per run of `runs`: final_return (`final_return` of its curve rows and its own budget, `total_steps`
+    or `total_episodes` (`run_budgets`), else `budget`), auc (`auc`), steps_to_threshold and reached
+    (`time_to_threshold` at `budget`, in `unit`), and eval_return when `runs` has it. NaN scores for a run with no
+    curve rows. `unit` is every run's budget unit (`budget_unit(runs)`)."""
     ids = runs["run_id"].astype(str).tolist()
-    groups = _clean(curves)
-    totals = (pd.to_numeric(runs["total_steps"], errors="coerce").to_numpy(float) if "total_steps" in runs.columns
-              else np.full(len(ids), np.nan))
+    groups = _clean(curves, unit)
+    totals = run_budgets(runs)[0]
     finals, aucs = [], []
     for rid, total in zip(ids, totals):
         g = groups.get(rid)
-        g = g if g is not None else pd.DataFrame(columns=["env_steps", "return_mean"])
-        finals.append(final_return(g[["env_steps", "return_mean"]].to_dict("records"),
-                                   total if math.isfinite(total) else budget))
+        g = g if g is not None else pd.DataFrame(columns=["env_steps", "episodes", "return_mean"])
+        cols = ["env_steps", "return_mean"] + (["episodes"] if unit == "episodes" else [])
+        finals.append(final_return(g[cols].to_dict("records"), total if math.isfinite(total) else budget, unit))
         aucs.append(auc(g))
-    th = time_to_threshold(curves, ids, threshold, budget)
+    th = time_to_threshold(curves, ids, threshold, budget, unit=unit)
     out = pd.DataFrame({"run_id": runs["run_id"].tolist(), "final_return": finals, "auc": aucs})
     out["steps_to_threshold"] = th["steps_to_threshold"].to_numpy(float)
     out["reached"] = th["reached"].to_numpy(bool)
@@ -188,12 +232,13 @@ def run_metric(runs: pd.DataFrame, curves: pd.DataFrame, metric: str) -> dict[st
         raise ValueError(f"metric={metric!r}; allowed: auc | final_return")
     groups = _clean(curves)
     out: dict[str, float] = {}
-    for rid, budget in zip(runs["run_id"].astype(str), pd.to_numeric(runs["total_steps"], errors="coerce")):
+    for rid, budget, unit in zip(runs["run_id"].astype(str), *run_budgets(runs)):
         g = groups.get(rid)
         if g is None or not len(g) or not math.isfinite(budget):
             out[rid] = float("nan")
         elif metric == "auc":
             out[rid] = auc(g)
         else:
-            out[rid] = final_return(g[["env_steps", "return_mean"]].to_dict("records"), budget)
+            cols = ["env_steps", "return_mean"] + (["episodes"] if unit == "episodes" else [])
+            out[rid] = final_return(g[cols].to_dict("records"), budget, unit)
     return out

@@ -21,7 +21,7 @@ from ablations.train.seeding import draw_seed, run_streams
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*CartPole-v0 is out of date:DeprecationWarning")
 
-NATIVE_IDS = ["Acrobot-v1", "CartPole-v0", "CartPole-v1", "MountainCar-v0", "Pendulum-v1"]
+NATIVE_IDS = ["Acrobot-v1", "CartPole-v0", "CartPole-v1", "MountainCar-v0", "Pendulum-v1", "ablations/ShortCorridor-v0"]
 
 
 # ---- resolve_backend -------------------------------------------------------------------------------------------

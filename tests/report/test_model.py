@@ -33,8 +33,8 @@ def test_required_fields_then_defaults():
     required = [f.name for f in fields if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
     assert required == ["results", "seed", "n_resamples", "level", "all_pairs", "budget", "grid", "threshold",
                         "threshold_source", "metrics", "n_seeds"]
-    assert [f.name for f in fields][len(required):] == ["primary", "margin", "margin_rule", "tables", "figures",
-                                                        "notes"]
+    assert [f.name for f in fields][len(required):] == ["primary", "budget_unit", "margin", "margin_rule", "tables",
+                                                        "figures", "notes"]
 
 
 def test_defaults_and_containers_of_their_own(results):

@@ -192,11 +192,11 @@ STEP_GOLDEN = {
 
 def step_golden_configs() -> list[RunConfig]:
     """CartPole and Pendulum × 7 (baseline, returns, normalize, β, clipping) combinations, seed = position."""
-    # value_iters = 5: the default when these hashes were recorded (it is 1 since)
+    # value_iters = 5, eval_greedy = True: the defaults when these hashes were recorded (1 and False since)
     cp = RunConfig(env_id="CartPole-v1", total_steps=3000, eval_episodes=2, hidden=(16, 16), episodes_per_update=4,
-                   value_iters=5)
+                   value_iters=5, eval_greedy=True)
     pe = RunConfig(env_id="Pendulum-v1", total_steps=2400, eval_episodes=1, hidden=(16, 16), episodes_per_update=4,
-                   value_iters=5)
+                   value_iters=5, eval_greedy=True)
     levels = [("none", "full", "none", 0.0, None), ("mean", "rtg", "returns", 0.01, None),
               ("loo", "full", "advantages", 0.0, 1.0), ("value", "rtg", "none", 0.05, None),
               ("value", "full", "returns", 0.0, 0.5), ("loo", "rtg", "none", 0.0, None),

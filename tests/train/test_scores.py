@@ -126,3 +126,40 @@ def test_min_episodes_sets_the_window() -> None:
     c = _curve("r", [100, 200, 300, 400], [0.0, 25.0, 25.0, 25.0])
     out = sc.time_to_threshold(c, ["r"], 20.0, 1000.0, min_episodes=24)  # W = 3 updates of 8
     assert out.iloc[0]["window_updates"] == 3 and out.iloc[0]["steps_to_threshold"] == 400.0
+
+
+# ---- a budget in episodes (total_episodes): every x-axis counts episodes -----------------------------------------
+EPISODIC = _curve("e", [500, 700, 800, 850, 880], [-80.0, -40, -20, -14, -12], per_update=2)  # episodes 2..10
+
+
+def test_final_return_of_an_episode_budget_takes_the_last_tenth_of_the_episodes() -> None:
+    """Budget 10 episodes, N = 2: the updates ending after episode 9 (> 0.9 × 10): only the last (episodes 9-10);
+    with the env-step rule the same rows would give another answer."""
+    rows = EPISODIC.to_dict("records")
+    assert sc.final_return(rows, 10, "episodes") == -12.0
+    assert sc.final_return([{**r, "episodes": 2 * i} for i, r in enumerate(rows, 1)], 20, "episodes") == -12.0
+    many = [{"env_steps": 10 * k, "episodes": k, "return_mean": float(k)} for k in range(1, 101)]  # N = 1
+    assert sc.final_return(many, 100, "episodes") == np.mean(range(91, 101))  # exactly the last 10 episodes
+    with pytest.raises(ValueError, match="unit='updates'"):
+        sc.final_return(rows, 10, "updates")
+
+
+def test_time_to_threshold_and_curves_of_an_episode_budget_count_episodes() -> None:
+    th = sc.time_to_threshold(EPISODIC, ["e"], -30.0, 10, unit="episodes")
+    # MA over 2 updates (4 episodes): (-40-20)/2 = -30 at the update ending at episode 6
+    assert th.loc[0, "steps_to_threshold"] == 6 and bool(th.loc[0, "reached"])
+    y = sc.binned_curves(EPISODIC, ["e"], np.array([5.0, 10.0]), unit="episodes")
+    assert list(y[0]) == [-60.0, pytest.approx(-46 / 3)]  # (0, 5]: updates ending at 2, 4; (5, 10]: at 6, 8, 10
+
+
+def test_run_scores_and_run_metric_read_each_runs_budget_unit() -> None:
+    runs = pd.DataFrame({"run_id": ["e"], "total_steps": [""], "total_episodes": ["10"]})
+    assert sc.run_budgets(runs)[0].tolist() == [10.0] and sc.run_budgets(runs)[1] == ["episodes"]
+    assert sc.budget_unit(runs) == "episodes"
+    out = sc.run_scores(EPISODIC, runs, budget=10, threshold=-30.0, unit="episodes")
+    assert out.loc[0, "final_return"] == -12.0 and out.loc[0, "steps_to_threshold"] == 6
+    assert sc.run_metric(runs, EPISODIC, "final_return") == {"e": -12.0}
+    steps = pd.DataFrame({"run_id": ["r"], "total_steps": ["100"]})
+    assert sc.budget_unit(steps) == "env_steps" and sc.run_budgets(steps)[1] == ["env_steps"]
+    with pytest.raises(ValueError, match="mix budgets in env steps"):
+        sc.budget_unit(pd.concat([runs, steps.assign(total_episodes="")]))
