@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
-from ablations.report.load import Results
+from ablations.report.load import Results, level_label
 from ablations.report.model import Report
 from ablations.config import RunConfig
 from ablations.study.design import Study, grid, point_fields, study_from_spec
@@ -41,6 +42,18 @@ def cost(study: Study, waves: list[dict[str, Any]]) -> pd.DataFrame:
                           "fixed_budget_steps": per_seed * len(study.seeds)}], columns=COST_COLUMNS)
 
 
+def ids_by_levels(study: Study, results: Results) -> np.ndarray:
+    """[P, S] run ids of the results' runs, matched to the study's grid points and seeds by their factor levels (as
+    the report labels them) and seed; "" where no run has them. Matching by levels, not by the ids the study file
+    expands to today, keeps a published study's report stable when a field's default changes later."""
+    runs = results.runs
+    factors = list(study.factors)
+    keys = zip(*(runs[f].astype(str) for f in factors), pd.to_numeric(runs["seed"]).astype(int))
+    where = dict(zip(keys, runs["run_id"].astype(str)))
+    return np.array([[where.get((*(level_label(p[f]) for f in factors), s), "") for s in study.seeds]
+                     for p in grid(study)], dtype=object)
+
+
 def compute(rep: Report, env: str | None = None, results: Results | None = None) -> None:
     """Add the tables `sequential_waves`, `sequential_looks` (`study.sequential.LOOK_COLUMNS`) and `sequential`
     (`DECISION_COLUMNS`; cs_low/cs_high: the running anytime-valid interval) to `rep`. A no-op for a study that was
@@ -51,7 +64,7 @@ def compute(rep: Report, env: str | None = None, results: Results | None = None)
         return
     whole = results or rep.results  # one env's results carry a manifest rewritten for that env (`across.env_subset`)
     study = study_from_spec(whole.manifest["study"])
-    state = replay(study, whole.runs)
+    state = replay(study, whole.runs, ids=ids_by_levels(study, whole))
     looks = state.looks if env is None else state.looks[state.looks["env"] == env]
     decisions = looks.drop_duplicates("contrast_index", keep="last")
     rep.tables["sequential_waves"] = pd.DataFrame(state.waves, columns=WAVE_COLUMNS)

@@ -266,12 +266,15 @@ LOOK_COLUMNS = ["contrast_index", "family", "env", "contrast", "look", "n", "est
                 "run_low", "run_high", "verdict", "alpha", "g", "margin", "fixed_low", "fixed_high", "fixed_verdict"]
 
 
-def replay(study: Study, runs: pd.DataFrame) -> SequentialState:
+def replay(study: Study, runs: pd.DataFrame, ids: np.ndarray | None = None) -> SequentialState:
     """The waves and looks of `study` from `runs` (run_id, status, the metric; text or numbers): wave by wave,
-    stopping at the first wave that has a run without a row (the wave to train). Pure and deterministic."""
+    stopping at the first wave that has a run without a row (the wave to train). Pure and deterministic. `ids`
+    [P, S]: the run of grid point p at seed s, when not the ids the study's runs have now (`run_ids`; a reader of
+    published results matches them by their levels and seed, which a later change of a field's default leaves
+    alone)."""
     spec = _spec(study)
     points = grid(study)
-    ids = run_ids(study)
+    ids = run_ids(study) if ids is None else ids
     P, S = ids.shape
     cs = study_contrasts(study)
     W = weights(cs, P)

@@ -2,7 +2,7 @@
 
 A run's final return is a planted config mean + a seed effect shared by every config of that seed (common random
 numbers) + the run's own normal noise (SD 10), both drawn from streams keyed by the seed / the run id, so a run's
-rows depend on its config alone. Planted: `baseline = "value"` adds +60 (decided at once), `entropy_coef = 0.01`
+rows depend on its config alone. Planted: `baseline = "value"` adds +100 (decided at once), `entropy_coef = 0.01`
 −4 (small: it takes many seeds, if any), `normalize` nothing. `INTERRUPT_AFTER = k` makes the (k+1)-th call raise
 KeyboardInterrupt, as a Ctrl-C in the middle of a study would.
 """
@@ -25,7 +25,7 @@ NOISE_SD = 10.0
 
 def planted_mean(cfg: RunConfig) -> float:
     """The config's expected final return."""
-    return 100.0 + 60.0 * (cfg.baseline == "value") - 400.0 * cfg.entropy_coef
+    return 100.0 + 100.0 * (cfg.baseline == "value") - 400.0 * cfg.entropy_coef
 
 
 def _stream(key: str) -> np.random.Generator:

@@ -84,3 +84,25 @@ def test_a_multi_env_studys_reports_show_each_envs_own_contrasts(tmp_path: Path)
         assert table["cs_low"].iloc[0] == pytest.approx(mine["run_low"].iloc[0], rel=1e-9)
         assert "| main | " + env + " | baseline=value vs none |" in (
             tmp_path / "report" / "envs" / env / "README.md").read_text()
+
+
+def test_runs_are_matched_to_the_design_by_their_levels_and_seed(tmp_path: Path):
+    """The report finds each (config, seed)'s run by its factor levels and seed, so the ids the study file expands to
+    today (which a later change of a field's default changes) are not needed: here they agree, and a run id that no
+    longer matches the study file still finds its run."""
+    from ablations.report.load import load_results
+    from ablations.report.sequential import ids_by_levels
+    from ablations.study.design import study_from_spec
+
+    study = parse_study({"name": "seq", "seeds": 10, "fixed": {"total_steps": 400},
+                         "factors": {"baseline": ["none", "value"], "entropy_coef": [0, 0.01]},
+                         "sequential": {"min": 5, "step": 5}, "report": {"margin": 5.0}}, where="seq.toml")
+    state = run_plan(plan_study(study, tmp_path / "r"), SerialExecutor(trainer=FAKE)).waves
+    results = load_results(tmp_path / "r")
+    ids = ids_by_levels(study_from_spec(results.manifest["study"]), results)
+    expected = sq.run_ids(study)
+    trained = ids != ""
+    assert (ids[trained] == expected[trained]).all() and trained.sum() == sum(state.counts)
+    results.runs["run_id"] = "renamed-" + results.runs["run_id"]  # ids that no study file expands to
+    again = ids_by_levels(study_from_spec(results.manifest["study"]), results)
+    assert (again[trained] == "renamed-" + expected[trained]).all()

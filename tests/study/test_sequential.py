@@ -206,7 +206,7 @@ def seq_study(**seq) -> Study:
 
 
 def test_a_wave_grows_only_the_configs_of_undecided_contrasts():
-    """Each config vs the reference: value (+60) is decided at the first look and trains no more; every other config
+    """Each config vs the reference: value (+100) is decided at the first look and trains no more; every other config
     trains until its contrast is decided, and the reference, which every contrast reads, until the last one is."""
     study = seq_study(families=["configs"])
     state = sq.replay(study, fake_rows(study))
