@@ -20,7 +20,7 @@ from ..study.driver import StudySummary
 from ..study.executors import ExecutorError, ExecutorSetupError, make_executor
 from ..study.progress import RichProgress, pid_alive, read_in_flight
 from ..study.stages import TUNING, StudyPlan, StudyRun, packed_summaries, plan_study, run_plan, stage_status
-from . import tuned
+from . import sequential, tuned
 from ..study.store import ResultsDir
 from ..study.results_format import StoreError
 from ..study.design import DEFAULT_COHORT_SIZE, Study, StudyError, grid, load_study, unswept_defaults, with_overrides
@@ -101,7 +101,8 @@ def run(
     except (StoreError, ExecutorError) as exc:
         raise _fail(console, str(exc), 2) from None
     if dry_run:
-        (tuned.print_plan if the_plan.tuned else _print_plan)(console, the_plan)
+        (sequential.print_plan if the_plan.sequential else tuned.print_plan if the_plan.tuned
+         else _print_plan)(console, the_plan)
         return
     _print_start(console, spec.name, the_plan, ex, out)
     try:
@@ -123,7 +124,11 @@ def run(
     summary = _print_stages(console, the_plan, result)
     extra = f" --executor {executor.value}" if executor is not ExecutorName.local else ""
     extra += f" --address {address}" if address else ""
-    _print_summary(console, summary, retry_hint=f"ablations run {study} --out {out}{extra} --retry-failed")
+    _print_summary(console, summary, retry_hint=None if the_plan.sequential else
+                   f"ablations run {study} --out {out}{extra} --retry-failed")
+    if result.waves is not None:
+        sequential.print_waves(console, result.waves.waves, result.waves.stopped, result.waves.reason)
+        sequential.print_decisions(console, result.waves)
     if summary.counts["failed"] or summary.failed:
         raise typer.Exit(1)
 
@@ -132,6 +137,8 @@ def _print_stages(console: Console, plan: StudyPlan, result: StudyRun) -> StudyS
     """Each stage that ran before the plan's last, with its counts (and the choice after stage 1); the last stage's
     label → the summary to print last (every stage's failed runs listed)."""
     last = plan.stages[-1]
+    if plan.sequential:
+        return result.summary()
     for stage, summary in zip(plan.stages, result.stages):
         if stage is last:
             if stage.label:
@@ -175,6 +182,8 @@ def status(results_dir: Annotated[Path, typer.Argument(help="A results directory
     console.print(f"study {manifest['name']} ({manifest['study'].get('path', '?')}): {summary.total} runs"
                   + (f"; running now (pid {holder})" if holder else ""))
     _print_summary(console, summary, retry_hint=None)
+    if isinstance(manifest.get("sequential"), dict):
+        sequential.print_record(console, manifest["sequential"])
     _print_in_flight(console, read_in_flight(results_dir), holder)
     if problem:  # e.g. the combine did not finish: the counts above are the parts', not a result
         raise _fail(console, problem, 2)
@@ -267,6 +276,7 @@ def _print_start(console, name: str, the_plan: Any, ex: Any, out: Path) -> None:
     used = min(asked, max(1, len(todo))) if asked else None  # a worker per cohort at most (`executors`)
     workers_text = ("cluster worker(s)" if used is None else f"{used} worker(s)" + (
         f", of the {asked} asked: at most one per cohort" if used < asked else ""))
-    console.print(f"{name}{' ' + first.label if first.label else ''}: {len(first.configs or [])} runs, "
+    wave = f" wave {the_plan.waves.waves[-1]['wave']}" if the_plan.sequential else ""
+    console.print(f"{name}{' ' + first.label if first.label else ''}{wave}: {len(first.configs or [])} runs, "
                   f"{sum(len(c.configs) for c in todo)} to train in {len(todo)} "
                   f"cohort(s) with the {ex.name} executor ({workers_text}) → {out}")

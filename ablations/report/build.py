@@ -28,6 +28,7 @@ from ablations.report import power as pw
 from ablations.report import survival as sv
 from ablations.train import scores as sc
 from ablations.report import tuning as tn
+from ablations.report import sequential as sq
 from ablations.report.load import ENV, Results, load_results, study_spec
 from ablations.report import pooled
 from ablations.report.markdown import render
@@ -388,6 +389,7 @@ def build_report(results_dir: str | Path | Results, out_dir: str | Path | None =
     rep = compute(results, seed=seed, n_resamples=n_resamples, all_pairs=all_pairs, threshold=threshold,
                   level=level, effect_sizes=effect_sizes)
     tn.compute(rep, untuned=untuned)
+    sq.compute(rep)
     if video is None and video_note:
         rep.notes.append(f"No video of the best run: {video_note}.")
     write_tables(rep, out)
@@ -423,6 +425,7 @@ def _build_across(results: Results, out: Path, *, figures: bool, measured: pd.Da
         env_out.mkdir(parents=True, exist_ok=True)
         rep = compute(sub, threshold=None, random_policy=False, **kw)
         tn.compute(rep, env=env)
+        sq.compute(rep, env=env, results=results)
         write_tables(rep, env_out)
         if figures:
             rep.figures = draw(rep, env_out)

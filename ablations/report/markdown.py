@@ -14,6 +14,7 @@ import pandas as pd
 
 from ablations.report.text import fmt, format_p, md_table
 from ablations.report.markdown_tuning import tuning_methods, tuning_section
+from ablations.report.markdown_sequential import findings_note, sequential_methods, sequential_section, summary_line
 from ablations.report.model import Report
 from ablations.report.questions import answers, key_findings
 from ablations.train.scores import SCORE_METHODS, THRESHOLD_METHODS, UNIT_WORDS
@@ -65,6 +66,7 @@ def _summary_section(rep: "Report") -> list[str]:
         f"- **Wall time:** {_duration(wall)}"
         + (f" (started {m['started']}, finished {m['finished']})" if m.get("started") and m.get("finished") else ""),
         f"- **Reference config:** `{r.reference_label}`, {r.reference_note}",
+        *summary_line(rep),
     ]
     rp = rep.tables.get("random_policy")
     if rp is not None and len(rp):
@@ -402,7 +404,8 @@ def render(rep: "Report") -> str:
               "bootstrap bands"
               + ("; dashed: the uniform-random policy's mean return)" if "random_policy" in rep.tables else ")"))
     parts = [f"# Ablation report: {r.study}", "", "## Summary", "", *_summary_section(rep), "",
-             "## Key findings", "", *_findings(rep), "",
+             "## Key findings", "", *findings_note(rep), *_findings(rep), "",
+             *sequential_section(rep),
              *_questions(rep),
              *tuning_section(rep),
              "## Figures", "",
@@ -417,7 +420,7 @@ def render(rep: "Report") -> str:
              *_figure(rep, "best_run", "The best config's best seed: one greedy evaluation episode"),
              "## Tables", "", "All tables are also in [`tables/`](tables/) as CSV.", "",
              *_tables_section(rep), "## Methods", "", *_methods(rep),
-             *tuning_methods(rep), "", "## Missing data", "",
+             *tuning_methods(rep), *sequential_methods(rep), "", "## Missing data", "",
              *_missing_section(rep), ""]
     text = "\n".join(parts)
     while "\n\n\n" in text:

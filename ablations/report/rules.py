@@ -4,10 +4,11 @@ them from here (and the tables carry them as columns: `margin`, `alpha`, `ci_lev
 
 from __future__ import annotations
 
-from ablations.study.margin import DEFAULT_MARGIN_SD
+from ablations.study.margin import ALPHA as STUDY_ALPHA, DEFAULT_MARGIN_SD
 
-#: Family-wise significance level: Holm-adjusted p < ALPHA is "significant"; TOST at ALPHA for equivalence.
-ALPHA = 0.05
+#: Family-wise significance level: Holm-adjusted p < ALPHA is "significant"; TOST at ALPHA for equivalence (defined
+#: in `ablations.study.margin`, which a sequential study's stopping rule reads too).
+ALPHA = STUDY_ALPHA
 #: Power at which minimum detectable differences (`mdd`) and seeds needed are stated.
 POWER = 0.8
 #: The default equivalence margin for "no effect" claims (TOST), in pooled within-config SDs of the metric: defined

@@ -19,6 +19,9 @@ A study file (``studies/*.toml``)::
     seed = 0
     [env."LunarLander-v3"]              # optional: fixed fields for one level of env_id (a multi-env study)
     total_steps = 200000
+    [sequential]                        # optional: seeds in waves (study.sequential_spec, study.sequential): `min`
+    min = 5                             # seeds first, then `step` more for the configs of each undecided contrast,
+    step = 5                            # up to the `seeds` above
     [tune]                              # optional: tune field(s) per config on separate seeds (study.tune_spec,
     policy_lr = [1e-3, 3e-3, 1e-2]      # study.tuning): stage 1 trains config × candidate × tuning seed, stage 2
     seeds = 5                           # each config at its chosen candidate on the evaluation seeds
@@ -54,13 +57,15 @@ import numpy as np
 from ..config import ConfigError, RunConfig, field_names
 from .sections import (StudyError, norm_level, parse_env, parse_exclude, parse_imports, parse_report, parse_sample,
                        parse_study_seeds, section_table)
+from .contrasts import contrasts
+from .sequential_spec import SequentialSpec, parse_sequential
 from .tune_spec import TuneSpec, parse_tune
 
 #: Default upper bound on the runs trained together by one worker (one cohort).
 DEFAULT_COHORT_SIZE = 128
 
 TOP_LEVEL_KEYS = ("name", "description", "seeds", "probe_seeds", "imports", "fixed", "factors", "exclude", "sample",
-                  "report", "env", "tune")
+                  "report", "env", "tune", "sequential")
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
@@ -82,6 +87,7 @@ class Study:
     import_paths: tuple[str, ...] = ()  # folders put on sys.path before `imports` (the study file's own)
     tune: TuneSpec | None = None  # [tune]: per-config tuning in two stages (study.tuning)
     env: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # env_id → fixed fields for that env only
+    sequential: SequentialSpec | None = None  # [sequential]: seeds added in waves (study.sequential)
 
     @property
     def env_ids(self) -> list[str]:
@@ -103,6 +109,7 @@ class Study:
             "probe_seeds": self.probe_seeds,
             **({"env": {e: {k: _jsonable(v) for k, v in t.items()} for e, t in self.env.items()}} if self.env else {}),
             **({"tune": self.tune.spec()} if self.tune else {}),
+            **({"sequential": self.sequential.spec()} if self.sequential else {}),
         }
 
 
@@ -120,6 +127,23 @@ class Cohort:
     @property
     def env_steps(self) -> int:
         return sum(c.planned_steps for c in self.configs)
+
+
+def study_from_spec(spec: Mapping[str, Any]) -> Study:
+    """The `Study` a manifest's `study` record (`Study.spec()`) describes, as parsed (not validated again, nothing
+    imported), for readers of a results directory that need its grid and runs (a sequential study's report). A
+    tuned study's [tune] is not rebuilt."""
+    seq = spec.get("sequential")
+    return Study(name=spec["name"], path=spec.get("path", ""), description=spec.get("description", ""),
+                 fixed=dict(spec.get("fixed") or {}),
+                 factors={k: tuple(v) for k, v in (spec.get("factors") or {}).items()},
+                 seeds=tuple(spec.get("seeds") or (0,)),
+                 exclude=tuple({k: tuple(norm_level(x) for x in v) for k, v in rule.items()}
+                               for rule in spec.get("exclude") or ()),
+                 sample=spec.get("sample"), report=dict(spec.get("report") or {}),
+                 imports=tuple(spec.get("imports") or ()), probe_seeds=spec.get("probe_seeds"),
+                 import_paths=tuple(spec.get("import_paths") or ()), env=dict(spec.get("env") or {}),
+                 sequential=SequentialSpec(**{**seq, "families": tuple(seq["families"])}) if seq else None)
 
 
 # ---- loading ---------------------------------------------------------------------------------------------------
@@ -209,13 +233,18 @@ def parse_study(raw: Mapping[str, Any], *, where: str = "study", base_dir: str |
         raise StudyError(f"{where}: [tune] {n_points:,} configs × {len(tune.grid()):,} candidates × "
                          f"{len(tune.seeds):,} seeds is more than {MAX_RUNS:,} tuning runs")
     env = parse_env(raw.get("env", {}), fixed, factors, where)
+    try:
+        sequential = parse_sequential(raw.get("sequential"), where=where, seeds=seeds, report=report,
+                                      tuned=tune is not None)
+    except ConfigError as exc:
+        raise StudyError(str(exc)) from None
     clash = sorted({k for table in env.values() for k in table} & set(tune.candidates if tune else ()))
     if clash:
         raise StudyError(f"{where}: [tune] {clash} also set in an [env.\"…\"] table; allowed: a tuned field is "
                          "chosen per config, so no env table may fix it")
     study = Study(name=name, path=where, description=description, fixed=dict(fixed), factors=factors,
                   seeds=seeds, exclude=exclude, sample=sample, report=report, imports=imports,
-                  probe_seeds=probe_seeds, env=env, tune=tune,
+                  probe_seeds=probe_seeds, env=env, tune=tune, sequential=sequential,
                   import_paths=(str(Path(base_dir).resolve()),) if base_dir is not None and _custom(imports, fixed,
                                                                                              factors) else ())
     validate_study(study)
@@ -293,6 +322,14 @@ def validate_study(study: Study) -> None:
     if not configs:
         raise StudyError(f"{where}: the [[exclude]] rules drop every run; nothing to do")
     _check_reference(study, configs)
+    if study.sequential is not None:
+        found = {c.family for c in contrasts(grid(study), study.factors, study.sequential.families,
+                                             study.report.get("reference"))}
+        empty = [f for f in study.sequential.families if f not in found]
+        if empty:
+            raise StudyError(f"{where}: [sequential] families {empty} have no contrast in this study (\"main\" needs a "
+                             "factor with 2 or more levels, \"interactions\" two such factors, \"configs\" the "
+                             "reference config and another); allowed: families this study's factors define")
     if study.probe_seeds and not any(c.probe_every for c in configs):
         raise StudyError(f"{where}: key 'probe_seeds' = {study.probe_seeds} but probes are off in every run "
                          "(probe_every = 0, the default); allowed: set probe_every > 0 in [fixed] (e.g. "

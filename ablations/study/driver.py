@@ -18,7 +18,7 @@ from typing import Any, Callable, Sequence
 import pandas as pd
 
 from ..config import RunConfig
-from .design import Cohort, Study, cohort_id, cohorts, expand
+from .design import Cohort, Study, cohort_id, cohorts, expand, grid
 from .executors import CohortResult
 from .memory import cohort_plan_size
 from .progress import IN_FLIGHT_FILE, InFlight, NullProgress, Progress
@@ -62,38 +62,45 @@ def plan(study: Study, out: str | Path, *, retry_failed: bool = False, cohort_si
 
 def run_study(study: Study, out: str | Path, executor: Any, *, retry_failed: bool = False,
               cohort_size: int | None = None, progress: Progress | None = None,
-              configs: Sequence[RunConfig] | None = None, manifest_extra: dict[str, Any] | None = None
-              ) -> StudySummary:
+              configs: Sequence[RunConfig] | None = None, manifest_extra: dict[str, Any] | None = None,
+              manifest_final: Callable[[], dict[str, Any]] | None = None, grows: bool = False,
+              close: bool = True) -> StudySummary:
     """Train what `out` lacks (and the failed runs if `retry_failed`), one atomic part per cohort, then rebuild the
     combined CSVs. Holds the directory's lock throughout; raises `StoreError` if it is locked or incompatible.
     `configs` (default `expand(study)`) and `manifest_extra` (merged into the manifest) serve a tuned study's
-    stages (`study.stages.run_plan`)."""
+    stages and a sequential study's waves (`study.stages.run_plan`); `manifest_final()` is merged into the manifest
+    written last once every cohort finished (a sequential study's record after the wave), `grows` lets the runs
+    include more than the directory's (the next wave), and `close=False` leaves the executor connected (the caller
+    closes it: a cluster kept across a sequential study's waves)."""
     progress = progress or NullProgress()
     results = ResultsDir(out)
     configs = expand(study) if configs is None else list(configs)
     run_ids = [c.run_id for c in configs]
     if results.root.is_dir():
-        results.check_compatible(run_ids, study.path)
+        results.check_compatible(run_ids, study.path, grows=grows)
         if results.packed():
             return packed_summary(results, run_ids, retry_failed)
     if getattr(executor, "connect", None) is not None:  # a cluster answers before anything is written
         executor.connect()
     try:
         return _run_locked(results, study, executor, configs, retry_failed=retry_failed, cohort_size=cohort_size,
-                           progress=progress, manifest_extra=manifest_extra)
+                           progress=progress, manifest_extra=manifest_extra, manifest_final=manifest_final,
+                           grows=grows)
     finally:
-        if getattr(executor, "close", None) is not None:
+        if close and getattr(executor, "close", None) is not None:
             executor.close()
 
 
 def _run_locked(results: ResultsDir, study: Study, executor: Any, configs: list[RunConfig], *, retry_failed: bool,
-                cohort_size: int | None, progress: Progress, manifest_extra: dict[str, Any] | None) -> StudySummary:
+                cohort_size: int | None, progress: Progress, manifest_extra: dict[str, Any] | None,
+                manifest_final: Callable[[], dict[str, Any]] | None = None, grows: bool = False,
+              close: bool = True) -> StudySummary:
     """`run_study`'s work under the directory's lock: resume, train, combine, and the manifest written last."""
     run_ids = [c.run_id for c in configs]
     out = results.root
     t0, started = time.perf_counter(), now()
     with results.lock():
-        results.check_compatible(run_ids, study.path)
+        results.check_compatible(run_ids, study.path, grows=grows)
         results.clean_incomplete()
         (results.root / IN_FLIGHT_FILE).unlink(missing_ok=True)  # a killed driver's: its tasks died with it
         discarded = [(str(path), problem) for path, problem in results.verify_parts()]
@@ -131,6 +138,8 @@ def _run_locked(results: ResultsDir, study: Study, executor: Any, configs: list[
                             wall_s=round(sum(i.get("wall_s") or 0.0 for i in manifest["invocations"]), 3),
                             status="complete" if summary.counts["pending"] == 0 else "incomplete",
                             counts=summary.counts, machines=results.machines(run_ids))
+            if manifest_final is not None and outcome == "finished":
+                manifest.update(manifest_final())
             results.write_manifest(manifest)  # last: the commit record of this invocation
     return summary
 
@@ -154,7 +163,7 @@ def _train(executor: Any, todo: Sequence[Cohort], progress: Progress, keep: Call
 def _write_cohort(results: ResultsDir, study: Study, configs: Sequence[RunConfig], res: CohortResult) -> None:
     """One finished cohort: its done runs' policies (a study of at most SAVE_POLICIES_MAX_RUNS runs), then its part
     (after the policies: a done part implies them)."""
-    if len(configs) <= SAVE_POLICIES_MAX_RUNS:
+    if _study_size(study, configs) <= SAVE_POLICIES_MAX_RUNS:
         from ..evaluate.policy_io import policy_path, save_policy  # torch: only in a driver that saves policies
 
         by_id = {c.run_id: c for c in configs}
@@ -163,6 +172,12 @@ def _write_cohort(results: ResultsDir, study: Study, configs: Sequence[RunConfig
                 save_policy(policy_path(results.root, run["run_id"]), by_id[run["run_id"]],
                             res.policies[run["run_id"]], imports=study.imports, import_paths=study.import_paths)
     results.write_part(res.cohort_id, study.name, res.runs, res.curves, res.probes, res.wall_s, machine=res.machine)
+
+
+def _study_size(study: Study, configs: Sequence[RunConfig]) -> int:
+    """The runs a study may train: its runs, or a sequential study's at every seed (so whether it saves policies
+    does not change from wave to wave)."""
+    return len(configs) if study.sequential is None else len(grid(study)) * len(study.seeds)
 
 
 # ---- `ablations train`: the same loop, rows kept in memory -----------------------------------------------------

@@ -1,7 +1,8 @@
-"""The equivalence margin a study states (`[report] margin`), parsed once: a number in the metric's units, or a
-multiple of the pooled within-config SD written as a string such as "0.25sd"; default 0.25 SD. Lives in `study` so
-the study file's validation (`design`) and the report (`report.equivalence`, which resolves and uses it) share one
-rule; pure, no numpy beyond `Margin.resolve`.
+"""The decision rules a study is read with, defined once: the family-wise α, and the equivalence margin a study
+states (`[report] margin`), parsed once: a number in the metric's units, or a multiple of the pooled within-config SD
+written as a string such as "0.25sd"; default 0.25 SD. Lives in `study` so the study file's validation (`design`),
+a sequential study's stopping rule (`study.sequential`) and the report (`report.rules`, `report.equivalence`, which
+resolves and uses the margin) share one rule; pure, no numpy beyond `Margin.resolve`.
 """
 
 from __future__ import annotations
@@ -13,6 +14,9 @@ from typing import Any
 
 import numpy as np
 
+#: Family-wise significance level of every decision: the report's tests (`report.rules.ALPHA`) and a sequential
+#: study's confidence sequences (`study.sequential`).
+ALPHA = 0.05
 #: The default equivalence margin, in pooled within-config SDs of the metric.
 DEFAULT_MARGIN_SD = 0.25
 

@@ -45,6 +45,7 @@ from .machine import MachineMatch, machine_match  # noqa: F401 - their home is `
 from .results_format import SUMS, StoreError, read_text_table, require_complete, verify_sums
 from .results_format import read_sums as _read_sums
 from .store import ResultsDir
+from .sequential import replay, runs_on_disk, wave_configs
 from .tuning import CHOICE_FILE, TUNE_DIR, choice_from_file, stage1_configs, stage1_study, stage2_configs
 
 DIGITS = 6
@@ -307,9 +308,13 @@ class Stage:
 def published_stages(study: Study, published: str | Path) -> list[Stage]:
     """The stages a reproduction of `study` writes, with the runs `study` expands to now: the study's own directory;
     for a tuned study stage 1 (``tune/``, `tuning.stage1_configs`) and then stage 2 at the published choice
-    (``tune_choice.csv``, `tuning.stage2_configs`). PublishError if a tuned study's published directory lacks stage 1
-    or the choice, or the choice cannot be read."""
+    (``tune_choice.csv``, `tuning.stage2_configs`); for a sequential study the runs of its waves, replayed from the
+    published runs.csv (`sequential.replay`). PublishError if a tuned study's published directory lacks stage 1 or
+    the choice, or the choice cannot be read."""
     pub = Path(published)
+    if study.sequential is not None:  # its runs: the waves, replayed from the published rows
+        state = replay(study, runs_on_disk(pub, study.sequential.metric))
+        return [Stage(pub, study, wave_configs(study, state.counts))]
     if study.tune is None:
         return [Stage(pub, study, expand(study))]
     for path, what in ((pub / TUNE_DIR / "manifest.json", f"stage 1 ({TUNE_DIR}/)"),

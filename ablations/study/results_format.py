@@ -15,7 +15,8 @@ the strings written, so combining parts copies text and never reformats a number
 through `ablations.files`), the file records (SHA-256 and row count) and their checks, and the errors a results
 directory can raise. `require_complete` is the one check every reader of a results directory calls first: the
 manifest is the directory's commit record, written last, so a directory whose manifest still says "running" (or
-lacks a combined CSV) is refused, naming what is missing and the command that finishes it; a packed directory's
+lacks a combined CSV, or a sequential study's record says more waves are due) is refused, naming what is missing
+and the command that finishes it; a packed directory's
 files are checked against its SHA256SUMS (`verify_sums`), the others against the manifest's checksums
 (`verify_combined`). `study.store` (parts, lock, manifest, resume) and `report` both build on it; it imports nothing
 that trains or drives a study.
@@ -241,6 +242,12 @@ def require_complete(root: str | Path, *, command: str | None = None) -> dict[st
         raise IncompleteError(f"{root}: the last `ablations run` did not finish (its manifest says "
                               f"{manifest.get('status', 'no status')!r}; {what}): killed, or out of space, before it "
                               f"combined the cohort parts. Finish it with `{command}` (nothing done is trained again)")
+    sequential = manifest.get("sequential")
+    if isinstance(sequential, dict) and sequential.get("stopped") is False:
+        waves = sequential.get("waves") or []
+        raise IncompleteError(f"{root}: a sequential study whose stopping rule has not stopped yet ({len(waves)} "
+                              "wave(s) recorded, more to train): what it holds is not a result yet. Finish it with "
+                              f"`{command}` (nothing done is trained again)")
     if (root / SUMS).is_file():
         verify_sums(root)
     verify_combined(root, manifest)  # the files there (runs.csv and timings.csv once packed) as `run` wrote them

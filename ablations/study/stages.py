@@ -1,7 +1,9 @@
 """One plan/run interface for every study: a plain study is one stage into its results directory; a tuned study
 (`[tune]`, `study.tuning`) is stage 1 (tuning, into out/tune) then stage 2 (evaluation, into out), stage 2's runs
-known once stage 1 is complete. `plan_study` plans the stages (read-only), `run_plan` runs them in order through the
-driver (`driver.run_study`), `stage_status` reads where each stage of a results directory stands.
+known once stage 1 is complete; a sequential study (`[sequential]`, `study.sequential`) is one stage trained in
+waves, each wave's runs decided from the rows on disk (`sequential.replay`) when the previous wave is complete.
+`plan_study` plans the stages (read-only), `run_plan` runs them in order through the driver (`driver.run_study`),
+`stage_status` reads where each stage of a results directory stands.
 """
 
 from __future__ import annotations
@@ -19,7 +21,8 @@ from .design import expand
 from .driver import StudySummary, counts, packed_summary, plan, run_study
 from .progress import Progress
 from .store import ResultsDir
-from .results_format import StoreError, finish_command, read_text_table, require_complete
+from .results_format import StoreError, finish_command, read_text_table, require_complete, verify_sums
+from .sequential import SequentialState, record, replay, runs_on_disk, wave_configs
 from .tuning import (CHOICE_FILE, choice_from_file, choose, read_stage1, record_choice, stage1_complete, stage1_configs,
                      stage1_manifest, stage1_study, stage2_configs, tune_dir)
 
@@ -50,10 +53,15 @@ class StudyPlan:
     stages: list[StagePlan]
     retry_failed: bool = False
     cohort_size: int | None = None
+    waves: SequentialState | None = None  # a sequential study: its waves so far, replayed from the rows on disk
 
     @property
     def tuned(self) -> bool:
         return self.study.tune is not None
+
+    @property
+    def sequential(self) -> bool:
+        return self.study.sequential is not None
 
 
 @dataclass
@@ -63,10 +71,14 @@ class StudyRun:
 
     stages: list[StudySummary]
     choice: pd.DataFrame | None = None
+    waves: SequentialState | None = None  # a sequential study: where it stands after the last wave that ran
 
     def summary(self) -> StudySummary:
-        """The last stage's summary, its `failed` listing every stage's failed runs (so the exit code says so)."""
+        """The last stage's summary, its `failed` listing every stage's failed runs (so the exit code says so; a
+        sequential study's last wave counts every run of the study)."""
         last = self.stages[-1]
+        if self.waves is not None:
+            return last
         return dataclasses.replace(last, failed=[f for s in self.stages for f in s.failed])
 
 
@@ -76,6 +88,8 @@ def plan_study(study: Study, out: str | Path, *, retry_failed: bool = False, coh
     `ExecutorError` if a config cannot fit in memory (`memory.check_memory`)."""
     out = Path(out)
     kw: dict[str, Any] = {"retry_failed": retry_failed, "cohort_size": cohort_size, "workers": workers}
+    if study.sequential is not None:
+        return _plan_sequential(study, out, cohort_size, workers, retry_failed)
     if study.tune is None:
         configs, todo = plan(study, out, **kw)
         if out.is_dir():
@@ -105,6 +119,53 @@ def plan_study(study: Study, out: str | Path, *, retry_failed: bool = False, coh
     return StudyPlan(study, out, [first, second], retry_failed, cohort_size)
 
 
+def _plan_sequential(study: Study, out: Path, cohort_size: int | None, workers: int | None,
+                     retry_failed: bool) -> StudyPlan:
+    """A sequential study's plan: the waves replayed from the rows on disk, the runs through the current wave and
+    the cohorts it still lacks. `StoreError` for `--retry-failed` (the waves were decided with those runs failed)."""
+    if retry_failed:
+        raise StoreError(f"{study.path}: --retry-failed is refused for a sequential study: its waves were decided "
+                         "from the runs as they finished (a failed run is a missing seed of its contrasts), and "
+                         "retrying one would change decisions already acted on; run the study into a new --out")
+    state = replay(study, runs_on_disk(out, study.sequential.metric))
+    configs = wave_configs(study, state.counts)
+    if out.is_dir():
+        ResultsDir(out).check_compatible([c.run_id for c in configs], study.path, grows=True)
+    _, todo = plan(study, out, configs=configs, cohort_size=cohort_size, workers=workers)
+    stage = StagePlan("", study, out, configs, todo, len(configs), sum(c.total_steps for c in configs))
+    return StudyPlan(study, out, [stage], False, cohort_size, waves=state)
+
+
+def _run_sequential(plan: StudyPlan, executor: Any, make: Callable[[str], Progress | None]) -> StudyRun:
+    """The waves, each an ordinary `run_study` over the runs through it (the manifest records the waves at its
+    start and, once the wave is complete, the looks after it); the next wave is replayed from the rows on disk, so
+    a killed run resumes into the same waves. Stops when the rule stops or a wave has runs pending."""
+    study, out = plan.study, plan.out
+    metric = study.sequential.metric
+    n_configs = len(grid(study))
+    state = replay(study, runs_on_disk(out, metric))
+    done = StudyRun([], waves=state)
+
+    def after() -> dict[str, Any]:
+        done.waves = replay(study, runs_on_disk(out, metric))
+        return {"sequential": record(study, done.waves), "n_configs": n_configs}
+
+    try:
+        while True:
+            wave = state.waves[-1]
+            summary = run_study(study, out, executor, cohort_size=plan.cohort_size, close=False,
+                                progress=make(f"wave {wave['wave']}"), configs=wave_configs(study, state.counts),
+                                grows=True, manifest_final=after,
+                                manifest_extra={"sequential": record(study, state), "n_configs": n_configs})
+            done.stages.append(summary)
+            if summary.counts["pending"] or done.waves.stopped or done.waves.counts == state.counts:
+                return done
+            state = done.waves
+    finally:  # one connection for every wave (a Ray cluster is not started again for each)
+        if getattr(executor, "close", None) is not None:
+            executor.close()
+
+
 def run_plan(plan: StudyPlan, executor: Any,
              progress: Callable[[str], Progress | None] | None = None) -> StudyRun:
     """Run the stages in order, each holding its own directory's lock (`driver.run_study`), each planned again
@@ -112,6 +173,8 @@ def run_plan(plan: StudyPlan, executor: Any,
     derived again from stage 1's rows (the choice written to tune_choice.csv first), so an interrupted run resumes
     where it stopped."""
     make = progress or (lambda label: None)
+    if plan.sequential:
+        return _run_sequential(plan, executor, make)
     done = StudyRun([])
     for stage in plan.stages:
         configs, extra = stage.configs, None
@@ -138,6 +201,14 @@ def packed_summaries(study: Study, out: str | Path, *, retry_failed: bool = Fals
         return None
     summaries = []
     configs = expand(study)
+    if study.sequential is not None:
+        verify_sums(out)
+        state = replay(study, runs_on_disk(out, study.sequential.metric))
+        if not state.stopped:
+            raise StoreError(f"{out} is packed (`ablations pack --delete-sources`: its cohort parts are gone) and its "
+                             "sequential study has waves to train; a packed directory is not trained into: run the "
+                             "study with another --out")
+        configs = wave_configs(study, state.counts)
     if study.tune is not None:
         ids1 = [c.run_id for c in stage1_configs(study)]
         ResultsDir(tune_dir(out)).check_compatible(ids1, f"{study.path} [tune]")

@@ -308,15 +308,16 @@ class ResultsDir:
     def write_manifest(self, manifest: Mapping[str, Any]) -> None:
         write_json_atomic(self.manifest_path, dict(manifest))
 
-    def check_compatible(self, run_ids: Sequence[str], study_path: str) -> None:
-        """Refuse a results directory whose runs are not exactly this study's runs."""
+    def check_compatible(self, run_ids: Sequence[str], study_path: str, *, grows: bool = False) -> None:
+        """Refuse a results directory whose runs are not exactly this study's runs (`grows`: a sequential study's
+        next wave, whose runs include every run the directory holds)."""
         manifest = self.read_manifest()
         wanted = set(run_ids)
         have: set[str] = set(manifest["run_ids"]) if manifest else set()
         have |= {run_id for part in self.parts() for run_id in part.runs}
         if manifest is None and not have:
             return
-        if have != wanted and not (manifest is None and have <= wanted):
+        if have != wanted and not ((manifest is None or grows) and have <= wanted):
             added, removed = len(wanted - have), len(have - wanted)
             raise StoreError(
                 f"{self.root} holds results of a different run set than {study_path} ({added} run(s) added, "
