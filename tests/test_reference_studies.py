@@ -17,7 +17,7 @@ from ablations.report import build_report
 
 REPO = Path(__file__).resolve().parents[1]
 PUBLISHED = ["cartpole_factorial", "flagship", "multienv", "cartpole_tuned", "pong_curve", "critic_iters",
-             "short_corridor", "adaptive_cartpole"]
+             "short_corridor", "adaptive_cartpole", "gae"]
 RTOL = 1e-5  # measured across an AVX2 and an AVX-512 machine: at most 6e-6 (bootstrap quantiles of gradvar)
 #: Near 0, cells agree within ATOL × the column's scale: the gradients behind them are float32, whose rounding
 #: (2^-23 ≈ 1.2e-7 of the terms' magnitude) differs with the SIMD width of the sums. Measured on an AVX2-only AMD EPYC
