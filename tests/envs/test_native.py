@@ -12,7 +12,8 @@ import pytest
 import torch
 
 from ablations.envs.registry import GymnasiumCohortEnv, describe
-from ablations.envs.native import NATIVE_ENVS, _libm_square, pcg64_doubles
+from ablations.envs.native import NATIVE_ENVS, _libm_square
+from ablations.envs.pcg64 import pcg64_doubles
 from ablations.study.machine import numpy_simd
 
 ENV_IDS = sorted(NATIVE_ENVS)
