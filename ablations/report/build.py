@@ -7,6 +7,10 @@ Computing lives in `bootstrap`, `intervals`, `comparisons`, `power`, `survival`,
 `gradvar`, `tuning` and `across`; the run scores in `ablations.train.scores`; drawing in `plots`; text in
 `markdown`, `markdown_across` and `markdown_tuning`. It runs no env and records no video: the caller hands those in
 (and says why there is none).
+
+Over 450 lines, kept whole: it is the one place that states the report's order of work and the choices between the
+modules it calls, and each section's wiring (a few lines of reading what the previous steps produced) would only move
+into a second orchestrator that calls back into this one.
 """
 
 from __future__ import annotations
