@@ -400,7 +400,8 @@ def _missing_section(rep: "Report") -> list[str]:
 def render(rep: "Report") -> str:
     """The README.md of a report."""
     r = rep.results
-    curves = (f"Learning curves per factor level (mean return vs {UNIT_WORDS[rep.budget_unit]}; seed-block "
+    unit = {"env_steps": "env steps"}.get(rep.budget_unit, UNIT_WORDS[rep.budget_unit])  # published captions' words
+    curves = (f"Learning curves per factor level (mean return vs {unit}; seed-block "
               "bootstrap bands"
               + ("; dashed: the uniform-random policy's mean return)" if "random_policy" in rep.tables else ")"))
     parts = [f"# Ablation report: {r.study}", "", "## Summary", "", *_summary_section(rep), "",

@@ -134,7 +134,13 @@ def test_every_shipped_studys_configs_give_probe_rows_without_nan(path):
         pytest.skip(f"{path.stem}: one Pong probe pool is ~30 games of thousands of frames (and rally returns are "
                     "not probed); its estimators are CartPole's")
     budget = (spec.max_episode_steps or 500) * first.episodes_per_update + 1  # two updates: probes at updates 0 and 1
-    runs = [c.replace(total_steps=budget, probe_every=1, probe_batches=3, eval_episodes=0)
+
+    def tiny(c):  # the study's own budget unit (short_corridor counts episodes): two updates
+        if c.total_episodes is not None:
+            return {"total_episodes": 2 * c.episodes_per_update}
+        return {"total_steps": budget}
+
+    runs = [c.replace(**tiny(c), probe_every=1, probe_batches=3, eval_episodes=0)
             for c in list(configs.values())[:48]]
     by_key: dict = {}
     for c in runs:
