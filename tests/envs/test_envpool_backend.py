@@ -160,3 +160,31 @@ def test_config_accepts_envpool_and_names_it_among_the_allowed_backends():
     assert RunConfig(env_backend="envpool").env_backend == "envpool"
     with pytest.raises(ConfigError, match="auto | native | gymnasium | envpool"):
         RunConfig(env_backend="gpu")
+
+
+@pytest.mark.parametrize("env_id", ["LunarLander-v3", pytest.param("Hopper-v5", marks=needs_mujoco)])
+def test_live_envs_give_the_bits_of_envpools_own_synchronous_pool_stepping_every_env(env_id):
+    """Each env's outputs until its episode ends are those of a plain EnvPool pool of the same seeds stepped
+    synchronously (the reference is EnvPool itself, used without the backend)."""
+    spec, n, t = describe(env_id), 5, 200
+    rng = np.random.default_rng(3)
+    acts = [_actions(spec, rng, 1, n) for _ in range(t)]
+    env = envpool_backend.EnvPoolCohortEnv(spec, 1, n)
+    got = [env.reset(np.array([0]), np.array([44]))[0]]
+    outs = [env.step(np.array([0]), a) for a in acts]
+    task, seeds = envpool_backend.envpool_task(env_id), envpool_backend.env_seeds(44, n)
+    ref_pool = envpool_backend.make_pool(task, seeds, spec.max_episode_steps)
+    ref_obs = [torch.from_numpy(np.asarray(ref_pool.reset()[0], dtype=spec.obs_dtype))]
+    alive, ended = np.ones(n, dtype=bool), 0
+    for step, a in enumerate(acts):
+        o, rw, te, _, _ = ref_pool.step(a[0].numpy().astype(ref_pool.single_action_space.dtype))
+        obs, rew, term, trunc = outs[step]
+        assert torch.equal(obs[0][alive], torch.from_numpy(np.asarray(o, dtype=spec.obs_dtype))[alive]), step
+        assert torch.equal(rew[0][alive], torch.from_numpy(rw.astype(np.float64))[alive]), step
+        assert term[0][alive].tolist() == te[alive].tolist(), step
+        ended += int((alive & (term[0] | trunc[0]).numpy()).sum())
+        alive &= ~(term[0] | trunc[0]).numpy()
+    assert torch.equal(got[0], ref_obs[0])
+    assert ended > 0  # episodes ended inside the window, so stepping stopped for some envs and not others
+    env.close()
+    ref_pool.close()
