@@ -12,7 +12,7 @@ given per pair (trial i of B over trial i of A) with its spread, and of the medi
     python benchmarks/engine_ab.py /tmp/base . --study studies/quick.toml
     python benchmarks/engine_ab.py /tmp/base . --study studies/cartpole_factorial.toml --set total_steps=10000
     # LunarLander: gymnasium under A against EnvPool under B (a slice: 60 runs x 15k steps)
-    python benchmarks/engine_ab.py /tmp/base . --study studies/lunarlander.toml --set total_steps=15000 \
+    python benchmarks/engine_ab.py /tmp/base . --study studies/lunarlander.toml --set total_steps=15000 \\
         --set-b env_backend=envpool
 
 A tree is a checkout of this repository (e.g. `git worktree add --detach /tmp/base <commit>`).

@@ -49,8 +49,6 @@ from typing import Any, Sequence
 
 import numpy as np
 import pandas as pd
-from scipy import optimize
-from scipy import stats as sps
 
 from ..config import RunConfig
 from .contrasts import Contrast, contrasts
@@ -102,6 +100,8 @@ def confidence_sequence(mean: Any, sd: Any, n: Any, alpha: Any, g: Any) -> tuple
 
 def fixed_interval(mean: Any, sd: Any, n: Any, alpha: Any) -> tuple[np.ndarray, np.ndarray]:
     """The fixed-n t-interval at level 1 − α (valid only for an n fixed in advance), for comparison."""
+    from scipy import stats as sps  # here, not at the top: every CLI command imports this module, few need scipy
+
     n = np.asarray(n, float)
     with np.errstate(invalid="ignore"):
         q = sps.t.ppf(1 - np.asarray(alpha, float) / 2, np.where(n >= 2, n - 1, np.nan))
@@ -111,6 +111,8 @@ def fixed_interval(mean: Any, sd: Any, n: Any, alpha: Any) -> tuple[np.ndarray, 
 
 def tuned_g(n_star: int, alpha: float) -> float:
     """The mixture variance g that minimizes the sequence's half-width at n = n_star (bounded search on log g)."""
+    from scipy import optimize  # here, not at the top (see `fixed_interval`)
+
     def width(log_g: float) -> float:
         r = float(cs_radius(n_star, alpha, np.exp(log_g)))
         return r if np.isfinite(r) else 1e12 - log_g  # the whole line: larger g shrinks it, so move up

@@ -26,10 +26,12 @@ default) or, for a run with `total_episodes`, episodes (its curve rows' cumulati
 from __future__ import annotations
 
 import math
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
-import pandas as pd
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 #: Points of the budget grid a run's curve is drawn on.
 GRID_POINTS = 100
@@ -72,6 +74,7 @@ def env_step_grid(budget: float, points: int = GRID_POINTS) -> np.ndarray:
 def run_budgets(runs: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
     """Each run's budget and its unit from runs.csv's columns: `total_episodes` where set (an episode budget), else
     `total_steps` (NaN where neither is a number)."""
+    import pandas as pd  # here: the engine imports this module for `final_return` alone
     steps = (pd.to_numeric(runs["total_steps"], errors="coerce").to_numpy(float) if "total_steps" in runs.columns
              else np.full(len(runs), np.nan))
     episodes = (pd.to_numeric(runs["total_episodes"], errors="coerce").to_numpy(float)
@@ -92,6 +95,7 @@ def budget_unit(runs: pd.DataFrame) -> str:
 
 def _episode_counts(g: pd.DataFrame) -> np.ndarray:
     """Each update's own episode count (differences of the cumulative `episodes`); ones without that column."""
+    import pandas as pd  # here: the engine imports this module for `final_return` alone
     if "episodes" not in g.columns:
         return np.ones(len(g))
     cum = pd.to_numeric(g["episodes"], errors="coerce").to_numpy(float)
@@ -126,6 +130,7 @@ def auc(g: pd.DataFrame) -> float:
 
 def _clean(curves: pd.DataFrame, unit: str = "env_steps") -> dict[str, pd.DataFrame]:
     """run_id → its curve rows with numeric cells, sorted by `unit` (text cells, as read from a part, too)."""
+    import pandas as pd  # here: the engine imports this module for `final_return` alone
     _check_unit(unit)
     cols = [c for c in ("run_id", "update", "env_steps", "episodes", "return_mean") if c in curves.columns]
     c = curves[cols].copy()
@@ -161,6 +166,7 @@ def time_to_threshold(curves: pd.DataFrame, run_ids: Sequence[str], threshold: f
     min_episodes = 2N, N the run's median episodes per update; updates before the window is full decide nothing).
     A run with no curve rows: NaN steps, not reached, W 0. With unit="episodes" (an episode budget) every env_steps
     above reads `episodes`: steps_to_threshold then counts episodes."""
+    import pandas as pd  # here: the engine imports this module for `final_return` alone
     groups = _clean(curves, unit)
     rows = []
     for rid in run_ids:
@@ -180,6 +186,7 @@ def binned_curves(curves: pd.DataFrame, run_ids: Sequence[str], grid: np.ndarray
     episode-weighted mean return of the run's updates ending in (grid[j−1], grid[j]] (grid[−1] taken as 0), held from
     the last point with updates when none ends there (and, before the first update, the first update's value). A run
     with no curve rows gives a row of NaN."""
+    import pandas as pd  # here: the engine imports this module for `final_return` alone
     out = np.full((len(run_ids), len(grid)), np.nan)
     groups = _clean(curves, unit)
     edges = np.concatenate([[-np.inf], np.asarray(grid, float)])
@@ -205,6 +212,7 @@ def run_scores(curves: pd.DataFrame, runs: pd.DataFrame, *, budget: float, thres
     or `total_episodes` (`run_budgets`), else `budget`), auc (`auc`), steps_to_threshold and reached
     (`time_to_threshold` at `budget`, in `unit`), and eval_return when `runs` has it. NaN scores for a run with no
     curve rows. `unit` is every run's budget unit (`budget_unit(runs)`)."""
+    import pandas as pd  # here: the engine imports this module for `final_return` alone
     ids = runs["run_id"].astype(str).tolist()
     groups = _clean(curves, unit)
     totals = run_budgets(runs)[0]

@@ -82,3 +82,11 @@ def test_entry_points_are_this_app():
                          cwd=root, timeout=120)
     assert res.returncode == 0, res.stderr
     assert _listed(res.stdout) == list(COMMANDS)
+
+
+def test_the_cli_starts_without_scipy():
+    """Every command pays for the CLI's imports before it starts (scipy ~1 s on the 2-core machine); scipy is
+    imported by the commands that compute with it, not by `import ablations.cli`."""
+    code = "import sys, ablations.cli\nprint(any(m.split('.')[0] == 'scipy' for m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
