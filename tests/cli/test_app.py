@@ -1,5 +1,5 @@
 """`ablations.cli.app`: the Typer app lists every command in `--help`, each command's own `--help` shows its
-docstring, there is no `--version` option, and both entry points (`ablations.cli:app`, `python -m ablations.cli`)
+docstring, there is no `--version` option, and both entry points (`ablations.cli.entry:main`, `python -m ablations.cli`)
 are this app."""
 
 from __future__ import annotations
@@ -7,13 +7,14 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 import ablations
-from ablations import cli
+from ablations.cli import entry
 from ablations.cli.app import app
 from ablations.cli.eval import eval as eval_command
 from ablations.cli.export import export
@@ -74,9 +75,16 @@ def test_an_unknown_command_exits_2_without_a_traceback():
     assert "Traceback" not in res.output
 
 
-def test_entry_points_are_this_app():
-    assert cli.app is app
+def test_entry_points_are_this_app(monkeypatch, capsys):
+    """The console script (pyproject's [project.scripts]) runs `entry.main`, which runs this app; so does
+    `python -m ablations.cli`."""
     root = Path(__file__).resolve().parents[2]
+    scripts = tomllib.loads((root / "pyproject.toml").read_text())["project"]["scripts"]
+    assert scripts == {"ablations": "ablations.cli.entry:main"}
+    monkeypatch.setattr(sys, "argv", ["ablations", "--help"])
+    with pytest.raises(SystemExit) as done:
+        entry.main()
+    assert done.value.code == 0 and _listed(capsys.readouterr().out) == list(COMMANDS)
     env = {**os.environ, "PYTHONPATH": str(root)}
     res = subprocess.run([sys.executable, "-m", "ablations.cli", "--help"], capture_output=True, text=True, env=env,
                          cwd=root, timeout=120)
@@ -90,3 +98,33 @@ def test_the_cli_starts_without_scipy():
     code = "import sys, ablations.cli\nprint(any(m.split('.')[0] == 'scipy' for m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize("script_import, cli_loaded", [("from ablations.cli.entry import main", False),
+                                                       ("from ablations.cli.app import app", True)])
+def test_a_spawned_worker_re_imports_the_entry_module_only(tmp_path, script_import, cli_loaded):
+    """A process started by multiprocessing's spawn method (the study's local workers) re-imports its parent's main
+    module. With the console script's import (`entry`), the worker loads neither typer nor pandas before it is given
+    work; importing the app at the script's top (the second case, the old entry point) would load both in every
+    worker."""
+    script = tmp_path / "console_script.py"
+    script.write_text(f"""import multiprocessing as mp
+import sys
+{script_import}
+
+
+def loaded(q):
+    q.put(sorted({{m.split(".")[0] for m in sys.modules}} & {{"typer", "rich", "pandas", "scipy", "torch"}}))
+
+
+if __name__ == "__main__":
+    ctx = mp.get_context("spawn")
+    q = ctx.Queue()
+    p = ctx.Process(target=loaded, args=(q,))
+    p.start()
+    print(q.get())
+    p.join()
+""")
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, check=True, timeout=120)
+    got = out.stdout.strip().splitlines()[-1]
+    assert (got != "[]") == cli_loaded, got

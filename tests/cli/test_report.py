@@ -14,7 +14,7 @@ import pytest
 from typer.main import get_command
 from typer.testing import CliRunner
 
-from ablations.cli import app
+from ablations.cli.app import app
 
 
 def _has_report() -> bool:

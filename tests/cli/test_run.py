@@ -21,7 +21,7 @@ from ablations.study.results_format import DONE_MARKER, read_text_table
 from ablations.study.design import load_study
 
 ROOT = Path(__file__).resolve().parents[2]
-CLI = [sys.executable, "-c", "from ablations.cli import app; app()"]
+CLI = [sys.executable, "-c", "from ablations.cli.app import app; app()"]
 TABLES = ("runs", "curves", "probes")
 runner = CliRunner()
 app = standalone_app()

@@ -13,7 +13,7 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from ablations.cli import app
+from ablations.cli.app import app
 from ablations.evaluate.distribution import along_episode, at_observations
 from ablations.evaluate.policy_io import load_policy, policy_path
 

@@ -2,7 +2,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from ablations.cli import app
+from ablations.cli.app import app
 from ablations.cli.common import parse_seeds
 from ablations.config import ConfigError
 

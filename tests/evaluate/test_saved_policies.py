@@ -3,7 +3,7 @@
 from PIL import Image
 from typer.testing import CliRunner
 
-from ablations.cli import app
+from ablations.cli.app import app
 from ablations.evaluate.policy_io import load_policy
 
 runner = CliRunner()

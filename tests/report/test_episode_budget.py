@@ -13,7 +13,7 @@ import pytest
 from rich.console import Console
 from typer.testing import CliRunner
 
-from ablations.cli import app
+from ablations.cli.app import app
 from ablations.config import RunConfig
 from ablations.report import build, plots
 from ablations.report.load import load_results

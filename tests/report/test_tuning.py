@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 from typer.testing import CliRunner
 
-from ablations.cli import app
+from ablations.cli.app import app
 from ablations.study.tuning import CHOICE_FILE, TUNE_DIR
 
 ROOT = Path(__file__).resolve().parents[2]

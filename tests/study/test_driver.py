@@ -84,7 +84,7 @@ def test_the_study_driver_does_not_load_torch(tmp_path: Path) -> None:
     study = tmp_path / "many.toml"
     study.write_text('name = "many"\nseeds = 51\n[fixed]\nenv_id = "CartPole-v1"\ntotal_steps = 100\n'
                      'episodes_per_update = 2\nhidden = [4]\neval_episodes = 0\n[factors]\nreturns = ["rtg", "full"]\n')
-    code = ("import sys; from ablations.cli import app\n"
+    code = ("import sys; from ablations.cli.app import app\n"
             f"sys.argv = ['ablations', 'run', {str(study)!r}, '--out', {str(tmp_path / 'out')!r}, '--workers', '2']\n"
             "try:\n    app()\nexcept SystemExit as e:\n    assert not e.code, e.code\n"
             "print('torch' in sys.modules)")

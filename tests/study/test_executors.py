@@ -117,7 +117,7 @@ def test_ray_init_errors_show_rays_cause_and_nothing_is_written(monkeypatch: pyt
     manifest.json included, is written before the cluster answers."""
     from typer.testing import CliRunner
 
-    from ablations.cli import app
+    from ablations.cli.app import app
 
     auth = type("AuthenticationError", (Exception,), {})("Failed to authenticate: no token found (RAY_AUTH_MODE)")
     monkeypatch.setitem(sys.modules, "ray", _fake_ray(auth))

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from ablations.cli import app
+from ablations.cli.app import app
 from ablations.study import publish
 from ablations.study.results_format import CorruptError, IncompleteError, require_complete
 

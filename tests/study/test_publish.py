@@ -4,7 +4,7 @@ import shutil
 import pytest
 from typer.testing import CliRunner
 
-from ablations.cli import app
+from ablations.cli.app import app
 from ablations.files import sha256_file
 from ablations.study.publish import (HASHED, SUMS, PublishError, compare, compare_study, pack, read_text,
                                      rounded_csv)
