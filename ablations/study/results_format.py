@@ -29,14 +29,16 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 
 import numpy as np
-import pandas as pd
 
 from ..config import CONFIG_COLUMNS, RunConfig
 from ..files import sha256_file, write_text_atomic
 from ..probes.rows import PROBE_REQUIRED_COLUMNS
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 #: runs.csv: these columns first, then every RunConfig field, then any other engine column (sorted).
 RUNS_LEADING = ["run_id", "study", "status", "error", "env_steps", "updates", "final_return", "eval_return"]
@@ -98,6 +100,8 @@ def format_cell(value: Any) -> str:
 
 def frame(rows: Sequence[Mapping[str, Any]], columns: Sequence[str] | None = None) -> pd.DataFrame:
     """Rows of plain values → a DataFrame of strings (columns in first-appearance order unless given)."""
+    import pandas as pd  # here: a spawned worker imports this module (`failed_run_row`) and never needs pandas
+
     if columns is None:
         columns = list(dict.fromkeys(k for row in rows for k in row))
     data = {c: [format_cell(row.get(c)) for row in rows] for c in columns}
@@ -113,6 +117,8 @@ def failed_run_row(cfg: RunConfig, error: str) -> dict[str, Any]:
 # ---- reading and writing ---------------------------------------------------------------------------------------
 def read_text_table(path: Path) -> pd.DataFrame:
     """A CSV read back as text, cell for cell (no type inference, empty cells stay "")."""
+    import pandas as pd  # here (see `frame`)
+
     try:
         return pd.read_csv(path, dtype=str, keep_default_na=False, na_filter=False)
     except pd.errors.EmptyDataError:
