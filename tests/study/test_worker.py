@@ -75,17 +75,3 @@ def test_an_unprobed_cohort_has_no_probe_rows_and_equals_the_engine_without_a_ho
     for name in ("runs", "curves"):
         pd.testing.assert_frame_equal(mine[name], theirs[name], check_exact=True, obj=name)
 
-
-def test_a_worker_trains_probes_and_evaluates_without_importing_pandas_or_scipy():
-    """Every worker process pays for each module it imports before it trains (pandas ~0.5 s, scipy ~1 s on the
-    2-core machine): training, probing and evaluating a cohort imports neither (a fresh interpreter)."""
-    import subprocess
-    import sys
-
-    code = ("import sys\nfrom ablations.config import RunConfig\nfrom ablations.study.worker import train_cohort\n"
-            "cs = [RunConfig(seed=s, total_steps=600, hidden=(8,), episodes_per_update=4, eval_episodes=1, "
-            "probe_every=2, probe_batches=3, baseline='value') for s in (0, 1)]\n"
-            "res = train_cohort(cs)\nassert len(res.runs) == 2 and len(res.probes) > 0\n"
-            "print(sorted({m.split('.')[0] for m in sys.modules} & {'pandas', 'scipy'}))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip().splitlines()[-1] == "[]"
