@@ -67,7 +67,7 @@ from ..train import estimators as est
 from ..train.nets import Head, forward_single
 from ..train.rollout import Batch
 from .critic import crossfit_values
-from .factored import CHUNK_FLOATS, layer_scores
+from .factored import layer_scores
 from .grid import MC_RETURNS, OPTIMAL, Estimator, estimator_grid, probe_lambdas, reference_of
 from .statistics import STATISTICS, gram_statistics
 
@@ -79,15 +79,26 @@ ZERO_TOL = 1e-5
 
 @dataclass
 class PoolDirections:
-    """Every estimator's update direction on each of the K batches of one run's pool, at β = 0, and ∇H̄_k per
-    aggregation: the direction of an estimator at β is base + β·entropy_grads[its aggregation] (the rows are
+    """Every estimator's update direction on each of the K batches of one run's pool, at β = 0, in factored form, and
+    ∇H̄_k per aggregation: the direction of an estimator at β is base + β·entropy_grads[its aggregation] (the rows are
     `estimator_grid(betas, N, lambdas)`). `bounds`/`entropy_bounds` are the rounding scales of the directions
-    (`ZERO_TOL`)."""
+    (`ZERO_TOL`).
+
+    Factored form: a base estimator e's direction on batch k is (sums[row_e, k] − minus[e, k]·sums[ONES, k]) /
+    divisors[e, k], one weight row's contraction (`sums`; the last row is the row of ones, Σ_t ψ) less a per-batch
+    multiple of the ones row (the optimal baseline b*; 0 for every other estimator), divided by 1/A_k. The statistics
+    need only Gram matrices, which are formed from the rows' K×K Grams (E_w + 1 of them) rather than from the E₀
+    materialized [K, P] directions: the same numbers up to float64 rounding at a fraction of the time and memory.
+    `directions` and `entropy_grads` materialize them (for tests)."""
 
     base: list[Estimator]  # the estimators at β = 0
     lambdas: tuple[float, ...]  # the GAE estimators' λ levels (`grid.probe_lambdas`)
-    directions: np.ndarray  # [E₀, K, P] float64: A_k Σ_{i∈k} Σ_t w ψ per estimator (A_k = 1/N or 1/L_k)
-    entropy_grads: np.ndarray  # [len(AXES["aggregate"]), K, P] float64: A_k Σ_{i∈k} Σ_t ∇θ H_{i,t}
+    sums: np.ndarray  # [E_w + 1, K, P] float64: Σ_{i∈k} Σ_t w ψ per weight row (episode form, β = 0); last: ones
+    rows: np.ndarray  # [E₀] int: the weight row of each base estimator
+    minus: np.ndarray  # [E₀, K] float64: the multiple of the ones row subtracted (b*; 0 but for `optimal`)
+    divisors: np.ndarray  # [E₀, K] float64: 1/A_k of the estimator's aggregation
+    entropy_sums: np.ndarray  # [K, P] float64: Σ_{i∈k} Σ_t ∇θ H_{i,t}
+    entropy_divisors: np.ndarray  # [len(AXES["aggregate"]), K]: 1/A_k per aggregation
     betas: list[float]  # the entropy levels of the rows: 0 and the run's β
     scales: list[float]  # per base estimator: the reference scale c (module docstring)
     critics: list[str]  # per base estimator: "run", "crossfit" or ""
@@ -96,44 +107,72 @@ class PoolDirections:
     bounds: np.ndarray  # [E₀, K]: A_k Σ_s (|w_s| + |x_s|) ‖ψ_s‖, the scale a direction's rounding error is relative to
     entropy_bounds: np.ndarray  # [len(AXES["aggregate"]), K]: A_k Σ_s ‖∇θ H_s‖
 
+    @property
+    def k_batches(self) -> int:
+        return int(self.sums.shape[1])
+
+    @property
+    def directions(self) -> np.ndarray:
+        """[E₀, K, P] float64: A_k Σ_{i∈k} Σ_t w ψ per base estimator."""
+        ones = self.sums[-1]
+        return np.stack([(self.sums[a] - m[:, None] * ones) / dv[:, None] if m.any() else self.sums[a] / dv[:, None]
+                         for a, m, dv in zip(self.rows, self.minus, self.divisors)])
+
+    @property
+    def entropy_grads(self) -> np.ndarray:
+        """[len(AXES["aggregate"]), K, P] float64: A_k Σ_{i∈k} Σ_t ∇θ H_{i,t} per aggregation."""
+        return np.stack([self.entropy_sums / dv[:, None] for dv in self.entropy_divisors])
+
     def statistics(self) -> dict[str, np.ndarray]:
         """The probe statistics of every row [len(betas) × E₀], from Gram matrices: with d = d₀ + βH and
         u = c·U₀ + βH (U₀ the reference at β = 0, H the entropy gradient of the estimator's aggregation), every Gram
-        combines d₀d₀ᵀ, d₀U₀ᵀ, d₀Hᵀ, U₀U₀ᵀ, U₀Hᵀ and HHᵀ."""
-        d0_all, h_all = torch.from_numpy(self.directions), torch.from_numpy(self.entropy_grads)  # torch: BLAS
+        combines d₀d₀ᵀ, d₀U₀ᵀ, d₀Hᵀ, U₀U₀ᵀ, U₀Hᵀ and HHᵀ, and each of those the weight rows' Grams (class docstring)."""
+        s, h = torch.from_numpy(self.sums), torch.from_numpy(self.entropy_sums)  # torch: BLAS
         ref = self.base.index(reference_of(self.n_episodes))
-        u0 = d0_all[ref]
-        t = np.swapaxes
-        k = d0_all.shape[1]
-        step = max(1, CHUNK_FLOATS // (8 * k * k))  # estimators per chunk: the [·, K, K] temporaries stay bounded
+        r_ref = int(self.rows[ref])  # the reference is a weight row of its own (never `optimal`)
+        t = lambda g: np.swapaxes(g, -1, -2)
+        # the weight rows' Grams, [E_w + 1, K, K]: with themselves, the ones row, the reference row and H
+        self_g = torch.bmm(s, s.transpose(1, 2)).numpy()
+        k = s.shape[1]
+        cross = (s.reshape(-1, s.shape[2]) @ torch.cat([s[-1], s[r_ref], h]).T).reshape(s.shape[0], k, 3 * k).numpy()
+        ones_g, ref_g, h_g = cross[..., :k], cross[..., k:2 * k], cross[..., 2 * k:]  # one GEMM for the three
+        hh_sum = (h @ h.T).numpy()
+        a, m = self.rows, self.minus[:, :, None]  # m: [E₀, K, 1], b_k of the row k
+        # every base estimator's Grams before its divisors: d₀ = s_a − b ⊙ s_ones
+        dd0 = self_g[a] - t(m) * ones_g[a] - m * t(ones_g[a]) + m * t(m) * self_g[-1]
+        du0 = ref_g[a] - m * ref_g[-1]
+        dh0 = h_g[a] - m * h_g[-1]
+        inv = 1.0 / self.divisors  # [E₀, K]
+        inv_ref = inv[ref]
         out: dict[str, list[np.ndarray]] = {name: [] for name in STATISTICS}
+        uu = np.outer(inv_ref, inv_ref) * self_g[r_ref]
+        diag = lambda g: np.sqrt(np.maximum(np.diagonal(g, axis1=-2, axis2=-1), 0.0))
         for b in self.betas:
-            for a, agg in enumerate(AXES["aggregate"]):
-                rows = [j for j, e in enumerate(self.base) if e.aggregate == agg]  # contiguous (grid order)
-                h = h_all[a]
-                uu, uh, hh = (u0 @ u0.T).numpy(), (u0 @ h.T).numpy(), (h @ h.T).numpy()  # [K, K]
-                for lo in range(rows[0], rows[-1] + 1, step):
-                    hi = min(lo + step, rows[-1] + 1)
-                    d = d0_all[lo:hi]
-                    dd, du, dh = (torch.bmm(d, d.transpose(1, 2)).numpy(), (d @ u0.T).numpy(),
-                                  (d @ h.T).numpy())  # [chunk, K, K]
-                    c = np.asarray(self.scales[lo:hi])[:, None, None]
-                    g_dd = dd + b * (dh + t(dh, 1, 2)) + b * b * hh
-                    g_du = c * du + b * dh + c * b * uh.T + b * b * hh
-                    g_uu = c * c * uu + c * b * (uh + uh.T) + b * b * hh
-                    diag = lambda g: np.sqrt(np.maximum(np.diagonal(g, axis1=-2, axis2=-1), 0.0))
-                    zero_d = diag(g_dd) <= ZERO_TOL * (self.bounds[lo:hi] + b * self.entropy_bounds[a])
-                    zero_u = diag(g_uu) <= ZERO_TOL * (c[:, :, 0] * self.bounds[ref] + b * self.entropy_bounds[a])
-                    for name, v in gram_statistics(g_dd, g_du, g_uu, zero_d, zero_u).items():
-                        out[name].append(v)
+            for agg, inv_h in zip(AXES["aggregate"], 1.0 / self.entropy_divisors):
+                lo, hi = _span([j for j, e in enumerate(self.base) if e.aggregate == agg])  # contiguous (grid order)
+                ia = inv[lo:hi]
+                dd = ia[:, :, None] * ia[:, None, :] * dd0[lo:hi]
+                du = ia[:, :, None] * inv_ref[None, None, :] * du0[lo:hi]
+                dh = ia[:, :, None] * inv_h[None, None, :] * dh0[lo:hi]
+                uh = np.outer(inv_ref, inv_h) * h_g[r_ref]
+                hh = np.outer(inv_h, inv_h) * hh_sum
+                c = np.asarray(self.scales[lo:hi])[:, None, None]
+                g_dd = dd + b * (dh + t(dh)) + b * b * hh
+                g_du = c * du + b * dh + c * b * uh.T + b * b * hh
+                g_uu = c * c * uu + c * b * (uh + uh.T) + b * b * hh
+                hb = self.entropy_bounds[AXES["aggregate"].index(agg)]
+                zero_d = diag(g_dd) <= ZERO_TOL * (self.bounds[lo:hi] + b * hb)
+                zero_u = diag(g_uu) <= ZERO_TOL * (c[:, :, 0] * self.bounds[ref] + b * hb)
+                for name, v in gram_statistics(g_dd, g_du, g_uu, zero_d, zero_u).items():
+                    out[name].append(v)
         return {name: np.concatenate(v) for name, v in out.items()}
 
 
-def _inverse_std(x: Tensor) -> float:
-    """1/(σ + EPS) as `estimators.standardize` divides, σ the sample std of x; 0 when x is constant (standardizing
-    a constant gives 0, so the normalized estimator's limit is the zero direction)."""
-    sd = float(x.double().std()) if x.numel() > 1 else 0.0
-    return 1.0 / (sd + est.EPS) if sd > 0 else 0.0
+def _span(rows: list[int]) -> tuple[int, int]:
+    """(first, last + 1) of a contiguous run of indices."""
+    if rows != list(range(rows[0], rows[-1] + 1)):
+        raise AssertionError(f"rows {rows} are not contiguous")
+    return rows[0], rows[-1] + 1
 
 
 @dataclass
@@ -318,31 +357,37 @@ def pool_directions(cfg: RunConfig, head: Head, activation: str, pol: Sequence[T
                        entropy=cfg.entropy_coef > 0)
     b_star = _optimal_baselines(rtg, sums, half)
 
-    # 4. every estimator at β = 0, under each aggregation; the rows at the run's own β add β·A_k Σ ∇θ H
+    # 4. every estimator at β = 0, under each aggregation, in factored form (`PoolDirections`); the rows at the run's
+    # own β add β·A_k Σ ∇θ H
     index = {e: j for j, e in enumerate((*wt.weighted, wt.ones))}
-    lengths = torch.tensor([bounds[k + 1] - bounds[k] for k in range(k_batches)], dtype=torch.float64)[:, None]
+    lengths = torch.tensor([bounds[k + 1] - bounds[k] for k in range(k_batches)], dtype=torch.float64)
     divisor = {agg: est.aggregation_divisor(agg, torch.full_like(lengths, float(n)), lengths)
-               for agg in AXES["aggregate"]}  # [K, 1]: 1/A_k of each aggregation
+               for agg in AXES["aggregate"]}  # [K]: 1/A_k of each aggregation
     base = estimator_grid([0.0], n, lambdas)
-    dirs, scales, critics, bnds = [], [], [], []
+    rows, minus, divs, scales, critics, bnds = [], [], [], [], [], []
     step_scale = n * k_batches / max(bounds[-1], 1)  # N / L̄: the step form's large-N limit is ∇J·N/E[L]
+    zero = torch.zeros(k_batches, dtype=torch.float64)
     for e in base:
         w_e = Estimator(e.returns, e.baseline, e.normalize, 0.0, gae_lambda=e.gae_lambda)  # the episode form's
         if e.baseline == OPTIMAL:
             plain = index[Estimator(e.returns, "none", "none", 0.0)]
-            dirs.append((sums.d_sum[plain] - b_star[e.returns] * sums.d_sum[index[wt.ones]]) / divisor[e.aggregate])
+            rows.append(plain)
+            minus.append(b_star[e.returns][:, 0])
             bnds.append(sums.bound_sum[plain] + b_star[e.returns][:, 0].abs() * sums.bound_sum[index[wt.ones]])
         else:
-            dirs.append(sums.d_sum[index[w_e]] / divisor[e.aggregate])
+            rows.append(index[w_e])
+            minus.append(zero)
             bnds.append(sums.bound_sum[index[w_e]])
-        bnds[-1] = bnds[-1] / divisor[e.aggregate][:, 0]
+        divs.append(divisor[e.aggregate])
+        bnds[-1] = bnds[-1] / divisor[e.aggregate]
         scales.append(_reference_scale(e, wt, step_scale))
         if e.baseline == "value":
             critics.append("run" if critic_kind(e.returns, e.normalize) == wt.own_kind else "crossfit")
         else:
             critics.append("crossfit" if e.baseline == OPTIMAL else "")
     betas = [0.0] if cfg.entropy_coef == 0 else [0.0, cfg.entropy_coef]
-    h_grads = torch.stack([sums.h_sum / divisor[agg] for agg in AXES["aggregate"]])
-    h_bounds = torch.stack([sums.h_bound / divisor[agg][:, 0] for agg in AXES["aggregate"]])
-    return PoolDirections(base, lambdas, torch.stack(dirs).numpy(), h_grads.numpy(), betas, scales, critics, n,
-                          int(bounds[-1]), torch.stack(bnds).numpy(), h_bounds.numpy())
+    h_divisors = torch.stack([divisor[agg] for agg in AXES["aggregate"]])
+    h_bounds = torch.stack([sums.h_bound / divisor[agg] for agg in AXES["aggregate"]])
+    return PoolDirections(base, lambdas, sums.d_sum.numpy(), np.asarray(rows), torch.stack(minus).numpy(),
+                          torch.stack(divs).numpy(), sums.h_sum.numpy(), h_divisors.numpy(), betas, scales, critics,
+                          n, int(bounds[-1]), torch.stack(bnds).numpy(), h_bounds.numpy())

@@ -38,7 +38,7 @@ def probe_rows(cfg: RunConfig, update: int, env_steps: int, pool: PoolDirections
         row = {"run_id": cfg.run_id, "update": int(update), "env_steps": int(env_steps),
                "estimator": e.label, "returns": e.returns, "baseline": e.baseline, "normalize": e.normalize,
                "entropy_coef": float(e.entropy_coef), "n_episodes": pool.n_episodes,
-               "k_batches": int(pool.directions.shape[1]),
+               "k_batches": pool.k_batches,
                **{k: float(stats[k][j]) for k in FLOAT_STATISTICS},
                "is_trained_estimator": e.trained_by(cfg), "reference_scale": float(pool.scales[b]),
                "critic": pool.critics[b], "pool_steps": pool.pool_steps, "aggregate": e.aggregate,

@@ -26,7 +26,7 @@ from typing import Any, Iterator, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from ..files import fsync_dir
+from ..files import fsync_dir, write_text_atomic
 from .machine import class_key
 from .results_format import (CURVES_COLUMNS, DONE_MARKER, PROBES_COLUMNS, SUMS, TABLES, TIMINGS_COLUMNS, CorruptError,
                              StoreError, check_files, csv_text, empty_columns, file_record, format_cell, frame,
@@ -272,6 +272,13 @@ class ResultsDir:
                 by_part.setdefault(rec.part.path, []).append(run_id)
         counts = {}
         for table in TABLES:
+            if table != "runs":  # the large tables: line by line when they can be (`_combined_lines`)
+                streamed = _combined_lines([(path / f"{table}.csv", ids) for path, ids in sorted(by_part.items())],
+                                           position)
+                if streamed is not None:
+                    write_text_atomic(self.root / f"{table}.csv", streamed[0])
+                    counts[table] = streamed[1]
+                    continue
             pieces = []
             for part_path, run_ids in sorted(by_part.items()):
                 df = read_text_table(part_path / f"{table}.csv")
@@ -323,3 +330,38 @@ class ResultsDir:
                 f"{self.root} holds results of a different run set than {study_path} ({added} run(s) added, "
                 f"{removed} removed: the study file changed). Use another --out directory, or move {self.root} "
                 "away to start over")
+
+
+def _combined_lines(pieces: Sequence[tuple[Path, Sequence[str]]],
+                    position: Mapping[str, int]) -> tuple[str, int] | None:
+    """`combine`'s text of one table and its row count, from the parts' lines, or None when pandas must combine it.
+
+    A part file that pandas wrote holds no quote character exactly when no cell needed quoting (no comma, quote or
+    line break in any cell), and then each line is one record whose first cell is unquoted: when every part with rows
+    is so and has the same header, starting with run_id, the combined file is that header and the wanted runs' lines
+    in run order, each run's lines as written: byte for byte what reading the parts as text and writing them back
+    gives (`tests/study/test_store.py`), without holding every cell as a Python string (a study's probes.csv has
+    millions of them: that was the largest memory of a whole study)."""
+    header, lines = None, {}
+    for path, run_ids in pieces:
+        text = path.read_text(encoding="utf-8") if path.is_file() else ""
+        if "\"" in text or "\r" in text:
+            return None
+        head, _, body = text.partition("\n")
+        if not body:
+            continue  # no rows (pandas skips the part too)
+        if header is None:
+            header = head
+        if head != header or head.split(",", 1)[0] != "run_id" or not body.endswith("\n"):
+            return None
+        keep = set(run_ids)
+        for line in body[:-1].split("\n"):
+            run_id = line.split(",", 1)[0]
+            if run_id in keep:
+                lines.setdefault(run_id, []).append(line)
+    if not lines:
+        return None  # no wanted rows: pandas writes the table's empty header
+    ordered = sorted(lines, key=position.__getitem__)
+    rows = [line for run_id in ordered for line in lines[run_id]]
+    return "\n".join([header, *rows]) + "\n", len(rows)
+

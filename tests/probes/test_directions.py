@@ -79,6 +79,23 @@ def test_returns_normalization_has_a_bias_that_shrinks_with_n():
     assert measured[16] < measured[2] / 5
 
 
+def _random_net_pool(cfg, net_seed, env_seed, action_seed):
+    """(head, policy, critic, pool): randomly initialized nets of cfg's sizes (no run dimension) and a pool of
+    K×N episodes of cfg's env collected with that policy."""
+    from ablations.envs.registry import describe
+    from ablations.train.nets import head_for, policy_sizes, value_sizes
+    spec = describe(cfg.env_id)
+    head = head_for(spec)
+    gen = torch.Generator().manual_seed(net_seed)
+    pol = [p[0] for p in init_mlp(policy_sizes(spec, cfg.hidden), [gen], out_gain=1.0)]
+    val = [p[0] for p in init_mlp(value_sizes(spec, cfg.hidden), [gen], out_gain=1.0)]
+    env = make_cohort_env([cfg], num_envs=cfg.probe_batches * cfg.episodes_per_update)
+    pool = collect(env, np.array([0]), [env_seed], [p.unsqueeze(0) for p in pol], "tanh", head,
+                   [np.random.default_rng(action_seed)])
+    env.close()
+    return head, pol, val, pool
+
+
 # ---- the probe measures exactly what the trainer applies ------------------------------------------------------
 @pytest.mark.parametrize("cfg", [
     RunConfig(returns="rtg", baseline="value", normalize="advantages", entropy_coef=0.05),
@@ -91,17 +108,7 @@ def test_returns_normalization_has_a_bias_that_shrinks_with_n():
 def test_the_trained_estimators_direction_is_minus_the_trainers_loss_gradient(cfg):
     cfg = cfg.replace(episodes_per_update=3, probe_batches=4, hidden=(8, 8), gamma=0.95)
     k, n = cfg.probe_batches, cfg.episodes_per_update
-    from ablations.envs.registry import describe
-    from ablations.train.nets import head_for, policy_sizes, value_sizes
-    spec = describe(cfg.env_id)
-    head = head_for(spec)
-    gen = torch.Generator().manual_seed(5)
-    pol = [p[0] for p in init_mlp(policy_sizes(spec, cfg.hidden), [gen], out_gain=1.0)]
-    val = [p[0] for p in init_mlp(value_sizes(spec, cfg.hidden), [gen], out_gain=1.0)]
-    env = make_cohort_env([cfg], num_envs=k * n)
-    rng = np.random.default_rng(0)
-    pool = collect(env, np.array([0]), [7], [p.unsqueeze(0) for p in pol], "tanh", head, [rng])
-    env.close()
+    head, pol, val, pool = _random_net_pool(cfg, net_seed=5, env_seed=7, action_seed=0)
     dirs = pool_directions(cfg, head, "tanh", pol, val, pool, k, np.random.default_rng(1))
     trained = [j for j, e in enumerate(estimator_grid([0.0, cfg.entropy_coef] if cfg.entropy_coef else [0.0], n))
                if e.trained_by(cfg)]
@@ -144,3 +151,31 @@ def test_a_constant_return_signal_gives_zero_normalized_directions_and_a_zero_re
         assert rows[label]["reference_scale"] == 0.0 and rows[label]["total_var"] == 0.0
         assert rows[label]["bias_sq_norm"] == 0.0
     assert rows["full/none/none/0"]["total_var"] == 0.0  # ψ = a − p = 0.5 always: d is constant
+
+
+@pytest.mark.parametrize("cfg", [
+    RunConfig(returns="rtg", baseline="value", normalize="advantages", entropy_coef=0.05),
+    RunConfig(returns="gae", gae_lambda=0.8, baseline="value", normalize="none", entropy_coef=0.0, aggregate="step"),
+])
+def test_the_factored_statistics_equal_those_of_the_materialized_directions(cfg):
+    """`PoolDirections.statistics` forms every Gram from the weight rows' Grams (the optimal baseline's row less b*
+    times the ones row, the divisors applied after): it equals `probe_statistics` on each row's materialized [K, P]
+    directions and its rescaled reference, row by row, β levels and both aggregations included."""
+    from ablations.probes.statistics import probe_statistics
+    cfg = cfg.replace(episodes_per_update=4, probe_batches=6, hidden=(8, 8), gamma=0.97)
+    k, n = cfg.probe_batches, cfg.episodes_per_update
+    head, pol, val, pool = _random_net_pool(cfg, net_seed=3, env_seed=11, action_seed=2)
+    dirs = pool_directions(cfg, head, "tanh", pol, val, pool, k, np.random.default_rng(4))
+    stats = dirs.statistics()
+    d0, h = dirs.directions, dirs.entropy_grads
+    u0 = d0[dirs.base.index(Estimator("full", "loo", "none", 0.0))]
+    grid = estimator_grid(dirs.betas, n, dirs.lambdas)
+    assert any(e.baseline == "optimal" for e in grid) and len(grid) == len(dirs.betas) * len(dirs.base)
+    for j, e in enumerate(grid):
+        b = j % len(dirs.base)
+        he = h[AXES["aggregate"].index(e.aggregate)]
+        want = probe_statistics(d0[b] + e.entropy_coef * he, dirs.scales[b] * u0 + e.entropy_coef * he)
+        for name in ("total_var", "mean_sq_norm", "snr", "cos_to_reference", "pairwise_cos", "bias_sq_norm"):
+            scale = abs(want["total_var"]) + abs(want["mean_sq_norm"]) if name in ("total_var", "mean_sq_norm",
+                                                                                  "bias_sq_norm") else 1.0
+            assert stats[name][j] == pytest.approx(want[name], rel=1e-9, abs=1e-9 * scale), (e.label, name)

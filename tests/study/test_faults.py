@@ -107,7 +107,7 @@ def _same_data(a: Path, b: Path) -> None:
 def test_sigkill_during_the_combine_is_refused_then_finished_without_retraining(finished, tmp_path):
     study, reference = finished
     out = tmp_path / "r"
-    killed = _cli(_run_args(study, out), kill_at="ablations.study.store.write_csv_atomic@probes.csv")
+    killed = _cli(_run_args(study, out), kill_at="ablations.study.store.write_text_atomic@probes.csv")
     assert killed.returncode == -signal.SIGKILL, killed.stderr
     assert (out / "curves.csv").exists() and not (out / "probes.csv").exists()
     (out / ".probes.csv.dead.tmp").write_text("half")  # what a kill inside an atomic write leaves

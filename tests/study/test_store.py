@@ -42,6 +42,36 @@ def test_combine_is_byte_identical_whatever_the_completion_order(tmp_path: Path)
     assert list(curves["update"]) == ["0", "1", "2"] * 6
 
 
+@pytest.mark.parametrize("quoted", [False, True])
+def test_combining_line_by_line_gives_the_bytes_of_reading_and_writing_the_parts_with_pandas(tmp_path: Path,
+                                                                                             monkeypatch,
+                                                                                             quoted: bool) -> None:
+    """curves.csv and probes.csv are combined from the parts' lines (no cell held as a Python string), falling back
+    to pandas where a cell is quoted: both give the same bytes as the pandas path, whatever the completion order,
+    with a run retried in a later part (its latest record wins) and runs left out."""
+    import ablations.study.store as store
+    configs = [RunConfig(seed=s, total_steps=90 + s, probe_every=1 + s % 2) for s in range(6)]
+    parts = _parts(configs)
+    retry = fake_train_cohort(configs[1:2])
+    if quoted:  # a cell with a comma is quoted by pandas: no longer one record per plain line
+        parts[1][1].probes[0]["estimator"] = "a,b"
+    order = [c.run_id for c in configs][::-1][:5]
+    seen = {}
+    for name, stream in (("lines", True), ("pandas", False)):
+        results = ResultsDir(tmp_path / name)
+        _write(results, parts[::-1])
+        results.write_part("retry", "s", retry.runs, retry.curves, retry.probes, retry.wall_s)
+        with monkeypatch.context() as m:
+            if not stream:
+                m.setattr(store, "_combined_lines", lambda *a: None)
+            counts = results.combine(order)
+        seen[name] = ({t: (results.root / f"{t}.csv").read_bytes() for t in ("runs", "curves", "probes", "timings")},
+                      counts)
+    assert seen["lines"] == seen["pandas"]
+    assert seen["lines"][1]["probes"] == len(order)  # one probe row per run (fake_train_cohort)
+    assert (b'"a,b"' in seen["lines"][0]["probes"]) == quoted
+
+
 def test_latest_record_wins_and_failed_rows_keep_config_columns(tmp_path: Path) -> None:
     configs = [RunConfig(seed=s, total_steps=100) for s in range(2)]
     results = ResultsDir(tmp_path)
