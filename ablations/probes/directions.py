@@ -67,9 +67,9 @@ from ..train import estimators as est
 from ..train.nets import Head, forward_single
 from ..train.rollout import Batch
 from .critic import crossfit_values
-from .factored import layer_scores
+from .factored import CHUNK_FLOATS, layer_scores
 from .grid import MC_RETURNS, OPTIMAL, Estimator, estimator_grid, probe_lambdas, reference_of
-from .statistics import STATISTICS, gram_statistics
+from .statistics import gram_statistics
 
 #: A direction whose norm is at most this fraction of A_k Σ_s (|w_s| + |x_s|)‖ψ_s‖ (its weights' and return signal's
 #: scale) is zero up to float32 rounding (e.g. leave-one-out weights when every episode has the same return): it is
@@ -126,53 +126,56 @@ class PoolDirections:
     def statistics(self) -> dict[str, np.ndarray]:
         """The probe statistics of every row [len(betas) × E₀], from Gram matrices: with d = d₀ + βH and
         u = c·U₀ + βH (U₀ the reference at β = 0, H the entropy gradient of the estimator's aggregation), every Gram
-        combines d₀d₀ᵀ, d₀U₀ᵀ, d₀Hᵀ, U₀U₀ᵀ, U₀Hᵀ and HHᵀ, and each of those the weight rows' Grams (class docstring)."""
+        combines d₀d₀ᵀ, d₀U₀ᵀ, d₀Hᵀ, U₀U₀ᵀ, U₀Hᵀ and HHᵀ, and each of those the weight rows' Grams (class docstring),
+        formed for a chunk of estimators at a time so that the [·, K, K] temporaries stay bounded."""
         s, h = torch.from_numpy(self.sums), torch.from_numpy(self.entropy_sums)  # torch: BLAS
+        k, e0 = s.shape[1], len(self.base)
         ref = self.base.index(reference_of(self.n_episodes))
         r_ref = int(self.rows[ref])  # the reference is a weight row of its own (never `optimal`)
         t = lambda g: np.swapaxes(g, -1, -2)
-        # the weight rows' Grams, [E_w + 1, K, K]: with themselves, the ones row, the reference row and H
-        self_g = torch.bmm(s, s.transpose(1, 2)).numpy()
-        k = s.shape[1]
-        cross = (s.reshape(-1, s.shape[2]) @ torch.cat([s[-1], s[r_ref], h]).T).reshape(s.shape[0], k, 3 * k).numpy()
-        ones_g, ref_g, h_g = cross[..., :k], cross[..., k:2 * k], cross[..., 2 * k:]  # one GEMM for the three
-        hh_sum = (h @ h.T).numpy()
-        a, m = self.rows, self.minus[:, :, None]  # m: [E₀, K, 1], b_k of the row k
-        # every base estimator's Grams before its divisors: d₀ = s_a − b ⊙ s_ones
-        dd0 = self_g[a] - t(m) * ones_g[a] - m * t(ones_g[a]) + m * t(m) * self_g[-1]
-        du0 = ref_g[a] - m * ref_g[-1]
-        dh0 = h_g[a] - m * h_g[-1]
+        # the Grams every chunk needs, [K, K]: the ones row and the reference row with themselves, each other and H
+        fixed = torch.stack([s[-1], s[r_ref], h])
+        ones_self, ones_ref, ones_h = ((s[-1] @ v.T).numpy() for v in fixed)
+        ref_self, ref_h, hh_sum = (s[r_ref] @ s[r_ref].T).numpy(), (s[r_ref] @ h.T).numpy(), (h @ h.T).numpy()
         inv = 1.0 / self.divisors  # [E₀, K]
         inv_ref = inv[ref]
-        out: dict[str, list[np.ndarray]] = {name: [] for name in STATISTICS}
-        uu = np.outer(inv_ref, inv_ref) * self_g[r_ref]
+        agg_of = np.array([AXES["aggregate"].index(e.aggregate) for e in self.base])
+        inv_h_all, hb_all = 1.0 / self.entropy_divisors[agg_of], self.entropy_bounds[agg_of]  # [E₀, K]
+        uu = np.outer(inv_ref, inv_ref) * ref_self
         diag = lambda g: np.sqrt(np.maximum(np.diagonal(g, axis1=-2, axis2=-1), 0.0))
-        for b in self.betas:
-            for agg, inv_h in zip(AXES["aggregate"], 1.0 / self.entropy_divisors):
-                lo, hi = _span([j for j, e in enumerate(self.base) if e.aggregate == agg])  # contiguous (grid order)
-                ia = inv[lo:hi]
-                dd = ia[:, :, None] * ia[:, None, :] * dd0[lo:hi]
-                du = ia[:, :, None] * inv_ref[None, None, :] * du0[lo:hi]
-                dh = ia[:, :, None] * inv_h[None, None, :] * dh0[lo:hi]
-                uh = np.outer(inv_ref, inv_h) * h_g[r_ref]
-                hh = np.outer(inv_h, inv_h) * hh_sum
-                c = np.asarray(self.scales[lo:hi])[:, None, None]
+        out: dict[str, np.ndarray] = {}
+        step = max(1, CHUNK_FLOATS // (8 * k * k))  # estimators per chunk
+        for lo in range(0, e0, step):
+            hi = min(lo + step, e0)
+            rows, a = np.unique(self.rows[lo:hi], return_inverse=True)  # the chunk's weight rows, each once
+            m = self.minus[lo:hi, :, None]  # [c, K, 1]: b_k of the row k
+            sa = s[torch.from_numpy(rows)]
+            flat = sa.reshape(-1, sa.shape[2]) @ fixed.reshape(-1, fixed.shape[2]).T  # one GEMM: [rows·K, 3K]
+            cross = flat.reshape(len(rows), k, 3, k).numpy()[a]
+            a_ones, a_ref, a_h = cross[:, :, 0], cross[:, :, 1], cross[:, :, 2]
+            a_self = torch.bmm(sa, sa.transpose(1, 2)).numpy()[a]
+            # the chunk's Grams before their divisors: d₀ = s_a − b ⊙ s_ones
+            dd0 = a_self - t(m) * a_ones - m * t(a_ones) + m * t(m) * ones_self
+            du0 = a_ref - m * ones_ref
+            dh0 = a_h - m * ones_h
+            ia, inv_h, hb = inv[lo:hi], inv_h_all[lo:hi], hb_all[lo:hi]
+            dd = ia[:, :, None] * ia[:, None, :] * dd0
+            du = ia[:, :, None] * inv_ref[None, None, :] * du0
+            dh = ia[:, :, None] * inv_h[:, None, :] * dh0
+            uh = inv_ref[None, :, None] * inv_h[:, None, :] * ref_h  # [c, K, K]
+            hh = inv_h[:, :, None] * inv_h[:, None, :] * hh_sum
+            c = np.asarray(self.scales[lo:hi])[:, None, None]
+            for bi, b in enumerate(self.betas):
                 g_dd = dd + b * (dh + t(dh)) + b * b * hh
-                g_du = c * du + b * dh + c * b * uh.T + b * b * hh
-                g_uu = c * c * uu + c * b * (uh + uh.T) + b * b * hh
-                hb = self.entropy_bounds[AXES["aggregate"].index(agg)]
+                g_du = c * du + b * dh + c * b * t(uh) + b * b * hh
+                g_uu = c * c * uu + c * b * (uh + t(uh)) + b * b * hh
                 zero_d = diag(g_dd) <= ZERO_TOL * (self.bounds[lo:hi] + b * hb)
                 zero_u = diag(g_uu) <= ZERO_TOL * (c[:, :, 0] * self.bounds[ref] + b * hb)
                 for name, v in gram_statistics(g_dd, g_du, g_uu, zero_d, zero_u).items():
-                    out[name].append(v)
-        return {name: np.concatenate(v) for name, v in out.items()}
-
-
-def _span(rows: list[int]) -> tuple[int, int]:
-    """(first, last + 1) of a contiguous run of indices."""
-    if rows != list(range(rows[0], rows[-1] + 1)):
-        raise AssertionError(f"rows {rows} are not contiguous")
-    return rows[0], rows[-1] + 1
+                    if name not in out:
+                        out[name] = np.zeros(len(self.betas) * e0, dtype=v.dtype)
+                    out[name][bi * e0 + lo:bi * e0 + hi] = v
+        return out
 
 
 @dataclass
