@@ -21,7 +21,9 @@ def print_plan(console: Console, plan: StudyPlan) -> None:
     study, out, (stage1, stage2) = plan.study, plan.out, plan.stages
     tune = study.tune
     assert tune is not None and stage1.configs is not None and stage1.todo is not None
-    n_points, n_cands = len(grid(study)), len(tune.grid())
+    n_points = len(grid(study))
+    sizes = sorted({len(tune.grid(e)) for e in (None, *tune.env)} if tune.env else {len(tune.grid())})
+    n_cands = "/".join(map(str, sizes))
     table = Table("stage", "runs", "to train", "cohorts", "env steps to train", "seeds", title=f"{study.name}: tuned "
                   "in two stages")
     s1_steps = sum(c.env_steps for c in stage1.todo)
@@ -42,6 +44,8 @@ def print_plan(console: Console, plan: StudyPlan) -> None:
                   + (f"{s2[0]} to train, {s2[2]} env steps" if stage2.todo is not None
                      else f"known after stage 1, {s2[2]} env steps"))
     console.print("tuned: " + ", ".join(f"{k} ∈ {list(v)}" for k, v in tune.candidates.items())
+                  + "".join(f"; {e}: " + ", ".join(f"{k} ∈ {list(v)}" for k, v in own.items())
+                            for e, own in tune.env.items())
                   + f"; chosen per config by the highest mean {tune.metric} over the tuning seeds")
     console.print(f"stage 1 → {out / TUNE_DIR}, the choice → {out / CHOICE_FILE}, stage 2 → {out} (dry run: nothing "
                   "written)")

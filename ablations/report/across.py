@@ -117,9 +117,12 @@ def compute_across(results: Results, reps: dict[str, Report], rs: pd.DataFrame, 
                             n_resamples=first.n_resamples, level=first.level,
                             margin=first.margin_rule or DEFAULT_MARGIN, norm=norm)
     tuned = tuned_choices(reps)
+    anchors = [r.tables["anchors"] for r in reps.values() if len(r.tables.get("anchors", []))]
     rep = dataclasses.replace(first, results=results, tables={"normalization": norm, "normalized_scores": scores,
                                                                **tables, **({"tune_choice": tuned} if len(tuned)
-                                                                            else {})}, figures={}, notes=[])
+                                                                            else {}),
+                                                               **({"anchors": pd.concat(anchors, ignore_index=True)}
+                                                                  if anchors else {})}, figures={}, notes=[])
     return rep
 
 

@@ -32,6 +32,7 @@ from ablations.report import power as pw
 from ablations.report import survival as sv
 from ablations.train import scores as sc
 from ablations.report import tuning as tn
+from ablations.report import anchors as an
 from ablations.report import sequential as sq
 from ablations.report.load import ENV, Results, load_results, study_spec
 from ablations.report import pooled
@@ -393,6 +394,7 @@ def build_report(results_dir: str | Path | Results, out_dir: str | Path | None =
     rep = compute(results, seed=seed, n_resamples=n_resamples, all_pairs=all_pairs, threshold=threshold,
                   level=level, effect_sizes=effect_sizes)
     tn.compute(rep, untuned=untuned)
+    an.compute(rep)
     sq.compute(rep)
     if video is None and video_note:
         rep.notes.append(f"No video of the best run: {video_note}.")
@@ -400,6 +402,7 @@ def build_report(results_dir: str | Path | Results, out_dir: str | Path | None =
     if figures:
         rep.figures = draw(rep, out)
         _tuning_figure(rep, out)
+        an.draw(rep, out)
         if video is not None:
             rep.figures["best_run"] = video
     readme = out / "README.md"
@@ -429,17 +432,21 @@ def _build_across(results: Results, out: Path, *, figures: bool, measured: pd.Da
         env_out.mkdir(parents=True, exist_ok=True)
         rep = compute(sub, threshold=None, random_policy=False, **kw)
         tn.compute(rep, env=env)
+        an.compute(rep, env=env)
         sq.compute(rep, env=env, results=results)
         write_tables(rep, env_out)
         if figures:
             rep.figures = draw(rep, env_out)
             _tuning_figure(rep, env_out)
+            an.draw(rep, env_out, env)
         (env_out / "README.md").write_text(render(rep), encoding="utf-8")
         reps[env], links[env] = rep, f"envs/{env}/README.md"
     agg = across.compute_across(results, reps, rs, source)
     write_tables(agg, out)
     if figures:
         agg.figures = _draw_across(agg, out)
+        agg.figures.update({f"anchor_curve:{e}": f"envs/{e}/{r.figures['anchor_curve']}" for e, r in reps.items()
+                            if "anchor_curve" in r.figures})
     readme = out / "README.md"
     readme.write_text(render_across(agg, links), encoding="utf-8")
     return readme

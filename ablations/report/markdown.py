@@ -14,6 +14,7 @@ import pandas as pd
 
 from ablations.report.text import fmt, format_p, md_table
 from ablations.report.markdown_tuning import tuning_methods, tuning_section
+from ablations.report.anchors import section as anchors_section
 from ablations.report.markdown_sequential import findings_note, sequential_methods, sequential_section, summary_line
 from ablations.report.model import Report
 from ablations.report.questions import answers, key_findings
@@ -409,6 +410,7 @@ def render(rep: "Report") -> str:
              *sequential_section(rep),
              *_questions(rep),
              *tuning_section(rep),
+             *anchors_section(rep),
              "## Figures", "",
              *_figure(rep, "learning_curves", curves),
              *_figure(rep, "final_return_by_config", "Final return per config (mean, 95% CI)"),

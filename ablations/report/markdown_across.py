@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ablations.report import anchors
 from ablations.report import pooled as ag
 from ablations.report.load import ENV
 from ablations.report.model import Report
@@ -89,6 +90,7 @@ def render_across(rep: Report, env_reports: dict[str, str]) -> str:
              "Aggregate effects on the normalized score (mean over envs, seed-paired 95% CI), each with whether it "
              "holds on every env:", "", *findings(rep), "",
              *(_fig(rep, "effects_by_env", "Each main effect per env and in aggregate (normalized score, 95% CI)")),
+             *_anchor_lines(rep, env_reports),
              "## Normalization", "",
              md_table(t["normalization"], {"env_id": "env", "random_score": "random policy",
                                            "random_episodes": "episodes", "reference": "reference (score 1)",
@@ -108,6 +110,18 @@ def render_across(rep: Report, env_reports: dict[str, str]) -> str:
                        "_ci": "95% CI"}), ""]
     lines += _tuned_lines(rep, env_reports) + _consistency_lines(rep, envs) + _methods_lines(rep)
     return "\n".join(lines)
+
+
+def _anchor_lines(rep: Report, env_reports: dict[str, str]) -> list[str]:
+    """Each env's external anchors beside its best config (`report.anchors`), and the per-env anchor figures."""
+    if "anchors" not in rep.tables:
+        return []
+    lines = ["## External anchors", "", anchors.NOTE, "", *anchors.table_lines(rep.tables["anchors"])]
+    for env in env_reports:
+        if env in set(rep.tables["anchors"]["env_id"]) and rep.figures.get(f"anchor_curve:{env}"):
+            lines += [f"![{env}: our best config beside the external anchor]({rep.figures[f'anchor_curve:{env}']})",
+                      ""]
+    return lines
 
 
 def _tuned_lines(rep: Report, env_reports: dict[str, str]) -> list[str]:

@@ -34,12 +34,16 @@ SENSITIVITY_COLUMNS = ["config", "candidate", "candidate_index", "metric", "n", 
 
 
 def tune_info(results: Results) -> dict[str, Any] | None:
-    """The manifest's `tune` record when `results` is stage 2 of a tuned study with its stage 1 and choice present."""
+    """The manifest's `tune` record when `results` is stage 2 of a tuned study with its stage 1 and choice present;
+    for the runs of one env with its own candidates ([tune.env."…"]; one env's report of a multi-env study), those
+    are its `candidates`."""
     info = results.manifest.get("tune")
     root = Path(results.path)
     if not isinstance(info, dict) or not (root / CHOICE_FILE).is_file() or not (root / TUNE_DIR).is_dir():
         return None
-    return info
+    envs = results.runs[ENV].unique() if ENV in results.runs else []
+    own = (info.get("env") or {}).get(str(envs[0])) if len(envs) == 1 else None
+    return {**info, "candidates": {**info["candidates"], **own}} if own else info
 
 
 def candidates(info: dict[str, Any]) -> tuple[list[str], list[str]]:

@@ -26,11 +26,15 @@ A study file (``studies/*.toml``)::
     policy_lr = [1e-3, 3e-3, 1e-2]      # study.tuning): stage 1 trains config × candidate × tuning seed, stage 2
     seeds = 5                           # each config at its chosen candidate on the evaluation seeds
     metric = "auc"
+    [tune.env."LunarLander-v3"]         # optional: that env's own candidates (study.tune_spec)
+    policy_lr = [3e-4, 1e-3, 3e-3]
     [report]                            # optional: passed through to the manifest for ablations.report
     reference = {returns = "full", baseline = "none", normalize = "none", entropy_coef = 0.0}
     references = {"Pendulum-v1" = -200.0}  # optional: the score normalized to 1 per env (default: reward_threshold)
     random_episodes = 100               # optional: episodes of the uniform-random policy per env (score 0); set,
                                         # a single-env study measures it too (the report's dashed line)
+    [[report.anchors]]                  # optional: a published number beside the best config (report.anchors;
+    env_id = "CartPole-v1"              # keys: study.sections.ANCHOR_KEYS)
 
 Everything is validated by `load_study` (every `RunConfig` built, every environment described once) before anything
 is written, and every error is a `StudyError` naming the file, the key and what is allowed; each section has its own
@@ -233,8 +237,9 @@ def parse_study(raw: Mapping[str, Any], *, where: str = "study", base_dir: str |
         tune = parse_tune(raw.get("tune"), where=where, eval_seeds=seeds, factors=factors, fixed=fixed)
     except ConfigError as exc:
         raise StudyError(str(exc)) from None
-    if tune and n_points * len(tune.grid()) * len(tune.seeds) > MAX_RUNS:
-        raise StudyError(f"{where}: [tune] {n_points:,} configs × {len(tune.grid()):,} candidates × "
+    most = max(len(tune.grid(e)) for e in (None, *tune.env)) if tune else 0
+    if tune and n_points * most * len(tune.seeds) > MAX_RUNS:
+        raise StudyError(f"{where}: [tune] {n_points:,} configs × {most:,} candidates × "
                          f"{len(tune.seeds):,} seeds is more than {MAX_RUNS:,} tuning runs")
     env = parse_env(raw.get("env", {}), fixed, factors, where)
     try:
@@ -291,6 +296,11 @@ def validate_study(study: Study) -> None:
     from ..envs.registry import describe
 
     where = study.path
+    envs = [str(e) for e in study.factors.get("env_id", [study.fixed.get("env_id", RunConfig().env_id)])]
+    for i, anchor in enumerate(study.report.get("anchors", [])):
+        if anchor["env_id"] not in envs:
+            raise StudyError(f"{where}: [[report.anchors]] #{i + 1}: env_id = {anchor['env_id']!r} is not an env of "
+                             f"the study; allowed: {envs}")
     base = dict(study.fixed)
     try:
         RunConfig.from_dict(base, where=where)
@@ -317,9 +327,10 @@ def validate_study(study: Study) -> None:
             RunConfig.from_dict({**base, **first, name: value})
         except (ConfigError, TypeError) as exc:
             raise StudyError(f"{where}: [report] reference {name}: {exc}") from None
-    for candidate in study.tune.grid() if study.tune else ():
+    for env_id, candidate in ([(e, c) for e in (None, *study.tune.env) for c in study.tune.grid(e)]
+                              if study.tune else ()):
         try:
-            RunConfig.from_dict({**base, **first, **candidate})
+            RunConfig.from_dict({**base, **first, **({"env_id": env_id} if env_id else {}), **candidate})
         except (ConfigError, TypeError) as exc:
             raise StudyError(f"{where}: [tune] {exc}") from None
     configs = expand(study)

@@ -9,6 +9,8 @@ seeds` (`tune_spec`) and the command line's `--seeds` text (`parse_seed_text`); 
 
 from __future__ import annotations
 
+import math
+
 import tomllib
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -19,7 +21,15 @@ from .margin import parse_margin
 #: Keys of the `[sample]` table.
 SAMPLE_KEYS = ("k", "seed")
 #: Keys of the `[report]` table.
-REPORT_KEYS = ("reference", "threshold", "seed", "primary", "references", "random_episodes", "margin")
+REPORT_KEYS = ("reference", "threshold", "seed", "primary", "references", "random_episodes", "margin", "anchors")
+#: An external anchor ([[report.anchors]]): a published number of a well-known implementation on one env, which the
+#: report sets beside the study's best config. Required keys → what they hold; `spread` (a number ≥ 0, the source's ±)
+#: and `points` (the source's curve: [[env steps, value], …]) are optional.
+ANCHOR_KEYS = {"env_id": "the env the number is for (a level of env_id)", "source": "who published it, and where",
+               "value": "the published number", "steps": "its budget in env steps (an integer > 0)",
+               "measures": "what the number is (which returns, how many seeds or episodes, what ± means)",
+               "differs": "how the source's algorithm differs from this study's"}
+ANCHOR_OPTIONAL = ("spread", "points")
 #: The per-run scores the report computes; `[report] primary` names one (the report's key findings read it).
 PRIMARY_METRICS = ("final_return", "auc", "eval_return", "steps_to_threshold")
 
@@ -195,7 +205,40 @@ def parse_report(value: Any, where: str) -> dict[str, Any]:
         parse_margin(value.get("margin"))
     except ValueError as exc:
         raise StudyError(f"{where}: {exc}") from None
+    _check_anchors(value.get("anchors", []), where)
     return dict(value)
+
+
+def _number(x: Any) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+
+
+def _check_anchors(anchors: Any, where: str) -> None:
+    """`[[report.anchors]]`: a list of tables, each with the keys of ANCHOR_KEYS (+ ANCHOR_OPTIONAL)."""
+    if not isinstance(anchors, list) or not all(isinstance(a, dict) for a in anchors):
+        raise StudyError(f"{where}: [report] anchors must be an array of tables ([[report.anchors]]), each with "
+                         f"{list(ANCHOR_KEYS)}")
+    for i, a in enumerate(anchors):
+        at = f"{where}: [[report.anchors]] #{i + 1}"
+        missing = [k for k in ANCHOR_KEYS if k not in a]
+        unknown = [k for k in a if k not in ANCHOR_KEYS and k not in ANCHOR_OPTIONAL]
+        if missing or unknown:
+            raise StudyError(f"{at}: {'missing ' + str(missing) if missing else 'unknown key(s) ' + str(unknown)}; "
+                             f"allowed: {list(ANCHOR_KEYS)} (required) and {list(ANCHOR_OPTIONAL)}")
+        for k in ("env_id", "source", "measures", "differs"):
+            if not isinstance(a[k], str) or not a[k].strip():
+                raise StudyError(f"{at}: {k} must be a non-empty string ({ANCHOR_KEYS[k]})")
+        if not _number(a["value"]):
+            raise StudyError(f"{at}: value = {a['value']!r} must be a finite number ({ANCHOR_KEYS['value']})")
+        if isinstance(a["steps"], bool) or not isinstance(a["steps"], int) or a["steps"] <= 0:
+            raise StudyError(f"{at}: steps = {a['steps']!r} must be an integer > 0 ({ANCHOR_KEYS['steps']})")
+        if "spread" in a and (not _number(a["spread"]) or a["spread"] < 0):
+            raise StudyError(f"{at}: spread = {a['spread']!r} must be a number >= 0 (the source's ±)")
+        points = a.get("points", [])
+        if not isinstance(points, list) or not all(
+                isinstance(pt, list) and len(pt) == 2 and isinstance(pt[0], int) and not isinstance(pt[0], bool)
+                and pt[0] > 0 and _number(pt[1]) for pt in points):
+            raise StudyError(f"{at}: points must be a list of [env steps (integer > 0), value] pairs")
 
 
 def norm_level(value: Any) -> Any:

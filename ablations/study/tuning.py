@@ -28,6 +28,7 @@ import pandas as pd
 
 from ..config import ConfigError, RunConfig
 from .design import Study, StudyError, grid, point_fields, seed_fields
+from .sections import norm_level
 from .store import ResultsDir
 from .results_format import file_record, frame, read_text_table, write_csv_atomic
 from ..train.scores import run_metric
@@ -51,22 +52,36 @@ def _spec(study: Study) -> TuneSpec:
 
 # ---- the two stages' runs --------------------------------------------------------------------------------------
 def stage1_study(study: Study) -> Study:
-    """Stage 1 as a study of its own: the tuned fields become factors (last), the seeds are the tuning seeds, and
-    probes are off (its manifest lets `ablations report results/<study>/tune` show the untuned view)."""
+    """Stage 1 as a study of its own: the tuned fields become factors (last; their levels over every env's grid), the
+    seeds are the tuning seeds, and probes are off (its manifest lets `ablations report results/<study>/tune` show the
+    untuned view). An env with its own candidates ([tune.env."…"]) excludes the other envs' values."""
     tune = _spec(study)
-    return dataclasses.replace(study, name=f"{study.name}.tune", factors={**study.factors, **tune.candidates},
+    levels = tune.levels()
+    envs = list(study.factors.get("env_id", [])) or [study.fixed.get("env_id")]
+    rules = tuple({**({"env_id": (env,)} if "env_id" in study.factors else {}), key: rest}
+                  for env in envs for key, own in tune.fields(env).items()
+                  if (rest := tuple(norm_level(v) for v in levels[key] if v not in own)))
+    return dataclasses.replace(study, name=f"{study.name}.tune", factors={**study.factors, **levels},
+                               exclude=(*study.exclude, *rules),
                                seeds=tune.seeds, tune=None, probe_seeds=None,
                                description=f"stage 1 (tuning) of {study.name}: {study.description}".rstrip(": "))
 
 
+def point_candidates(study: Study) -> list[list[dict[str, Any]]]:
+    """Each grid point's candidates: its env's grid ([tune.env."…"] where given, else [tune]'s), in [tune] order."""
+    tune = _spec(study)
+    return [tune.grid(point_fields(study, point).get("env_id")) for point in grid(study)]
+
+
 def stage1_configs(study: Study) -> list[RunConfig]:
-    """Every config × candidate × tuning seed (configs in study order, then candidates in [tune] order, seeds
-    innermost), probes off."""
+    """Every config × candidate (its env's) × tuning seed (configs in study order, then candidates in [tune] order,
+    seeds innermost), probes off."""
     tune = _spec(study)
     try:
         return [RunConfig.from_dict({**point_fields(study, point), **cand, "seed": seed, "probe_every": 0},
                                     where=study.path)
-                for point in grid(study) for cand in tune.grid() for seed in tune.seeds]
+                for point, cands in zip(grid(study), point_candidates(study)) for cand in cands
+                for seed in tune.seeds]
     except (ConfigError, TypeError) as exc:
         raise StudyError(f"{study.path}: [tune] {exc}") from None
 
@@ -87,17 +102,18 @@ def choose(study: Study, runs: pd.DataFrame, curves: pd.DataFrame) -> tuple[pd.D
     """The choice per config from stage 1's runs.csv and curves.csv → (the tune_choice table as text cells, the
     chosen candidate of each grid point). Pure and deterministic: the rule is `tune_spec.SELECTION_RULE`."""
     tune = _spec(study)
-    cands = tune.grid()
     configs = stage1_configs(study)
     status = dict(zip(runs["run_id"].astype(str), runs["status"].astype(str)))
     scores = run_metric(runs[runs["run_id"].astype(str).isin({c.run_id for c in configs})], curves, tune.metric)
     n_seeds = len(tune.seeds)
     rows: list[dict[str, Any]] = []
     chosen: list[dict[str, Any]] = []
-    for i, point in enumerate(grid(study)):
+    start = 0
+    for i, (point, cands) in enumerate(zip(grid(study), point_candidates(study))):
         block = []
         for j, cand in enumerate(cands):
-            ids = [c.run_id for c in configs[(i * len(cands) + j) * n_seeds:(i * len(cands) + j + 1) * n_seeds]]
+            ids = [c.run_id for c in configs[start:start + n_seeds]]
+            start += n_seeds
             values = np.array([scores.get(r, np.nan) for r in ids if status.get(r) == "done"], dtype=float)
             values = values[np.isfinite(values)]
             mean = float(values.mean()) if len(values) else float("nan")
@@ -121,9 +137,9 @@ def choose(study: Study, runs: pd.DataFrame, curves: pd.DataFrame) -> tuple[pd.D
 def choice_from_file(study: Study, path: str | Path) -> list[dict[str, Any]]:
     """The chosen candidate per grid point, as recorded in a tune_choice.csv."""
     df = read_text_table(Path(path))
-    cands = _spec(study).grid()
+    cands = point_candidates(study)
     picked = df[df["chosen"] == "True"].sort_values("config_index", key=lambda s: s.astype(int), kind="stable")
-    return [dict(cands[int(j)]) for j in picked["candidate"]]
+    return [dict(cands[int(i)][int(j)]) for i, j in zip(picked["config_index"], picked["candidate"])]
 
 
 def read_stage1(out: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:

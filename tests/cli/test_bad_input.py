@@ -33,6 +33,8 @@ def study(top: str = "", fixed: str = "", factors: str = "", rest: str = "") -> 
     return BASE.format(top=top, fixed=fixed, factors=factors, rest=rest)
 
 
+ANCHOR = ('[[report.anchors]]\nenv_id = "CartPole-v1"\nsource = "x"\nvalue = 1.0\nsteps = 100\nmeasures = "m"\n'
+          'differs = "d"\n')
 #: (case id, study text, fragments the message must contain)
 STUDY_CASES = [
     ("unknown-top-key", study(top="foo = 1"), ["unknown top-level key", "'foo'", "allowed"]),
@@ -87,6 +89,16 @@ STUDY_CASES = [
     ("report-seed-float", study(rest="[report]\nseed = 1.5"), ["[report] seed", "integer"]),
     ("report-primary-unknown", study(rest='[report]\nprimary = "return"'),
      ["[report] primary", "'return'", "final_return | auc"]),
+    ("anchor-missing-key", study(rest=ANCHOR.replace('differs = "d"\n', "")),
+     ["[[report.anchors]] #1", "missing ['differs']", "allowed"]),
+    ("anchor-unknown-env", study(rest=ANCHOR.replace("CartPole-v1", "Acrobot-v1")),
+     ["[[report.anchors]] #1", "env_id = 'Acrobot-v1'", "allowed: ['CartPole-v1']"]),
+    ("anchor-steps-float", study(rest=ANCHOR.replace("steps = 100", "steps = 1.5")),
+     ["[[report.anchors]] #1", "steps = 1.5", "integer > 0"]),
+    ("anchor-points-bad", study(rest=ANCHOR + "points = [[1, 2, 3]]\n"),
+     ["[[report.anchors]] #1", "points", "[env steps (integer > 0), value] pairs"]),
+    ("tune-env-unknown", study(rest='[tune]\npolicy_lr = [1e-3]\n[tune.env."Acrobot-v1"]\npolicy_lr = [1e-2]\n'),
+     ['[tune.env."Acrobot-v1"]', "names an env the study does not run", "allowed: ['CartPole-v1']"]),
     ("toml-syntax", study() + "\nbroken = [\n", ["TOML syntax error"]),
     ("hidden-too-big", study().replace("hidden = [8]", "hidden = [100000, 100000]"), ["hidden=[100000, 100000]",
                                                                                       "GiB", "allowed"]),

@@ -65,9 +65,10 @@ def test_shrunken_multienv_study_end_to_end(tmp_path: Path) -> None:
 
 
 def test_shrunken_flagship_tuned_across_envs(tmp_path: Path) -> None:
-    """studies/flagship.toml shrunken to two envs (one discrete, one Gaussian) and two candidates: both stages honour
-    each env's [env."Id"] budget, each env's report has its tuning section and sensitivity figure, and the aggregate
-    README tabulates the chosen value per env × config."""
+    """studies/flagship.toml shrunken to two envs (one discrete, one Gaussian), CartPole with two candidates and
+    Pendulum with its own three ([tune.env."Pendulum-v1"]): both stages honour each env's [env."Id"] budget, each
+    env's report has its tuning section and sensitivity figure over its own candidates (the grid's edge is its own),
+    and the aggregate README tabulates the chosen value per env × config."""
     from ablations.study.stages import plan_study, run_plan
 
     study = with_overrides(load_study(ROOT / "studies" / "flagship.toml"),
@@ -78,12 +79,20 @@ def test_shrunken_flagship_tuned_across_envs(tmp_path: Path) -> None:
         study, seeds=(0, 1), probe_seeds=0, factors={**study.factors, "env_id": tuple(envs)},
         env={"CartPole-v1": {"total_steps": 600}, "Pendulum-v1": {**study.env["Pendulum-v1"], "total_steps": 800}},
         tune=dataclasses.replace(study.tune, candidates={"policy_lr": (1e-3, 3e-2)}, seeds=(10000, 10001)),
-        report={**study.report, "random_episodes": 2})
+        report={**study.report, "random_episodes": 2, "anchors": [
+            *[a for a in study.report["anchors"] if a["env_id"] in envs],
+            {"env_id": "Pendulum-v1", "source": "a made-up curve", "value": -900.0, "steps": 400,
+             "measures": "nothing", "differs": "everything", "points": [[200, -1000.0], [400, -900.0]]}]})
     results = tmp_path / "results"
     summary = run_plan(plan_study(study, results), SerialExecutor())
+    grids = {"CartPole-v1": [1e-3, 3e-2], "Pendulum-v1": [1e-4, 3e-4, 1e-3]}
+    assert [c["policy_lr"] for c in study.tune.grid("Pendulum-v1")] == grids["Pendulum-v1"]
     assert len(summary.stages) == 2 and summary.stages[1].counts["done"] == 8 * 2 * 2
     runs = pd.read_csv(results / "runs.csv")
     stage1 = pd.read_csv(results / "tune" / "runs.csv")
+    assert len(stage1) == 8 * (2 + 3) * 2
+    for env, lrs in grids.items():
+        assert sorted(set(stage1.loc[stage1["env_id"] == env, "policy_lr"])) == lrs
     for df in (runs, stage1):
         assert set(df.loc[df["env_id"] == "Pendulum-v1", "total_steps"]) == {800}
         assert set(df.loc[df["env_id"] == "Pendulum-v1", "gamma"]) == {0.95}
@@ -101,11 +110,39 @@ def test_shrunken_flagship_tuned_across_envs(tmp_path: Path) -> None:
         per_env = pd.read_csv(out / "envs" / env / "tables" / "tune_choice.csv")
         want = recorded[(recorded["env_id"] == env) & recorded["chosen"]]["policy_lr"]
         assert list(per_env["chosen"].astype(float)) == list(want.astype(float))
-        assert chosen[env].str.endswith(" †").all()  # two candidates: every choice is at the grid's edge
+        edge = want.astype(float).isin([min(grids[env]), max(grids[env])])
+        assert list(chosen[env].str.endswith(" †")) == list(edge)  # the env's own grid's edge
         assert list(chosen[env].str.rstrip(" †").astype(float)) == list(want.astype(float))
-        assert "**At the grid's edge:** 8 of 8 configs" in sub
+        assert f"**At the grid's edge:** {int(edge.sum())} of 8 configs" in sub or not edge.any()
         sens = pd.read_csv(out / "envs" / env / "tables" / "tune_sensitivity.csv")
-        assert len(sens) == 8 * 2 and (sens["n"] == 2).all()
+        assert len(sens) == 8 * len(grids[env]) and (sens["n"] == 2).all()
+        assert sorted(set(sens["candidate"].astype(float))) == grids[env]
+        assert sorted(set(sens["candidate_index"])) == list(range(len(grids[env])))
+        _check_anchors(out, env, runs[(runs["env_id"] == env) & (runs["status"] == "done")])
+    assert "## External anchors" in text and "![Pendulum-v1: our best config" in text
+    assert (out / "envs" / "Pendulum-v1" / "figures" / "anchor_curve.png").exists()
+    assert not (out / "envs" / "CartPole-v1" / "figures" / "anchor_curve.png").exists()  # no points: no figure
+
+
+def _check_anchors(out: Path, env: str, runs: pd.DataFrame) -> None:
+    """The env's anchors sit beside its best config by mean final return (runs.csv's own column), whose t-interval
+    over seeds is scipy's; an anchor inside our budget reads our best config's curve there."""
+    from scipy import stats
+
+    table = pd.read_csv(out / "envs" / env / "tables" / "anchors.csv")
+    assert len(table) == {"CartPole-v1": 1, "Pendulum-v1": 2}[env]
+    factors = ["baseline", "returns", "normalize"]
+    means = runs.groupby(factors)["final_return"].mean()
+    best = tuple(table["best_config"].iloc[0].split("/"))
+    assert np.isclose(means[best], means.max(), rtol=1e-12)  # a tie goes to the config listed first
+    x = runs.set_index(factors).loc[best, "final_return"].to_numpy(float)
+    low, high = stats.t.interval(0.95, len(x) - 1, loc=x.mean(), scale=stats.sem(x))
+    assert (table["best_config"] == "/".join(best)).all()
+    assert np.allclose(table[["best_final_return", "best_ci_low", "best_ci_high"]].to_numpy(float),
+                       [[x.mean(), low, high]] * len(table), rtol=1e-9)
+    inside = table["steps"] <= table["best_steps"]
+    assert table.loc[~inside, "best_at_steps"].isna().all() and table.loc[inside, "best_at_steps"].notna().all()
+    assert list(inside) == [s <= int(runs["total_steps"].max()) for s in table["steps"]]
 
 
 def _fake(tmp_path: Path, envs: list[str], report: dict | None = None) -> SimpleNamespace:

@@ -87,3 +87,63 @@ def test_env_tables_apply_in_both_stages_and_may_not_fix_a_tuned_field() -> None
     assert len(s1) == 4 * 2 * 2 and len(s2) == 4 * 2
     with pytest.raises(StudyError, match=r"\[tune\] \['policy_lr'\] also set in an \[env"):
         parse_study({**raw, "env": {"Acrobot-v1": {"policy_lr": 1e-3}}}, where="tuned_envs.toml")
+
+
+def _per_env_study(**extra) -> Study:
+    raw = {"name": "tuned_grids", "seeds": 2, "fixed": {"total_steps": 400},
+           "factors": {"env_id": ["CartPole-v1", "Acrobot-v1", "Pendulum-v1"], "baseline": ["none", "mean"]},
+           "tune": {"policy_lr": [1e-3, 1e-2], "seeds": 2,
+                    "env": {"Acrobot-v1": {"policy_lr": [3e-3, 1e-2, 3e-2]}, "Pendulum-v1": {"policy_lr": [1e-4]}},
+                    **extra}}
+    return parse_study(raw, where="tuned_grids.toml")
+
+
+def test_each_env_trains_and_chooses_among_its_own_candidates(tmp_path) -> None:
+    """[tune.env."Id"] replaces the candidates for that env's configs only, in stage 1, in the choice, in the
+    manifest's spec and in stage 1's own study (whose grid is exactly stage 1's runs)."""
+    from ablations.study.design import expand
+    from ablations.study.tuning import choice_from_file, point_candidates, stage1_study
+
+    study = _per_env_study()
+    want = {"CartPole-v1": [1e-3, 1e-2], "Acrobot-v1": [3e-3, 1e-2, 3e-2], "Pendulum-v1": [1e-4]}
+    assert [[c["policy_lr"] for c in cands] for cands in point_candidates(study)] == [
+        want[e] for e in want for _ in ("none", "mean")]
+    configs = stage1_configs(study)
+    for env, lrs in want.items():
+        got = sorted({c.policy_lr for c in configs if c.env_id == env})
+        assert got == sorted(lrs)
+        assert len([c for c in configs if c.env_id == env]) == len(lrs) * 2 * 2
+    assert study.tune is not None and study.tune.spec()["env"]["Acrobot-v1"] == {"policy_lr": [3e-3, 1e-2, 3e-2]}
+    s1 = stage1_study(study)
+    assert s1.factors["policy_lr"] == (1e-3, 1e-2, 3e-3, 3e-2, 1e-4)
+    assert sorted(c.run_id for c in expand(s1)) == sorted(c.run_id for c in configs)
+
+    # the best candidate per config: 3e-2 on Acrobot (not a CartPole candidate), 1e-3 on CartPole, 1e-4 on Pendulum
+    score = {1e-3: 5.0, 1e-2: 1.0, 3e-3: 2.0, 3e-2: 7.0, 1e-4: 0.0}
+    runs = pd.DataFrame({"run_id": [c.run_id for c in configs], "total_steps": 400, "status": "done"})
+    curves = pd.DataFrame({"run_id": [c.run_id for c in configs], "env_steps": 400,
+                           "return_mean": [score[c.policy_lr] for c in configs]})
+    table, chosen = choose(study, runs, curves)
+    assert chosen == [{"policy_lr": lr} for lr in (1e-3, 1e-3, 3e-2, 3e-2, 1e-4, 1e-4)]
+    assert len(table) == 2 * (2 + 3 + 1)
+    path = tmp_path / "tune_choice.csv"
+    table.to_csv(path, index=False)
+    assert choice_from_file(study, path) == chosen
+    s2 = stage2_configs(study, chosen)
+    assert {(c.env_id, c.policy_lr) for c in s2} == {("CartPole-v1", 1e-3), ("Acrobot-v1", 3e-2),
+                                                     ("Pendulum-v1", 1e-4)}
+
+
+@pytest.mark.parametrize("env, message", [
+    ({"MountainCar-v0": {"policy_lr": [1e-3]}}, r"\[tune.env.\"MountainCar-v0\"\] names an env the study does not "
+                                                r"run; allowed: \['CartPole-v1', 'Acrobot-v1', 'Pendulum-v1'\]"),
+    ({"Acrobot-v1": {"value_lr": [1e-3]}}, r"\[tune.env.\"Acrobot-v1\"\] key\(s\) \['value_lr'\] are not tuned "
+                                           r"fields; allowed: the fields tuned in \[tune\]: \['policy_lr'\]"),
+    ({"Acrobot-v1": {"policy_lr": []}}, r"\[tune.env.\"Acrobot-v1\"\] policy_lr must be a non-empty list"),
+    ({"Acrobot-v1": {"policy_lr": [1e-3, 1e-3]}}, r"\[tune.env.\"Acrobot-v1\"\] policy_lr repeats candidate"),
+    ({"Acrobot-v1": {"policy_lr": [-1.0]}}, r"\[tune\] .*policy_lr"),
+    ({"Acrobot-v1": 3}, r"\[tune\] env must hold tables"),
+])
+def test_bad_per_env_candidates_name_the_table_and_the_allowed_values(env: dict, message: str) -> None:
+    with pytest.raises(StudyError, match=message):
+        _per_env_study(env=env)
