@@ -25,7 +25,8 @@ import torch
 from ablations.probes import checkpoint, directions, factored
 from ablations.train import engine, nets, rollout
 from ablations.study.executors import configure_worker
-from ablations.study.design import cohorts, expand, load_study
+from ablations.study.design import expand, load_study
+from ablations.study.cohorts import cohorts
 
 
 def _exp_tanh_values(z: torch.Tensor) -> torch.Tensor:

@@ -23,7 +23,8 @@ from ..study.stages import TUNING, StudyPlan, StudyRun, packed_summaries, plan_s
 from . import sequential, tuned
 from ..study.store import ResultsDir
 from ..study.results_format import StoreError
-from ..study.design import DEFAULT_COHORT_SIZE, Study, StudyError, grid, load_study, unswept_defaults, with_overrides
+from ..study.design import Study, StudyError, grid, load_study, unswept_defaults, with_overrides
+from ..study.cohorts import DEFAULT_COHORT_SIZE
 from ..study.sections import find_study, parse_overrides
 
 

@@ -22,8 +22,7 @@ def print_plan(console: Console, plan: StudyPlan) -> None:
     tune = study.tune
     assert tune is not None and stage1.configs is not None and stage1.todo is not None
     n_points = len(grid(study))
-    sizes = sorted({len(tune.grid(e)) for e in (None, *tune.env)} if tune.env else {len(tune.grid())})
-    n_cands = "/".join(map(str, sizes))
+    n_cands = "/".join(map(str, sorted({len(tune.grid(e)) for e in (None, *tune.env)})))
     table = Table("stage", "runs", "to train", "cohorts", "env steps to train", "seeds", title=f"{study.name}: tuned "
                   "in two stages")
     s1_steps = sum(c.env_steps for c in stage1.todo)

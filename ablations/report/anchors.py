@@ -87,13 +87,14 @@ def draw(rep: Report, out_dir: Path, env: str | None = None) -> None:
     if "anchor_curve" not in rep.tables:
         return
     curve = rep.tables["anchor_curve"]
+    anchors = anchors_of(rep, env)
     with plt.rc_context(plots.STYLE):
         fig, ax = plt.subplots(figsize=(6.4, 3.8))
-        color, *others = plots.palette(1 + len(anchors_of(rep, env)))
+        color, *others = plots.palette(1 + len(anchors))
         ax.plot(curve["env_steps"], curve["mean"], color=color, linewidth=1.5,
                 label=f"ours: {curve['config'].iloc[0]} (mean of {int(curve['n'].iloc[0])} seeds, 95% band)")
         ax.fill_between(curve["env_steps"], curve["ci_low"], curve["ci_high"], color=color, alpha=0.2, linewidth=0)
-        for c, a in zip(others, anchors_of(rep, env)):
+        for c, a in zip(others, anchors):
             pts = np.asarray(a.get("points") or [[a["steps"], a["value"]]], float)
             ax.plot(pts[:, 0], pts[:, 1], color=c, marker="o", linestyle="--", linewidth=1.0,
                     label=a["source"].split(" (")[0])

@@ -1,4 +1,4 @@
-"""Study files: load and validate a TOML study, expand it to `RunConfig`s, group the runs into cohorts.
+"""Study files: load and validate a TOML study, expand it to `RunConfig`s.
 
 A study file (``studies/*.toml``)::
 
@@ -39,19 +39,18 @@ A study file (``studies/*.toml``)::
 Everything is validated by `load_study` (every `RunConfig` built, every environment described once) before anything
 is written, and every error is a `StudyError` naming the file, the key and what is allowed; each section has its own
 validator in `study.sections` (and `[tune]` in `study.tune_spec`), this module checks the study as a whole. `grid`,
-`point_fields`, `seed_fields` (the probed-seed rule), `expand` and `cohorts` are pure functions: the same study gives
+`point_fields`, `seed_fields` (the probed-seed rule) and `expand` are pure functions: the same study gives
 the same runs in the same order, with the same ids, in any process. `format_level` is the study's one text of a
 level ("1.0" for 1 and 1.0, "64-64" for a layer list).
 
 Over 450 lines, kept whole for now: loading, validating and expanding a study file share one grammar (the fields,
-the `[[exclude]]` rules, the per-env tables) and one error vocabulary; the cohort grouping at the end is the part that
-could move out (to a `study.cohorts` module) when this file next grows.
+the `[[exclude]]` rules, the per-env tables) and one error vocabulary. Grouping the expanded runs into cohorts is
+`study.cohorts`.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import itertools
 import math
 import re
@@ -69,8 +68,6 @@ from .contrasts import contrasts
 from .sequential_spec import SequentialSpec, parse_sequential
 from .tune_spec import TuneSpec, parse_tune
 
-#: Default upper bound on the runs trained together by one worker (one cohort).
-DEFAULT_COHORT_SIZE = 128
 
 TOP_LEVEL_KEYS = ("name", "description", "seeds", "probe_seeds", "imports", "fixed", "factors", "exclude", "sample",
                   "report", "env", "tune", "sequential")
@@ -119,22 +116,6 @@ class Study:
             **({"tune": self.tune.spec()} if self.tune else {}),
             **({"sequential": self.sequential.spec()} if self.sequential else {}),
         }
-
-
-@dataclass(frozen=True)
-class Cohort:
-    """Runs that share `cohort_key()` and train together; `id` is derived from the run_ids (stable)."""
-
-    id: str
-    configs: tuple[RunConfig, ...]
-
-    @property
-    def run_ids(self) -> list[str]:
-        return [c.run_id for c in self.configs]
-
-    @property
-    def env_steps(self) -> int:
-        return sum(c.planned_steps for c in self.configs)
 
 
 def study_from_spec(spec: Mapping[str, Any]) -> Study:
@@ -296,7 +277,7 @@ def validate_study(study: Study) -> None:
     from ..envs.registry import describe
 
     where = study.path
-    envs = [str(e) for e in study.factors.get("env_id", [study.fixed.get("env_id", RunConfig().env_id)])]
+    envs = env_ids(study)
     for i, anchor in enumerate(study.report.get("anchors", [])):
         if anchor["env_id"] not in envs:
             raise StudyError(f"{where}: [[report.anchors]] #{i + 1}: env_id = {anchor['env_id']!r} is not an env of "
@@ -430,6 +411,11 @@ def grid(study: Study) -> list[dict[str, Any]]:
     return points
 
 
+def env_ids(study: Study) -> list[str]:
+    """The study's env ids: the levels of env_id, or its one [fixed] (else default) env."""
+    return [str(e) for e in study.factors.get("env_id", [study.fixed.get("env_id", RunConfig().env_id)])]
+
+
 def point_fields(study: Study, point: Mapping[str, Any]) -> dict[str, Any]:
     """The RunConfig fields of one grid point, seed aside: [fixed], then its env's [env."Id"] table, then the point."""
     env_id = str(point.get("env_id", study.fixed.get("env_id", RunConfig().env_id)))
@@ -466,27 +452,3 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return repr(value)
     return value
-
-
-# ---- cohorts ---------------------------------------------------------------------------------------------------
-def cohort_id(run_ids: Sequence[str]) -> str:
-    """12 hex digits of the SHA-256 of the run_ids joined in order."""
-    return hashlib.sha256(",".join(run_ids).encode()).hexdigest()[:12]
-
-
-def cohorts(configs: Sequence[RunConfig], max_size: int = DEFAULT_COHORT_SIZE) -> list[Cohort]:
-    """Group runs by `cohort_key()` (groups in order of first appearance), splitting a group larger than `max_size`
-    into the fewest cohorts of near-equal size, dealt round-robin (cohort i gets runs i, i + n, i + 2n, … of its
-    group, in input order) so that every cohort gets the same mix of configs, and so about the same cost."""
-    if max_size < 1:
-        raise ValueError(f"max_size={max_size} is invalid; allowed: an integer >= 1")
-    groups: dict[tuple, list[RunConfig]] = {}
-    for cfg in configs:
-        groups.setdefault(cfg.cohort_key(), []).append(cfg)
-    out = []
-    for members in groups.values():
-        n_chunks = math.ceil(len(members) / max_size)
-        for i in range(n_chunks):
-            chunk = tuple(members[i::n_chunks])
-            out.append(Cohort(cohort_id([c.run_id for c in chunk]), chunk))
-    return out

@@ -18,7 +18,8 @@ from typing import Any, Callable, Sequence
 import pandas as pd
 
 from ..config import RunConfig
-from .design import Cohort, Study, cohort_id, cohorts, expand, grid
+from .design import Study, expand, grid
+from .cohorts import Cohort, cohort_id, cohorts
 from .executors import CohortResult
 from .memory import cohort_plan_size
 from .progress import IN_FLIGHT_FILE, InFlight, NullProgress, Progress

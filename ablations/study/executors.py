@@ -28,7 +28,7 @@ from typing import Any, Callable, Iterator, Sequence
 from ..config import RunConfig
 from .machine import current_machine
 from .results_format import failed_run_row
-from .design import Cohort
+from .cohorts import Cohort
 
 DEFAULT_TRAINER = "ablations.study.worker:train_cohort"
 #: Seconds between progress messages from a worker.

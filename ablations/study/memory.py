@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
 from ..config import RunConfig
-from .design import DEFAULT_COHORT_SIZE
+from .cohorts import DEFAULT_COHORT_SIZE
 from .executors import ExecutorError
 
 if TYPE_CHECKING:

@@ -22,7 +22,7 @@ from typing import Any, Sequence
 from rich.console import Console
 from rich.progress import BarColumn, Progress as RichBar, TaskProgressColumn, TextColumn, TimeRemainingColumn
 
-from .design import Cohort
+from .cohorts import Cohort
 
 
 class Progress:

@@ -16,7 +16,8 @@ from typing import Any, Callable, Iterator
 import pandas as pd
 
 from ..config import RunConfig
-from .design import Cohort, Study, grid
+from .design import Study, grid
+from .cohorts import Cohort
 from .design import expand
 from .driver import StudySummary, counts, packed_summary, plan, run_study
 from .progress import Progress

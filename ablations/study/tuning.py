@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from ..config import ConfigError, RunConfig
-from .design import Study, StudyError, grid, point_fields, seed_fields
+from .design import Study, StudyError, env_ids, grid, point_fields, seed_fields
 from .sections import norm_level
 from .store import ResultsDir
 from .results_format import file_record, frame, read_text_table, write_csv_atomic
@@ -57,9 +57,8 @@ def stage1_study(study: Study) -> Study:
     untuned view). An env with its own candidates ([tune.env."…"]) excludes the other envs' values."""
     tune = _spec(study)
     levels = tune.levels()
-    envs = list(study.factors.get("env_id", [])) or [study.fixed.get("env_id")]
     rules = tuple({**({"env_id": (env,)} if "env_id" in study.factors else {}), key: rest}
-                  for env in envs for key, own in tune.fields(env).items()
+                  for env in env_ids(study) for key, own in tune.fields(env).items()
                   if (rest := tuple(norm_level(v) for v in levels[key] if v not in own)))
     return dataclasses.replace(study, name=f"{study.name}.tune", factors={**study.factors, **levels},
                                exclude=(*study.exclude, *rules),

@@ -13,7 +13,8 @@ from rich.console import Console
 
 from ablations.cli.tuned import _seeds, print_chosen, print_choices, print_plan
 from ablations.config import RunConfig
-from ablations.study.design import Cohort, parse_study
+from ablations.study.design import parse_study
+from ablations.study.cohorts import Cohort
 from ablations.study.stages import plan_study
 from ablations.study.tuning import CHOICE_FILE
 

@@ -18,7 +18,7 @@ from ablations.config import RunConfig
 from ablations.report import build, plots
 from ablations.report.load import load_results
 from ablations.study import progress
-from ablations.study.design import Cohort
+from ablations.study.cohorts import Cohort
 
 STUDY = """name = "sc_tiny"
 seeds = 2

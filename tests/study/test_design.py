@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from ablations.config import RunConfig
-from ablations.study.design import (Study, StudyError, cohort_id, cohorts, expand, format_level, grid, load_study,
-                                    seed_fields)
+from ablations.study.design import Study, StudyError, expand, format_level, grid, load_study, seed_fields
+from ablations.study.cohorts import cohort_id, cohorts
 
 ROOT = Path(__file__).resolve().parents[2]
 STUDIES = ROOT / "studies"
@@ -115,7 +115,8 @@ def test_cohorts_group_by_key_and_deal_runs_evenly() -> None:
 
 
 def test_run_ids_stable_across_processes_and_hash_seeds() -> None:
-    code = ("import json; from ablations.study.design import load_study, expand, cohorts; "
+    code = ("import json; from ablations.study.design import load_study, expand; "
+            "from ablations.study.cohorts import cohorts; "
             f"s = load_study({str(STUDIES / 'quick.toml')!r}); c = expand(s); "
             "print(json.dumps([[x.run_id for x in c], [k.id for k in cohorts(c)]]))")
     outputs = []

@@ -11,7 +11,8 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from ablations.cli.run import standalone_app
-from ablations.study.design import cohorts, expand, parse_study
+from ablations.study.design import expand, parse_study
+from ablations.study.cohorts import cohorts
 from ablations.study.driver import run_study
 from ablations.study.executors import SerialExecutor
 from ablations.study.progress import IN_FLIGHT_FILE, InFlight, read_in_flight

@@ -9,7 +9,7 @@ import pytest
 
 from ablations.config import RunConfig
 from ablations.envs.spec import EnvSpec
-from ablations.study.design import DEFAULT_COHORT_SIZE
+from ablations.study.cohorts import DEFAULT_COHORT_SIZE
 from ablations.study.executors import ExecutorError
 from ablations.study.memory import (auto_cohort_size, available_memory, check_memory, param_bytes, probe_bytes,
                                     run_bytes)

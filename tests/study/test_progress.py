@@ -13,7 +13,7 @@ from rich.console import Console
 
 from ablations.config import RunConfig
 from ablations.study import progress
-from ablations.study.design import Cohort
+from ablations.study.cohorts import Cohort
 from ablations.study.progress import NullProgress, Progress, RichProgress, si
 
 
