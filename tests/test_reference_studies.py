@@ -106,8 +106,9 @@ def test_committed_cartpole_report_regenerates(tmp_path):
 #: README section heading → the committed report whose numbers it quotes.
 README_SECTIONS = {"## What the flagship says": "flagship", "## What the CartPole factorial says": "cartpole_factorial",
                    "### Across environments": "multienv"}
-# (the Pong and "How it is fast" sections also quote benchmark and per-million-step numbers no report prints; their
-# final return and critic_iters numbers were copied from report/pong_curve and report/critic_iters)
+# (the Pong and "How it is fast" sections also quote benchmark numbers no report prints; their final return and
+# critic_iters numbers were copied from report/pong_curve and report/critic_iters; Pong's per-million-step returns
+# are checked against the committed curves below)
 QUOTED = re.compile(r"\[([−+-]?\d[\d.,]*), ([−+-]?\d[\d.,]*)\]|(?<![\w.\[])([+−]\d[\d.]*)(?![\d.]*\])|"
                     r"p_holm = (\d[\d.]*)")
 
@@ -192,3 +193,32 @@ def test_committed_study_files_still_expand_to_their_published_run_ids(name):
     for stage in published_stages(study, REPO / "results" / name):
         manifest = json.loads((stage.published / "manifest.json").read_text())
         assert run_id_mismatch(manifest.get("run_ids"), stage.run_ids) == "", stage.published
+
+
+def per_million_returns(curves: pd.DataFrame) -> pd.DataFrame:
+    """Each run's mean episode return per million env steps (an update counts in the million its first step is in,
+    so the update that crosses the budget counts in the last million; each episode weighs the same: an update's
+    weight is its number of episodes), one column per run."""
+    c = curves.sort_values(["run_id", "update"]).copy()
+    c["n"] = c.groupby("run_id")["episodes"].diff().fillna(c["episodes"])
+    c["million"] = c.groupby("run_id")["env_steps"].shift(fill_value=0) // 1_000_000
+    c["weighted"] = c["return_mean"] * c["n"]
+    g = c.groupby(["million", "run_id"])[["weighted", "n"]].sum()
+    return (g["weighted"] / g["n"]).unstack("run_id")
+
+
+def test_readme_pong_per_million_returns_are_the_committed_curves():
+    """README's Pong section quotes each seed's mean return per million steps: they are the committed curves'."""
+    _published("pong_curve")
+    runs = pd.read_csv(REPO / "results" / "pong_curve" / "runs.csv").sort_values("seed")
+    table = per_million_returns(pd.read_csv(REPO / "results" / "pong_curve" / "curves.csv.xz"))[runs["run_id"]]
+    quoted = " → ".join("/".join(f"{x:.2f}".replace("-", "−") for x in row) for row in table.to_numpy())
+    assert quoted in " ".join(_section((REPO / "README.md").read_text(), "### Pong").split()), quoted
+
+
+def test_per_million_returns_weigh_episodes_not_updates():
+    curves = pd.DataFrame({"run_id": ["a"] * 4, "update": [1, 2, 3, 4],
+                           "env_steps": [600_000, 1_000_000, 1_400_000, 2_000_050],
+                           "episodes": [10, 30, 40, 45], "return_mean": [-21.0, -20.0, -19.0, -18.0]})
+    table = per_million_returns(curves)  # update 4 starts in the second million and ends past the 2M budget
+    assert table["a"].tolist() == pytest.approx([(-21.0 * 10 - 20.0 * 20) / 30, (-19.0 * 10 - 18.0 * 5) / 15])
