@@ -166,18 +166,43 @@ def test_quoted_numbers_by_hand() -> None:
         ([("0.053", "-0.216")], ["0.134", "-9.71", "0.007"])
 
 
+def _not_printed(quoted: str, names: list[str], intervals_only: bool = False) -> list[str]:
+    """The numbers of `quoted` (README text) that none of the reports `names` prints, digit for digit: an interval
+    as "[a, b]" in a report README or as one table row's (low, high); any other number (unless `intervals_only`) in a
+    report README or a table cell."""
+    text, pairs, cells = "", set(), set()
+    for name in names:
+        _published(name)
+        t, p, c = _report_printed(name)
+        text, pairs, cells = text + "\n" + t, pairs | p, cells | c
+    cis, numbers = quoted_numbers(quoted)
+    bad = [f"[{a}, {b}]" for a, b in cis if f"[{a}, {b}]" not in text and (a, b) not in pairs]
+    return bad + [x for x in ([] if intervals_only else numbers) if x.lstrip("-") not in cells and x not in cells
+                  and not re.search(r"(?<![\d.])" + re.escape(x.lstrip("-")) + r"(?![\d])", text)]
+
+
 @pytest.mark.parametrize("heading", list(README_SECTIONS))
 def test_readme_numbers_appear_digit_for_digit_in_their_report(heading: str) -> None:
-    """Every number README's findings quote is printed by the report, digit for digit: an interval as "[a, b]" in a
-    report README or as one table row's (low, high); any other number in a report README or a table cell."""
-    name = README_SECTIONS[heading]
-    _published(name)
-    text, pairs, cells = _report_printed(name)
-    cis, numbers = quoted_numbers(_section((REPO / "README.md").read_text(), heading))
-    bad = [f"[{a}, {b}]" for a, b in cis if f"[{a}, {b}]" not in text and (a, b) not in pairs]
-    bad += [x for x in numbers if x.lstrip("-") not in cells and x not in cells
-            and not re.search(r"(?<![\d.])" + re.escape(x.lstrip("-")) + r"(?![\d])", text)]
+    """Every number README's findings quote is printed by the report, digit for digit."""
+    bad = _not_printed(_section((REPO / "README.md").read_text(), heading), [README_SECTIONS[heading]])
     assert not bad, f"README ({heading}) quotes numbers its report does not print: {bad}"
+
+
+#: README paragraphs (from its first words to the next paragraph's) → the reports they quote, and whether only their
+#: intervals are (the Pong paragraph's per-million returns are checked against the curves, below).
+README_PARAGRAPHS = {("The critic fit (", "`python benchmarks/engine_ab.py"): (["critic_iters", "value_iters"], False),
+                     ("**The published curve**", "**More steps answer more"): (["pong_curve"], True)}
+
+
+@pytest.mark.parametrize("bounds", list(README_PARAGRAPHS))
+def test_readme_paragraph_numbers_appear_digit_for_digit_in_their_reports(bounds: tuple[str, str]) -> None:
+    text = (REPO / "README.md").read_text()
+    start = text.index(bounds[0])
+    paragraph = text[start: text.index(bounds[1], start)]
+    names, intervals_only = README_PARAGRAPHS[bounds]
+    bad = _not_printed(paragraph, names, intervals_only)
+    assert not bad, f"README ({bounds[0]}) quotes numbers its reports do not print: {bad}"
+    assert quoted_numbers(paragraph)[0], "the paragraph quotes no interval: its bounds are wrong"
 
 
 @pytest.mark.parametrize("name", PUBLISHED + ["value_iters"])
