@@ -191,7 +191,8 @@ def test_readme_numbers_appear_digit_for_digit_in_their_report(heading: str) -> 
 #: README paragraphs (from its first words to the next paragraph's) → the reports they quote, and whether only their
 #: intervals are (the Pong paragraph's per-million returns are checked against the curves, below).
 README_PARAGRAPHS = {("The critic fit (", "`python benchmarks/engine_ab.py"): (["critic_iters", "value_iters"], False),
-                     ("**The published curve**", "**More steps answer more"): (["pong_curve"], True)}
+                     ("**The published curve**", "**More steps answer more"): (["pong_curve"], True),
+                     ("What [the GAE study]", "### Writing a study"): (["gae"], False)}
 
 
 @pytest.mark.parametrize("bounds", list(README_PARAGRAPHS))
