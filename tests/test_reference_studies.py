@@ -248,3 +248,30 @@ def test_per_million_returns_weigh_episodes_not_updates():
                            "episodes": [10, 30, 40, 45], "return_mean": [-21.0, -20.0, -19.0, -18.0]})
     table = per_million_returns(curves)  # update 4 starts in the second million and ends past the 2M budget
     assert table["a"].tolist() == pytest.approx([(-21.0 * 10 - 20.0 * 20) / 30, (-19.0 * 10 - 18.0 * 5) / 15])
+
+
+def _published_table() -> dict[str, tuple[int, float, float]]:
+    """README's table of the published studies: study → (runs, wall time in s, half its last printed digit in s)."""
+    rows = re.findall(r"^\| \[(\w+)\]\(report/\w+/README\.md\) \| ([\d,]+) \| ([\d.]+) (s|min) \|",
+                      (REPO / "README.md").read_text(), flags=re.M)
+    table = {}
+    for name, runs, wall, unit in rows:
+        scale = 60 if unit == "min" else 1
+        table[name] = (int(runs.replace(",", "")), float(wall) * scale,
+                       0.5 * 10.0 ** -len(wall.partition(".")[2]) * scale)
+    return table
+
+
+def test_readme_lists_every_published_study_with_its_manifests_runs_and_wall_time():
+    """Each committed results directory has a row; its runs are its manifests' (both stages of a tuned study), its
+    wall time the manifests' (as printed: rounded) plus at most 90 s for the command's start and its final combine."""
+    import json
+
+    table = _published_table()
+    assert sorted(table) == sorted(p.name for p in (REPO / "results").iterdir() if (p / "manifest.json").exists())
+    for name, (runs, wall, half_digit) in table.items():
+        stages = [REPO / "results" / name / "manifest.json", REPO / "results" / name / "tune" / "manifest.json"]
+        manifests = [json.loads(p.read_text()) for p in stages if p.exists()]
+        assert runs == sum(m["n_runs"] for m in manifests), name
+        took = sum(m["wall_s"] for m in manifests)
+        assert took - half_digit <= wall <= took + 90, (name, wall, took)
