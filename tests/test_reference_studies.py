@@ -263,12 +263,13 @@ def _published_table() -> dict[str, tuple[int, float, float]]:
 
 
 def test_readme_lists_every_published_study_with_its_manifests_runs_and_wall_time():
-    """Each committed results directory has a row; its runs are its manifests' (both stages of a tuned study), its
-    wall time the manifests' (as printed: rounded) plus at most 90 s for the command's start and its final combine."""
+    """Each published (packed: SHA256SUMS) results directory has a row, and only those (README's quick study writes
+    an unpacked results/quick); its runs are its manifests' (both stages of a tuned study), its wall time the
+    manifests' (as printed: rounded) plus at most 90 s for the command's start and its final combine."""
     import json
 
     table = _published_table()
-    assert sorted(table) == sorted(p.name for p in (REPO / "results").iterdir() if (p / "manifest.json").exists())
+    assert sorted(table) == sorted(p.name for p in (REPO / "results").iterdir() if (p / SUMS).exists())
     for name, (runs, wall, half_digit) in table.items():
         stages = [REPO / "results" / name / "manifest.json", REPO / "results" / name / "tune" / "manifest.json"]
         manifests = [json.loads(p.read_text()) for p in stages if p.exists()]
