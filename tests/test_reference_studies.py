@@ -5,6 +5,7 @@ sum or a quantile may differ in its last bits on another machine. Against the co
 within `RTOL` (and the README up to its printed digits); regenerated twice here they must match byte for byte.
 """
 
+import json
 import re
 from pathlib import Path
 
@@ -210,8 +211,6 @@ def test_readme_paragraph_numbers_appear_digit_for_digit_in_their_reports(bounds
 def test_committed_study_files_still_expand_to_their_published_run_ids(name):
     """A knob added since a study was published must not change its runs' ids (config.ID_NEUTRAL): the committed
     study file, planned by today's code, names exactly the run ids its committed manifests list (every stage)."""
-    import json
-
     from ablations.study.design import load_study
     from ablations.study.publish import published_stages, run_id_mismatch
 
@@ -266,8 +265,6 @@ def test_readme_lists_every_published_study_with_its_manifests_runs_and_wall_tim
     """Each published (packed: SHA256SUMS) results directory has a row, and only those (README's quick study writes
     an unpacked results/quick); its runs are its manifests' (both stages of a tuned study), its wall time the
     manifests' (as printed: rounded) plus at most 90 s for the command's start and its final combine."""
-    import json
-
     table = _published_table()
     assert sorted(table) == sorted(p.name for p in (REPO / "results").iterdir() if (p / SUMS).exists())
     for name, (runs, wall, half_digit) in table.items():
